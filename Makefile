@@ -1,0 +1,34 @@
+# `make demo` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+export NO_MKDOCS_2_WARNING := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: demo test test-slow docs install clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch and torchvision come from the wheels already on this machine's disk
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[test,docs,flow]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/adamml demo --out demo_out
+
+test: install
+	$(PY) -m pytest -q
+	$(PY) -m mkdocs build --strict --site-dir build/site -q
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
+
+docs: install
+	$(PY) -m mkdocs build --strict --site-dir build/site
+
+clean:
+	rm -rf build site .pytest_cache demo_out
