@@ -1,0 +1,198 @@
+"""What every policy shares: modality names, view checking and the joint feature extractor."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+from ..errors import ConfigError, ShapeError
+from ..registries import MODALITIES
+
+__all__ = ["canonical_modalities", "check_views", "batch_segments", "JointFeaturePolicy"]
+
+
+def _canonical(name: str) -> str:
+    """The registered name of a modality (``sound`` -> ``audio``); unknown names stay as given."""
+    try:
+        return MODALITIES.resolve(name)
+    except KeyError:
+        return name
+
+
+def canonical_modalities(modalities: Sequence[str] | str) -> tuple[str, ...]:
+    """Validate a list of modality names and resolve aliases, keeping the order (= M).
+
+    Raises:
+        ConfigError: if the list is empty, holds a non-string or a duplicate.
+    """
+    if isinstance(modalities, str):
+        modalities = (modalities,)
+    names = tuple(modalities)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"a policy needs a non-empty sequence of modality names; got {modalities!r}")
+    out = tuple(_canonical(n) for n in names)
+    if len(set(out)) != len(out):
+        raise ConfigError(f"modalities must be distinct; got {names!r}")
+    return out
+
+
+def _lookup(views: Mapping[str, Any], name: str) -> Any:
+    if name in views:
+        return views[name]
+    for key, value in views.items():  # an alias such as ``sound`` for ``audio``
+        if _canonical(key) == name:
+            return value
+    raise ShapeError(
+        f"the policy needs the {name!r} view but the views dict has only {sorted(views)}; "
+        f"pass views[{name!r}] shaped (B, S, T, C, H, W)"
+    )
+
+
+def check_views(views: Mapping[str, Tensor], modalities: Sequence[str]) -> dict[str, Tensor]:
+    """Check and collect the policy view of each modality, all sharing ``(B, S)``.
+
+    A 5-d audio view ``(B, S, 1, F, W)`` (the public input layout) gets its ``T = 1`` axis.
+
+    Args:
+        views: policy views by modality name; extra keys are ignored.
+        modalities: the names to collect, in order.
+
+    Returns:
+        ``{name: (B, S, T, C, H, W)}`` in ``modalities`` order.
+
+    Raises:
+        ShapeError: naming the modality, if a view is missing, not 5-/6-d, or its ``(B, S)``
+            differs from the first modality's.
+    """
+    out: dict[str, Tensor] = {}
+    first: tuple[str, tuple[int, ...]] | None = None
+    for name in modalities:
+        x = _lookup(views, name)
+        if not isinstance(x, Tensor) or x.dim() not in (5, 6):
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ShapeError(
+                f"policy view {name!r} must be a tensor (B, S, T, C, H, W); got {shape}"
+            )
+        if x.dim() == 5:
+            x = x.unsqueeze(2)
+        if first is None:
+            first = (name, tuple(x.shape))
+        elif tuple(x.shape[:2]) != first[1][:2]:
+            raise ShapeError(
+                f"policy views disagree on (B, S): {first[0]!r} has shape {first[1]} but "
+                f"{name!r} has shape {tuple(x.shape)}"
+            )
+        out[name] = x
+    return out
+
+
+def batch_segments(views: Mapping[str, Any], modalities: Sequence[str]) -> tuple[int, int, torch.device]:
+    """``(B, S, device)`` from any view, for policies that do not look at the content.
+
+    Prefers the views of ``modalities``; any object with a ``.shape`` (a tensor, a
+    ``SegmentSource``) works.
+
+    Raises:
+        ShapeError: if no entry has a shape with at least two dimensions.
+    """
+    names = [n for n in modalities if n in views] + [k for k in views if k not in modalities]
+    for key in names:
+        shape = getattr(views[key], "shape", None)
+        if shape is not None and len(shape) >= 2:
+            device = getattr(views[key], "device", torch.device("cpu"))
+            return int(shape[0]), int(shape[1]), torch.device(device)
+    raise ShapeError(
+        f"cannot read (B, S) from the views: keys {sorted(views)} hold no (B, S, ...) tensor"
+    )
+
+
+class JointFeaturePolicy(nn.Module):
+    """Per-modality lightweight extractors followed by the joint FC layers (AdaMML Sec. 3.2,
+    reference §2 "Joint feature").
+
+    ``f = ReLU(W2 ReLU(W1 [phi_1(x_1), ..., phi_M(x_M)]))``, computed for all ``B * S``
+    segments in one batched call per extractor.
+
+    Args:
+        modalities: modality names, in the order of the decisions' M axis.
+        backbones: an extractor per modality mapping ``(N, T, C, H, W) -> (N, D_k)`` with a
+            ``num_features`` attribute, or a backbone name; ``None`` builds each modality's
+            default ``policy_backbone`` with ``adamml.backbones.create_backbone``.
+        joint_dim: width of the joint feature (2048 in the paper).
+
+    Raises:
+        ConfigError: if an extractor is missing or has no integer ``num_features``.
+    """
+
+    needs_views: bool = True
+
+    def __init__(self, modalities: Sequence[str], *,
+                 backbones: Mapping[str, nn.Module | str] | None = None,
+                 joint_dim: int = 2048) -> None:
+        super().__init__()
+        self.modalities = canonical_modalities(modalities)
+        self.backbones = nn.ModuleDict(
+            {m: m_net for m, m_net in zip(self.modalities, self._build_backbones(backbones))}
+        )
+        if int(joint_dim) < 1:
+            raise ConfigError(f"joint_dim must be >= 1; got {joint_dim!r}")
+        self.joint_dim = int(joint_dim)
+        width = sum(int(b.num_features) for b in self.backbones.values())
+        self.joint = nn.Sequential(nn.Linear(width, self.joint_dim), nn.ReLU(inplace=True),
+                                   nn.Linear(self.joint_dim, self.joint_dim), nn.ReLU(inplace=True))
+
+    def _build_backbones(self, backbones: Mapping[str, nn.Module | str] | None) -> list[nn.Module]:
+        given = {} if backbones is None else {_canonical(k): v for k, v in backbones.items()}
+        if backbones is not None:
+            missing = [m for m in self.modalities if m not in given]
+            if missing:
+                raise ConfigError(
+                    f"backbones has no extractor for {missing}; got keys {sorted(backbones)}"
+                )
+        out: list[nn.Module] = []
+        for m in self.modalities:
+            net = given.get(m)
+            if net is None or isinstance(net, str):
+                from ..backbones import create_backbone  # a sibling block; imported on demand
+                from ..modalities import get_modality
+
+                name = net if isinstance(net, str) else get_modality(m).policy_backbone
+                net = create_backbone(name, modality=m, num_classes=0)
+            if not isinstance(net, nn.Module) or not isinstance(getattr(net, "num_features", None), int):
+                raise ConfigError(
+                    f"the {m!r} policy extractor must be an nn.Module with an integer "
+                    f"num_features; got {type(net).__name__}"
+                )
+            out.append(net)
+        return out
+
+    def features(self, views: Mapping[str, Tensor]) -> Tensor:
+        """The joint feature of every segment.
+
+        Args:
+            views: the policy view of each modality, ``(B, S, T, C, H, W)``.
+
+        Returns:
+            ``(B, S, joint_dim)``.
+
+        Raises:
+            ShapeError: for missing or inconsistent views, or an extractor output that is not
+                ``(B * S, num_features)``.
+        """
+        checked = check_views(views, self.modalities)
+        b, s = next(iter(checked.values())).shape[:2]
+        feats = []
+        for name, x in checked.items():
+            net = self.backbones[name]
+            f = net(rearrange(x, "b s t c h w -> (b s) t c h w"))
+            if f.dim() != 2 or f.shape != (b * s, net.num_features):
+                raise ShapeError(
+                    f"the {name!r} policy extractor must return (B*S, num_features) = "
+                    f"({b * s}, {net.num_features}); got {tuple(f.shape)}"
+                )
+            feats.append(f)
+        joint = self.joint(torch.cat(feats, dim=-1))
+        return rearrange(joint, "(b s) d -> b s d", b=b, s=s)

@@ -1,0 +1,122 @@
+"""The "policy design" ablation: one decision over all 2^M modality combinations."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from ..registries import POLICIES
+from .gate import GumbelGate
+from .lstm import PolicyLSTM
+
+__all__ = ["JointGatePolicy", "combination_bits"]
+
+_MAX_MODALITIES = 12
+
+
+def combination_bits(num_modalities: int) -> Tensor:
+    """The ``(2**M, M)`` 0/1 table decoding a combination index: bit k of row i is
+    ``(i >> k) & 1``, so modality k is used in combination i when that bit is 1.
+
+    Example:
+        >>> combination_bits(2).tolist()
+        [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+    """
+    index = torch.arange(2 ** num_modalities).unsqueeze(1)
+    return ((index >> torch.arange(num_modalities)) & 1).float()
+
+
+@POLICIES.register("joint_gate", aliases=("single_fc",))
+class JointGatePolicy(PolicyLSTM):
+    """One gate over all modality combinations per segment (AdaMML Sec. 4.3 "Policy Design").
+
+    The LSTM part is that of [`PolicyLSTM`][adamml.policies.PolicyLSTM]; instead of M heads
+    with 2 logits, one head ``Linear(hidden, 2**M)`` scores every combination, a
+    [`GumbelGate`][adamml.policies.GumbelGate] picks one, and the index is decoded to M bits
+    (combination i uses modality k when ``(i >> k) & 1``). For two modalities the paper's
+    variant only has "both" or "none"; this one learns which of the four combinations to
+    use, which contains it. The reference has only leftovers of this design (its
+    ``convert_index_to_decisions`` uses the same decoding). The decisions are the selected
+    one-hot times the bit table, so straight-through gradients reach the head.
+
+    ``logits`` in the output are the per-modality marginal log-probabilities
+    ``(log P(skip_k), log P(use_k))``, each a logsumexp of ``log_softmax(head)`` over the
+    combinations with bit k = 0 or 1; their softmax is the marginal keep-probability, so the
+    output fits where ``(B, S, M, 2)`` logits are expected. With ``feed_logits`` the LSTM gets
+    the previous step's ``2**M`` raw combination scores.
+
+    Args:
+        modalities: modality names, in the order of the decisions' M axis (at most 12).
+        backbones, joint_dim, hidden_size, gate, feed_logits: as for
+            [`PolicyLSTM`][adamml.policies.PolicyLSTM].
+
+    Shape:
+        ``views[m]: (B, S, T', C, H', W')`` ->
+        ``PolicyOutput(decisions (B, S, M), logits (B, S, M, 2))``.
+
+    Raises:
+        ConfigError: for more than 12 modalities, bad sizes or missing extractors.
+        ShapeError: for missing views or views that disagree on ``(B, S)``.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> class Tiny(nn.Module):
+        ...     num_features = 4
+        ...     def __init__(self, c):
+        ...         super().__init__()
+        ...         self.fc = nn.Linear(c, 4)
+        ...     def forward(self, x):
+        ...         return self.fc(x.mean(dim=(1, 3, 4)))
+        >>> policy = JointGatePolicy(("rgb", "audio"), joint_dim=8, hidden_size=8,
+        ...                          backbones={"rgb": Tiny(3), "audio": Tiny(1)})
+        >>> out = policy({"rgb": torch.randn(2, 3, 4, 3, 8, 8),
+        ...               "audio": torch.randn(2, 3, 1, 1, 8, 8)})
+        >>> out.decisions.shape, policy.head.out_features
+        (torch.Size([2, 3, 2]), 4)
+    """
+
+    bits: Tensor
+
+    def __init__(self, modalities: Sequence[str], *,
+                 backbones: Mapping[str, nn.Module | str] | None = None,
+                 joint_dim: int = 2048, hidden_size: int = 256,
+                 gate: GumbelGate | None = None, feed_logits: bool = True) -> None:
+        count = 1 if isinstance(modalities, str) else len(tuple(modalities))
+        if count > _MAX_MODALITIES:
+            raise ConfigError(
+                f"JointGatePolicy scores 2**M combinations; M = {count} > {_MAX_MODALITIES} "
+                "is too many (use PolicyLSTM)"
+            )
+        super().__init__(modalities, backbones=backbones, joint_dim=joint_dim,
+                         hidden_size=hidden_size, gate=gate, feed_logits=feed_logits)
+        self.register_buffer("bits", combination_bits(len(self.modalities)), persistent=False)
+
+    @property
+    def num_combinations(self) -> int:
+        """``2 ** M``."""
+        return 2 ** len(self.modalities)
+
+    def _feedback_size(self) -> int:
+        return self.num_combinations
+
+    def _build_heads(self) -> None:
+        self.head = nn.Linear(self.hidden_size, self.num_combinations)
+
+    def _raw_logits(self, h: Tensor) -> Tensor:
+        return self.head(h)
+
+    def _decide(self, raw: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        bits = self.bits.to(raw)
+        choice = self.gate(raw, generator=generator)           # (B, 2**M) one-hot
+        decisions = choice @ bits                               # (B, M)
+        logp = torch.log_softmax(raw, dim=-1)
+        # marginal log P(bit k = 0) and log P(bit k = 1): logsumexp over the matching rows
+        masked = rearrange(logp, "b n -> b n 1 1") + torch.stack(
+            [torch.where(bits == 0, 0.0, float("-inf")),
+             torch.where(bits == 1, 0.0, float("-inf"))], dim=-1)   # (B, 2**M, M, 2)
+        return decisions, torch.logsumexp(masked, dim=1)
