@@ -1,0 +1,103 @@
+"""What every late fusion shares: modality order, input checks and stacking (AdaMML Sec. 3.1)."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ConfigError, ShapeError
+from ..registries import MODALITIES
+
+__all__ = ["Fusion"]
+
+
+def canonical_modalities(modalities: Sequence[str] | str) -> tuple[str, ...]:
+    """Modality names with aliases resolved (``sound`` -> ``audio``), checked for duplicates."""
+    if isinstance(modalities, str):
+        modalities = (modalities,)
+    names = tuple(MODALITIES.resolve(n) if n in MODALITIES else n for n in modalities)
+    if not names:
+        raise ConfigError("a fusion needs at least one modality; got none")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"modalities name a modality twice (aliases resolved): {list(names)}")
+    return names
+
+
+class Fusion(nn.Module):
+    """Base class of the late fusions: combine per-modality segment outputs into logits.
+
+    Subclasses implement ``fuse(z, u)`` on the stacked tensors. Every fusion receives the
+    decisions so that it can treat a skipped modality explicitly (AdaMML Sec. 3.2: a skipped
+    modality contributes nothing to the segment's prediction).
+
+    Args:
+        modalities: names in decision (M) order; ``sound`` is accepted for ``audio``.
+        num_classes: K, if known; checked against the inputs.
+
+    Attributes:
+        modalities: the canonical names, in M order.
+        input_kind: ``"logits"`` or ``"features"``: what the router must produce.
+        output_dim: K, or ``None`` when it is taken from the inputs.
+
+    Shape:
+        - per_modality[k]: ``(B, S, K)`` (``(B, S, D_k)`` for feature fusions)
+        - decisions: ``(B, S, M)``
+        - output: ``(B, S, K)``
+    """
+
+    input_kind: str = "logits"
+
+    def __init__(self, modalities: Sequence[str], *, num_classes: int | None = None) -> None:
+        super().__init__()
+        self.modalities: tuple[str, ...] = canonical_modalities(modalities)
+        if num_classes is not None and (not isinstance(num_classes, int) or num_classes <= 0):
+            raise ConfigError(f"num_classes must be a positive int; got {num_classes!r}")
+        self.num_classes = num_classes
+
+    @property
+    def output_dim(self) -> int | None:
+        """K, the width of the fused output (``None``: the same as the inputs)."""
+        return self.num_classes
+
+    def collect(self, per_modality: Mapping[str, Tensor], decisions: Tensor) -> list[Tensor]:
+        """Per-modality tensors in M order, after checking them against ``decisions``.
+
+        Raises:
+            ShapeError: if ``decisions`` is not ``(B, S, M)``, a modality is missing, or a
+                tensor is not ``(B, S, *)`` with the decisions' B and S.
+        """
+        m = len(self.modalities)
+        if not isinstance(decisions, Tensor) or decisions.dim() != 3 or decisions.shape[-1] != m:
+            got = tuple(decisions.shape) if isinstance(decisions, Tensor) else type(decisions)
+            raise ShapeError(f"decisions must be (B, S, M={m}) for {list(self.modalities)}; got {got}")
+        given = {(MODALITIES.resolve(k) if k in MODALITIES else k): v for k, v in per_modality.items()}
+        out: list[Tensor] = []
+        for name in self.modalities:
+            if name not in given:
+                raise ShapeError(f"per_modality has no entry for {name!r}; got {list(per_modality)}")
+            z = given[name]
+            if z.dim() != 3 or z.shape[:2] != decisions.shape[:2]:
+                raise ShapeError(
+                    f"per_modality[{name!r}] has shape {tuple(z.shape)}; expected (B, S, *) with "
+                    f"B, S = {tuple(decisions.shape[:2])} from decisions"
+                )
+            out.append(z)
+        return out
+
+    def stack(self, per_modality: Mapping[str, Tensor], decisions: Tensor) -> Tensor:
+        """``(B, S, M, K)`` stacked logits, checked to share K (and ``num_classes``)."""
+        zs = self.collect(per_modality, decisions)
+        widths = {z.shape[-1] for z in zs}
+        if len(widths) != 1:
+            raise ShapeError(
+                f"all modalities must give the same number of classes; got "
+                f"{dict(zip(self.modalities, (z.shape[-1] for z in zs)))}"
+            )
+        if self.num_classes is not None and widths != {self.num_classes}:
+            raise ShapeError(f"fusion expects K={self.num_classes} classes; inputs have {widths.pop()}")
+        return torch.stack(zs, dim=2)
+
+    def extra_repr(self) -> str:
+        return f"modalities={self.modalities}, output_dim={self.output_dim}"

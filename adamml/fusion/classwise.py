@@ -1,0 +1,58 @@
+"""Class-wise weighted late fusion (AdaMML Table 7 "Class-wise Weighted Fusion")."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+from einops import einsum
+from torch import Tensor, nn
+
+from ..registries import FUSIONS
+from ._base import Fusion
+
+__all__ = ["ClasswiseFusion"]
+
+
+@FUSIONS.register("classwise", aliases=("class_wise",))
+class ClasswiseFusion(Fusion):
+    """A learned weight per modality and class: ``sum_k w_{k,c} u_k z_{k,c}`` (AdaMML Table 7).
+
+    The reference has only a dead branch for this; here ``weight`` is an ``(M, K)`` parameter
+    initialised to 1/M (so at initialisation it equals average fusion), used raw.
+
+    Skipped modalities: their term u_k z_k is zero; weights are not renormalised.
+
+    Args:
+        modalities: names in decision (M) order.
+        num_classes: K.
+
+    Shape:
+        per_modality[k] ``(B, S, K)``, decisions ``(B, S, M)`` -> ``(B, S, K)``.
+
+    Example:
+        >>> ClasswiseFusion(("rgb", "audio"), num_classes=3).weight.shape
+        torch.Size([2, 3])
+    """
+
+    def __init__(self, modalities: Sequence[str], num_classes: int) -> None:
+        super().__init__(modalities, num_classes=num_classes)
+        m = len(self.modalities)
+        self.weight = nn.Parameter(torch.full((m, num_classes), 1.0 / m))
+
+    def forward(self, per_modality: Mapping[str, Tensor], decisions: Tensor) -> Tensor:
+        """Fuse: ``sum_k w_{k,c} u_k z_{k,c}``.
+
+        Args:
+            per_modality: ``(B, S, K)`` logits per modality.
+            decisions: ``(B, S, M)`` 0/1 decisions.
+
+        Returns:
+            ``(B, S, K)`` fused segment logits.
+
+        Raises:
+            ShapeError: on missing modalities or disagreeing shapes.
+        """
+        z = self.stack(per_modality, decisions)
+        w = self.weight.to(z.dtype)
+        return einsum(z, decisions.to(z.dtype), w, "b s m k, b s m, m k -> b s k")
