@@ -1,8 +1,8 @@
-"""Tiny policy extractors and view factories for the policy tests."""
+"""Tiny policy extractors and view factories for the policy tests (imported by name: pytest puts
+this folder on sys.path)."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 from einops import rearrange
 from torch import Tensor, nn
@@ -37,8 +37,3 @@ def make_views(modalities: tuple[str, ...], b: int, s: int) -> dict[str, Tensor]
         else:
             views[m] = torch.randn(b, s, 2, CHANNELS[m], 6, 6)
     return views
-
-
-@pytest.fixture
-def views_factory():
-    return make_views
