@@ -1,0 +1,208 @@
+"""The efficiency term of the AdaMML loss (AdaMML Eq. 4), as the reference computes it."""
+
+from __future__ import annotations
+
+from typing import Mapping, NamedTuple, Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .errors import ConfigError, ShapeError
+from .registries import MODALITIES
+
+__all__ = ["EfficiencyLoss", "EfficiencyTerms"]
+
+PENALTIES = ("blockdrop", "mean")
+
+
+def _canonical(name: str) -> str:
+    return MODALITIES.resolve(name) if name in MODALITIES else name
+
+
+class EfficiencyTerms(NamedTuple):
+    """The parts of [`EfficiencyLoss`][adamml.losses.EfficiencyLoss], for logging.
+
+    Attributes:
+        loss: scalar, ``cost + gamma_term``.
+        cost: scalar, the selection penalty ``sum_k lambda_k * ...``.
+        gamma_term: scalar, ``mean_n((1 - c_n) * gamma)`` (0 for ``penalty="mean"``); no gradient.
+        correct: ``(B,)`` bool, c_n (all True for ``penalty="mean"`` without a target).
+        fractions: per modality, the detached fraction of segments that selected it (mean over
+            B and S), i.e. the selection rate.
+    """
+
+    loss: Tensor
+    cost: Tensor
+    gamma_term: Tensor
+    correct: Tensor
+    fractions: dict[str, Tensor]
+
+
+class EfficiencyLoss(nn.Module):
+    """The efficiency term of AdaMML Eq. 4, as the reference implements it (reference §5).
+
+    With ``penalty="blockdrop"`` (default), for video n with prediction ``logits_n``:
+
+    - ``c_n = 1[argmax(logits_n.detach()) is correct]`` (multi-hot targets: the argmax class is
+      one of the positives);
+    - ``f_{n,k} = mean_s u_{n,s,k}``, the fraction of segments that selected modality k;
+    - ``loss = sum_k lambda_k * mean_n(c_n * f_{n,k}^2) + mean_n((1 - c_n) * gamma)``.
+
+    Note:
+        The gamma branch carries **no gradient** in this formulation: c_n is a detached
+        indicator, so ``(1 - c_n) * gamma`` is a constant that only shifts the logged loss, and
+        wrongly classified videos receive no efficiency pressure (only cross-entropy acts on
+        them). This matches the reference (§5, §10 item 4).
+
+    With ``penalty="mean"``: ``loss = sum_k lambda_k * mean_{n,s} u_{n,s,k}`` (no correctness
+    gating, no square, no gamma; the target may be ``None``).
+
+    The cross-entropy part of Eq. 4 is not included; add ``F.cross_entropy(logits, target)``.
+
+    Args:
+        cost_weights: lambda_k per modality, e.g. ``{"rgb": 1.0, "audio": 0.05}``; ``sound`` is
+            accepted for ``audio``.
+        gamma: the penalty of an incorrect prediction (10.0 in the paper).
+        modalities: the M order of the decisions; default: the order of ``cost_weights``.
+        penalty: ``"blockdrop"`` (the reference default) or ``"mean"``.
+
+    Raises:
+        ConfigError: for a modality without a cost weight, a name given twice, or an unknown
+            ``penalty``.
+
+    Shape:
+        - logits: ``(B, K)`` video-level logits
+        - decisions: ``(B, S, M)`` with straight-through gradients
+        - target: ``(B,)`` class indices or ``(B, K)`` multi-hot
+        - output: scalar
+
+    Example:
+        >>> loss_fn = EfficiencyLoss({"rgb": 1.0, "audio": 0.05}, gamma=10.0)
+        >>> logits = torch.tensor([[2.0, 0.0], [2.0, 0.0]])
+        >>> decisions = torch.tensor([[[1.0, 1.0], [0.0, 1.0]], [[1.0, 0.0], [1.0, 0.0]]])
+        >>> round(float(loss_fn(logits, decisions, torch.tensor([0, 1]))), 4)
+        5.15
+    """
+
+    def __init__(
+        self,
+        cost_weights: Mapping[str, float],
+        gamma: float = 10.0,
+        *,
+        modalities: Optional[Sequence[str]] = None,
+        penalty: str = "blockdrop",
+    ) -> None:
+        super().__init__()
+        if penalty not in PENALTIES:
+            raise ConfigError(f"penalty must be one of {PENALTIES}; got {penalty!r}")
+        weights: dict[str, float] = {}
+        for name, value in cost_weights.items():
+            key = _canonical(name)
+            if key in weights:
+                raise ConfigError(f"cost_weights gives modality {key!r} twice (aliases resolved)")
+            weights[key] = float(value)
+        order = tuple(_canonical(n) for n in (modalities if modalities is not None else weights))
+        if not order:
+            raise ConfigError("EfficiencyLoss needs at least one modality; cost_weights is empty")
+        if len(set(order)) != len(order):
+            raise ConfigError(f"modalities name a modality twice (aliases resolved): {list(order)}")
+        missing = [n for n in order if n not in weights]
+        if missing:
+            raise ConfigError(
+                f"no cost weight for modalities {missing}; cost_weights has {sorted(weights)}. "
+                "Give one lambda per recognition modality (reference: rgb 1.0, audio 0.05)."
+            )
+        self.modalities: tuple[str, ...] = order
+        self._weights = {n: weights[n] for n in order}
+        self.gamma = float(gamma)
+        self.penalty = penalty
+        # not persistent: the weights are configuration, not learned state
+        self.register_buffer(
+            "lambdas", torch.tensor([weights[n] for n in order]), persistent=False
+        )
+
+    @property
+    def cost_weights(self) -> dict[str, float]:
+        """lambda_k per modality, in ``modalities`` order."""
+        return dict(self._weights)
+
+    def _correct(self, logits: Tensor, target: Tensor) -> Tensor:
+        pred = logits.detach().argmax(dim=-1)
+        if target.dim() == 1:
+            return pred == target
+        return target.gather(1, pred.unsqueeze(1)).squeeze(1) > 0
+
+    def _check(self, logits: Tensor, decisions: Tensor, target: Optional[Tensor]) -> None:
+        m = len(self.modalities)
+        if decisions.dim() != 3 or decisions.shape[-1] != m:
+            raise ShapeError(
+                f"decisions must be (B, S, M={m}) for {list(self.modalities)}; "
+                f"got {tuple(decisions.shape)}"
+            )
+        batch = decisions.shape[0]
+        if logits.dim() != 2 or logits.shape[0] != batch:
+            raise ShapeError(f"logits must be (B={batch}, K); got {tuple(logits.shape)}")
+        if target is None:
+            if self.penalty == "blockdrop":
+                raise ShapeError("the blockdrop penalty needs the target to know which are correct")
+            return
+        if target.shape not in ((batch,), tuple(logits.shape)):
+            raise ShapeError(
+                f"target must be (B,)={batch,} class indices or (B, K)={tuple(logits.shape)} "
+                f"multi-hot; got {tuple(target.shape)}"
+            )
+
+    def components(
+        self, logits: Tensor, decisions: Tensor, target: Optional[Tensor] = None
+    ) -> EfficiencyTerms:
+        """The loss with its parts and the selection fractions (AdaMML Eq. 4).
+
+        Args:
+            logits: ``(B, K)`` video-level logits (only their argmax is used, detached).
+            decisions: ``(B, S, M)`` decisions, M in ``self.modalities`` order.
+            target: ``(B,)`` class indices or ``(B, K)`` multi-hot; optional for ``"mean"``.
+
+        Returns:
+            An [`EfficiencyTerms`][adamml.losses.EfficiencyTerms].
+
+        Raises:
+            ShapeError: if the shapes disagree or ``target`` is missing for ``"blockdrop"``.
+        """
+        self._check(logits, decisions, target)
+        lam = self.lambdas.to(device=decisions.device, dtype=decisions.dtype)
+        frac = decisions.mean(dim=1)  # f_{n,k}, (B, M)
+        if target is None:
+            correct = torch.ones(decisions.shape[0], dtype=torch.bool, device=decisions.device)
+        else:
+            correct = self._correct(logits, target)
+        if self.penalty == "mean":
+            cost = (lam * frac.mean(dim=0)).sum()
+            gamma_term = cost.new_zeros(())
+        else:
+            c = correct.to(decisions.dtype)
+            cost = (lam * (c.unsqueeze(1) * frac.pow(2)).mean(dim=0)).sum()
+            gamma_term = ((1.0 - c) * self.gamma).mean()
+        fractions = {n: frac[:, k].detach().mean() for k, n in enumerate(self.modalities)}
+        return EfficiencyTerms(cost + gamma_term, cost, gamma_term, correct, fractions)
+
+    def forward(
+        self, logits: Tensor, decisions: Tensor, target: Optional[Tensor] = None
+    ) -> Tensor:
+        """The scalar efficiency loss (see the class docstring; AdaMML Eq. 4).
+
+        Args:
+            logits: ``(B, K)`` video-level logits.
+            decisions: ``(B, S, M)`` decisions with straight-through gradients.
+            target: ``(B,)`` class indices or ``(B, K)`` multi-hot; optional for ``"mean"``.
+
+        Returns:
+            A scalar tensor.
+
+        Raises:
+            ShapeError: if the shapes disagree or ``target`` is missing for ``"blockdrop"``.
+        """
+        return self.components(logits, decisions, target).loss
+
+    def extra_repr(self) -> str:
+        lam = self.cost_weights
+        return f"cost_weights={lam}, gamma={self.gamma}, penalty={self.penalty!r}"
