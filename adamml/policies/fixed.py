@@ -63,7 +63,9 @@ class AllPolicy(_ContentFreePolicy):
 
         Args:
             views: any tensors shaped ``(B, S, ...)`` (only their size and device are read).
-            batch_size, num_segments, device: override what the views say.
+            batch_size: B, overriding the views.
+            num_segments: S, overriding the views.
+            device: the decisions' device, overriding the views'.
 
         Returns:
             ``PolicyOutput(decisions (B, S, M) of ones, logits None)``.
@@ -159,7 +161,9 @@ class RandomPolicy(_ContentFreePolicy):
 
         Args:
             views: any tensors shaped ``(B, S, ...)`` (only their size and device are read).
-            batch_size, num_segments, device: override what the views say.
+            batch_size: B, overriding the views.
+            num_segments: S, overriding the views.
+            device: the decisions' device, overriding the views'.
             generator: a CPU generator to draw from instead of the policy's own.
 
         Returns:

@@ -51,8 +51,12 @@ class JointGatePolicy(PolicyLSTM):
 
     Args:
         modalities: modality names, in the order of the decisions' M axis (at most 12).
-        backbones, joint_dim, hidden_size, gate, feed_logits: as for
-            [`PolicyLSTM`][adamml.policies.PolicyLSTM].
+        backbones: per-modality extractors (see [`PolicyLSTM`][adamml.policies.PolicyLSTM]).
+        joint_dim: width J of the joint feature (2048).
+        hidden_size: LSTM width (256).
+        gate: the Gumbel gate over the ``2**M`` combinations; ``None`` makes
+            ``GumbelGate(tau=5.0)``.
+        feed_logits: feed the previous step's combination scores back into the LSTM.
 
     Shape:
         ``views[m]: (B, S, T', C, H', W')`` ->
