@@ -1,0 +1,167 @@
+"""Flow inputs for a clip, computed only where needed: `FlowRequest` and `OnDemandFlow`.
+
+In AdaMML-RGBDiff (Table 2) the policy looks at RGB difference and the recognition network uses
+optical flow only on the segments the policy selects. `OnDemandFlow` is a SegmentSource
+(DEVELOPING.md, router): ``.shape`` is ``(B, S, T, 10, H, W)`` and ``gather(batch_idx, seg_idx)``
+computes flow for just those ``(video, segment)`` pairs, with a per-pair cache and a counter of
+flow fields actually computed (``pairs_computed``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .flow import FLOW_SIZE, FlowMethod, normalise_flow, optical_flow
+from .spatial import SpatialParams, apply_spatial, resize_short
+
+__all__ = ["FlowRequest", "OnDemandFlow", "flow_pairs", "flow_segments"]
+
+FrameGetter = Callable[[Sequence[int]], np.ndarray]
+FieldGetter = Callable[[Sequence[int]], np.ndarray]
+
+
+def flow_pairs(indices: np.ndarray, consecutive: int, num_frames: int) -> np.ndarray:
+    """First frames of the flow pairs each sampled frame stacks: ``k, k+1, ..., k+consecutive-1``.
+
+    Returns:
+        ``(..., consecutive)`` int64, clamped so that pair ``(p, p + 1)`` stays in the video (for a
+        one-frame video every pair is ``(0, 0)``, zero flow).
+    """
+    p = indices[..., None] + np.arange(consecutive, dtype=np.int64)
+    return np.clip(p, 0, max(num_frames - 2, 0))
+
+
+def compute_fields(get_frames: FrameGetter, starts: Sequence[int], num_frames: int, *,
+                   method: FlowMethod, reduced: bool, flow_size: int) -> dict[int, np.ndarray]:
+    """Flow fields ``(H, W, 2)`` for pairs ``(p, p + 1)``, frames resized to ``flow_size``."""
+    starts = sorted(set(int(s) for s in starts))
+    if not starts:
+        return {}
+    ends = [min(s + 1, num_frames - 1) for s in starts]
+    need = sorted(set(starts) | set(ends))
+    frames = resize_short(get_frames(need), flow_size)
+    pos = {k: i for i, k in enumerate(need)}
+    return {s: optical_flow(frames[pos[s]], frames[pos[e]], method=method, reduced=reduced)
+            for s, e in zip(starts, ends)}
+
+
+def flow_segments(fields: Callable[[int], np.ndarray], pairs: np.ndarray,
+                  size: tuple[int, int], params: SpatialParams) -> Tensor:
+    """Stack, augment and normalise flow for segments.
+
+    Args:
+        fields: pair start -> ``(H, W, 2)`` float flow in pixels.
+        pairs: ``(S, T, P)`` pair starts (P = consecutive).
+        size: crop ``(h, w)``.
+        params: the clip's spatial augmentation (flip negates x).
+
+    Returns:
+        ``(S, T, 2P, h, w)`` float32, channels interleaved x1, y1, ..., xP, yP.
+    """
+    s, t, p = pairs.shape
+    stack = np.stack([fields(int(k)) for k in pairs.reshape(-1)])          # (S*T*P, H, W, 2)
+    stack = apply_spatial(stack, size, params, is_flow=True)
+    stack = normalise_flow(stack).reshape(s, t, p, *size, 2)
+    out = torch.from_numpy(np.ascontiguousarray(stack))
+    return out.permute(0, 1, 2, 5, 3, 4).reshape(s, t, 2 * p, *size)     # (x1, y1, x2, y2, ...)
+
+
+@dataclass
+class FlowRequest:
+    """What is needed to compute one video's flow input later.
+
+    Attributes:
+        get_frames: frame getter of the video (e.g. ``VideoReader(path).get_frames``; picklable).
+        num_frames: frames in the video.
+        indices: ``(S, T)`` sampled frame indices.
+        consecutive: flow pairs stacked per sampled frame (5).
+        size: crop ``(h, w)``.
+        params: spatial augmentation shared with the clip's other modalities.
+        method, reduced, flow_size: flow algorithm settings (see `optical_flow`).
+    """
+
+    get_frames: FrameGetter
+    num_frames: int
+    indices: np.ndarray
+    consecutive: int
+    size: tuple[int, int]
+    params: SpatialParams
+    method: FlowMethod = "tvl1"
+    reduced: bool = False
+    flow_size: int = FLOW_SIZE
+
+    def pairs(self) -> np.ndarray:
+        """``(S, T, consecutive)`` flow pair starts."""
+        return flow_pairs(self.indices, self.consecutive, self.num_frames)
+
+
+class OnDemandFlow:
+    """A SegmentSource that computes optical flow only for the segments asked for.
+
+    Args:
+        requests: one [`FlowRequest`][adamml.data.flowclip.FlowRequest] per video of the batch.
+        device: device of the tensors ``gather`` returns.
+
+    Attributes:
+        shape: ``(B, S, T, C, H, W)``.
+        pairs_computed: flow fields computed so far (cached pairs are not recomputed).
+
+    Example:
+        >>> src = OnDemandFlow(requests)  # doctest: +SKIP
+        >>> src.gather(torch.tensor([0, 0, 1]), torch.tensor([2, 5, 7])).shape  # doctest: +SKIP
+        torch.Size([3, 8, 10, 224, 224])
+    """
+
+    def __init__(self, requests: Sequence[FlowRequest], *,
+                 device: torch.device | str = "cpu") -> None:
+        if not requests:
+            raise ValueError("OnDemandFlow needs at least one FlowRequest")
+        self.requests = list(requests)
+        r0 = self.requests[0]
+        s, t = r0.indices.shape
+        self.shape = (len(self.requests), s, t, 2 * r0.consecutive, *r0.size)
+        self.device = torch.device(device)
+        self.pairs_computed = 0
+        self._fields: dict[tuple[int, int], np.ndarray] = {}
+        self._segments: dict[tuple[int, int], Tensor] = {}
+
+    def to(self, device: torch.device | str) -> "OnDemandFlow":
+        """Return tensors on ``device`` from now on (the cache is kept)."""
+        self.device = torch.device(device)
+        return self
+
+    def _segment(self, b: int, s: int) -> Tensor:
+        if (b, s) not in self._segments:
+            req = self.requests[b]
+            pairs = req.pairs()[s:s + 1]
+            todo = [int(k) for k in np.unique(pairs) if (b, int(k)) not in self._fields]
+            new = compute_fields(req.get_frames, todo, req.num_frames, method=req.method,
+                                 reduced=req.reduced, flow_size=req.flow_size)
+            self.pairs_computed += len(new)
+            self._fields.update({(b, k): f for k, f in new.items()})
+            seg = flow_segments(lambda k: self._fields[(b, k)], pairs, req.size, req.params)
+            self._segments[(b, s)] = seg[0]
+        return self._segments[(b, s)]
+
+    def gather(self, batch_idx: Tensor | Sequence[int], seg_idx: Tensor | Sequence[int]) -> Tensor:
+        """Flow for the given ``(video, segment)`` pairs.
+
+        Returns:
+            ``(n, T, C, H, W)`` float32 on ``self.device``.
+        """
+        bs = torch.as_tensor(batch_idx).reshape(-1).tolist()
+        ss = torch.as_tensor(seg_idx).reshape(-1).tolist()
+        if not bs:
+            return torch.zeros(0, *self.shape[2:], device=self.device)
+        return torch.stack([self._segment(b, s) for b, s in zip(bs, ss)]).to(self.device)
+
+    def materialise(self) -> Tensor:
+        """Every segment, ``(B, S, T, C, H, W)`` (computes what is not cached)."""
+        b, s = self.shape[:2]
+        grid = torch.cartesian_prod(torch.arange(b), torch.arange(s))
+        return self.gather(grid[:, 0], grid[:, 1]).reshape(self.shape)
