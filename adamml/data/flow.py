@@ -76,7 +76,7 @@ def optical_flow(prev: np.ndarray, nxt: np.ndarray, *, method: FlowMethod = "tvl
         >>> optical_flow(a, a, method="dis").shape
         (32, 32, 2)
     """
-    a, b = _gray(prev), _gray(nxt)
+    a, b = np.ascontiguousarray(_gray(prev)), np.ascontiguousarray(_gray(nxt))
     algo = _algorithm(method, reduced)
     if method == "farneback":
         flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
