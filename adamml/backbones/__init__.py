@@ -1,0 +1,108 @@
+"""timm-backed recognition and policy backbones (registry ``BACKBONES``).
+
+Every backbone takes one modality's segments flattened over batch and segments,
+``(N, T, C, H, W)``, and returns ``(N, K)`` logits, or ``(N, D)`` features when
+``num_classes == 0``; see [`FrameBackbone`][adamml.backbones.base.FrameBackbone].
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ..errors import ConfigError
+from ..modalities import Modality, get_modality
+from ..registries import BACKBONES
+from . import zoo
+from .base import FrameBackbone, StagedBackbone, TimmFrameBackbone, temporal_max_pool
+from .weights import adapt_stem, load_backbone_weights, read_state_dict
+
+__all__ = ["create_backbone", "list_backbones", "FrameBackbone", "StagedBackbone",
+           "TimmFrameBackbone", "temporal_max_pool", "adapt_stem", "load_backbone_weights",
+           "read_state_dict"]
+
+TIMM_PREFIX = "timm:"
+
+
+def list_backbones(pattern: str = "*") -> list[str]:
+    """Registered backbone names matching a shell-style ``pattern``.
+
+    Any timm model is also available as ``"timm:<name>"`` (not listed).
+
+    Example:
+        >>> "resnet50_tsn" in list_backbones("resnet*")
+        True
+    """
+    return BACKBONES.list(pattern)
+
+
+def create_backbone(
+    name: str,
+    *,
+    modality: str | Modality,
+    num_classes: int = 0,
+    pretrained: bool | str | Path = False,
+    stem_init: str = "mean",
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a registered backbone (or ``"timm:<name>"``) for one modality (AdaMML Sec. 3.1).
+
+    Args:
+        name: a name from [`list_backbones`][adamml.backbones.list_backbones], e.g.
+            ``"resnet50_tsn"``, or ``"timm:<any timm model>"`` (applied per frame).
+        modality: the modality (or its name); gives C (``in_chans``) and T.
+        num_classes: K; 0 returns ``(N, D)`` features (policy feature extractors).
+        pretrained: False, or a local weight file (``.pth``/``.safetensors``; ImageNet RGB
+            weights are adapted to C channels). Nothing is downloaded.
+        stem_init: ``"mean"`` (reference: RGB kernel averaged and copied, no rescaling) or
+            ``"timm"`` (timm's ``adapt_input_conv``); used when loading weights with C != 3.
+        **kwargs: options of the builder, e.g. ``temporal_pool=False``, ``drop_rate=0.2``.
+
+    Returns:
+        A [`FrameBackbone`][adamml.backbones.base.FrameBackbone].
+
+    Raises:
+        UnknownBackboneError: for an unknown name (with close matches).
+        ConfigError: for an option the builder does not take, ``pretrained=True`` or an unknown
+            ``stem_init``.
+        CheckpointError: if the weight file does not fit.
+
+    Shape:
+        ``(N, T, C, H, W) -> (N, K)``.
+
+    Example:
+        >>> bb = create_backbone("tiny_tsn", modality="rgb", num_classes=5)
+        >>> bb(torch.randn(2, 4, 3, 32, 32)).shape
+        torch.Size([2, 5])
+    """
+    mod = get_modality(modality)
+    if stem_init not in ("mean", "timm"):
+        raise ConfigError(f"stem_init must be 'mean' or 'timm'; got {stem_init!r}")
+    if pretrained is True:
+        raise ConfigError(
+            "pretrained=True would download weights, which adamml never does; pass the path of "
+            "a local weight file instead, e.g. pretrained='resnet50_a1_0-14fe96d1.pth'"
+        )
+    if name.startswith(TIMM_PREFIX):
+        timm_name = name[len(TIMM_PREFIX):]
+
+        def builder(**kw: Any) -> nn.Module:
+            return zoo.timm_frame_backbone(timm_name, **kw)
+
+        accepted = set(inspect.signature(zoo.timm_frame_backbone).parameters) - {"timm_name"}
+    else:
+        builder = BACKBONES.get(name)
+        accepted = set(inspect.signature(builder).parameters)
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise ConfigError(
+            f"backbone {name!r} does not take {unknown}; it accepts "
+            f"{sorted(accepted - {'modality', 'num_classes'})}"
+        )
+    model = builder(modality=mod, num_classes=num_classes, **kwargs)
+    if pretrained:
+        load_backbone_weights(model, pretrained, stem_init=stem_init)
+    return model

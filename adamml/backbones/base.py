@@ -1,0 +1,195 @@
+"""Frame backbones: a timm 2D network applied to every frame of a segment (TSN style).
+
+```
+x (N, T, C, H, W) ──► (N·T, C, H, W) ──► stem ──► stage 1 ──[t-pool]──► stage 2 ──[t-pool]──► ...
+      ──► global average over H, W ──► (N·T', D) ──► mean over the T' frames left ──► (N, D)
+      ──► dropout ──► fc ──► (N, K)
+```
+
+The temporal max-pools (kernel 3, stride 2, padding 1 over time) are those of the reference
+TSN ResNet-50 (before stages 2, 3 and 4; AdaMML appendix, reference §3) and of the policy
+MobileNetV2 (before the 64- and 160-channel stages; reference §2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from ..errors import ShapeError
+
+__all__ = ["temporal_max_pool", "FrameBackbone", "StagedBackbone", "TimmFrameBackbone"]
+
+
+def temporal_max_pool(x: Tensor, frames: int) -> tuple[Tensor, int]:
+    """Max-pool over time with kernel 3, stride 2 and padding 1 (reference ``TemporalPooling``).
+
+    Args:
+        x: per-frame feature maps, frames of one clip adjacent.
+        frames: T, frames per clip in ``x``.
+
+    Returns:
+        The pooled maps and the new number of frames ``(T - 1) // 2 + 1`` (8 -> 4 -> 2 -> 1).
+
+    Shape:
+        ``(N·T, C, H, W) -> (N·T', C, H, W)``.
+
+    Example:
+        >>> y, t = temporal_max_pool(torch.zeros(16, 4, 7, 7), 8)
+        >>> (tuple(y.shape), t)
+        ((8, 4, 7, 7), 4)
+    """
+    if frames == 1:
+        return x, 1  # a window of one real frame and padding is that frame
+    y = rearrange(x, "(n t) c h w -> n c t h w", t=frames)
+    y = F.max_pool3d(y, kernel_size=(3, 1, 1), stride=(2, 1, 1), padding=(1, 0, 0))
+    t = y.shape[2]
+    return rearrange(y, "n c t h w -> (n t) c h w"), t
+
+
+class FrameBackbone(nn.Module):
+    """Base of the backbone contract: ``(N, T, C, H, W) -> (N, K)`` or ``(N, D)`` features.
+
+    Subclasses implement ``_frame_features(x, frames) -> ((N·T', D), T')``; this class checks
+    the input, averages the features of the frames that are left (TSN consensus) and applies
+    the head ``Dropout(drop_rate)`` then ``fc = Linear(D, K)`` (``Identity`` when ``K == 0``).
+
+    Attributes:
+        num_features: D, the feature width.
+        num_classes: K (0: ``forward`` returns features).
+        in_chans: C, input channels per frame.
+        frames: the T the backbone was built for (other T are accepted).
+    """
+
+    def __init__(self, *, num_features: int, num_classes: int, in_chans: int, frames: int,
+                 drop_rate: float) -> None:
+        super().__init__()
+        self.num_features = int(num_features)
+        self.num_classes = int(num_classes)
+        self.in_chans = int(in_chans)
+        self.frames = int(frames)
+        self.drop_rate = float(drop_rate)
+        self.head_drop = nn.Dropout(self.drop_rate)
+        self.fc: nn.Module = (nn.Linear(self.num_features, self.num_classes)
+                              if self.num_classes > 0 else nn.Identity())
+
+    def _frame_features(self, x: Tensor, frames: int) -> tuple[Tensor, int]:
+        raise NotImplementedError
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Per-segment features, averaged over the frames left after temporal pooling.
+
+        Args:
+            x: one modality's segments, flattened over batch and segments.
+
+        Returns:
+            The pooled features.
+
+        Raises:
+            ShapeError: if ``x`` is not 5-D with ``in_chans`` channels.
+
+        Shape:
+            ``(N, T, C, H, W) -> (N, D)``.
+        """
+        if x.dim() != 5 or x.shape[2] != self.in_chans:
+            raise ShapeError(
+                f"{type(self).__name__} input must be (N, T, C, H, W) with C = {self.in_chans}; "
+                f"got {tuple(x.shape)}. Flatten batch and segments first: "
+                "rearrange(x, 'b s t c h w -> (b s) t c h w')"
+            )
+        n, t = x.shape[:2]
+        feats, left = self._frame_features(rearrange(x, "n t c h w -> (n t) c h w"), t)
+        return rearrange(feats, "(n t) d -> n t d", n=n, t=left).mean(dim=1)
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """Dropout then the classifier (identity when ``num_classes == 0``).
+
+        Shape:
+            ``(N, D) -> (N, K)`` (``(N, D)`` when ``num_classes == 0``).
+        """
+        return self.fc(self.head_drop(features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (or features when ``num_classes == 0``) of each segment.
+
+        Shape:
+            ``(N, T, C, H, W) -> (N, K)``.
+        """
+        return self.forward_head(self.forward_features(x))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier by a fresh ``Linear(D, num_classes)`` (0: features)."""
+        self.num_classes = int(num_classes)
+        device = next(self.parameters()).device
+        self.fc = (nn.Linear(self.num_features, num_classes).to(device)
+                   if num_classes > 0 else nn.Identity())
+
+
+class StagedBackbone(FrameBackbone):
+    """A timm CNN whose modules are adopted under their timm names, run stage by stage.
+
+    Keeping timm's names (``conv1``, ``bn1``, ``layer1`` ... for ResNet; ``conv_stem``,
+    ``blocks`` ... for MobileNet) lets timm weight files and the reference's ResNet keys load
+    without renaming.
+
+    Args:
+        net: a timm model built with ``num_classes=0``.
+        plan: dotted names of ``net``'s modules in execution order, e.g.
+            ``("conv1", "bn1", "act1", "maxpool", "layer1", ...)``.
+        pool_before: names in ``plan`` preceded by a temporal max-pool.
+        temporal_pool: False turns the pools off (reference ``--without_t_stride``).
+        num_classes: K; 0 gives features.
+        in_chans: C.
+        frames: T of one segment.
+        drop_rate: dropout before ``fc`` (0.5 in the reference).
+    """
+
+    def __init__(self, net: nn.Module, *, plan: Sequence[str], pool_before: Sequence[str] = (),
+                 temporal_pool: bool = True, num_classes: int = 0, in_chans: int = 3,
+                 frames: int = 1, drop_rate: float = 0.5) -> None:
+        super().__init__(num_features=int(net.num_features), num_classes=num_classes,
+                         in_chans=in_chans, frames=frames, drop_rate=drop_rate)
+        roots = {p.split(".")[0] for p in plan}
+        for name, child in net.named_children():
+            if name in roots:
+                self.add_module(name, child)
+        unknown = [p for p in pool_before if p not in plan]
+        if unknown:
+            raise ValueError(f"pool_before names {unknown} are not in the plan {list(plan)}")
+        self.plan = tuple(plan)
+        self.pool_before = frozenset(pool_before)
+        self.temporal_pool = bool(temporal_pool)
+
+    def _frame_features(self, x: Tensor, frames: int) -> tuple[Tensor, int]:
+        t = frames
+        for name in self.plan:
+            if self.temporal_pool and name in self.pool_before:
+                x, t = temporal_max_pool(x, t)
+            x = self.get_submodule(name)(x)
+        return x.mean(dim=(-2, -1)), t
+
+
+class TimmFrameBackbone(FrameBackbone):
+    """Any timm model applied to every frame, features averaged over frames (no pooling).
+
+    Args:
+        net: a timm model built with ``num_classes=0`` (kept as ``self.net``).
+        num_classes: K; 0 gives features.
+        in_chans: C.
+        frames: T of one segment.
+        drop_rate: dropout before ``fc``.
+    """
+
+    def __init__(self, net: nn.Module, *, num_classes: int = 0, in_chans: int = 3,
+                 frames: int = 1, drop_rate: float = 0.5) -> None:
+        super().__init__(num_features=int(net.num_features), num_classes=num_classes,
+                         in_chans=in_chans, frames=frames, drop_rate=drop_rate)
+        self.net = net
+
+    def _frame_features(self, x: Tensor, frames: int) -> tuple[Tensor, int]:
+        feats = self.net.forward_head(self.net.forward_features(x), pre_logits=True)
+        return torch.flatten(feats, 1), frames

@@ -1,0 +1,89 @@
+"""Tiny timm architectures behind the ``test_*`` models (registered in timm's own registry).
+
+They keep the paper's per-segment cost proportions at the tiny input sizes (visual 4x32x32,
+policy view 2x24x24, audio 1x32x32; see ``docs/cost.md``):
+
+* ``adamml_tiny_resnet``: timm ``ResNet`` with ``BasicBlock`` layers ``[1, 1, 1, 1]``, a 2-wide
+  7x7 stem (so that the stem, the only part that grows with C, is ~7 % of the network as in
+  ResNet-50, and 10-channel flow costs ~1.15x RGB) and stages of 28, 48, 96, 192 channels.
+* ``adamml_tiny_mobilenetv2``: timm ``EfficientNet`` with MobileNetV2's seven stages (one
+  block each, 8-64 wide), ReLU6, a 4-wide stem and a 128-wide head: ~2.4 % of the tiny RGB
+  network on 1x32x32 (audio) and ~3 % on the 2x24x24 policy view.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from timm.models import build_model_with_cfg, register_model
+from timm.models._efficientnet_builder import decode_arch_def, resolve_act_layer, round_channels
+from timm.models.efficientnet import EfficientNet
+from timm.models.resnet import BasicBlock, ResNet
+from torch import nn
+
+__all__ = ["TinyResNet", "adamml_tiny_resnet", "adamml_tiny_mobilenetv2", "TINY_MOBILENET_ARCH"]
+
+# MobileNetV2's (t, c, n, s) plan with n = 1 and narrow c; stage 3 and 5 get the temporal pools
+TINY_MOBILENET_ARCH = [
+    ["ds_r1_k3_s1_c8"],
+    ["ir_r1_k3_s2_e1_c8"],
+    ["ir_r1_k3_s2_e2_c16"],
+    ["ir_r1_k3_s2_e2_c16"],
+    ["ir_r1_k3_s1_e2_c24"],
+    ["ir_r1_k3_s2_e2_c32"],
+    ["ir_r1_k3_s1_e2_c64"],
+]
+
+
+class TinyResNet(ResNet):
+    """timm ``ResNet`` whose 7x7 stem is ``stem_width`` wide (timm fixes the plain stem at 64).
+
+    Only the stem's width changes: names and the rest of the network are timm's.
+    """
+
+    def __init__(self, *, stem_width: int = 2, in_chans: int = 3, **kwargs: Any) -> None:
+        super().__init__(in_chans=in_chans, **kwargs)
+        block = self.layer1[0]
+        self.conv1 = nn.Conv2d(in_chans, stem_width, kernel_size=7, stride=2, padding=3,
+                               bias=False)
+        self.bn1 = nn.BatchNorm2d(stem_width)
+        block.conv1 = nn.Conv2d(stem_width, block.conv1.out_channels, kernel_size=3, padding=1,
+                                bias=False)
+        block.downsample[0] = nn.Conv2d(stem_width, block.downsample[0].out_channels,
+                                        kernel_size=1, bias=False)
+        self.feature_info[0]["num_chs"] = stem_width
+        for m in (self.conv1, block.conv1, block.downsample[0]):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+
+_CFG: dict[str, Any] = {"url": "", "num_classes": 0, "input_size": (3, 32, 32),
+                        "first_conv": "", "classifier": "fc"}
+
+
+@register_model
+def adamml_tiny_resnet(pretrained: bool = False, **kwargs: Any) -> TinyResNet:
+    """Tiny timm ResNet (BasicBlock x [1, 1, 1, 1]) for the ``test_*`` models."""
+    args: dict[str, Any] = dict(block=BasicBlock, layers=(1, 1, 1, 1), stem_width=2,
+                                channels=(28, 48, 96, 192))
+    cfg = dict(_CFG, first_conv="conv1", classifier="fc")
+    kwargs["pretrained_cfg"] = kwargs.get("pretrained_cfg") or cfg
+    return build_model_with_cfg(TinyResNet, "adamml_tiny_resnet", pretrained, **dict(args, **kwargs))
+
+
+@register_model
+def adamml_tiny_mobilenetv2(pretrained: bool = False, **kwargs: Any) -> EfficientNet:
+    """Tiny timm MobileNetV2 (seven one-block stages, ReLU6) for the ``test_*`` models."""
+    args: dict[str, Any] = dict(
+        block_args=decode_arch_def(TINY_MOBILENET_ARCH),
+        num_features=128,
+        stem_size=4,
+        fix_stem=True,
+        round_chs_fn=partial(round_channels, multiplier=1.0),
+        norm_layer=partial(nn.BatchNorm2d),
+        act_layer=resolve_act_layer({}, "relu6"),
+    )
+    cfg = dict(_CFG, first_conv="conv_stem", classifier="classifier")
+    kwargs["pretrained_cfg"] = kwargs.get("pretrained_cfg") or cfg
+    return build_model_with_cfg(EfficientNet, "adamml_tiny_mobilenetv2", pretrained,
+                                **dict(args, **kwargs))
