@@ -220,7 +220,9 @@ class ModalityRouter(nn.Module):
         self.last_counts = counts
         return outputs
 
-    def _masked(self, name: str, x: RouterInput, u: Tensor, *, features: bool) -> tuple[Tensor, int]:
+    def _masked(
+        self, name: str, x: RouterInput, u: Tensor, *, features: bool
+    ) -> tuple[Tensor, int]:
         """Every segment runs; the output is multiplied by the decision (reference §4)."""
         batch, segments = u.shape
         if isinstance(x, Tensor):
@@ -232,7 +234,9 @@ class ModalityRouter(nn.Module):
         out = rearrange(self._run(name, flat, features=features), "(b s) d -> b s d", b=batch)
         return out * u.unsqueeze(-1), batch * segments
 
-    def _sparse(self, name: str, x: RouterInput, u: Tensor, *, features: bool) -> tuple[Tensor, int]:
+    def _sparse(
+        self, name: str, x: RouterInput, u: Tensor, *, features: bool
+    ) -> tuple[Tensor, int]:
         """Only the selected segments run, in one batch; the rest are zeros."""
         batch, segments = u.shape
         b_idx, s_idx = (u > 0.5).nonzero(as_tuple=True)

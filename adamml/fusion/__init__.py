@@ -7,7 +7,7 @@ each states how it treats a skipped modality. Built-ins register in
 
 | name | class | input |
 | --- | --- | --- |
-| `learnable` (alias `weighted`) | [`LearnableLateFusion`][adamml.fusion.LearnableLateFusion] | logits |
+| `learnable` (`weighted`) | [`LearnableLateFusion`][adamml.fusion.LearnableLateFusion] | logits |
 | `average` (alias `mean`) | [`AverageFusion`][adamml.fusion.AverageFusion] | logits |
 | `classwise` (alias `class_wise`) | [`ClasswiseFusion`][adamml.fusion.ClasswiseFusion] | logits |
 | `max` | [`MaxFusion`][adamml.fusion.MaxFusion] | logits |

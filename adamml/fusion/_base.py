@@ -13,11 +13,15 @@ from ..registries import MODALITIES
 __all__ = ["Fusion"]
 
 
+def _canonical(name: str) -> str:
+    return MODALITIES.resolve(name) if name in MODALITIES else name
+
+
 def canonical_modalities(modalities: Sequence[str] | str) -> tuple[str, ...]:
     """Modality names with aliases resolved (``sound`` -> ``audio``), checked for duplicates."""
     if isinstance(modalities, str):
         modalities = (modalities,)
-    names = tuple(MODALITIES.resolve(n) if n in MODALITIES else n for n in modalities)
+    names = tuple(_canonical(n) for n in modalities)
     if not names:
         raise ConfigError("a fusion needs at least one modality; got none")
     if len(set(names)) != len(names):
@@ -28,9 +32,14 @@ def canonical_modalities(modalities: Sequence[str] | str) -> tuple[str, ...]:
 class Fusion(nn.Module):
     """Base class of the late fusions: combine per-modality segment outputs into logits.
 
-    Subclasses implement ``fuse(z, u)`` on the stacked tensors. Every fusion receives the
-    decisions so that it can treat a skipped modality explicitly (AdaMML Sec. 3.2: a skipped
-    modality contributes nothing to the segment's prediction).
+    Every fusion receives the decisions so that it can treat a skipped modality explicitly
+    (AdaMML Sec. 3.2: a skipped modality contributes nothing to the segment's prediction).
+
+    The decisions are used as a **detached** 0/1 mask. In AdaMML the gradient reaches the policy
+    through the router, which multiplies each modality's output by its straight-through decision
+    (reference §4); multiplying by the live decisions again here would count that path twice
+    and double the policy's gradient relative to the reference. On 0/1 decisions the mask is
+    idempotent, so the values are the same whether or not the inputs were already masked.
 
     Args:
         modalities: names in decision (M) order; ``sound`` is accepted for ``audio``.
@@ -61,6 +70,11 @@ class Fusion(nn.Module):
         """K, the width of the fused output (``None``: the same as the inputs)."""
         return self.num_classes
 
+    @staticmethod
+    def mask(decisions: Tensor, dtype: torch.dtype) -> Tensor:
+        """The decisions as a detached mask of ``dtype`` (see the class docstring for why)."""
+        return decisions.detach().to(dtype)
+
     def collect(self, per_modality: Mapping[str, Tensor], decisions: Tensor) -> list[Tensor]:
         """Per-modality tensors in M order, after checking them against ``decisions``.
 
@@ -71,12 +85,16 @@ class Fusion(nn.Module):
         m = len(self.modalities)
         if not isinstance(decisions, Tensor) or decisions.dim() != 3 or decisions.shape[-1] != m:
             got = tuple(decisions.shape) if isinstance(decisions, Tensor) else type(decisions)
-            raise ShapeError(f"decisions must be (B, S, M={m}) for {list(self.modalities)}; got {got}")
-        given = {(MODALITIES.resolve(k) if k in MODALITIES else k): v for k, v in per_modality.items()}
+            raise ShapeError(
+                f"decisions must be (B, S, M={m}) for {list(self.modalities)}; got {got}"
+            )
+        given = {_canonical(k): v for k, v in per_modality.items()}
         out: list[Tensor] = []
         for name in self.modalities:
             if name not in given:
-                raise ShapeError(f"per_modality has no entry for {name!r}; got {list(per_modality)}")
+                raise ShapeError(
+                    f"per_modality has no entry for {name!r}; got {list(per_modality)}"
+                )
             z = given[name]
             if z.dim() != 3 or z.shape[:2] != decisions.shape[:2]:
                 raise ShapeError(
@@ -96,7 +114,9 @@ class Fusion(nn.Module):
                 f"{dict(zip(self.modalities, (z.shape[-1] for z in zs)))}"
             )
         if self.num_classes is not None and widths != {self.num_classes}:
-            raise ShapeError(f"fusion expects K={self.num_classes} classes; inputs have {widths.pop()}")
+            raise ShapeError(
+                f"fusion expects K={self.num_classes} classes; inputs have {widths.pop()}"
+            )
         return torch.stack(zs, dim=2)
 
     def extra_repr(self) -> str:

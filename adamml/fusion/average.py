@@ -36,7 +36,11 @@ class AverageFusion(Fusion):
     """
 
     def __init__(
-        self, modalities: Sequence[str], *, renormalize: bool = False, num_classes: int | None = None
+        self,
+        modalities: Sequence[str],
+        *,
+        renormalize: bool = False,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__(modalities, num_classes=num_classes)
         self.renormalize = renormalize
@@ -55,7 +59,7 @@ class AverageFusion(Fusion):
             ShapeError: on missing modalities or disagreeing shapes.
         """
         z = self.stack(per_modality, decisions)
-        u = decisions.to(z.dtype)
+        u = self.mask(decisions, z.dtype)
         total = (z * u.unsqueeze(-1)).sum(dim=2)
         if not self.renormalize:
             return total / len(self.modalities)

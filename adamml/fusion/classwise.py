@@ -55,4 +55,4 @@ class ClasswiseFusion(Fusion):
         """
         z = self.stack(per_modality, decisions)
         w = self.weight.to(z.dtype)
-        return einsum(z, decisions.to(z.dtype), w, "b s m k, b s m, m k -> b s k")
+        return einsum(z, self.mask(decisions, z.dtype), w, "b s m k, b s m, m k -> b s k")

@@ -100,7 +100,7 @@ class FC2Fusion(Fusion):
                     f"per_modality[{name!r}] has {f.shape[-1]} features; FC2Fusion was built "
                     f"for {self.feature_dims[name]}"
                 )
-            blocks.append(f * decisions[..., k : k + 1].to(f.dtype))
+            blocks.append(f * self.mask(decisions[..., k : k + 1], f.dtype))
         return self.mlp(torch.cat(blocks, dim=-1))
 
     def extra_repr(self) -> str:

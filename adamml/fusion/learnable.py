@@ -74,7 +74,7 @@ class LearnableLateFusion(Fusion):
         """
         z = self.stack(per_modality, decisions)
         w = self.weights.to(z.dtype)
-        return einsum(z, decisions.to(z.dtype), w, "b s m k, b s m, m -> b s k")
+        return einsum(z, self.mask(decisions, z.dtype), w, "b s m k, b s m, m -> b s k")
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, normalized={self.normalized}"

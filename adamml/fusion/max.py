@@ -18,8 +18,7 @@ class MaxFusion(Fusion):
     """Elementwise maximum over the selected modalities' logits (AdaMML Table 7 "Max Fusion").
 
     Skipped modalities: excluded (masked to -inf before the max), so they cannot win with a
-    zero logit; a segment with no modality selected gives zeros. The selected logits are
-    multiplied by their decision (1.0) so that the winner passes gradient to the policy.
+    zero logit; a segment with no modality selected gives zeros.
 
     Args:
         modalities: names in decision (M) order.
@@ -51,7 +50,7 @@ class MaxFusion(Fusion):
             ShapeError: on missing modalities or disagreeing shapes.
         """
         z = self.stack(per_modality, decisions)
-        u = decisions.to(z.dtype).unsqueeze(-1)
+        u = self.mask(decisions, z.dtype).unsqueeze(-1)
         skipped = (u <= 0.5).expand_as(z)
         best = (z * u).masked_fill(skipped, float("-inf")).amax(dim=2)
         none = skipped.all(dim=2)

@@ -108,23 +108,32 @@ def _all_fusions() -> list[nn.Module]:
 
 
 @pytest.mark.parametrize("fusion", _all_fusions(), ids=lambda f: f.extra_repr())
-def test_gradient_reaches_parameters_and_decisions(fusion):
+def test_gradient_reaches_parameters_and_inputs_not_decisions(fusion):
     z = {k: v.clone().requires_grad_(True) for k, v in Z.items()}
     d = D.clone().requires_grad_(True)
     out = fusion(z, d)
     assert out.shape == (1, 2, 3) and torch.isfinite(out).all()
     (out * torch.arange(1.0, 4.0)).pow(2).sum().backward()
-    assert d.grad is not None and torch.isfinite(d.grad).all() and d.grad.abs().sum() > 0
     for name, p in fusion.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert all(torch.isfinite(v.grad).all() and v.grad.abs().sum() > 0 for v in z.values())
+    assert d.grad is None  # the decisions are a detached mask; the router carries their gradient
+
+
+def test_router_then_fusion_multiplies_by_the_decision_once():
+    """As in the reference, d video_logits / d u_{s,k} = w_k z_{s,k}: one multiplication by u."""
+    z = {k: v.clone() for k, v in Z.items()}
+    d = torch.ones(1, 2, 2, requires_grad=True)
+    masked = {k: z[k] * d[..., i : i + 1] for i, k in enumerate(MODS)}  # what the router returns
+    LearnableLateFusion(MODS)(masked, d).sum().backward()
+    # w = 0.5: rgb 0.5 * (1+2+3), 0.5 * (4-5+6); audio 0.5 * (-1+0+2), 0.5 * (3+1-2)
+    torch.testing.assert_close(d.grad, torch.tensor([[[3.0, 0.5], [2.5, 1.0]]]))
 
 
 def test_fc2_gradient_reaches_every_parameter():
     fusion = FC2Fusion(MODS, {"rgb": 4, "audio": 2}, num_classes=3, hidden=8, dropout=0.0)
     feats = {"rgb": torch.randn(2, 3, 4), "audio": torch.randn(2, 3, 2)}
-    d = torch.ones(2, 3, 2, requires_grad=True)
-    fusion(feats, d).pow(2).sum().backward()
-    assert d.grad.abs().sum() > 0
+    fusion(feats, torch.ones(2, 3, 2)).pow(2).sum().backward()
     for name, p in fusion.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
