@@ -1,3 +1,47 @@
-"""Data pipeline: decoding, sampling, features, optical flow and datasets (AdaMML appendix B)."""
+"""Data pipeline: decoding, sampling, features, optical flow and datasets (AdaMML appendix B).
+
+```
+video file --VideoReader--> frames (n, H, W, 3) uint8 + audio (n,) float32 24 kHz mono
+           --sample_segments--> (S, T) indices   --ClipTransform--> {"rgb": (S, T, 3, H, W),
+             "flow": (S, T, 10, H, W), "rgbdiff": (S, T, 15, H, W), "audio": (S, 1, 1, F, W)}
+```
+"""
 
 from __future__ import annotations
+
+from typing import Any
+
+from .audio import audio_window, log_spectrogram
+from .check import ManifestReport, check_manifest, import_reference_list
+from .dataset import VideoDataset, collate_clips
+from .decode import VideoReader
+from .errors import (DataError, ManifestError, MediaFileError, NoAudioStreamError,
+                     NoVideoStreamError, VideoDecodeError)
+from .extract import ExtractResult, extract_audio, extract_flow, extract_frames
+from .flow import dequantise_flow, normalise_flow, optical_flow, quantise_flow
+from .flowclip import FlowRequest, OnDemandFlow
+from .frames import FrameFolderReader, open_media
+from .manifest import (Manifest, builtin_classes, expected_num_classes, read_classes,
+                       read_manifest)
+from .sampling import sample_segments
+from .spatial import SpatialParams
+from .transforms import ClipTransform
+
+__all__ = [
+    "VideoReader", "FrameFolderReader", "open_media", "sample_segments", "log_spectrogram",
+    "audio_window", "ClipTransform", "SpatialParams", "optical_flow", "quantise_flow",
+    "dequantise_flow", "normalise_flow", "FlowRequest", "OnDemandFlow", "extract_flow",
+    "extract_frames", "extract_audio", "ExtractResult", "VideoDataset", "collate_clips",
+    "Manifest", "read_manifest", "read_classes", "builtin_classes", "expected_num_classes",
+    "check_manifest", "ManifestReport", "import_reference_list", "DataError", "MediaFileError",
+    "VideoDecodeError", "NoVideoStreamError", "NoAudioStreamError", "ManifestError",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # SyntheticAV lives in .synthetic (written separately); imported lazily so this package
+    # does not depend on it.
+    if name == "SyntheticAV":
+        from .synthetic import SyntheticAV
+        return SyntheticAV
+    raise AttributeError(f"module 'adamml.data' has no attribute {name!r}")

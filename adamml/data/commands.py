@@ -1,0 +1,89 @@
+"""argparse entry points for ``adamml extract ...`` and ``adamml data check`` (wired by the CLI).
+
+Each ``run_*`` returns an exit status and prints a one-line message (no traceback) on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import AdamMLError
+from .check import check_manifest
+from .extract import ExtractResult, extract_audio, extract_flow, extract_frames
+from .manifest import read_manifest
+
+__all__ = ["add_extract_arguments", "run_extract", "add_check_arguments", "run_check"]
+
+
+def add_extract_arguments(parser: argparse.ArgumentParser) -> None:
+    """``extract {flow,frames,audio} INPUT... --out DIR [--workers N] [--method M] ...``.
+
+    ``INPUT`` is a manifest CSV (its videos, named relative to its folder) or video files.
+    """
+    parser.add_argument("kind", choices=["flow", "frames", "audio"], help="what to extract")
+    parser.add_argument("inputs", nargs="+", help="a manifest CSV or video files")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--workers", type=int, default=1, help="parallel processes")
+    parser.add_argument("--method", default="tvl1", choices=["tvl1", "farneback", "dis"],
+                        help="optical-flow method (flow only; tvl1 is the paper's)")
+    parser.add_argument("--reduced", action="store_true", help="faster reduced TV-L1 settings")
+    parser.add_argument("--flow-size", type=int, default=256,
+                        help="shorter side of the frames flow is computed on")
+    parser.add_argument("--short-side", type=int, default=256, help="frames: shorter side")
+    parser.add_argument("--sample-rate", type=int, default=24000, help="audio: Hz")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _videos(inputs: list[str]) -> tuple[list[Path], Path | None]:
+    if len(inputs) == 1 and inputs[0].endswith(".csv"):
+        m = read_manifest(inputs[0])
+        return [e.path for e in m.entries], m.path.parent
+    return [Path(p) for p in inputs], None
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    """Run an extraction; 0 when every video succeeded, 1 when some failed, 2 on bad input."""
+    try:
+        videos, root = _videos(args.inputs)
+        common = dict(root=root, workers=args.workers, progress=not args.no_progress)
+        if args.kind == "flow":
+            result: ExtractResult = extract_flow(videos, args.out, method=args.method,
+                                                 reduced=args.reduced, flow_size=args.flow_size,
+                                                 **common)
+        elif args.kind == "frames":
+            result = extract_frames(videos, args.out, short_side=args.short_side, **common)
+        else:
+            result = extract_audio(videos, args.out, sample_rate=args.sample_rate, **common)
+    except AdamMLError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.kind}: {len(result.written)} written, {len(result.skipped)} already done, "
+          f"{len(result.failed)} failed")
+    for video, err in result.failed.items():
+        print(f"  failed {video}: {err}", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    """``data check MANIFEST [--classes FILE] [--json]``."""
+    parser.add_argument("manifest", help="a path,label manifest CSV")
+    parser.add_argument("--classes", default=None, help="class list (default: classes.txt beside)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Print the manifest report; 0 when every file is readable, 1 otherwise, 2 on bad input."""
+    try:
+        report = check_manifest(args.manifest, args.classes)
+    except AdamMLError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({**report.__dict__, "manifest": str(report.manifest), "ok": report.ok},
+                         indent=2))
+    else:
+        print(report)
+    return 0 if report.ok else 1

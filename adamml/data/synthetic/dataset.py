@@ -1,0 +1,355 @@
+"""SyntheticAV: lazily generated audio-visual videos, and their precomputed model inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ...errors import ConfigError
+from ...modalities import InputSpec
+from ..audio import audio_window, log_spectrogram
+from ..sampling import segment_centres
+from .config import SyntheticConfig, class_table
+from .features import SyntheticClipTransform, shared_indices
+from .render import VideoPlan, make_plan, render_audio, render_frames, segment_of_frames
+
+__all__ = ["SyntheticAV", "SyntheticVideo", "SyntheticTensorDataset"]
+
+_SPLITS = {"train": 0, "val": 1, "test": 2}
+_AUDIO = ("audio", "sound")
+
+
+def _spectrograms(windows: np.ndarray, size: tuple[int, int], chunk: int = 64) -> Tensor:
+    """Pooled log-spectrograms of many 1.28 s windows, in batches: ``(n, N) -> (n, F, W)``."""
+    out = []
+    for a in range(0, len(windows), chunk):
+        spec = log_spectrogram(torch.from_numpy(windows[a:a + chunk]))
+        out.append(F.adaptive_avg_pool2d(spec[:, None], size)[:, 0])
+    return torch.cat(out)
+
+
+@dataclass(frozen=True)
+class SyntheticVideo:
+    """One raw synthetic video with its ground truth.
+
+    Attributes:
+        frames: ``(N, H, W, 3)`` uint8 RGB.
+        audio: ``(n,)`` float32 mono at ``sample_rate``.
+        fps: frames per second.
+        sample_rate: audio rate (24 kHz).
+        label: class index.
+        class_name: the class's name in ``classes.txt``.
+        categories: ``(G,)`` evidence category per evidence segment (`CATEGORY_NAMES`).
+        evidence: ``(N, 2)`` bool per frame: (RGB shows the class, audio sounds like it) at
+            that frame's time.
+    """
+
+    frames: np.ndarray
+    audio: np.ndarray
+    fps: float
+    sample_rate: int
+    label: int
+    class_name: str
+    categories: np.ndarray
+    evidence: np.ndarray
+
+
+class SyntheticAV:
+    """A built-in procedural audio-visual dataset where adaptive selection matters (AdaMML Fig. 1).
+
+    Every video has one of K classes. Its time is cut into G evidence segments; each segment
+    independently shows the class (a yellow sprite of the class's shape, moving), sounds like it
+    (the class tone), both, or neither, with the configured probabilities. Everything else is
+    class-independent clutter: sprites of other colours, noise bursts, sweeps. Videos are
+    generated on demand and deterministically from ``(seed, split, index)``.
+
+    Args:
+        num_videos: videos in this split.
+        num_classes: K.
+        seed: same seed, same data.
+        split: ``"train"``, ``"val"`` or ``"test"`` (different videos for the same seed).
+        **config: any `SyntheticConfig` field (``frames``, ``fps``, ``size``, ``p_rgb_only``,
+            ``p_audio_only``, ``p_both``, ``p_neither``, ``motion_pairs``, ``motion_blur``, ...).
+
+    Raises:
+        ConfigError: an unknown split or option, or inconsistent probabilities.
+
+    Example:
+        >>> ds = SyntheticAV(8, seed=0)
+        >>> v = ds.video(0)
+        >>> v.frames.shape, v.audio.shape, v.fps
+        ((160, 64, 64, 3), (307200,), 12.5)
+    """
+
+    def __init__(self, num_videos: int, *, num_classes: int = 6, seed: int = 0,
+                 split: Literal["train", "val", "test"] = "train", **config: Any) -> None:
+        if split not in _SPLITS:
+            raise ConfigError(f"SyntheticAV split must be one of {', '.join(_SPLITS)}; got {split!r}")
+        fields = SyntheticConfig.__dataclass_fields__
+        unknown = sorted(set(config) - set(fields))
+        if unknown:
+            raise ConfigError(f"SyntheticAV got unknown options {unknown}; known: "
+                              f"{', '.join(f for f in fields if f != 'num_classes')}")
+        if num_videos < 0:
+            raise ConfigError(f"SyntheticAV num_videos must be >= 0; got {num_videos}")
+        self.config = SyntheticConfig(num_classes=num_classes, **config)
+        self.num_videos, self.seed, self.split = int(num_videos), int(seed), split
+        self.classes = [c.name for c in class_table(num_classes, self.config.motion_pairs)]
+
+    def __len__(self) -> int:
+        return self.num_videos
+
+    def _check(self, index: int) -> int:
+        if not -self.num_videos <= index < self.num_videos:
+            raise IndexError(f"SyntheticAV has {self.num_videos} videos; index {index}")
+        return index % self.num_videos
+
+    def plan(self, index: int) -> VideoPlan:
+        """Every random choice of video ``index`` (cheap: no pixels, no samples)."""
+        return make_plan(self.config, self.seed, _SPLITS[self.split], self._check(index))
+
+    def frames(self, index: int, indices: Any) -> np.ndarray:
+        """Only frames ``indices`` of video ``index``: ``(n, H, W, 3)`` uint8."""
+        return render_frames(self.plan(index), self.config, indices)
+
+    def video(self, index: int) -> SyntheticVideo:
+        """The whole raw video ``index`` with its ground truth."""
+        plan, cfg = self.plan(index), self.config
+        segs = segment_of_frames(np.arange(cfg.frames), cfg)
+        evidence = np.stack([plan.rgb_evidence[segs], plan.audio_evidence[segs]], axis=1)
+        return SyntheticVideo(render_frames(plan, cfg, range(cfg.frames)), render_audio(plan, cfg),
+                              cfg.fps, cfg.sample_rate, plan.label, self.classes[plan.label],
+                              plan.categories.copy(), evidence)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """``(V,)`` class index of every video."""
+        return np.array([self.plan(i).label for i in range(self.num_videos)], np.int64)
+
+    def tensors(self, input_spec: Mapping[str, InputSpec], segments: int, train: bool, *,
+                subsegments: int = 2, transform: Callable[..., dict[str, Tensor]] | None = None
+                ) -> "SyntheticTensorDataset":
+        """Precompute the model inputs of every video once (see `SyntheticTensorDataset`)."""
+        return SyntheticTensorDataset(self, input_spec, segments=segments, train=train,
+                                      subsegments=subsegments, transform=transform)
+
+
+class SyntheticTensorDataset(Dataset):
+    """In-memory model inputs of a `SyntheticAV`, so an epoch does no rendering or decoding.
+
+    Every video is featurised once at ``P`` evenly spaced clip positions (evaluation sampling
+    with ``P`` segments): ``P = S`` for evaluation, ``P = S * subsegments`` for training. A
+    training item takes, for each of its S regions, one of the region's ``subsegments``
+    positions at random (drawn from ``(seed, epoch, index)``; call `set_epoch`), a cheap
+    stand-in for TSN's random start per region. No crops or flips.
+
+    Args:
+        source: the raw videos.
+        input_spec: modality -> `InputSpec` (``model.input_spec``); the built-in featuriser
+            makes rgb, rgbdiff and audio.
+        segments: S per item.
+        train: draw positions per epoch (True) or use the S evaluation positions (False).
+        subsegments: positions per training region.
+        transform: a ``ClipTransform``-like callable built for ``P`` evaluation segments;
+            ``None`` uses `SyntheticClipTransform`.
+
+    Attributes:
+        inputs: modality -> ``(V, P, T, C, H, W)`` tensors (visual stored as float16).
+        labels: ``(V,)`` int64.
+        evidence: ``(V, P, 2)`` float32: fraction of the clip's sampled frames that show the
+            class, and whether the audio window's centre lies in an audio-evidence segment.
+
+    Example:
+        >>> from adamml.modalities import InputSpec
+        >>> spec = {"rgb": InputSpec((4, 3, 32, 32), "rgb"), "audio": InputSpec((1, 1, 32, 32), "audio")}
+        >>> ds = SyntheticAV(4, seed=0).tensors(spec, segments=5, train=True)
+        >>> x, y = ds[0]
+        >>> x["rgb"].shape, x["audio"].shape
+        (torch.Size([5, 4, 3, 32, 32]), torch.Size([5, 1, 1, 32, 32]))
+    """
+
+    def __init__(self, source: SyntheticAV, input_spec: Mapping[str, InputSpec], *,
+                 segments: int, train: bool, subsegments: int = 2,
+                 transform: Callable[..., dict[str, Tensor]] | None = None) -> None:
+        if segments < 1 or subsegments < 1:
+            raise ConfigError(f"segments and subsegments must be >= 1; got {segments}, "
+                              f"{subsegments}")
+        self.source, self.segments, self.train = source, int(segments), bool(train)
+        self.subsegments = int(subsegments) if train else 1
+        self.epoch = 0
+        positions = self.segments * self.subsegments
+        cfg = source.config
+        audio_names = [m for m in input_spec if m in _AUDIO]
+        visual_spec = {m: s for m, s in input_spec.items() if m not in _AUDIO}
+        if transform is None:  # built-in: visual per video, audio batched over videos below
+            fx = SyntheticClipTransform(visual_spec, segments=positions, train=False)
+        else:
+            fx = transform
+        idx = shared_indices(input_spec, cfg.frames, positions, train=False,
+                             rng=np.random.default_rng(0))
+        centres = segment_centres(idx)
+        frame_segs = segment_of_frames(idx, cfg)
+        centre_segs = segment_of_frames(np.floor(centres), cfg)
+        chunks: dict[str, list[Tensor]] = {m: [] for m in input_spec}
+        windows, labels, evidence = [], [], []
+        for i in range(len(source)):
+            plan = source.plan(i)
+            audio = render_audio(plan, cfg) if audio_names else None
+            if transform is None and audio is not None:
+                windows.extend(audio_window(audio, c / cfg.fps, sample_rate=cfg.sample_rate)
+                               for c in centres)
+            if transform is not None or visual_spec:
+                out = fx(lambda ind, p=plan: render_frames(p, cfg, ind), cfg.frames, cfg.fps,
+                         audio, np.random.default_rng(0))
+                for m, x in out.items():
+                    if m in chunks:
+                        chunks[m].append(x.float() if m in _AUDIO else x.half())
+            labels.append(plan.label)
+            evidence.append(np.stack([plan.rgb_evidence[frame_segs].mean(1),
+                                      plan.audio_evidence[centre_segs]], axis=1))
+        v = len(source)
+        self.inputs = {m: torch.stack(x) for m, x in chunks.items() if x}
+        if transform is None and windows:
+            for m in audio_names:
+                self.inputs[m] = _spectrograms(np.stack(windows), input_spec[m].size).reshape(
+                    v, positions, 1, 1, *input_spec[m].size)
+        self.labels = torch.tensor(labels, dtype=torch.int64)
+        self.evidence = torch.tensor(np.array(evidence), dtype=torch.float32).reshape(
+            v, positions, 2)
+
+    def __len__(self) -> int:
+        return self.num_videos
+
+    def _check(self, index: int) -> int:
+        if not -self.num_videos <= index < self.num_videos:
+            raise IndexError(f"SyntheticAV has {self.num_videos} videos; index {index}")
+        return index % self.num_videos
+
+    def plan(self, index: int) -> VideoPlan:
+        """Every random choice of video ``index`` (cheap: no pixels, no samples)."""
+        return make_plan(self.config, self.seed, _SPLITS[self.split], self._check(index))
+
+    def frames(self, index: int, indices: Any) -> np.ndarray:
+        """Only frames ``indices`` of video ``index``: ``(n, H, W, 3)`` uint8."""
+        return render_frames(self.plan(index), self.config, indices)
+
+    def video(self, index: int) -> SyntheticVideo:
+        """The whole raw video ``index`` with its ground truth."""
+        plan, cfg = self.plan(index), self.config
+        segs = segment_of_frames(np.arange(cfg.frames), cfg)
+        evidence = np.stack([plan.rgb_evidence[segs], plan.audio_evidence[segs]], axis=1)
+        return SyntheticVideo(render_frames(plan, cfg, range(cfg.frames)), render_audio(plan, cfg),
+                              cfg.fps, cfg.sample_rate, plan.label, self.classes[plan.label],
+                              plan.categories.copy(), evidence)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """``(V,)`` class index of every video."""
+        return np.array([self.plan(i).label for i in range(self.num_videos)], np.int64)
+
+    def tensors(self, input_spec: Mapping[str, InputSpec], segments: int, train: bool, *,
+                subsegments: int = 2, transform: Callable[..., dict[str, Tensor]] | None = None
+                ) -> "SyntheticTensorDataset":
+        """Precompute the model inputs of every video once (see `SyntheticTensorDataset`)."""
+        return SyntheticTensorDataset(self, input_spec, segments=segments, train=train,
+                                      subsegments=subsegments, transform=transform)
+
+
+class SyntheticTensorDataset(Dataset):
+    """In-memory model inputs of a `SyntheticAV`, so an epoch does no rendering or decoding.
+
+    Every video is featurised once at ``P`` evenly spaced clip positions (evaluation sampling
+    with ``P`` segments): ``P = S`` for evaluation, ``P = S * subsegments`` for training. A
+    training item takes, for each of its S regions, one of the region's ``subsegments``
+    positions at random (drawn from ``(seed, epoch, index)``; call `set_epoch`), a cheap
+    stand-in for TSN's random start per region. No crops or flips.
+
+    Args:
+        source: the raw videos.
+        input_spec: modality -> `InputSpec` (``model.input_spec``); the built-in featuriser
+            makes rgb, rgbdiff and audio.
+        segments: S per item.
+        train: draw positions per epoch (True) or use the S evaluation positions (False).
+        subsegments: positions per training region.
+        transform: a ``ClipTransform``-like callable built for ``P`` evaluation segments;
+            ``None`` uses `SyntheticClipTransform`.
+
+    Attributes:
+        inputs: modality -> ``(V, P, T, C, H, W)`` tensors (visual stored as float16).
+        labels: ``(V,)`` int64.
+        evidence: ``(V, P, 2)`` float32: fraction of the clip's sampled frames that show the
+            class, and whether the audio window's centre lies in an audio-evidence segment.
+
+    Example:
+        >>> from adamml.modalities import InputSpec
+        >>> spec = {"rgb": InputSpec((4, 3, 32, 32), "rgb"), "audio": InputSpec((1, 1, 32, 32), "audio")}
+        >>> ds = SyntheticAV(4, seed=0).tensors(spec, segments=5, train=True)
+        >>> x, y = ds[0]
+        >>> x["rgb"].shape, x["audio"].shape
+        (torch.Size([5, 4, 3, 32, 32]), torch.Size([5, 1, 1, 32, 32]))
+    """
+
+    def __init__(self, source: SyntheticAV, input_spec: Mapping[str, InputSpec], *,
+                 segments: int, train: bool, subsegments: int = 2,
+                 transform: Callable[..., dict[str, Tensor]] | None = None) -> None:
+        if segments < 1 or subsegments < 1:
+            raise ConfigError(f"segments and subsegments must be >= 1; got {segments}, "
+                              f"{subsegments}")
+        self.source, self.segments, self.train = source, int(segments), bool(train)
+        self.subsegments = int(subsegments) if train else 1
+        self.epoch = 0
+        positions = self.segments * self.subsegments
+        fx = transform or SyntheticClipTransform(input_spec, segments=positions, train=False)
+        cfg = source.config
+        idx = shared_indices(input_spec, cfg.frames, positions, train=False,
+                             rng=np.random.default_rng(0))
+        frame_segs = segment_of_frames(idx, cfg)
+        centre_segs = segment_of_frames(
+            np.floor((idx[:, (idx.shape[1] - 1) // 2] + idx[:, idx.shape[1] // 2]) / 2), cfg)
+        chunks: dict[str, list[Tensor]] = {m: [] for m in input_spec}
+        labels, evidence = [], []
+        for i in range(len(source)):
+            plan = source.plan(i)
+            audio = render_audio(plan, cfg) if any(m in ("audio", "sound") for m in input_spec) else None
+            out = fx(lambda ind, p=plan: render_frames(p, cfg, ind), cfg.frames, cfg.fps, audio,
+                     np.random.default_rng(0))
+            for m in input_spec:
+                chunks[m].append(out[m].half() if out[m].dim() and m not in ("audio", "sound")
+                                 else out[m].float())
+            labels.append(plan.label)
+            evidence.append(np.stack([plan.rgb_evidence[frame_segs].mean(1),
+                                      plan.audio_evidence[centre_segs]], axis=1))
+        self.inputs = {m: torch.stack(v) if v else torch.empty(0) for m, v in chunks.items()}
+        self.labels = torch.tensor(labels, dtype=torch.int64)
+        self.evidence = torch.tensor(np.array(evidence), dtype=torch.float32).reshape(
+            len(source), positions, 2)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the training positions of this epoch (reproducible per epoch)."""
+        self.epoch = int(epoch)
+
+    def positions(self, index: int) -> np.ndarray:
+        """``(S,)`` stored clip positions that item ``index`` uses this epoch."""
+        base = np.arange(self.segments) * self.subsegments
+        if not self.train or self.subsegments == 1:
+            return base
+        rng = np.random.default_rng([self.source.seed, self.epoch, index])
+        return base + rng.integers(0, self.subsegments, self.segments)
+
+    def segment_evidence(self, index: int) -> Tensor:
+        """``(S, 2)`` ground truth (RGB fraction, audio) of the segments item ``index`` returns."""
+        return self.evidence[index, self.positions(index)]
+
+    def __getitem__(self, index: int) -> tuple[dict[str, Tensor], int]:
+        pos = torch.from_numpy(self.positions(index))
+        return ({m: x[index, pos].float() for m, x in self.inputs.items()},
+                int(self.labels[index]))
