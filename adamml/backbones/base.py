@@ -73,6 +73,9 @@ class FrameBackbone(nn.Module):
         self.in_chans = int(in_chans)
         self.frames = int(frames)
         self.drop_rate = float(drop_rate)
+
+    def _init_head(self) -> None:
+        # called by subclasses after the body, so the state dict lists tensors in network order
         self.head_drop = nn.Dropout(self.drop_rate)
         self.fc: nn.Module = (nn.Linear(self.num_features, self.num_classes)
                               if self.num_classes > 0 else nn.Identity())
@@ -163,6 +166,7 @@ class StagedBackbone(FrameBackbone):
         self.plan = tuple(plan)
         self.pool_before = frozenset(pool_before)
         self.temporal_pool = bool(temporal_pool)
+        self._init_head()
 
     def _frame_features(self, x: Tensor, frames: int) -> tuple[Tensor, int]:
         t = frames
@@ -189,6 +193,7 @@ class TimmFrameBackbone(FrameBackbone):
         super().__init__(num_features=int(net.num_features), num_classes=num_classes,
                          in_chans=in_chans, frames=frames, drop_rate=drop_rate)
         self.net = net
+        self._init_head()
 
     def _frame_features(self, x: Tensor, frames: int) -> tuple[Tensor, int]:
         feats = self.net.forward_head(self.net.forward_features(x), pre_logits=True)
