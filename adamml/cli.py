@@ -1,0 +1,238 @@
+"""The ``adamml`` command line: train, eval, predict, flops, list, extract, data, demo.
+
+Every command returns 0 on success and prints one line ``adamml: error: ...`` (no traceback)
+with a non-zero status on bad input. YAML is read here and nowhere else in the library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+__all__ = ["main", "build_parser"]
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .engine.config import TrainConfig, apply_overrides
+    from .engine.distributed import cleanup, init_distributed
+    from .engine.trainer import Trainer
+    from .errors import ConfigError
+
+    path = Path(args.config)
+    if not path.is_file():
+        raise ConfigError(f"config file {args.config!r} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config {args.config!r} is not valid YAML: "
+                          f"{str(err).splitlines()[0]}") from None
+    cfg = TrainConfig.from_dict(apply_overrides(raw, args.overrides))
+    out = Path(args.out) if args.out else Path("runs") / path.stem
+    info = init_distributed(cfg.device)
+    try:
+        metrics = Trainer(cfg, out, info=info, resume=args.resume, base_dir=path.parent,
+                          show_progress=not args.quiet).run()
+    finally:
+        cleanup(info)
+    if info.is_main:
+        _print_metrics(metrics, out / "metrics.json")
+    return 0
+
+
+def _print_metrics(metrics: dict[str, Any], where: Path) -> None:
+    rates = ", ".join(f"{m} {r:.1f}%" for m, r in metrics["selection_rate"].items())
+    print(f"top1 {metrics['top1']:.2f}%  top5 {metrics['top5']:.2f}%  mAP {metrics['mAP']:.2f}%  "
+          f"GFLOPs {metrics['gflops']:.4g}  selection: {rates}  ({metrics['num_videos']} videos)")
+    print(f"wrote {where}")
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .engine.data import build_dataset, make_loader
+    from .engine.distributed import cleanup, init_distributed
+    from .engine.evaluate import evaluate
+    from .engine.metrics import summarize
+    from .engine.modelio import model_from_checkpoint
+    from .engine.trainer import write_json
+
+    info = init_distributed(args.device)
+    try:
+        model, ckpt = model_from_checkpoint(args.checkpoint, map_location=info.device)
+        cfg = ckpt.get("config", {})
+        ds = build_dataset(args.data, model.input_spec, segments=args.segments, train=False,
+                           num_classes=int(ckpt["num_classes"]), seed=int(cfg.get("seed", 0)),
+                           on_error=args.on_error)
+        loader, _ = make_loader(ds, batch_size=args.batch_size * info.world_size, info=info,
+                                train=False, seed=0, workers=args.workers)
+        result = evaluate(model, loader, info, show_progress=not args.quiet)
+        metrics = summarize(result)
+        out = Path(args.out) if args.out else Path(args.checkpoint).parent / "eval"
+        if info.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            write_json(out / "metrics.json", metrics)
+            result.save_decisions(str(out / "decisions.npz"))
+            _print_metrics(metrics, out / "metrics.json")
+    finally:
+        cleanup(info)
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .engine.modelio import model_from_checkpoint
+    from .engine.predict import draw_decisions, load_inputs, predict_inputs
+
+    model, ckpt = model_from_checkpoint(args.checkpoint)
+    seed = int(ckpt.get("config", {}).get("seed", 0))
+    inputs = load_inputs(args.video, model.input_spec, args.segments, seed=seed,
+                         num_classes=int(ckpt["num_classes"]))
+    pred = predict_inputs(model, inputs, topk=args.topk, classes=ckpt.get("classes") or None)
+    print(pred.format())
+    if args.figure:
+        print(f"wrote {draw_decisions(inputs, pred, args.figure)}")
+    return 0
+
+
+def _cmd_flops(args: argparse.Namespace) -> int:
+    from .models import create_model
+
+    model = create_model(args.model, num_classes=args.num_classes)
+    table = model.cost_table
+    print(f"{args.model}: GMACs per segment (paper convention)")
+    for m in model.modalities:
+        print(f"  recognition {m:<10} {float(table.recognition[m]):.4f}")
+    for m, v in dict(table.policy).items():
+        print(f"  policy      {m:<10} {float(v):.4f}")
+    print(f"  policy total           {float(table.policy_total):.4f}")
+    everything = sum(float(table.recognition[m]) for m in model.modalities)
+    print(f"per video, {args.segments} segments, every modality on: "
+          f"{args.segments * (everything + float(table.policy_total)):.2f}")
+    return 0
+
+
+_LISTS = {"models": ("models", "list_models"), "modalities": ("modalities", "list_modalities"),
+          "backbones": ("backbones", "list_backbones"), "policies": ("policies", "list_policies"),
+          "fusions": ("fusion", "list_fusions"), "plugins": ("_registry", "list_plugins")}
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    import importlib
+
+    module, func = _LISTS[args.what]
+    items = getattr(importlib.import_module(f"adamml.{module}"), func)()
+    for item in items:
+        print(item if isinstance(item, str) else json.dumps(item, default=str))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .engine.demo import run_demo
+
+    run_demo(args.out)
+    return 0
+
+
+def _data_commands() -> Any:
+    try:
+        from .data import commands
+    except ImportError:
+        return None
+    return commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``adamml`` argument parser (subcommands)."""
+    p = argparse.ArgumentParser(prog="adamml", description="AdaMML: adaptive multi-modal "
+                                "video recognition (ICCV 2021)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train from a YAML config")
+    t.add_argument("--config", required=True, help="training config (YAML)")
+    t.add_argument("--out", help="run folder (default runs/<config name>)")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="dotted overrides, e.g. schedule.joint_epochs=3")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate a checkpoint on a manifest")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--data", required=True, help="manifest CSV (or synthetic:N)")
+    e.add_argument("--segments", type=int, default=10)
+    e.add_argument("--out", help="folder for metrics.json (default CKPT_DIR/eval)")
+    e.add_argument("--batch-size", type=int, default=8, help="per process")
+    e.add_argument("--workers", type=int, default=0)
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--on-error", default="raise", choices=("raise", "skip", "warn"))
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=_cmd_eval)
+
+    r = sub.add_parser("predict", help="classify one video and show the modality choices")
+    r.add_argument("video", help="video file, .pt tensors, or synthetic:I")
+    r.add_argument("--checkpoint", required=True)
+    r.add_argument("--figure", help="write a decisions figure (PNG)")
+    r.add_argument("--topk", type=int, default=5)
+    r.add_argument("--segments", type=int, default=10)
+    r.set_defaults(func=_cmd_predict)
+
+    f = sub.add_parser("flops", help="print a model's cost table")
+    f.add_argument("model")
+    f.add_argument("--segments", type=int, default=10)
+    f.add_argument("--num-classes", type=int, default=31)
+    f.set_defaults(func=_cmd_flops)
+
+    li = sub.add_parser("list", help="list registered names")
+    li.add_argument("what", nargs="?", default="models", choices=sorted(_LISTS))
+    li.set_defaults(func=_cmd_list)
+
+    commands = _data_commands()
+    x = sub.add_parser("extract", help="frames, audio and optical flow from video files")
+    d = sub.add_parser("data", help="dataset tools")
+    dsub = d.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
+    c = dsub.add_parser("check", help="check that every video of a manifest decodes")
+    if commands is not None:
+        commands.add_extract_arguments(x)
+        x.set_defaults(func=commands.run_extract)
+        commands.add_check_arguments(c)
+        c.set_defaults(func=commands.run_check)
+    else:
+        for parser in (x, c):
+            parser.add_argument("rest", nargs=argparse.REMAINDER)
+            parser.set_defaults(func=_unavailable)
+
+    dm = sub.add_parser("demo", help="train and compare on synthetic data (CPU, minutes)")
+    dm.add_argument("--out", default="demo_out")
+    dm.set_defaults(func=_cmd_demo)
+    return p
+
+
+def _unavailable(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
+
+    raise ConfigError(f"'adamml {args.command}' needs adamml.data.commands, which this "
+                      "installation lacks")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (also ``python -m adamml``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    from .errors import AdamMLError
+
+    try:
+        return int(func(args) or 0)
+    except (AdamMLError, FileNotFoundError, NotImplementedError) as err:
+        print(f"adamml: error: {_one_line(err)}", file=sys.stderr)
+        return 2 if not isinstance(err, NotImplementedError) else 1
+    except KeyboardInterrupt:
+        print("adamml: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    return f"{type(err).__name__}: {' '.join(text.split())}"

@@ -1,0 +1,282 @@
+"""Training configuration: frozen dataclasses, built from plain dicts (YAML lives in the CLI).
+
+The contract keys (``docs/training.md`` and the public API) are ``model``, ``num_classes``,
+``data``, ``schedule``, ``loss``, ``model_args`` and ``seed``; everything else has a default
+that follows the reference's README (reference §6) with its bugs fixed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..errors import ConfigError
+
+__all__ = ["DataConfig", "ScheduleConfig", "LossConfig", "OptimConfig", "TrainConfig",
+           "apply_overrides", "parse_value"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the videos come from and how many segments are sampled.
+
+    Attributes:
+        train: training manifest (CSV ``path,label``) or ``synthetic:N`` (N in-memory videos).
+        val: validation manifest used for model selection; ``None`` skips validation.
+        test: split for the final ``metrics.json``; ``None`` uses ``val`` (then ``train``).
+        segments_train: segments per video in training (5 in the paper).
+        segments_eval: segments per video in evaluation (10 in the paper).
+        on_error: what the dataset does with an unreadable video: raise, skip or warn.
+    """
+
+    train: str = ""
+    val: str | None = None
+    test: str | None = None
+    segments_train: int = 5
+    segments_eval: int = 10
+    on_error: str = "raise"
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Stage lengths in epochs (AdaMML "Training Details"; reference §6).
+
+    Attributes:
+        warmup_epochs: recognition-only epochs with the policy frozen (5).
+        joint_epochs: alternating policy/recognition epochs (20).
+        finetune_epochs: recognition-only epochs with the best policy fixed (10).
+        epochs: for models without a learned policy (unimodal, fusion, random) the number of
+            plain CE epochs; ``None`` uses the sum of the three above (the paper's fair budget).
+    """
+
+    warmup_epochs: int = 5
+    joint_epochs: int = 20
+    finetune_epochs: int = 10
+    epochs: int | None = None
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Efficiency loss (AdaMML Eq. 4): ``cost_weights`` lambda_k and ``gamma``.
+
+    ``cost_weights=None`` takes the model's defaults.
+    """
+
+    cost_weights: Mapping[str, float] | None = None
+    gamma: float = 10.0
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimisers and learning-rate schedules (reference §6, README values).
+
+    Attributes:
+        lr: SGD learning rate of the recognition network (0.001; unimodal pre-training 0.01).
+        momentum: SGD momentum (0.9).
+        weight_decay: SGD weight decay (1e-4).
+        policy_lr: Adam learning rate of the policy (0.01).
+        policy_weight_decay: Adam L2 weight decay of the policy (1e-4, not AdamW).
+        lr_schedule: ``"multistep"``, ``"cosine"`` or ``"constant"``; it acts on the optimisers
+            in use, restarted at each stage (the reference's never reach them).
+        milestones: multistep milestones in epochs of the stage (10, 15).
+        lr_gamma: multistep factor (0.1).
+        clip_grad_norm: optional gradient-norm clip; ``None`` is off (the reference's default).
+    """
+
+    lr: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    policy_lr: float = 0.01
+    policy_weight_decay: float = 1e-4
+    lr_schedule: str = "multistep"
+    milestones: tuple[int, ...] = (10, 15)
+    lr_gamma: float = 0.1
+    clip_grad_norm: float | None = None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything ``adamml train`` reads; see ``docs/training.md`` for each key.
+
+    Attributes:
+        model: a registered model name, or ``package.module:factory`` for a custom model.
+        num_classes: K.
+        data, schedule, loss, optim: the sections above.
+        model_args: keyword overrides for ``create_model``.
+        seed: seeds everything; the data order of pass ``e`` is seeded with ``seed + e``.
+        batch_size: global batch (split over ranks under DDP).
+        workers: DataLoader workers per process.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        init: ``{modality: checkpoint}`` unimodal checkpoints loaded into the backbones.
+        alternation: ``"epoch"`` (the reference: a recognition pass, then a policy pass) or
+            ``"iteration"`` (alternate every step within one pass).
+        warmup_policy: what the frozen policy does in warm-up: ``"sample"`` (the reference:
+            the randomly initialised policy samples about 50% per modality) or ``"all"``.
+        frozen_policy: decisions of the frozen policy in recognition and fine-tune passes:
+            ``"sample"`` (the reference) or ``"argmax"``.
+        freeze_bn_of_frozen: keep BatchNorm/dropout of a frozen part in eval mode (``False``
+            lets BN statistics drift as in the reference).
+        tau_start, tau_decay: Gumbel temperature 5.0, x0.965 per joint epoch.
+        eval_every: validate every this many epochs (and always at the last one).
+        select_metric: ``"top1"`` or ``"mAP"`` for model selection.
+        final: which weights ``metrics.json`` reports: ``"best"`` or ``"last"``.
+        keep_checkpoints: how many per-pass checkpoints to keep besides last/best.
+    """
+
+    model: str = ""
+    num_classes: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    model_args: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    batch_size: int = 8
+    workers: int = 0
+    device: str = "cpu"
+    init: Mapping[str, str] = field(default_factory=dict)
+    alternation: str = "epoch"
+    warmup_policy: str = "sample"
+    frozen_policy: str = "sample"
+    freeze_bn_of_frozen: bool = True
+    tau_start: float = 5.0
+    tau_decay: float = 0.965
+    eval_every: int = 1
+    select_metric: str = "top1"
+    final: str = "best"
+    keep_checkpoints: int = 2
+
+    def __post_init__(self) -> None:
+        _choice("alternation", self.alternation, ("epoch", "iteration"))
+        _choice("warmup_policy", self.warmup_policy, ("sample", "all"))
+        _choice("frozen_policy", self.frozen_policy, ("sample", "argmax"))
+        _choice("select_metric", self.select_metric, ("top1", "mAP"))
+        _choice("final", self.final, ("best", "last"))
+        _choice("optim.lr_schedule", self.optim.lr_schedule, ("multistep", "cosine", "constant"))
+        _choice("data.on_error", self.data.on_error, ("raise", "skip", "warn"))
+        if not self.model:
+            raise ConfigError("config key 'model' is required (e.g. model: test_adamml_rgb_audio)")
+        for key, value in (("num_classes", self.num_classes), ("batch_size", self.batch_size),
+                           ("eval_every", self.eval_every),
+                           ("data.segments_train", self.data.segments_train),
+                           ("data.segments_eval", self.data.segments_eval)):
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"config key {key!r} must be an integer >= 1; got {value!r}")
+        for key in ("warmup_epochs", "joint_epochs", "finetune_epochs"):
+            value = getattr(self.schedule, key)
+            if not isinstance(value, int) or value < 0:
+                raise ConfigError(f"config key 'schedule.{key}' must be an integer >= 0; "
+                                  f"got {value!r}")
+        for key, value in (("optim.lr", self.optim.lr), ("optim.policy_lr", self.optim.policy_lr),
+                           ("tau_start", self.tau_start)):
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"config key {key!r} must be a number > 0; got {value!r}")
+        if not self.data.train:
+            raise ConfigError("config key 'data.train' is required (a manifest CSV or synthetic:N)")
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "TrainConfig":
+        """Build a config from nested plain values (a parsed YAML file).
+
+        Raises:
+            ConfigError: for an unknown key (with the known ones) or a bad value.
+        """
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"a training config must be a mapping; got {type(raw).__name__}")
+        return _build(cls, raw, "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested values (lists, dicts, numbers, strings), as stored in checkpoints."""
+        return _plain(dataclasses.asdict(self))
+
+
+_SECTIONS = {"data": DataConfig, "schedule": ScheduleConfig, "loss": LossConfig,
+             "optim": OptimConfig}
+# Convenience: optimiser keys may be written at the top level (``lr: 0.01``).
+_OPTIM_KEYS = {f.name for f in dataclasses.fields(OptimConfig)}
+
+
+def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"config key {key!r} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    optim_top: dict[str, Any] = {}
+    for key, value in raw.items():
+        if cls is TrainConfig and key in _OPTIM_KEYS:
+            optim_top[key] = value
+            continue
+        if key not in known:
+            names = sorted(known) + (sorted(_OPTIM_KEYS) if cls is TrainConfig else [])
+            raise ConfigError(f"unknown config key {prefix + str(key)!r}; known: {', '.join(names)}")
+        if cls is TrainConfig and key in _SECTIONS:
+            if value is None:
+                value = {}
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"config key {key!r} must be a mapping; got {value!r}")
+            value = _build(_SECTIONS[key], value, f"{key}.")
+        elif key == "milestones":
+            value = tuple(int(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
+        elif key in ("model_args", "init", "cost_weights") and value is not None:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"config key {prefix + key!r} must be a mapping; got {value!r}")
+            value = dict(value)
+        kwargs[key] = value
+    if optim_top:
+        base = kwargs.get("optim", OptimConfig())
+        kwargs["optim"] = _build(OptimConfig, {**dataclasses.asdict(base), **optim_top}, "optim.")
+    try:
+        return cls(**kwargs)
+    except TypeError as err:  # a wrong type deep in a constructor: name the section
+        raise ConfigError(f"bad config section {prefix or 'top level'}: {err}") from None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def parse_value(text: str) -> Any:
+    """Parse the right-hand side of a ``key=value`` override as YAML (``3``, ``0.1``,
+    ``[10, 15]``, ``{rgb: a.pt}``, ``null``, ``true``, plain strings)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply dotted ``key=value`` overrides (``schedule.joint_epochs=3``) to a nested dict.
+
+    Raises:
+        ConfigError: if an override has no ``=`` or walks into a non-mapping.
+    """
+    out: dict[str, Any] = _plain(dict(raw))
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value "
+                              "(e.g. schedule.joint_epochs=3)")
+        key, text = item.split("=", 1)
+        parts = [p for p in key.strip().split(".") if p]
+        if not parts:
+            raise ConfigError(f"override {item!r} has an empty key")
+        node = out
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = parse_value(text)
+    return out

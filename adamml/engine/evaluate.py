@@ -1,0 +1,80 @@
+"""Deterministic evaluation over a split, gathered over ranks (AdaMML Sec. 4.1, reference §9).
+
+``model.eval()`` makes the gate take the argmax (no Gumbel noise), BatchNorm use its running
+statistics and the router run only the selected segments, so evaluating the same checkpoint
+twice gives identical metrics. Each rank evaluates its share; per-video results travel with
+their dataset indices and duplicates from `DistributedSampler` padding are dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from .distributed import DistInfo, all_gather_objects, unwrap
+from .metrics import EvalResult
+from .runlog import progress
+
+__all__ = ["evaluate", "to_device"]
+
+
+def to_device(inputs: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
+    """Move every tensor input to ``device`` (other values, e.g. segment sources, unchanged)."""
+    return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v
+            for k, v in inputs.items()}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, info: DistInfo, *,
+             show_progress: bool = False, desc: str = "eval") -> EvalResult:
+    """Run ``model`` in eval mode over ``loader`` and gather per-video results from all ranks.
+
+    Args:
+        model: an AdaMML-like model (DDP-wrapped or not).
+        loader: yields ``(index, inputs, label)`` batches (see `make_loader`).
+        info: the process's [`DistInfo`][adamml.engine.distributed.DistInfo].
+        show_progress: draw a tqdm bar (rank 0 only).
+        desc: the bar's label.
+
+    Returns:
+        An [`EvalResult`][adamml.engine.metrics.EvalResult] over the unique videos, sorted by
+        index; the same on every rank.
+    """
+    net = unwrap(model)
+    was_training = net.training
+    net.eval()
+    parts: dict[str, list[Tensor]] = {"index": [], "logits": [], "target": [], "decisions": [],
+                                      "gflops": []}
+    try:
+        for index, inputs, target in progress(loader, enabled=show_progress and info.is_main,
+                                              desc=desc):
+            out = net(to_device(inputs, info.device))
+            parts["index"].append(torch.as_tensor(index).cpu())
+            parts["logits"].append(out.logits.float().cpu())
+            parts["target"].append(torch.as_tensor(target).cpu())
+            parts["decisions"].append(out.decisions.float().cpu())
+            parts["gflops"].append(out.gflops.double().cpu())
+    finally:
+        net.train(was_training)
+    local = {k: torch.cat(v) if v else torch.empty(0) for k, v in parts.items()}
+    gathered = all_gather_objects(local, info)
+    merged = {k: torch.cat([g[k] for g in gathered if g[k].numel() or k == "index"])
+              for k in local}
+    index = merged["index"].long()
+    # keep the first occurrence of every index (DistributedSampler pads with repeats)
+    order = torch.argsort(index, stable=True)
+    sorted_index = index[order]
+    first = torch.ones_like(sorted_index, dtype=torch.bool)
+    first[1:] = sorted_index[1:] != sorted_index[:-1]
+    keep = order[first]
+    return EvalResult(
+        index=index[keep],
+        logits=merged["logits"][keep],
+        target=merged["target"][keep],
+        decisions=merged["decisions"][keep],
+        gflops=merged["gflops"][keep],
+        modalities=tuple(net.modalities),
+    )

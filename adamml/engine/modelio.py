@@ -1,0 +1,110 @@
+"""Build models by name and rebuild them from training checkpoints.
+
+A training checkpoint stores ``model_name``, ``num_classes`` and ``model_args`` beside the
+weights, so ``adamml eval`` and ``adamml predict`` need nothing but the file.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, ConfigError
+from .checkpoint import load_checkpoint
+
+__all__ = ["build_model", "model_from_checkpoint", "load_state_strict", "load_backbone_init"]
+
+
+def build_model(name: str, num_classes: int, model_args: Mapping[str, Any] | None = None
+                ) -> nn.Module:
+    """``adamml.create_model(name, num_classes=..., **model_args)``, or, for a name of the form
+    ``package.module:factory``, ``factory(num_classes=..., **model_args)`` (custom models).
+
+    Raises:
+        ConfigError: if a ``module:factory`` cannot be imported.
+        UnknownModelError: for an unregistered model name.
+    """
+    args = dict(model_args or {})
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as err:
+            raise ConfigError(f"cannot import model factory {name!r}: {err}") from None
+        return factory(num_classes=num_classes, **args)
+    from ..models import create_model
+
+    return create_model(name, num_classes=num_classes, **args)
+
+
+def load_state_strict(module: nn.Module, state: Mapping[str, torch.Tensor], what: str) -> None:
+    """``load_state_dict(strict=True)``, turning key/shape mismatches into a CheckpointError
+    that lists the offending keys (the reference loaded with ``strict=False``; §10)."""
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        raise CheckpointError(f"{what} does not fit the model: {' '.join(lines[1:4]) or lines[0]}"
+                              ) from None
+
+
+def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"
+                          ) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model saved in a training checkpoint and load its weights.
+
+    Returns:
+        ``(model, checkpoint)``; the model is on ``map_location`` in eval mode.
+
+    Raises:
+        CheckpointError: if the file is not a training checkpoint or the weights do not fit.
+    """
+    ckpt = load_checkpoint(path, map_location=map_location)
+    for key in ("model_name", "num_classes", "model"):
+        if key not in ckpt:
+            raise CheckpointError(f"checkpoint {str(path)!r} lacks {key!r}")
+    model = build_model(ckpt["model_name"], int(ckpt["num_classes"]), ckpt.get("model_args"))
+    load_state_strict(model, ckpt["model"], f"checkpoint {str(path)!r}")
+    return model.to(map_location).eval(), ckpt
+
+
+def load_backbone_init(model: nn.Module, init: Mapping[str, str]) -> None:
+    """Load unimodal checkpoints into ``model.router.backbones[m]`` (``init: {rgb: path}``).
+
+    The source may be a training checkpoint of a unimodal model (its
+    ``router.backbones.<m>.`` weights are used) or a plain backbone state dict.
+
+    Raises:
+        ConfigError: if ``m`` is not one of the model's recognition modalities.
+        CheckpointError: if the file cannot be read or its weights do not fit.
+    """
+    backbones = model.router.backbones
+    for modality, path in init.items():
+        if modality not in backbones:
+            raise ConfigError(f"init names modality {modality!r} but the model's backbones are "
+                              f"{list(backbones)}")
+        try:
+            state = load_checkpoint(path)["model"]
+        except CheckpointError:
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as err:
+                raise CheckpointError(f"cannot read init checkpoint {path!r} for {modality!r}: "
+                                      f"{err}") from None
+        prefixes = [f"router.backbones.{modality}.", "router.backbones."]
+        picked: dict[str, torch.Tensor] = {}
+        for prefix in prefixes:
+            picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            if picked and prefix == "router.backbones.":
+                names = {k.split(".", 1)[0] for k in picked}
+                if len(names) != 1:
+                    raise CheckpointError(f"init checkpoint {path!r} holds backbones "
+                                          f"{sorted(names)}, none named {modality!r}")
+                picked = {k.split(".", 1)[1]: v for k, v in picked.items()}
+            if picked:
+                break
+        load_state_strict(backbones[modality], picked or state,
+                          f"init checkpoint {path!r} for {modality!r}")

@@ -1,0 +1,143 @@
+"""Predict one video and draw which modality each segment used (in the spirit of AdaMML Fig. 3).
+
+The figure has one column per segment: the middle frame of each visual modality and the audio
+spectrogram, framed in green where the policy selected the modality and greyed out where it
+skipped it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+
+__all__ = ["Prediction", "predict_inputs", "load_inputs", "draw_decisions"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Top classes and per-segment decisions of one video.
+
+    Attributes:
+        top: ``[(class name or index, probability), ...]``, best first.
+        decisions: ``(S, M)`` 0/1.
+        modalities: the M names.
+        gflops: the video's cost.
+    """
+
+    top: list[tuple[str, float]]
+    decisions: Tensor
+    modalities: tuple[str, ...]
+    gflops: float
+
+    def format(self) -> str:
+        """A human-readable report: top classes, then one line per segment."""
+        lines = [f"{rank + 1}. {name}  {prob * 100:.1f}%" for rank, (name, prob)
+                 in enumerate(self.top)]
+        lines.append(f"GFLOPs: {self.gflops:.4g}")
+        for s, row in enumerate(self.decisions.tolist()):
+            used = [m for m, d in zip(self.modalities, row) if d > 0.5]
+            lines.append(f"segment {s + 1}: {', '.join(used) if used else '(none)'}")
+        return "\n".join(lines)
+
+
+@torch.no_grad()
+def predict_inputs(model: nn.Module, inputs: Mapping[str, Tensor], *, topk: int = 5,
+                   classes: Sequence[str] | None = None) -> Prediction:
+    """Run ``model`` (in eval mode) on one video's inputs ``{m: (S, T, C, H, W)}``."""
+    model.eval()
+    out = model({m: x.unsqueeze(0) for m, x in inputs.items()})
+    probs = torch.softmax(out.logits[0].double(), dim=0)
+    k = min(topk, probs.numel())
+    values, idx = probs.topk(k)
+    names = [classes[i] if classes and i < len(classes) else str(i) for i in idx.tolist()]
+    return Prediction(list(zip(names, values.tolist())), out.decisions[0].cpu(),
+                      tuple(model.modalities), float(out.gflops[0]))
+
+
+def load_inputs(video: str, input_spec: Mapping[str, Any], segments: int, *, seed: int = 0,
+                num_classes: int = 1) -> dict[str, Tensor]:
+    """One video's inputs for ``model.input_spec``.
+
+    ``video`` is a video file (decoded by ``adamml.data``), a ``.pt`` file holding
+    ``{modality: (S, T, C, H, W)}`` tensors, or ``synthetic:I`` (video I of the synthetic
+    validation split).
+
+    Raises:
+        ConfigError: if the file does not exist or cannot be decoded.
+    """
+    if video.startswith("synthetic:"):
+        from .data import SyntheticTensorDataset
+
+        try:
+            index = int(video.split(":", 1)[1])
+        except ValueError:
+            raise ConfigError(f"{video!r} must be synthetic:I with I an integer") from None
+        ds = SyntheticTensorDataset(index + 1, input_spec, segments, num_classes, seed=seed,
+                                    noise_seed=seed * 2 + 1)
+        return ds[index][0]
+    path = Path(video)
+    if not path.is_file():
+        raise ConfigError(f"video {video!r} does not exist")
+    if path.suffix == ".pt":
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(data, dict):
+            raise ConfigError(f"{video!r} must hold a dict of tensors keyed by modality")
+        return data
+    try:
+        from ..data import load_video_inputs  # type: ignore[attr-defined]
+    except ImportError:
+        raise ConfigError("decoding video files needs adamml.data.load_video_inputs, which this "
+                          "installation lacks; pass a .pt file of tensors instead") from None
+    return load_video_inputs(str(path), input_spec, segments=segments)
+
+
+def _thumbnail(x: Tensor) -> Tensor:
+    """``(T, C, H, W)`` -> an ``(H, W)`` or ``(H, W, 3)`` image in [0, 1] (middle frame)."""
+    frame = x[x.shape[0] // 2].float()
+    img = frame[:3].permute(1, 2, 0) if frame.shape[0] >= 3 else frame[0]
+    lo, hi = img.min(), img.max()
+    return (img - lo) / (hi - lo + 1e-8)
+
+
+def draw_decisions(inputs: Mapping[str, Tensor], pred: Prediction, path: str | Path) -> Path:
+    """Save a figure: a row per modality, a column per segment; selected cells framed green,
+    skipped cells greyed out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mods = [m for m in pred.modalities if m in inputs]
+    s = pred.decisions.shape[0]
+    fig, axes = plt.subplots(len(mods), s, figsize=(1.6 * s, 1.7 * len(mods)), squeeze=False)
+    for r, m in enumerate(mods):
+        k = pred.modalities.index(m)
+        for c in range(s):
+            ax = axes[r][c]
+            img = _thumbnail(inputs[m][c]).numpy()
+            on = bool(pred.decisions[c, k] > 0.5)
+            ax.imshow(img, cmap="magma" if img.ndim == 2 else None,
+                      alpha=1.0 if on else 0.25, aspect="auto")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_edgecolor("limegreen" if on else "lightgrey")
+                spine.set_linewidth(4 if on else 1)
+            if c == 0:
+                ax.set_ylabel(m)
+            if r == 0:
+                ax.set_title(f"seg {c + 1}", fontsize=8)
+    fig.suptitle(f"{pred.top[0][0]} ({pred.top[0][1] * 100:.1f}%), {pred.gflops:.3g} GFLOPs",
+                 fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path

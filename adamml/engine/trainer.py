@@ -1,0 +1,298 @@
+"""The training loop: runs the plan pass by pass, validates, selects, checkpoints, resumes.
+
+Reproducibility contract: pass ``e`` seeds Python, NumPy and torch with ``seed + e`` and the
+data order with the same number, and everything else that carries over between passes (weights,
+BN statistics, the temperature buffer, optimiser and scheduler states, the best metric) is in
+the checkpoint written after each pass. A run killed at any moment and resumed with ``--resume``
+therefore ends with the same ``metrics.json`` as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .checkpoint import (atomic_write_bytes, latest_checkpoint, load_checkpoint, rng_state,
+                         save_checkpoint, set_rng_state)
+from ..errors import ConfigError
+from .config import TrainConfig
+from .data import build_dataset, make_loader
+from .distributed import DistInfo, barrier, unwrap, wrap_model
+from .evaluate import evaluate, to_device
+from .metrics import summarize
+from .modelio import build_model, load_backbone_init, load_state_strict
+from .runlog import RunLogger, check_finite, progress
+from .stages import (Pass, build_optimizers, build_plan, build_schedulers, current_lrs,
+                     set_trainable)
+
+__all__ = ["Trainer", "seed_everything", "classification_loss"]
+
+_SELECTABLE = ("joint", "finetune", "supervised", "unimodal")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def classification_loss(logits: Tensor, target: Tensor) -> Tensor:
+    """Cross-entropy (mean); a multi-hot ``(B, K)`` target is spread evenly over its classes."""
+    if target.dim() == 2:
+        soft = target.float() / target.float().sum(1, keepdim=True).clamp_min(1.0)
+        return F.cross_entropy(logits, soft)
+    return F.cross_entropy(logits, target.long())
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write JSON atomically (sorted keys, so identical metrics give identical files)."""
+    text = json.dumps(value, indent=2, sort_keys=True) + "\n"
+    atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
+
+
+class Trainer:
+    """Train a model as ``cfg`` says, writing checkpoints, logs and ``metrics.json`` to ``out``.
+
+    Args:
+        cfg: the [`TrainConfig`][adamml.engine.config.TrainConfig].
+        out: the run folder.
+        info: this process's place in the process group (single process by default).
+        resume: continue from ``out/last.pt`` if it exists.
+        base_dir: folder relative manifest paths are resolved against.
+        show_progress: tqdm bars on rank 0.
+
+    Example:
+        >>> metrics = Trainer(cfg, "runs/a").run()  # doctest: +SKIP
+    """
+
+    def __init__(self, cfg: TrainConfig, out: str | Path, *, info: DistInfo | None = None,
+                 resume: bool = False, base_dir: str | Path | None = None,
+                 show_progress: bool = True) -> None:
+        self.cfg, self.out = cfg, Path(out)
+        self.info = info or DistInfo()
+        self.resume, self.base_dir, self.show_progress = resume, base_dir, show_progress
+        seed_everything(cfg.seed)
+        self.model = build_model(cfg.model, cfg.num_classes, cfg.model_args).to(self.info.device)
+        if cfg.init:
+            load_backbone_init(self.model, cfg.init)
+        self.plan = build_plan(cfg, self.model)
+        self.modalities = tuple(self.model.modalities)
+        self.tau = self._temperature_schedule()
+        self.next_pass, self.step, self.best, self.best_joint = 0, 0, float("-inf"), float("-inf")
+        self.opts: dict[str, torch.optim.Optimizer] = {}
+        self.scheds: dict[str, Any] = {}
+        self._stage: str | None = None
+        self.eff_loss = self._efficiency_loss()
+
+    # -- set-up ------------------------------------------------------------------------------
+    def _temperature_schedule(self) -> Any:
+        try:
+            from ..policies.schedule import TemperatureSchedule
+        except ImportError:  # a stand-in model without adamml's policies
+            return None
+        return TemperatureSchedule(self.cfg.tau_start, self.cfg.tau_decay)
+
+    def _efficiency_loss(self) -> Any:
+        try:
+            from ..losses import EfficiencyLoss
+        except ImportError:
+            return None
+        weights = self.cfg.loss.cost_weights or getattr(self.model, "cost_weights", None) or {
+            m: 1.0 for m in self.modalities}
+        return EfficiencyLoss(dict(weights), gamma=self.cfg.loss.gamma)
+
+    def _dataset(self, source: str, train: bool) -> Any:
+        d = self.cfg.data
+        return build_dataset(source, self.model.input_spec, train=train,
+                             segments=d.segments_train if train else d.segments_eval,
+                             num_classes=self.cfg.num_classes, seed=self.cfg.seed,
+                             on_error=d.on_error, base_dir=self.base_dir)
+
+    def _loader(self, dataset: Any, train: bool) -> Any:
+        return make_loader(dataset, batch_size=self.cfg.batch_size, info=self.info, train=train,
+                           seed=self.cfg.seed, workers=self.cfg.workers)
+
+    def _start_stage(self, p: Pass) -> None:
+        self._stage = p.stage
+        if p.stage == "finetune" and p.epoch == 0:
+            best = self.out / "best_joint.pt"
+            if best.exists():  # restart from the best joint weights; errors surface
+                load_state_strict(self.model, load_checkpoint(best)["model"], str(best))
+        self.opts = build_optimizers(self.model, p.stage, self.cfg)
+        self.scheds = build_schedulers(self.opts, p.stage_epochs, self.cfg)
+
+    def _restore(self) -> None:
+        last = latest_checkpoint(self.out) if self.resume else None
+        if last is None:
+            return
+        ckpt = load_checkpoint(last, map_location=self.info.device)
+        load_state_strict(self.model, ckpt["model"], str(last))
+        self.next_pass, self.step = int(ckpt["next_pass"]), int(ckpt["step"])
+        self.best, self.best_joint = float(ckpt["best"]), float(ckpt["best_joint"])
+        if self.tau is not None and ckpt.get("temperature_schedule"):
+            self.tau.load_state_dict(ckpt["temperature_schedule"])
+        if self.next_pass < len(self.plan) and self.plan[self.next_pass].stage == ckpt["stage"]:
+            self._start_stage(self.plan[self.next_pass])
+            for name, opt in self.opts.items():
+                opt.load_state_dict(ckpt["optimizers"][name])
+            for name, sched in self.scheds.items():
+                sched.load_state_dict(ckpt["schedulers"][name])
+        set_rng_state(ckpt["rng"])
+
+    def _state(self, p: Pass) -> dict[str, Any]:
+        return {
+            "model_name": self.cfg.model, "num_classes": self.cfg.num_classes,
+            "model_args": dict(self.cfg.model_args), "config": self.cfg.to_dict(),
+            "model": unwrap(self.model).state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in self.opts.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.scheds.items()},
+            "stage": p.stage, "epoch": p.epoch, "phase": p.phase, "next_pass": self.next_pass,
+            "sampler_epoch": self.next_pass - 1, "step": self.step, "best": self.best,
+            "best_joint": self.best_joint, "rng": rng_state(),
+            "classes": list(getattr(self, "_classes", [])),
+            "temperature_schedule": self.tau.state_dict() if self.tau is not None else {},
+        }
+
+    # -- one pass ----------------------------------------------------------------------------
+    def _train_pass(self, net: torch.nn.Module, loader: Any, p: Pass) -> dict[str, Any]:
+        cfg, model = self.cfg, self.model
+        sums = {"loss": 0.0, "ce": 0.0, "eff": 0.0, "correct": 0.0, "gflops": 0.0, "n": 0}
+        sel = torch.zeros(len(self.modalities), dtype=torch.float64)
+        segs, phase_now = 0, None
+        for i, (_, inputs, target) in enumerate(progress(
+                loader, enabled=self.show_progress and self.info.is_main,
+                desc=f"{p.stage} {p.epoch + 1}/{p.stage_epochs} {p.phase}")):
+            phase = p.phase if p.phase != "alternate" else ("recognition", "policy")[i % 2]
+            if phase != phase_now:
+                set_trainable(model, phase, stage=p.stage, cfg=cfg)
+                phase_now = phase
+            inputs, target = to_device(inputs, self.info.device), target.to(self.info.device)
+            forced = None
+            if p.stage == "warmup" and cfg.warmup_policy == "all":
+                b, s = next(iter(inputs.values())).shape[:2]
+                forced = torch.ones(b, s, len(self.modalities), device=self.info.device)
+            out = net(inputs, forced)
+            ce = classification_loss(out.logits, target)
+            loss, eff = ce, torch.zeros(())
+            if phase == "policy" and self.eff_loss is not None:
+                eff = self.eff_loss(out.logits, out.decisions, target)
+                loss = ce + eff
+            check_finite(float(loss.detach()), stage=p.stage, epoch=p.epoch, step=self.step)
+            opt = self.opts["policy" if phase == "policy" else "recognition"]
+            for o in self.opts.values():
+                o.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.optim.clip_grad_norm:
+                params = [q for g in opt.param_groups for q in g["params"]]
+                torch.nn.utils.clip_grad_norm_(params, cfg.optim.clip_grad_norm)
+            opt.step()
+            self.step += 1
+            n = out.logits.shape[0]
+            sums["loss"] += float(loss.detach()) * n
+            sums["ce"] += float(ce.detach()) * n
+            sums["eff"] += float(eff.detach()) * n
+            hit = (out.logits.argmax(1) == target) if target.dim() == 1 else \
+                target.gather(1, out.logits.argmax(1, keepdim=True)).squeeze(1) > 0
+            sums["correct"] += float(hit.sum())
+            sums["gflops"] += float(out.gflops.double().sum())
+            sums["n"] += n
+            sel += out.decisions.detach().double().sum(dim=(0, 1)).cpu()
+            segs += out.decisions.shape[0] * out.decisions.shape[1]
+        n = max(1, sums["n"])
+        return {"loss": sums["loss"] / n, "ce": sums["ce"] / n, "eff": sums["eff"] / n,
+                "top1": 100.0 * sums["correct"] / n, "gflops": sums["gflops"] / n,
+                "selection_rate": {m: float(100.0 * sel[k] / max(1, segs))
+                                   for k, m in enumerate(self.modalities)}}
+
+    # -- the run -----------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        """Run the remaining passes, then evaluate and write ``metrics.json``.
+
+        Returns:
+            The final metrics (see `adamml.engine.metrics.summarize`).
+        """
+        cfg, info = self.cfg, self.info
+        if not self.resume and latest_checkpoint(self.out) is not None:
+            raise ConfigError(f"{str(self.out)!r} already holds a run (last.pt); pass --resume "
+                              "to continue it or choose another --out")
+        self._restore()
+        if info.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        logger = RunLogger(self.out if info.is_main else None, resume_from_pass=self.next_pass)
+        train_set = self._dataset(cfg.data.train, True)
+        self._classes = [str(c) for c in (getattr(train_set, "classes", None) or [])]
+        loader, sampler = self._loader(train_set, True)
+        val_loader = self._loader(self._dataset(cfg.data.val, False), False)[0] \
+            if cfg.data.val else None
+        net = wrap_model(self.model, info)
+        try:
+            for index in range(self.next_pass, len(self.plan)):
+                p = self.plan[index]
+                if p.stage != self._stage:
+                    self._start_stage(p)
+                seed_everything(cfg.seed + index)
+                sampler.set_epoch(index)
+                loader.dataset.set_epoch(index)
+                record: dict[str, Any] = {"pass": index, "stage": p.stage, "epoch": p.epoch,
+                                          "phase": p.phase, "lr": current_lrs(self.opts)}
+                record["train"] = self._train_pass(net, loader, p)
+                if p.epoch_end:
+                    self._end_epoch(p, val_loader, record)
+                record["step"] = self.step
+                self.next_pass = index + 1
+                if info.is_main:
+                    logger.log(record)
+                    save_checkpoint(self._state(p), self.out, f"pass_{index:04d}.pt",
+                                    keep=cfg.keep_checkpoints)
+                barrier(info)
+            return self._final(logger)
+        finally:
+            logger.close()
+
+    def _end_epoch(self, p: Pass, val_loader: Any, record: dict[str, Any]) -> None:
+        if self.tau is not None and p.stage == "joint":
+            self.tau.step()
+            self.tau.apply(self.model)
+        for sched in self.scheds.values():
+            sched.step()
+        record["tau"] = self.tau.value if self.tau is not None else None
+        last = p.epoch + 1 == p.stage_epochs
+        if val_loader is None or not (last or (p.epoch + 1) % self.cfg.eval_every == 0):
+            return
+        metrics = summarize(evaluate(self.model, val_loader, self.info,
+                                     show_progress=self.show_progress, desc="val"))
+        record["val"] = metrics
+        score = float(metrics[self.cfg.select_metric])  # type: ignore[arg-type]
+        if self.info.is_main and p.stage in _SELECTABLE and score > self.best:
+            save_checkpoint(self._state(p), self.out, "best.pt", update_last=False)
+        if self.info.is_main and p.stage == "joint" and score > self.best_joint:
+            save_checkpoint(self._state(p), self.out, "best_joint.pt", update_last=False)
+        if p.stage in _SELECTABLE:
+            self.best = max(self.best, score)
+        if p.stage == "joint":
+            self.best_joint = max(self.best_joint, score)
+
+    def _final(self, logger: RunLogger) -> dict[str, Any]:
+        cfg, d = self.cfg, self.cfg.data
+        barrier(self.info)
+        best = self.out / "best.pt"
+        weights = "best" if cfg.final == "best" and best.exists() else "last"
+        if weights == "best":
+            load_state_strict(self.model, load_checkpoint(best)["model"], str(best))
+        split = d.test or d.val or d.train
+        loader = self._loader(self._dataset(split, False), False)[0]
+        result = evaluate(self.model, loader, self.info, show_progress=self.show_progress,
+                          desc="test")
+        metrics = {**summarize(result), "weights": weights, "split": split}
+        if self.info.is_main:
+            write_json(self.out / "metrics.json", metrics)
+            result.save_decisions(str(self.out / "decisions.npz"))
+        return metrics
