@@ -5,10 +5,11 @@ first (reference §8). Here frames are read straight from the video file on dema
 ``spec/dependency-notes.md`` §1 for the measured speeds behind the strategy.
 
 Frame indices are *time based*: index ``i`` is the frame on screen at time ``i / fps`` after the
-stream's start, with ``fps`` the stream's average rate. For constant-frame-rate files this is
-exactly the decode order. For variable-frame-rate files a frame covers every index from its own
-(rounded) time up to the next frame's, so some indices repeat a frame and frames that share a
-rounded time collapse to the later one; this keeps video indices aligned with audio time.
+stream's start (with 0.1 frame of slack for timestamp rounding), ``fps`` being the stream's
+average rate. For constant-frame-rate files this is exactly the decode order. For
+variable-frame-rate files a frame covers every index from its own time up to the next frame's,
+so some indices repeat a frame and, where the rate locally exceeds the average, frames that fall
+within one index collapse to the later one; this keeps video indices aligned with audio time.
 """
 
 from __future__ import annotations
@@ -106,7 +107,9 @@ class VideoReader:
     def _index(self, frame: Any, previous: int) -> int:
         if frame.pts is None:
             return previous + 1
-        return int(round((frame.pts - self._start_pts) * self._time_base * self.fps))
+        # The first index at which this frame is on screen; 0.1 frame of slack absorbs
+        # timestamp rounding, so constant-rate files give exactly 0, 1, 2, ...
+        return int(np.ceil((frame.pts - self._start_pts) * self._time_base * self.fps - 0.1))
 
     def get_frames(self, indices: Sequence[int] | np.ndarray, *,
                    strategy: Literal["forward", "per_frame"] = "forward") -> np.ndarray:
