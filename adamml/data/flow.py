@@ -3,7 +3,7 @@
 AdaMML appendix B computes TV-L1 flow on the 256-short-side frames and bounds it to [-20, 20].
 TSN stores each field as two greyscale images, ``uint8(round((f + 20) * 255 / 40))``; the
 reference loader divides by 255 and normalises with mean 0.5, std 0.226 (reference §8). With
-float flow that is exactly ``f / (40 * 0.226)``, which is what [`normalise_flow`][] applies to
+float flow that is exactly ``f / (40 * 0.226)``, which is what `normalise_flow` applies to
 both stored (dequantised) and freshly computed flow, so offline and on-demand flow agree up to
 the quantisation step (0.157 px).
 """
