@@ -33,7 +33,8 @@ class FrameFolderReader:
         self.path = Path(folder)
         if not self.path.is_dir():
             raise MediaFileError(f"{self.path}: frame folder not found")
-        self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        images = (".jpg", ".jpeg", ".png")
+        self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in images)
         if not self.files:
             raise MediaFileError(f"{self.path}: no .jpg frames in the folder")
         self.fps, self.num_frames = float(fps), len(self.files)

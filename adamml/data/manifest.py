@@ -39,7 +39,8 @@ def expected_num_classes(name: str) -> int:
 
 
 def _parse_classes(text: str) -> list[str]:
-    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    lines = (ln.strip() for ln in text.splitlines())
+    return [ln for ln in lines if ln and not ln.startswith("#")]
 
 
 def read_classes(path: str | os.PathLike[str]) -> list[str]:

@@ -71,7 +71,8 @@ class ClipTransform:
 
     Example:
         >>> from adamml.modalities import InputSpec
-        >>> spec = {"rgb": InputSpec((4, 3, 32, 32), "rgb"), "audio": InputSpec((1, 1, 32, 32), "audio")}
+        >>> spec = {"rgb": InputSpec((4, 3, 32, 32), "rgb"),
+        ...         "audio": InputSpec((1, 1, 32, 32), "audio")}
         >>> tf = ClipTransform(spec, segments=3, train=False)
         >>> frames = lambda idx: np.zeros((len(idx), 48, 64, 3), np.uint8)
         >>> out = tf(frames, 30, 30.0, None, np.random.default_rng(0))
