@@ -15,23 +15,14 @@ from ...errors import ConfigError
 from ...modalities import InputSpec
 from ..audio import audio_window, log_spectrogram
 from ..sampling import segment_centres
+from ..transforms import ClipTransform
 from .config import SyntheticConfig, class_table
-from .features import SyntheticClipTransform, shared_indices
 from .render import VideoPlan, make_plan, render_audio, render_frames, segment_of_frames
 
 __all__ = ["SyntheticAV", "SyntheticVideo", "SyntheticTensorDataset"]
 
 _SPLITS = {"train": 0, "val": 1, "test": 2}
 _AUDIO = ("audio", "sound")
-
-
-def _spectrograms(windows: np.ndarray, size: tuple[int, int], chunk: int = 64) -> Tensor:
-    """Pooled log-spectrograms of many 1.28 s windows, in batches: ``(n, N) -> (n, F, W)``."""
-    out = []
-    for a in range(0, len(windows), chunk):
-        spec = log_spectrogram(torch.from_numpy(windows[a:a + chunk]))
-        out.append(F.adaptive_avg_pool2d(spec[:, None], size)[:, 0])
-    return torch.cat(out)
 
 
 @dataclass(frozen=True)
@@ -151,13 +142,13 @@ class SyntheticTensorDataset(Dataset):
 
     Args:
         source: the raw videos.
-        input_spec: modality -> `InputSpec` (``model.input_spec``); the built-in featuriser
-            makes rgb, rgbdiff and audio.
+        input_spec: modality -> `InputSpec` (``model.input_spec``): rgb, rgbdiff, flow, audio.
         segments: S per item.
         train: draw positions per epoch (True) or use the S evaluation positions (False).
         subsegments: positions per training region.
         transform: a ``ClipTransform``-like callable built for ``P`` evaluation segments;
-            ``None`` uses `SyntheticClipTransform`.
+            ``None`` uses `adamml.data.ClipTransform` (evaluation mode) for the visual
+            modalities and the same window and spectrogram, batched, for audio.
 
     Attributes:
         inputs: modality -> ``(V, P, T, C, H, W)`` tensors (visual stored as float16).
@@ -187,24 +178,32 @@ class SyntheticTensorDataset(Dataset):
         cfg = source.config
         audio_names = [m for m in input_spec if m in _AUDIO]
         visual_spec = {m: s for m, s in input_spec.items() if m not in _AUDIO}
-        if transform is None:  # built-in: visual per video, audio batched over videos below
-            fx = SyntheticClipTransform(visual_spec, segments=positions, train=False)
-        else:
-            fx = transform
-        idx = shared_indices(input_spec, cfg.frames, positions, train=False,
-                             rng=np.random.default_rng(0))
-        centres = segment_centres(idx)
+        # The real pipeline's featuriser, in evaluation mode (deterministic); audio is done
+        # here, batched over videos, with the same window and spectrogram as ClipTransform.
+        full = ClipTransform(input_spec, segments=positions, train=False)
+        fx = transform or (ClipTransform(visual_spec, segments=positions, train=False)
+                           if visual_spec else None)
+        indices = full.sample(cfg.frames, np.random.default_rng(0))
+        any_t = next(iter(indices.values()))
+        idx = indices[max(indices)]
+        centres = segment_centres(any_t)
         frame_segs = segment_of_frames(idx, cfg)
         centre_segs = segment_of_frames(np.floor(centres), cfg)
         chunks: dict[str, list[Tensor]] = {m: [] for m in input_spec}
-        windows, labels, evidence = [], [], []
+        pending: list[np.ndarray] = []
+        labels, evidence = [], []
         for i in range(len(source)):
             plan = source.plan(i)
             audio = render_audio(plan, cfg) if audio_names else None
             if transform is None and audio is not None:
-                windows.extend(audio_window(audio, c / cfg.fps, sample_rate=cfg.sample_rate)
+                pending.extend(audio_window(audio, c / cfg.fps, sample_rate=cfg.sample_rate)
                                for c in centres)
-            if transform is not None or visual_spec:
+                if len(pending) >= 64 or i == len(source) - 1:  # keep raw windows few
+                    batch = log_spectrogram(torch.from_numpy(np.stack(pending)))[:, None]
+                    for m in audio_names:
+                        chunks[m].append(F.adaptive_avg_pool2d(batch, input_spec[m].size))
+                    pending = []
+            if fx is not None:
                 out = fx(lambda ind, p=plan: render_frames(p, cfg, ind), cfg.frames, cfg.fps,
                          audio, np.random.default_rng(0))
                 for m, x in out.items():
@@ -214,121 +213,15 @@ class SyntheticTensorDataset(Dataset):
             evidence.append(np.stack([plan.rgb_evidence[frame_segs].mean(1),
                                       plan.audio_evidence[centre_segs]], axis=1))
         v = len(source)
-        self.inputs = {m: torch.stack(x) for m, x in chunks.items() if x}
-        if transform is None and windows:
-            for m in audio_names:
-                self.inputs[m] = _spectrograms(np.stack(windows), input_spec[m].size).reshape(
-                    v, positions, 1, 1, *input_spec[m].size)
+        self.inputs = {m: torch.stack(chunks[m]) for m in visual_spec if chunks[m]}
+        for m in audio_names:
+            x = chunks[m]
+            self.inputs[m] = (torch.stack(x) if transform is not None else torch.cat(x).reshape(
+                v, positions, 1, 1, *input_spec[m].size)) if x else torch.empty(0)
+        self.inputs = {m: self.inputs[m] for m in input_spec if m in self.inputs}
         self.labels = torch.tensor(labels, dtype=torch.int64)
         self.evidence = torch.tensor(np.array(evidence), dtype=torch.float32).reshape(
             v, positions, 2)
-
-    def __len__(self) -> int:
-        return self.num_videos
-
-    def _check(self, index: int) -> int:
-        if not -self.num_videos <= index < self.num_videos:
-            raise IndexError(f"SyntheticAV has {self.num_videos} videos; index {index}")
-        return index % self.num_videos
-
-    def plan(self, index: int) -> VideoPlan:
-        """Every random choice of video ``index`` (cheap: no pixels, no samples)."""
-        return make_plan(self.config, self.seed, _SPLITS[self.split], self._check(index))
-
-    def frames(self, index: int, indices: Any) -> np.ndarray:
-        """Only frames ``indices`` of video ``index``: ``(n, H, W, 3)`` uint8."""
-        return render_frames(self.plan(index), self.config, indices)
-
-    def video(self, index: int) -> SyntheticVideo:
-        """The whole raw video ``index`` with its ground truth."""
-        plan, cfg = self.plan(index), self.config
-        segs = segment_of_frames(np.arange(cfg.frames), cfg)
-        evidence = np.stack([plan.rgb_evidence[segs], plan.audio_evidence[segs]], axis=1)
-        return SyntheticVideo(render_frames(plan, cfg, range(cfg.frames)), render_audio(plan, cfg),
-                              cfg.fps, cfg.sample_rate, plan.label, self.classes[plan.label],
-                              plan.categories.copy(), evidence)
-
-    @property
-    def labels(self) -> np.ndarray:
-        """``(V,)`` class index of every video."""
-        return np.array([self.plan(i).label for i in range(self.num_videos)], np.int64)
-
-    def tensors(self, input_spec: Mapping[str, InputSpec], segments: int, train: bool, *,
-                subsegments: int = 2, transform: Callable[..., dict[str, Tensor]] | None = None
-                ) -> "SyntheticTensorDataset":
-        """Precompute the model inputs of every video once (see `SyntheticTensorDataset`)."""
-        return SyntheticTensorDataset(self, input_spec, segments=segments, train=train,
-                                      subsegments=subsegments, transform=transform)
-
-
-class SyntheticTensorDataset(Dataset):
-    """In-memory model inputs of a `SyntheticAV`, so an epoch does no rendering or decoding.
-
-    Every video is featurised once at ``P`` evenly spaced clip positions (evaluation sampling
-    with ``P`` segments): ``P = S`` for evaluation, ``P = S * subsegments`` for training. A
-    training item takes, for each of its S regions, one of the region's ``subsegments``
-    positions at random (drawn from ``(seed, epoch, index)``; call `set_epoch`), a cheap
-    stand-in for TSN's random start per region. No crops or flips.
-
-    Args:
-        source: the raw videos.
-        input_spec: modality -> `InputSpec` (``model.input_spec``); the built-in featuriser
-            makes rgb, rgbdiff and audio.
-        segments: S per item.
-        train: draw positions per epoch (True) or use the S evaluation positions (False).
-        subsegments: positions per training region.
-        transform: a ``ClipTransform``-like callable built for ``P`` evaluation segments;
-            ``None`` uses `SyntheticClipTransform`.
-
-    Attributes:
-        inputs: modality -> ``(V, P, T, C, H, W)`` tensors (visual stored as float16).
-        labels: ``(V,)`` int64.
-        evidence: ``(V, P, 2)`` float32: fraction of the clip's sampled frames that show the
-            class, and whether the audio window's centre lies in an audio-evidence segment.
-
-    Example:
-        >>> from adamml.modalities import InputSpec
-        >>> spec = {"rgb": InputSpec((4, 3, 32, 32), "rgb"), "audio": InputSpec((1, 1, 32, 32), "audio")}
-        >>> ds = SyntheticAV(4, seed=0).tensors(spec, segments=5, train=True)
-        >>> x, y = ds[0]
-        >>> x["rgb"].shape, x["audio"].shape
-        (torch.Size([5, 4, 3, 32, 32]), torch.Size([5, 1, 1, 32, 32]))
-    """
-
-    def __init__(self, source: SyntheticAV, input_spec: Mapping[str, InputSpec], *,
-                 segments: int, train: bool, subsegments: int = 2,
-                 transform: Callable[..., dict[str, Tensor]] | None = None) -> None:
-        if segments < 1 or subsegments < 1:
-            raise ConfigError(f"segments and subsegments must be >= 1; got {segments}, "
-                              f"{subsegments}")
-        self.source, self.segments, self.train = source, int(segments), bool(train)
-        self.subsegments = int(subsegments) if train else 1
-        self.epoch = 0
-        positions = self.segments * self.subsegments
-        fx = transform or SyntheticClipTransform(input_spec, segments=positions, train=False)
-        cfg = source.config
-        idx = shared_indices(input_spec, cfg.frames, positions, train=False,
-                             rng=np.random.default_rng(0))
-        frame_segs = segment_of_frames(idx, cfg)
-        centre_segs = segment_of_frames(
-            np.floor((idx[:, (idx.shape[1] - 1) // 2] + idx[:, idx.shape[1] // 2]) / 2), cfg)
-        chunks: dict[str, list[Tensor]] = {m: [] for m in input_spec}
-        labels, evidence = [], []
-        for i in range(len(source)):
-            plan = source.plan(i)
-            audio = render_audio(plan, cfg) if any(m in ("audio", "sound") for m in input_spec) else None
-            out = fx(lambda ind, p=plan: render_frames(p, cfg, ind), cfg.frames, cfg.fps, audio,
-                     np.random.default_rng(0))
-            for m in input_spec:
-                chunks[m].append(out[m].half() if out[m].dim() and m not in ("audio", "sound")
-                                 else out[m].float())
-            labels.append(plan.label)
-            evidence.append(np.stack([plan.rgb_evidence[frame_segs].mean(1),
-                                      plan.audio_evidence[centre_segs]], axis=1))
-        self.inputs = {m: torch.stack(v) if v else torch.empty(0) for m, v in chunks.items()}
-        self.labels = torch.tensor(labels, dtype=torch.int64)
-        self.evidence = torch.tensor(np.array(evidence), dtype=torch.float32).reshape(
-            len(source), positions, 2)
 
     def __len__(self) -> int:
         return len(self.labels)
