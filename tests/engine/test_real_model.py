@@ -1,4 +1,6 @@
-"""The engine on adamml's own tiny model (``test_adamml_rgb_audio``), not only the stand-in."""
+"""The engine on adamml's own tiny model (``test_adamml_rgb_audio``), not only the stand-in.
+
+Marked slow: 14 s on an idle 2-core machine (building the model measures its cost table)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import pytest
 from adamml.engine import Trainer, TrainConfig
 
 
+@pytest.mark.slow
 def test_real_tiny_model_trains_and_evaluates(tmp_path: Path) -> None:
     try:
         import adamml
