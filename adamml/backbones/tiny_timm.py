@@ -65,7 +65,7 @@ _CFG: dict[str, Any] = {"url": "", "num_classes": 0, "input_size": (3, 32, 32),
 def adamml_tiny_resnet(pretrained: bool = False, **kwargs: Any) -> TinyResNet:
     """Tiny timm ResNet (BasicBlock x [1, 1, 1, 1]) for the ``test_*`` models."""
     args: dict[str, Any] = dict(block=BasicBlock, layers=(1, 1, 1, 1), stem_width=2,
-                                channels=(28, 48, 96, 192))
+                                channels=(28, 48, 96, 192), zero_init_last=False)
     cfg = dict(_CFG, first_conv="conv1", classifier="fc")
     kwargs["pretrained_cfg"] = kwargs.get("pretrained_cfg") or cfg
     return build_model_with_cfg(TinyResNet, "adamml_tiny_resnet", pretrained, **dict(args, **kwargs))

@@ -23,13 +23,17 @@ MOBILENET_PLAN = ("conv_stem", "bn1", *(f"blocks.{i}" for i in range(7)), "conv_
 MOBILENET_POOLS = ("blocks.3", "blocks.5")  # reference §2: the 64- and 160-channel stages
 
 
-def _timm(name: str, modality: Modality) -> nn.Module:
-    return timm.create_model(name, pretrained=False, num_classes=0, in_chans=modality.channels)
+def _timm(name: str, modality: Modality, **kwargs: object) -> nn.Module:
+    return timm.create_model(name, pretrained=False, num_classes=0, in_chans=modality.channels,
+                             **kwargs)
 
 
 def _resnet_tsn(timm_name: str, modality: Modality, num_classes: int, temporal_pool: bool,
                 drop_rate: float) -> FrameBackbone:
-    return StagedBackbone(_timm(timm_name, modality), plan=RESNET_PLAN, pool_before=RESNET_POOLS,
+    # zero_init_last=False: the reference's ResNets do not zero the last BN of each block, and
+    # with it the residual branches would receive no gradient on the first step
+    net = _timm(timm_name, modality, zero_init_last=False)
+    return StagedBackbone(net, plan=RESNET_PLAN, pool_before=RESNET_POOLS,
                           temporal_pool=temporal_pool, num_classes=num_classes,
                           in_chans=modality.channels, frames=modality.frames, drop_rate=drop_rate)
 
