@@ -1,0 +1,216 @@
+"""The AdaMML composition: policy -> router -> recognition backbones -> fusion, and nothing else.
+
+```
+inputs {m: (B, S, T, C, H, W)}
+  │  modality.policy_view            (160x160, frames 0, 2, 4, 6 in the paper)
+  ▼
+policy(views) ──► decisions (B, S, M), policy logits (B, S, M, 2)
+  │
+  ▼
+router(inputs, decisions) ──► {m: (B, S, K)}   zeros where skipped; real skipping in eval
+  │
+  ▼
+fusion(per_modality, decisions) ──► (B, S, K) ──► mean over S ──► logits (B, K)
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .errors import ShapeError
+from .modalities import InputSpec, Modality, get_modality
+from .types import ModelOutput
+
+__all__ = ["AdaMML"]
+
+
+def _canonical(name: str) -> str:
+    return get_modality(name).name if name == "sound" else name
+
+
+class AdaMML(nn.Module):
+    """Adaptive multi-modal video recognition (AdaMML, ICCV 2021, Sec. 3 and Fig. 2).
+
+    The blocks are given, not built (dependency injection, as TorchMultimodal does), so a variant
+    is a few lines; [`create_model`][adamml.models.create_model] builds them from registered
+    names. Decision k of the policy gates recognition modality k: with the RGB-difference proxy
+    the policy looks at ``("rgb", "rgbdiff")`` while the router runs ``("rgb", "flow")``, and flow
+    is only needed on the segments where it was selected (pass it as a ``SegmentSource``).
+
+    Args:
+        policy: a policy network (`adamml.policies`); ``policy.modalities`` are the modalities
+            it looks at, one decision each.
+        router: a [`ModalityRouter`][adamml.router.ModalityRouter] holding one recognition
+            backbone per modality; its order defines ``model.modalities``.
+        fusion: a fusion module (`adamml.fusion`) over ``model.modalities``.
+        modality_specs: the [`Modality`][adamml.modalities.Modality] of each name used, when it
+            differs from the registered one (tiny models use smaller inputs).
+        cost_weights: default efficiency-loss weights lambda_k for training (Eq. 4).
+        gamma: default efficiency-loss gamma (Eq. 4).
+        num_segments: segments per video in (training, evaluation), for data pipelines.
+
+    Shape:
+        - inputs: ``{m: (B, S, T, C, H, W)}``; audio ``(B, S, 1, 1, F, W)``.
+        - output: [`ModelOutput`][adamml.types.ModelOutput] with ``logits (B, K)``,
+          ``decisions (B, S, M)``, ``policy_logits (B, S, M, 2) | None``, ``gflops (B,)``.
+
+    Example:
+        >>> import adamml
+        >>> model = adamml.create_model("test_adamml_rgb_audio", num_classes=5)
+        >>> x = {m: torch.randn(2, 3, *s.shape) for m, s in model.input_spec.items()}
+        >>> model.eval()(x).logits.shape
+        torch.Size([2, 5])
+    """
+
+    def __init__(
+        self,
+        policy: nn.Module,
+        router: nn.Module,
+        fusion: nn.Module,
+        *,
+        modality_specs: Mapping[str, Modality] | None = None,
+        cost_weights: Mapping[str, float] | None = None,
+        gamma: float = 10.0,
+        num_segments: tuple[int, int] = (5, 10),
+    ) -> None:
+        super().__init__()
+        self.policy = policy
+        self.router = router
+        self.fusion = fusion
+        self.modalities: tuple[str, ...] = tuple(router.modalities)
+        self.policy_modalities: tuple[str, ...] = tuple(policy.modalities)
+        if len(self.policy_modalities) != len(self.modalities):
+            raise ShapeError(
+                f"the policy decides for {len(self.policy_modalities)} modalities "
+                f"{self.policy_modalities} but the router runs {len(self.modalities)} "
+                f"{self.modalities}; decision k gates recognition modality k"
+            )
+        fused = tuple(getattr(fusion, "modalities", self.modalities))
+        if fused != self.modalities:
+            raise ShapeError(f"fusion is over {fused} but the router runs {self.modalities}")
+        specs = dict(modality_specs or {})
+        self.specs: dict[str, Modality] = {
+            m: specs.get(m) or get_modality(m) for m in (*self.modalities, *self.policy_modalities)
+        }
+        self.cost_weights = dict(
+            cost_weights or {m: self.specs[m].cost_weight for m in self.modalities}
+        )
+        self.gamma = float(gamma)
+        self.num_segments = tuple(num_segments)
+        self._cost_tables: dict[str, Any] = {}
+
+    # -- description ---------------------------------------------------------------------------
+    @property
+    def input_spec(self) -> dict[str, InputSpec]:
+        """What one segment of each needed input looks like, ``{m: InputSpec((T, C, H, W))}``.
+
+        Policy-only modalities (``rgbdiff`` with the proxy) are included: the data pipeline
+        produces them at recognition size and the model derives the policy view.
+        """
+        names = list(self.modalities)
+        if getattr(self.policy, "needs_views", True):
+            names += [m for m in self.policy_modalities if m not in names]
+        return {m: self.specs[m].input_spec for m in names}
+
+    @property
+    def cost_table(self) -> Any:
+        """Per-segment GMACs in the paper convention, measured once from the modules.
+
+        Returns:
+            [`CostTable`][adamml.flops.CostTable] with ``.recognition[m]``, ``.policy[m]`` and
+            ``.policy_total``.
+        """
+        return self.get_cost_table("paper")
+
+    def get_cost_table(self, convention: str = "paper") -> Any:
+        """The [`CostTable`][adamml.flops.CostTable] in ``convention`` (``"paper"`` or
+        ``"all"``), measured on first use and cached."""
+        if convention not in self._cost_tables:
+            from .flops import measure_cost_table
+
+            self._cost_tables[convention] = measure_cost_table(self, convention=convention)
+        return self._cost_tables[convention]
+
+    def recognition_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the recognition networks and the fusion (trained with SGD)."""
+        return [*self.router.parameters(), *self.fusion.parameters()]
+
+    def policy_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the policy network (trained with Adam)."""
+        return list(self.policy.parameters())
+
+    # -- forward -------------------------------------------------------------------------------
+    def _check_inputs(self, inputs: Mapping[str, Any]) -> tuple[dict[str, Any], int, int]:
+        canon = {_canonical(k): v for k, v in inputs.items()}
+        needed = self.input_spec
+        missing = [m for m in needed if m not in canon]
+        if missing:
+            raise ShapeError(
+                f"inputs lack {missing}; this model needs {list(needed)} "
+                f"(shapes per segment: { {m: s.shape for m, s in needed.items()} })"
+            )
+        bs: tuple[int, int] | None = None
+        for m in needed:
+            x = canon[m]
+            if isinstance(x, Tensor) and self.specs[m].is_audio and x.dim() == 5:
+                x = canon[m] = x.unsqueeze(2)  # (B, S, 1, F, W) -> (B, S, T=1, 1, F, W)
+            shape = tuple(x.shape)
+            if isinstance(x, Tensor):
+                self.specs[m].check(x)
+            if bs is None:
+                bs = (shape[0], shape[1])
+            elif (shape[0], shape[1]) != bs:
+                raise ShapeError(
+                    f"input {m!r} has (B, S) = {shape[:2]} but another input has {bs}"
+                )
+        assert bs is not None  # needed is never empty
+        return canon, bs[0], bs[1]
+
+    def policy_views(self, inputs: Mapping[str, Any]) -> dict[str, Tensor]:
+        """The policy's view of each modality it looks at (AdaMML appendix B)."""
+        if not getattr(self.policy, "needs_views", True):
+            ref = next(v for v in inputs.values() if isinstance(v, Tensor))
+            return {m: inputs.get(m, ref) for m in self.policy_modalities}
+        return {m: self.specs[m].policy_view(inputs[m]) for m in self.policy_modalities}
+
+    def forward(self, inputs: Mapping[str, Any], decisions: Tensor | None = None) -> ModelOutput:
+        """Decide, route, fuse and average over segments.
+
+        Args:
+            inputs: one tensor (or `SegmentSource`) per modality in ``model.input_spec``;
+                ``sound`` is accepted for ``audio``.
+            decisions: optional ``(B, S, M)`` 0/1 tensor that replaces the policy's decisions
+                (the policy still runs, so ``policy_logits`` and the cost stay comparable).
+
+        Returns:
+            [`ModelOutput`][adamml.types.ModelOutput].
+
+        Raises:
+            ShapeError: if an input is missing or has the wrong shape, or ``decisions`` is not
+                ``(B, S, M)``.
+        """
+        canon, b, s = self._check_inputs(inputs)
+        policy_out = self.policy(self.policy_views(canon))
+        policy_logits = policy_out.logits
+        if decisions is None:
+            decisions = policy_out.decisions
+        else:
+            if tuple(decisions.shape) != (b, s, len(self.modalities)):
+                raise ShapeError(
+                    f"decisions must have shape (B, S, M) = {(b, s, len(self.modalities))} "
+                    f"for modalities {self.modalities}; got {tuple(decisions.shape)}"
+                )
+            ref = policy_out.decisions
+            decisions = decisions.to(device=ref.device, dtype=ref.dtype)
+        features = getattr(self.fusion, "input_kind", "logits") == "features"
+        per_modality = self.router({m: canon[m] for m in self.modalities}, decisions,
+                                   features=features)
+        segment_logits = self.fusion(per_modality, decisions)
+        logits = segment_logits.mean(dim=1)
+        gflops = self.cost_table.per_video(decisions.detach())
+        return ModelOutput(logits, decisions, policy_logits, gflops.to(logits.device))

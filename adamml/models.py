@@ -1,0 +1,252 @@
+"""Registered models: AdaMML and its baselines by name, with the paper's defaults.
+
+``create_model`` is a thin layer that builds the blocks from registered names and hands them to
+[`AdaMML`][adamml.model.AdaMML]. Every name has a ``test_`` twin with tiny timm backbones and
+small inputs that keeps the paper's per-segment cost proportions.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from torch import nn
+
+from .errors import ConfigError
+from .modalities import Modality, get_modality
+from .model import AdaMML
+from .registries import BACKBONES, MODELS
+
+__all__ = ["ModelRecipe", "create_model", "list_models", "register_model", "get_recipe"]
+
+# The reference README's efficiency-loss weights (reference-implementation.md §5).
+_COST_WEIGHTS: dict[tuple[str, ...], dict[str, float]] = {
+    ("rgb", "audio"): {"rgb": 1.0, "audio": 0.05},
+    ("rgb", "flow"): {"rgb": 1.0, "flow": 1.0},
+    ("rgb", "audio", "flow"): {"rgb": 0.5, "audio": 0.05, "flow": 0.8},
+}
+
+# Tiny inputs for the test_* models: 4 frames at 32x32 (policy: 2 frames at 24x24), 32x32 audio.
+_TINY_VISUAL = {"frames": 4, "size": (32, 32), "policy_size": (24, 24)}
+_TINY_AUDIO = {"size": (32, 32)}
+_TINY_BACKBONES = {"visual": "tiny_tsn", "audio": "tiny_audio"}
+_TINY_POLICY_BACKBONES = {"visual": "tiny_policy", "audio": "tiny_audio_policy"}
+_TINY_POLICY_ARGS = {"joint_dim": 64, "hidden_size": 32}
+
+
+@dataclass(frozen=True)
+class ModelRecipe:
+    """How a registered model is assembled.
+
+    Attributes:
+        modalities: recognition modalities, in decision order.
+        policy_modalities: what the policy looks at (same length; ``rgbdiff`` stands in for
+            ``flow`` with the RGB-difference proxy).
+        policy: policy name (``lstm``, ``fc``, ``joint_gate``, ``random``, ``all``).
+        fusion: fusion name.
+        backbones: recognition backbone per modality (default: the modality's).
+        policy_backbones: policy feature extractor per policy modality.
+        policy_args: keyword arguments of the policy.
+        tiny: use the tiny inputs of the ``test_`` variants.
+        description: one line for listings.
+    """
+
+    modalities: tuple[str, ...]
+    policy_modalities: tuple[str, ...] | None = None
+    policy: str = "lstm"
+    fusion: str = "learnable"
+    backbones: Mapping[str, str] = field(default_factory=dict)
+    policy_backbones: Mapping[str, str] = field(default_factory=dict)
+    policy_args: Mapping[str, Any] = field(default_factory=dict)
+    tiny: bool = False
+    description: str = ""
+
+
+def _spec(name: str, tiny: bool) -> Modality:
+    mod = get_modality(name)
+    if not tiny:
+        return mod
+    return mod.replace(**(_TINY_AUDIO if mod.is_audio else _TINY_VISUAL))
+
+
+def _resolve_backbone(name: str) -> str:
+    """Accept ``resnet18`` for ``resnet18_tsn`` and any timm name for ``timm:<name>``."""
+    if name in BACKBONES or name.startswith("timm:"):
+        return name
+    if f"{name}_tsn" in BACKBONES:
+        return f"{name}_tsn"
+    import timm
+
+    if timm.is_model(name):
+        return f"timm:{name}"
+    return BACKBONES.resolve(name)  # raises UnknownBackboneError with close matches
+
+
+def _accepted(factory: Callable[..., Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    params = inspect.signature(factory).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return dict(kwargs)
+    return {k: v for k, v in kwargs.items() if k in params}
+
+
+def build_from_recipe(
+    recipe: ModelRecipe,
+    *,
+    num_classes: int,
+    backbones: Mapping[str, str] | None = None,
+    policy: str | nn.Module | None = None,
+    policy_args: Mapping[str, Any] | None = None,
+    fusion: str | nn.Module | None = None,
+    fusion_args: Mapping[str, Any] | None = None,
+    cost_weights: Mapping[str, float] | None = None,
+    gamma: float = 10.0,
+    num_segments: int | tuple[int, int] | None = None,
+    pretrained: bool | Mapping[str, str] = False,
+) -> AdaMML:
+    """Build the blocks of ``recipe`` (with overrides) and compose them into an `AdaMML`."""
+    from .backbones import create_backbone
+    from .fusion import create_fusion
+    from .policies import create_policy
+    from .router import ModalityRouter
+
+    if num_classes < 1:
+        raise ConfigError(f"num_classes must be a positive integer; got {num_classes}")
+    mods = recipe.modalities
+    pmods = recipe.policy_modalities or mods
+    specs = {m: _spec(m, recipe.tiny) for m in (*mods, *pmods)}
+    for m in backbones or {}:
+        if get_modality(m).name not in mods:
+            raise ConfigError(f"backbones names {m!r}, which this model does not use; it uses {mods}")
+    chosen = {**recipe.backbones, **{get_modality(k).name: v for k, v in (backbones or {}).items()}}
+
+    def default_backbone(m: str, policy_side: bool) -> str:
+        spec = specs[m]
+        if recipe.tiny:
+            table = _TINY_POLICY_BACKBONES if policy_side else _TINY_BACKBONES
+            return table["audio" if spec.is_audio else "visual"]
+        return spec.policy_backbone if policy_side else spec.recognition_backbone
+
+    weights = pretrained if isinstance(pretrained, Mapping) else {}
+    rec = {
+        m: create_backbone(_resolve_backbone(chosen.get(m) or default_backbone(m, False)),
+                           modality=specs[m], num_classes=num_classes,
+                           pretrained=weights.get(m, False))
+        for m in mods
+    }
+    router = ModalityRouter(rec)
+
+    if isinstance(policy, nn.Module):
+        pol = policy
+    else:
+        name = policy or recipe.policy
+        kwargs: dict[str, Any] = {**recipe.policy_args, **(policy_args or {})}
+        if name in ("lstm", "fc", "joint_gate"):
+            kwargs.setdefault("backbones", {
+                m: create_backbone(recipe.policy_backbones.get(m) or default_backbone(m, True),
+                                   modality=specs[m], num_classes=0)
+                for m in pmods
+            })
+            if recipe.tiny:
+                for k, v in _TINY_POLICY_ARGS.items():
+                    kwargs.setdefault(k, v)
+        pol = create_policy(name, modalities=pmods, **kwargs)
+
+    if isinstance(fusion, nn.Module):
+        fus = fusion
+    else:
+        from .registries import FUSIONS
+
+        fname = fusion or recipe.fusion
+        fkwargs = {"num_classes": num_classes,
+                   "feature_dims": {m: rec[m].num_features for m in mods}, **(fusion_args or {})}
+        fus = create_fusion(fname, modalities=mods, **_accepted(FUSIONS.get(fname), fkwargs))
+
+    if isinstance(num_segments, int):
+        num_segments = (num_segments, num_segments)
+    weights_default = _COST_WEIGHTS.get(mods) or {m: specs[m].cost_weight for m in mods}
+    return AdaMML(pol, router, fus, modality_specs=specs,
+                  cost_weights=dict(cost_weights or weights_default), gamma=gamma,
+                  num_segments=num_segments or (5, 10))
+
+
+def register_model(name: str, recipe: ModelRecipe, *, override: bool = False) -> ModelRecipe:
+    """Register ``recipe`` under ``name`` (and its tiny twin ``test_<name>``)."""
+    for key, rec in ((name, recipe), (f"test_{name}", replace(recipe, tiny=True))):
+        MODELS.register(key, rec, override=override)
+    return recipe
+
+
+def get_recipe(name: str) -> ModelRecipe:
+    """The [`ModelRecipe`][adamml.models.ModelRecipe] registered as ``name``."""
+    return MODELS.get(name)
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a shell-style pattern, e.g. ``"adamml_*"``."""
+    return MODELS.list(pattern)
+
+
+def create_model(name: str, num_classes: int, **overrides: Any) -> AdaMML:
+    """Build a registered model, optionally overriding its parts in one call.
+
+    Args:
+        name: a registered name (see [`list_models`][adamml.models.list_models]).
+        num_classes: K.
+        **overrides: ``backbones`` ({modality: backbone name}; ``resnet18`` means the TSN
+            ResNet-18, ``timm:<name>`` any timm model), ``policy`` (a name or a module),
+            ``policy_args``, ``fusion`` (a name or a module), ``fusion_args``, ``cost_weights``,
+            ``gamma``, ``num_segments`` and ``pretrained`` ({modality: local weights file}).
+
+    Returns:
+        An [`AdaMML`][adamml.model.AdaMML] module.
+
+    Raises:
+        UnknownModelError: for an unknown name (with close matches).
+        ConfigError: for an override that does not fit the model.
+
+    Example:
+        >>> import adamml
+        >>> m = adamml.create_model("test_adamml_rgb_audio", num_classes=6,
+        ...                         backbones={"rgb": "tiny_tsn"}, policy="joint_gate",
+        ...                         fusion="max")
+    """
+    entry = MODELS.get(name)
+    if isinstance(entry, ModelRecipe):
+        try:
+            return build_from_recipe(entry, num_classes=num_classes, **overrides)
+        except TypeError as exc:
+            raise ConfigError(f"create_model({name!r}): {exc}") from exc
+    return entry(num_classes=num_classes, **overrides)  # a plugin's factory
+
+
+def _register_builtins() -> None:
+    pairs = {
+        "rgb_audio": ("rgb", "audio"),
+        "rgb_flow": ("rgb", "flow"),
+        "rgb_audio_flow": ("rgb", "audio", "flow"),
+    }
+    for key, mods in pairs.items():
+        register_model(f"adamml_{key}", ModelRecipe(
+            mods, description=f"AdaMML on {' + '.join(mods)}; the policy looks at the same"))
+        register_model(f"fusion_{key}", ModelRecipe(
+            mods, policy="all", description=f"weighted late fusion of {' + '.join(mods)}"))
+    register_model("adamml_rgb_flow_rgbdiff", ModelRecipe(
+        ("rgb", "flow"), ("rgb", "rgbdiff"),
+        description="Table 2 AdaMML-RGBDiff: the policy sees RGB difference, flow is recognised"))
+    register_model("adamml_rgb_audio_flow_rgbdiff", ModelRecipe(
+        ("rgb", "audio", "flow"), ("rgb", "audio", "rgbdiff"),
+        description="Table 3 AdaMML-RGBDiff: RGB + audio + flow with the RGB-difference proxy"))
+    register_model("adamml_rgb_audio_resnet18", ModelRecipe(
+        ("rgb", "audio"), backbones={"rgb": "resnet18_tsn", "audio": "resnet18_tsn"},
+        description="Table 6: ResNet-18 for RGB and audio"))
+    register_model("adamml_rgb_audio_efficientnet", ModelRecipe(
+        ("rgb", "audio"), backbones={"rgb": "efficientnet_b3", "audio": "efficientnet_b0"},
+        description="Table 6: EfficientNet-b3 for RGB, EfficientNet-b0 for audio"))
+    for m in ("rgb", "flow", "rgbdiff", "audio"):
+        register_model(f"unimodal_{m}", ModelRecipe(
+            (m,), policy="all", fusion="average", description=f"{m} alone, one backbone"))
+
+
+_register_builtins()
