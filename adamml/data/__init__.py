@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .audio import audio_window, log_spectrogram
+from .clip import load_video_inputs
 from .check import ManifestReport, check_manifest, import_reference_list
 from .dataset import VideoDataset, collate_clips
 from .decode import VideoReader
@@ -28,7 +29,7 @@ from .spatial import SpatialParams
 from .transforms import ClipTransform
 
 __all__ = [
-    "VideoReader", "FrameFolderReader", "open_media", "sample_segments", "log_spectrogram",
+    "VideoReader", "FrameFolderReader", "load_video_inputs", "open_media", "sample_segments", "log_spectrogram",
     "audio_window", "ClipTransform", "SpatialParams", "optical_flow", "quantise_flow",
     "dequantise_flow", "normalise_flow", "FlowRequest", "OnDemandFlow", "extract_flow",
     "extract_frames", "extract_audio", "ExtractResult", "VideoDataset", "collate_clips",
