@@ -1,0 +1,105 @@
+"""Real speed from skipping: AdaMML eval wall time against its GFLOPs, side by side in one run.
+
+For the full-size ``adamml_rgb_audio`` (TSN ResNet-50 + MobileNetV2 audio + the LSTM policy)
+in eval with forced decisions at several selection rates, and ``fusion_rgb_audio`` (every
+modality on every segment), this prints per batch size:
+
+- GFLOPs ratio to the fusion baseline (from ``out.gflops``, paper convention),
+- wall-time ratio to the fusion baseline,
+- their quotient (1.0 = the time saving is exactly the FLOP saving),
+- measured / ideal, where ideal = policy time + sum over modalities of
+  (selection rate x time of that backbone on all segments), every term measured in this run.
+  Under 1.10 means routing, gathering and scattering cost under 10%.
+
+Usage: ``python benchmarks/skip_speed.py [--batch 1 8] [--segments 10] [--repeats 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+import adamml
+
+
+def _time(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up (allocator, oneDNN primitives)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def forced_decisions(b: int, s: int, rates: dict[str, float], modalities: tuple[str, ...],
+                     seed: int = 0) -> torch.Tensor:
+    """Exactly round(rate * B * S) selected (video, segment) pairs per modality, at random."""
+    g = torch.Generator().manual_seed(seed)
+    d = torch.zeros(b, s, len(modalities))
+    for k, m in enumerate(modalities):
+        n = round(rates[m] * b * s)
+        idx = torch.randperm(b * s, generator=g)[:n]
+        d[..., k].view(-1)[idx] = 1.0
+    return d
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--segments", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rgb-rates", type=float, nargs="+", default=[0.0, 0.25, 0.46, 0.75, 1.0])
+    parser.add_argument("--audio-rate", type=float, default=0.94)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    model = adamml.create_model("adamml_rgb_audio", num_classes=31).eval()
+    fusion = adamml.create_model("fusion_rgb_audio", num_classes=31).eval()
+    for m in (model, fusion):
+        m.to(memory_format=torch.channels_last)
+    mods = model.modalities
+    print(f"# skip_speed: {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
+          f"S={args.segments}, median of {args.repeats}")
+
+    with torch.inference_mode():
+        for b in args.batch:
+            x = {m: torch.randn(b, args.segments, *s.shape) for m, s in model.input_spec.items()}
+            t_fusion = _time(lambda: fusion(x), args.repeats)
+            g_fusion = float(fusion(x).gflops.mean())
+            views = model.policy_views(x)
+            t_policy = _time(lambda: model.policy(views), args.repeats)
+            t_backbone = {}
+            for m in mods:
+                flat = x[m].flatten(0, 1)
+                bb = model.router.backbones[m]
+                t_backbone[m] = _time(lambda bb=bb, flat=flat: bb(flat), args.repeats)
+            print(f"\n## batch {b}: fusion_rgb_audio {t_fusion * 1e3:.0f} ms, "
+                  f"{g_fusion:.2f} GFLOPs/video; policy {t_policy * 1e3:.0f} ms; "
+                  + ", ".join(f"{m} on all segments {t * 1e3:.0f} ms" for m, t in t_backbone.items()))
+            print("| RGB % | audio % | GFLOPs/video | GFLOPs ratio | time (ms) | time ratio "
+                  "| time/GFLOPs ratio | ideal (ms) | measured/ideal |")
+            print("|---|---|---|---|---|---|---|---|---|")
+            for r in args.rgb_rates:
+                rates = {"rgb": r, "audio": args.audio_rate}
+                d = forced_decisions(b, args.segments, rates, mods)
+                t = _time(lambda: model(x, decisions=d), args.repeats)
+                g = float(model(x, decisions=d).gflops.mean())
+                real = {m: float(d[..., k].mean()) for k, m in enumerate(mods)}
+                ideal = t_policy + sum(real[m] * t_backbone[m] for m in mods)
+                gr, tr = g / g_fusion, t / t_fusion
+                print(f"| {100 * real['rgb']:.0f} | {100 * real['audio']:.0f} | {g:.2f} "
+                      f"| {gr:.3f} | {t * 1e3:.0f} | {tr:.3f} | {tr / gr:.3f} "
+                      f"| {ideal * 1e3:.0f} | {t / ideal:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
