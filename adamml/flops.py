@@ -14,6 +14,7 @@ Two conventions, both in GMACs (1e9 multiply-accumulates), both measured with
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils._pytree import tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
 from .errors import AdamMLError, ConfigError
@@ -122,13 +124,15 @@ def _measuring(root: nn.Module, convention: str) -> Iterator[Callable[[], float]
 
 
 def measure_macs(module: nn.Module, *example_inputs: Any, convention: str = "paper",
-                 **kwargs: Any) -> float:
+                 on_meta: bool = True, **kwargs: Any) -> float:
     """GMACs of one call ``module(*example_inputs, **kwargs)``, measured in eval mode.
 
     Args:
         module: any module (a backbone, a policy, a whole model).
         *example_inputs: its positional inputs.
         convention: ``"paper"`` (convolutions + LSTM cells, reference §7) or ``"all"``.
+        on_meta: count on a copy on the ``meta`` device (shapes only, no arithmetic); False
+            runs ``module`` itself.
         **kwargs: keyword inputs.
 
     Returns:
@@ -143,9 +147,17 @@ def measure_macs(module: nn.Module, *example_inputs: Any, convention: str = "pap
         >>> round(measure_macs(bb, torch.zeros(1, 4, 3, 32, 32)) * 1e3, 3)  # MMACs
         4.377
     """
+    if on_meta:
+        # count on a shape-only copy: no arithmetic runs, so full-size networks cost milliseconds
+        module = copy.deepcopy(module).to("meta")
+        example_inputs, kwargs = tree_map(_to_meta, (example_inputs, kwargs))
     with _measuring(module, convention) as result:
         module(*example_inputs, **kwargs)
     return result() / 1e9
+
+
+def _to_meta(x: Any) -> Any:
+    return x.to("meta") if isinstance(x, Tensor) else x
 
 
 def _batch_size(inputs: Any) -> int:

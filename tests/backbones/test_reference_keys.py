@@ -12,7 +12,7 @@ from adamml.errors import CheckpointError
 from adamml.reference_keys import (map_mobilenetv2, map_resnet, mobilenetv2_to_reference,
                                    read_key_table, resnet_to_reference, sub_state_dict)
 
-KEYS = Path(__file__).resolve().parents[3] / "shared" / "spec" / "official-checkpoint-keys"
+KEYS = Path(__file__).resolve().parents[1] / "fixtures" / "official-checkpoint-keys"
 pytestmark = pytest.mark.skipif(not KEYS.is_dir(), reason="official key tables not available")
 
 
