@@ -1,4 +1,5 @@
-"""Datasets and loaders for the engine: manifests, ``synthetic:N`` and index-carrying batches.
+"""Datasets and loaders for the engine: manifests, ``synthetic:N``, ``syntheticav:N`` and
+index-carrying batches.
 
 Every batch carries the dataset indices of its videos, so evaluation under DDP can drop the
 duplicates that `DistributedSampler` pads in (reference §9). The training order of pass ``e``
@@ -19,7 +20,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from ..errors import ConfigError
 from .distributed import DistInfo
 
-__all__ = ["SyntheticTensorDataset", "IndexedDataset", "build_dataset", "make_loader"]
+__all__ = ["SyntheticTensorDataset", "IndexedDataset", "build_dataset", "make_loader",
+           "parse_syntheticav", "clear_syntheticav_cache"]
 
 
 class SyntheticTensorDataset(Dataset):
@@ -110,9 +112,15 @@ def build_dataset(source: str, input_spec: Mapping[str, Any], *, segments: int, 
         on_error: passed to `adamml.data.VideoDataset`.
         base_dir: folder that relative manifest paths are resolved against (the config's).
 
+    ``syntheticav:N[,key=value...]`` is `adamml.data.synthetic.SyntheticAV` featurised in
+    memory (see `parse_syntheticav`); it is built once per process and cached.
+
     Raises:
         ConfigError: for a malformed ``synthetic:`` source or a missing manifest.
     """
+    if source.startswith("syntheticav:"):
+        return _syntheticav(source, input_spec, segments=segments, train=train,
+                            num_classes=num_classes, seed=seed)
     if source.startswith("synthetic:"):
         spec = source.split(":", 1)[1]
         try:
@@ -138,6 +146,92 @@ def build_dataset(source: str, input_spec: Mapping[str, Any], *, segments: int, 
                           f"not available ({err})") from None
     return VideoDataset(str(path), input_spec, segments=segments, train=train,
                         on_error=on_error, seed=seed)
+
+
+def parse_syntheticav(source: str, *, train: bool) -> tuple[int, str, dict[str, Any]]:
+    """Split ``syntheticav:N[,split=S][,key=value...]`` into ``(N, split, options)``.
+
+    ``split`` is ``train``, ``val`` or ``test`` (default: ``train`` for training data, else
+    ``val``); the other keys are `SyntheticConfig` fields (``p_neither=0.8``), values parsed as
+    YAML scalars. The same ``seed`` and different splits give different videos.
+
+    Raises:
+        ConfigError: for a malformed source.
+
+    Example:
+        >>> parse_syntheticav("syntheticav:200,split=test,p_both=0.1", train=False)
+        (200, 'test', {'p_both': 0.1})
+    """
+    from .config import parse_value
+
+    head, *items = source.split(":", 1)[1].split(",")
+    try:
+        n = int(head)
+    except ValueError:
+        raise ConfigError(f"data source {source!r} must be syntheticav:N[,key=value...] with N "
+                          "an integer") from None
+    if n < 1:
+        raise ConfigError(f"data source {source!r} needs at least one video")
+    split, options = ("train" if train else "val"), {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"data source {source!r}: {item!r} must look like key=value")
+        if key.strip() == "split":
+            split = text.strip()
+        else:
+            options[key.strip()] = parse_value(text.strip())
+    return n, split, options
+
+
+class _ModalitySubset(Dataset):
+    """The items of a multi-modal in-memory dataset restricted to some modalities."""
+
+    def __init__(self, dataset: Any, modalities: tuple[str, ...]) -> None:
+        self.dataset, self.modalities = dataset, modalities
+        self.classes = getattr(dataset, "classes", None)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[dict[str, Tensor], int]:
+        inputs, label = self.dataset[index]
+        return {m: inputs[m] for m in self.modalities}, label
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+
+# Featurising SyntheticAV takes seconds; the demo trains five models on the same splits.
+_SYNTHETICAV_CACHE: dict[tuple[Any, ...], Any] = {}
+_SYNTHETICAV_CACHE_SIZE = 6
+
+
+def clear_syntheticav_cache() -> None:
+    """Forget the in-memory ``syntheticav:`` datasets built so far (frees their memory)."""
+    _SYNTHETICAV_CACHE.clear()
+
+
+def _syntheticav(source: str, input_spec: Mapping[str, Any], *, segments: int, train: bool,
+                 num_classes: int, seed: int) -> Dataset:
+    from ..data.synthetic import SyntheticAV
+
+    n, split, options = parse_syntheticav(source, train=train)
+    shapes = {m: tuple(spec.shape) for m, spec in input_spec.items()}
+    key = (n, split, tuple(sorted(options.items())), num_classes, seed, segments, train)
+    # a cached dataset with a superset of the modalities (same shapes) serves a subset
+    for (k, cached), ds in _SYNTHETICAV_CACHE.items():
+        have = dict(cached)
+        if k == key and all(have.get(m) == s for m, s in shapes.items()):
+            return ds if set(shapes) == set(have) else _ModalitySubset(ds, tuple(shapes))
+    source_ds = SyntheticAV(n, num_classes=num_classes, seed=seed, split=split,  # type: ignore
+                            **options)
+    ds = source_ds.tensors(input_spec, segments=segments, train=train)
+    ds.classes = source_ds.classes  # type: ignore[attr-defined]
+    while len(_SYNTHETICAV_CACHE) >= _SYNTHETICAV_CACHE_SIZE:
+        _SYNTHETICAV_CACHE.pop(next(iter(_SYNTHETICAV_CACHE)))
+    _SYNTHETICAV_CACHE[(key, tuple(sorted(shapes.items())))] = ds
+    return ds
 
 
 def make_loader(dataset: Dataset, *, batch_size: int, info: DistInfo, train: bool, seed: int,
