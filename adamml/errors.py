@@ -27,43 +27,48 @@ class AdamMLError(Exception):
 
 
 class UnknownNameError(AdamMLError, KeyError):
-    """A name was looked up in a registry that does not hold it."""
+    """A name was looked up in a registry that does not hold it (modalities, backbones, policies,
+    fusions or models of AdaMML Sec. 3)."""
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0]) if self.args else ""
 
 
 class UnknownModalityError(UnknownNameError):
-    """A modality name that no registry entry or plugin provides."""
+    """A modality name that no registry entry or plugin provides (AdaMML Sec. 3.1)."""
 
 
 class UnknownBackboneError(UnknownNameError):
-    """A backbone name that no registry entry or plugin provides."""
+    """A backbone name that no registry entry or plugin provides (AdaMML appendix B)."""
 
 
 class UnknownPolicyError(UnknownNameError):
-    """A policy name that no registry entry or plugin provides."""
+    """A policy name that no registry entry or plugin provides (AdaMML Sec. 3.2)."""
 
 
 class UnknownFusionError(UnknownNameError):
-    """A fusion name that no registry entry or plugin provides."""
+    """A fusion name that no registry entry or plugin provides (AdaMML Table 7)."""
 
 
 class UnknownModelError(UnknownNameError):
-    """A model name that is not registered."""
+    """A model name that is not registered (the paper's models: AdaMML Tables 1-3, 6)."""
 
 
 class DuplicateNameError(AdamMLError, ValueError):
-    """A second object was registered under a name that is taken (pass ``override=True``)."""
+    """A second object was registered under a name that is taken (pass ``override=True``); the
+    paper's built-ins (AdaMML Sec. 3) cannot be replaced by accident."""
 
 
 class ShapeError(AdamMLError, ValueError):
-    """A tensor does not have the shape a module expects; the message names the tensor."""
+    """A tensor does not have the shape a module expects (the paper's input shapes: AdaMML
+    appendix B); the message names the tensor."""
 
 
 class ConfigError(AdamMLError, ValueError):
-    """A configuration value is missing, of the wrong type or out of range."""
+    """A configuration value is missing, of the wrong type or out of range (e.g. a training
+    schedule that departs from AdaMML Sec. 4 in an impossible way)."""
 
 
 class CheckpointError(AdamMLError, RuntimeError):
-    """A checkpoint cannot be read or does not fit the model (the message lists the keys)."""
+    """A checkpoint cannot be read or does not fit the model, e.g. a reference AdaMML checkpoint
+    for another configuration (the message lists the keys)."""

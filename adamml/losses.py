@@ -8,15 +8,13 @@ import torch
 from torch import Tensor, nn
 
 from .errors import ConfigError, ShapeError
-from .registries import MODALITIES
+from .modalities import canonical_name as _canonical
 
 __all__ = ["EfficiencyLoss", "EfficiencyTerms"]
 
 PENALTIES = ("blockdrop", "mean")
 
 
-def _canonical(name: str) -> str:
-    return MODALITIES.resolve(name) if name in MODALITIES else name
 
 
 class EfficiencyTerms(NamedTuple):

@@ -24,13 +24,12 @@ from torch import Tensor, nn
 
 from .errors import ShapeError
 from .modalities import InputSpec, Modality, get_modality
+from .modalities import canonical_name as _canonical
 from .types import ModelOutput
 
 __all__ = ["AdaMML"]
 
 
-def _canonical(name: str) -> str:
-    return get_modality(name).name if name == "sound" else name
 
 
 class AdaMML(nn.Module):

@@ -172,7 +172,7 @@ def build_from_recipe(
 
 
 def register_model(name: str, recipe: ModelRecipe, *, override: bool = False) -> ModelRecipe:
-    """Register ``recipe`` under ``name`` (and its tiny twin ``test_<name>``)."""
+    """Register ``recipe`` under ``name`` (and its tiny twin ``test_<name>``), like the paper's models (AdaMML Tables 1-3, 6)."""
     for key, rec in ((name, recipe), (f"test_{name}", replace(recipe, tiny=True))):
         MODELS.register(key, rec, override=override)
     return recipe

@@ -25,7 +25,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from .errors import ConfigError, ShapeError
-from .registries import MODALITIES
+from .modalities import canonical_name as _canonical
 
 __all__ = ["ModalityRouter", "SegmentSource"]
 
@@ -64,8 +64,6 @@ class SegmentSource(Protocol):
 RouterInput = Union[Tensor, SegmentSource]
 
 
-def _canonical(name: str) -> str:
-    return MODALITIES.resolve(name) if name in MODALITIES else name
 
 
 class ModalityRouter(nn.Module):

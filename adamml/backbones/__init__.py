@@ -28,7 +28,7 @@ TIMM_PREFIX = "timm:"
 
 
 def list_backbones(pattern: str = "*") -> list[str]:
-    """Registered backbone names matching a shell-style ``pattern``.
+    """Registered backbone names matching a shell-style ``pattern`` (AdaMML appendix B, Table 6).
 
     Any timm model is also available as ``"timm:<name>"`` (not listed).
 

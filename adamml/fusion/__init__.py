@@ -72,7 +72,7 @@ def create_fusion(name: str, modalities: Sequence[str], **kwargs: Any) -> Fusion
 
 
 def list_fusions(pattern: str = "*") -> list[str]:
-    """Registered fusion names matching a shell-style ``pattern``, sorted.
+    """Registered fusion names matching a shell-style ``pattern``, sorted (AdaMML Table 7).
 
     Example:
         >>> "learnable" in list_fusions()

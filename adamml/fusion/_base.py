@@ -8,13 +8,11 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError, ShapeError
-from ..registries import MODALITIES
+from ..modalities import canonical_name as _canonical
 
 __all__ = ["Fusion"]
 
 
-def _canonical(name: str) -> str:
-    return MODALITIES.resolve(name) if name in MODALITIES else name
 
 
 def canonical_modalities(modalities: Sequence[str] | str) -> tuple[str, ...]:

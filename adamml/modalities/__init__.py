@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..registries import MODALITIES
 from .spec import InputSpec, Modality
 
-__all__ = ["InputSpec", "Modality", "get_modality", "list_modalities", "register_modality",
+__all__ = ["InputSpec", "Modality", "get_modality", "canonical_name", "list_modalities", "register_modality",
            "RGB", "FLOW", "RGBDIFF", "AUDIO"]
 
 RGB = Modality(
@@ -49,12 +49,24 @@ def get_modality(name: str | Modality) -> Modality:
     return MODALITIES.get(name)
 
 
+def canonical_name(name: str) -> str:
+    """The registered name behind an alias (``"sound"`` -> ``"audio"``); unknown names pass
+    through unchanged so that callers can report them in their own terms (AdaMML Sec. 3.1)."""
+    return MODALITIES.resolve(name) if name in MODALITIES else name
+
+
 def list_modalities(pattern: str = "*") -> list[str]:
-    """Registered modality names matching ``pattern``."""
+    """Registered modality names matching ``pattern``.
+
+    The paper's four are RGB, flow, audio and RGB difference (AdaMML Sec. 3.1).
+    """
     return MODALITIES.list(pattern)
 
 
 def register_modality(modality: Modality, *, aliases: tuple[str, ...] = (),
                       override: bool = False) -> Modality:
-    """Register a user-defined modality under ``modality.name``."""
+    """Register a user-defined modality under ``modality.name``.
+
+    Beyond the paper's four (AdaMML Sec. 3.1); plugins use the ``adamml.modalities`` group.
+    """
     return MODALITIES.register(modality.name, modality, aliases=aliases, override=override)

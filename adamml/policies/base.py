@@ -9,17 +9,11 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from ..errors import ConfigError, ShapeError
-from ..registries import MODALITIES
+from ..modalities import canonical_name as _canonical
 
 __all__ = ["canonical_modalities", "check_views", "batch_segments", "JointFeaturePolicy"]
 
 
-def _canonical(name: str) -> str:
-    """The registered name of a modality (``sound`` -> ``audio``); unknown names stay as given."""
-    try:
-        return MODALITIES.resolve(name)
-    except KeyError:
-        return name
 
 
 def canonical_modalities(modalities: Sequence[str] | str) -> tuple[str, ...]:

@@ -56,7 +56,7 @@ def create_policy(name: str | nn.Module, modalities: Sequence[str] | None = None
 
 
 def list_policies(pattern: str = "*") -> list[str]:
-    """Registered policy names matching a shell-style ``pattern``, sorted.
+    """Registered policy names matching a shell-style ``pattern``, sorted (AdaMML Sec. 3.2, Table 8).
 
     Example:
         >>> "lstm" in list_policies() and list_policies("joint*") == ["joint_gate"]
