@@ -13,8 +13,6 @@ from ..modalities import canonical_name as _canonical
 __all__ = ["Fusion"]
 
 
-
-
 def canonical_modalities(modalities: Sequence[str] | str) -> tuple[str, ...]:
     """Modality names with aliases resolved (``sound`` -> ``audio``), checked for duplicates."""
     if isinstance(modalities, str):
@@ -116,6 +114,26 @@ class Fusion(nn.Module):
                 f"fusion expects K={self.num_classes} classes; inputs have {widths.pop()}"
             )
         return torch.stack(zs, dim=2)
+
+    def forward(self, per_modality: Mapping[str, Tensor], decisions: Tensor) -> Tensor:
+        """Fuse the per-modality segment outputs into segment logits.
+
+        Args:
+            per_modality: ``(B, S, K)`` logits per modality.
+            decisions: ``(B, S, M)`` 0/1 decisions.
+
+        Returns:
+            ``(B, S, K)`` fused segment logits.
+
+        Raises:
+            ShapeError: on missing modalities or disagreeing shapes.
+        """
+        z = self.stack(per_modality, decisions)
+        return self.fuse(z, self.mask(decisions, z.dtype))
+
+    def fuse(self, z: Tensor, u: Tensor) -> Tensor:
+        """Combine stacked outputs ``z (B, S, M, K)`` under the 0/1 mask ``u (B, S, M)``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement fuse() or forward()")
 
     def extra_repr(self) -> str:
         return f"modalities={self.modalities}, output_dim={self.output_dim}"

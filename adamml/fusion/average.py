@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
 from torch import Tensor
 
@@ -45,21 +45,8 @@ class AverageFusion(Fusion):
         super().__init__(modalities, num_classes=num_classes)
         self.renormalize = renormalize
 
-    def forward(self, per_modality: Mapping[str, Tensor], decisions: Tensor) -> Tensor:
-        """Fuse: ``sum_k u_k z_k / M`` (or ``/ max(1, sum_k u_k)`` with ``renormalize``).
-
-        Args:
-            per_modality: ``(B, S, K)`` logits per modality.
-            decisions: ``(B, S, M)`` 0/1 decisions.
-
-        Returns:
-            ``(B, S, K)`` fused segment logits.
-
-        Raises:
-            ShapeError: on missing modalities or disagreeing shapes.
-        """
-        z = self.stack(per_modality, decisions)
-        u = self.mask(decisions, z.dtype)
+    def fuse(self, z: Tensor, u: Tensor) -> Tensor:
+        """Fuse: ``sum_k u_k z_k / M`` (or ``/ max(1, sum_k u_k)`` with ``renormalize``)."""
         total = (z * u.unsqueeze(-1)).sum(dim=2)
         if not self.renormalize:
             return total / len(self.modalities)

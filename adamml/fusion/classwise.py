@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import torch
 from einops import einsum
@@ -40,19 +40,7 @@ class ClasswiseFusion(Fusion):
         m = len(self.modalities)
         self.weight = nn.Parameter(torch.full((m, num_classes), 1.0 / m))
 
-    def forward(self, per_modality: Mapping[str, Tensor], decisions: Tensor) -> Tensor:
-        """Fuse: ``sum_k w_{k,c} u_k z_{k,c}``.
-
-        Args:
-            per_modality: ``(B, S, K)`` logits per modality.
-            decisions: ``(B, S, M)`` 0/1 decisions.
-
-        Returns:
-            ``(B, S, K)`` fused segment logits.
-
-        Raises:
-            ShapeError: on missing modalities or disagreeing shapes.
-        """
-        z = self.stack(per_modality, decisions)
+    def fuse(self, z: Tensor, u: Tensor) -> Tensor:
+        """Fuse: ``sum_k w_{k,c} u_k z_{k,c}``."""
         w = self.weight.to(z.dtype)
-        return einsum(z, self.mask(decisions, z.dtype), w, "b s m k, b s m, m k -> b s k")
+        return einsum(z, u, w, "b s m k, b s m, m k -> b s k")

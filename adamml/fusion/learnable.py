@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import torch
 from einops import einsum
@@ -59,22 +59,10 @@ class LearnableLateFusion(Fusion):
             return self.weight.softmax(dim=0)
         return torch.cat([self.weight, 1.0 - self.weight.sum(dim=0, keepdim=True)])
 
-    def forward(self, per_modality: Mapping[str, Tensor], decisions: Tensor) -> Tensor:
-        """Fuse: ``sum_k w_k u_k z_k`` per segment.
-
-        Args:
-            per_modality: ``(B, S, K)`` logits per modality.
-            decisions: ``(B, S, M)`` 0/1 decisions.
-
-        Returns:
-            ``(B, S, K)`` fused segment logits.
-
-        Raises:
-            ShapeError: on missing modalities or disagreeing shapes.
-        """
-        z = self.stack(per_modality, decisions)
+    def fuse(self, z: Tensor, u: Tensor) -> Tensor:
+        """Fuse: ``sum_k w_k u_k z_k`` per segment."""
         w = self.weights.to(z.dtype)
-        return einsum(z, self.mask(decisions, z.dtype), w, "b s m k, b s m, m -> b s k")
+        return einsum(z, u, w, "b s m k, b s m, m -> b s k")
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, normalized={self.normalized}"

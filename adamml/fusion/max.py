@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -36,21 +36,9 @@ class MaxFusion(Fusion):
     def __init__(self, modalities: Sequence[str], *, num_classes: int | None = None) -> None:
         super().__init__(modalities, num_classes=num_classes)
 
-    def forward(self, per_modality: Mapping[str, Tensor], decisions: Tensor) -> Tensor:
-        """Fuse: ``max_{k selected} u_k z_k``, zeros where nothing is selected.
-
-        Args:
-            per_modality: ``(B, S, K)`` logits per modality.
-            decisions: ``(B, S, M)`` 0/1 decisions.
-
-        Returns:
-            ``(B, S, K)`` fused segment logits.
-
-        Raises:
-            ShapeError: on missing modalities or disagreeing shapes.
-        """
-        z = self.stack(per_modality, decisions)
-        u = self.mask(decisions, z.dtype).unsqueeze(-1)
+    def fuse(self, z: Tensor, u: Tensor) -> Tensor:
+        """Fuse: ``max_{k selected} u_k z_k``, zeros where nothing is selected."""
+        u = u.unsqueeze(-1)
         skipped = (u <= 0.5).expand_as(z)
         best = (z * u).masked_fill(skipped, float("-inf")).amax(dim=2)
         none = skipped.all(dim=2)
