@@ -150,6 +150,9 @@ def measure_macs(module: nn.Module, *example_inputs: Any, convention: str = "pap
     if on_meta:
         # count on a shape-only copy: no arithmetic runs, so full-size networks cost milliseconds
         module = copy.deepcopy(module).to("meta")
+        for sub in module.modules():  # the copy must not fire the user's hooks
+            sub._forward_hooks.clear()
+            sub._forward_pre_hooks.clear()
         example_inputs, kwargs = tree_map(_to_meta, (example_inputs, kwargs))
     with _measuring(module, convention) as result:
         module(*example_inputs, **kwargs)

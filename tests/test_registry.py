@@ -56,6 +56,21 @@ def test_plugin_modality_is_discovered(tmp_path, monkeypatch) -> None:
         reg.reload_plugins()
         assert "depth" in reg.list()
         assert adamml.get_modality("depth").channels == 1
+        # the plugin modality builds and runs a model like any built-in
+        import torch
+        mods = ("rgb", "depth")
+        model = adamml.AdaMML(
+            policy=adamml.AllPolicy(mods),
+            router=adamml.ModalityRouter({
+                m: adamml.create_backbone("tiny_tsn", modality=adamml.get_modality(m).replace(
+                    frames=4, size=(32, 32)), num_classes=3) for m in mods}),
+            fusion=adamml.LearnableLateFusion(mods),
+            modality_specs={m: adamml.get_modality(m).replace(frames=4, size=(32, 32))
+                            for m in mods},
+        ).eval()
+        assert model.input_spec["depth"].shape == (4, 1, 32, 32)
+        x = {m: torch.randn(2, 3, *spec.shape) for m, spec in model.input_spec.items()}
+        assert model(x).logits.shape == (2, 3)
         names = {(p.name, p.distribution) for p in adamml.list_plugins("adamml.modalities")}
         assert ("depth", "depth_plugin 0.1") in names
     finally:

@@ -94,7 +94,8 @@ def load_inputs(video: str, input_spec: Mapping[str, Any], segments: int, *, see
     except ImportError:
         raise ConfigError("decoding video files needs adamml.data.load_video_inputs, which this "
                           "installation lacks; pass a .pt file of tensors instead") from None
-    return load_video_inputs(str(path), input_spec, segments=segments)
+    batch = load_video_inputs(str(path), input_spec, segments=segments)
+    return {m: x[0] for m, x in batch.items()}  # one video, without the batch dimension
 
 
 def _thumbnail(x: Tensor) -> Tensor:

@@ -131,3 +131,28 @@ def test_every_registered_model_builds_and_runs(name) -> None:
     assert out.gflops.shape == (1,) and float(out.gflops) >= 0
     table = m.cost_table
     assert all(v > 0 for v in table.recognition.values())
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.25, 0.5, 0.75, 1.0])
+def test_count_gflops_agrees_with_out_gflops_and_backbones_run_on_selected_only(rate) -> None:
+    torch.manual_seed(2)
+    model = adamml.create_model("test_adamml_rgb_audio", num_classes=4).eval()
+    b, s = 2, 10
+    x = _inputs(model, b, s)
+    g = torch.Generator().manual_seed(int(rate * 100))
+    d = torch.zeros(b, s, 2)
+    for k, r in enumerate((rate, 0.9)):
+        idx = torch.randperm(b * s, generator=g)[: round(r * b * s)]
+        d[..., k].view(-1)[idx] = 1.0
+    seen = {m: 0 for m in model.modalities}
+    hooks = [model.router.backbones[m].register_forward_hook(
+        lambda mod, inp, out, m=m: seen.__setitem__(m, seen[m] + inp[0].shape[0]))
+        for m in model.modalities]
+    try:
+        out = model(x, decisions=d)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert seen == {m: int(d[..., k].sum()) for k, m in enumerate(model.modalities)}
+    measured = adamml.count_gflops(model, x, decisions=d)
+    assert measured == pytest.approx(float(out.gflops.mean()), rel=0.01)
