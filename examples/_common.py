@@ -1,0 +1,463 @@
+"""Shared code of the paper-table examples: configs, runs, metrics and paper-style tables.
+
+Each ``tableN_*.py`` script describes its rows as `Run` objects and hands them to `main`, which
+
+1. builds one [`TrainConfig`][adamml.engine.config.TrainConfig] per row, full size (the paper's
+   models, schedule and hyper-parameters, on ``--data-root`` manifests) or ``--mini`` (the
+   ``test_*`` tiny models on built-in synthetic data, a tiny schedule);
+2. validates every config (``TrainConfig.from_dict`` plus the model, fusion, policy and backbone
+   names against the registries) and writes it to ``OUT/configs/<row>.yaml``; ``--dry-run``
+   prints them and stops here;
+3. trains the rows in order with the engine's Python API (``Trainer(cfg, OUT/<row>).run()``),
+   unimodal rows first because they initialise the multimodal ones (``init``);
+4. prints the table laid out like the paper's, with the paper's numbers beside ours, and writes
+   ``OUT/<table>_results.json`` and ``OUT/<table>.txt``.
+
+Rows with the same key and the same config are reused (``OUT/<row>/metrics.json``), and a row
+interrupted mid-training resumes from its ``last.pt``, so several tables can share one ``--out``
+(the unimodal models are then trained once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import yaml
+
+__all__ = ["Run", "Settings", "TableSpec", "COST_WEIGHTS", "FULL", "MINI", "main",
+           "unimodal_runs", "format_table"]
+
+MODALITY_ORDER = ("rgb", "flow", "rgbdiff", "audio")
+
+# The reference README's efficiency-loss weights lambda_k (reference-implementation.md §5).
+COST_WEIGHTS: dict[tuple[str, ...], dict[str, float]] = {
+    ("rgb", "audio"): {"rgb": 1.0, "audio": 0.05},
+    ("rgb", "flow"): {"rgb": 1.0, "flow": 1.0},
+    ("rgb", "audio", "flow"): {"rgb": 0.5, "audio": 0.05, "flow": 0.8},
+}
+GAMMA = 10.0
+
+# Unimodal rows of the paper (Kinetics-Sounds, Tables 1-3 and 9): accuracy, GFLOPs per video.
+PAPER_UNIMODAL_KS = {"rgb": (82.85, 141.36), "flow": (75.73, 163.39),
+                     "rgbdiff": (80.10, 179.12), "audio": (65.49, 3.82)}
+LABELS = {"rgb": "RGB", "flow": "Flow", "rgbdiff": "RGBDiff", "audio": "Audio"}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One row of a table: one training run.
+
+    Attributes:
+        key: the run's folder under ``--out`` (also its id in ``results.json``).
+        label: the row's name in the printed table.
+        model: the full-size registered model; ``--mini`` uses its ``test_`` twin.
+        model_args: ``create_model`` overrides (backbones, policy, fusion, ...).
+        init: ``{modality: key of the unimodal run}`` whose ``best.pt`` initialises that
+            modality's backbone (AdaMML "Training Details": warm-up from unimodal models).
+        cost_weights: lambda_k of the efficiency loss (AdaMML Eq. 4); ``None``: the model's.
+        paper: the paper's ``(metric, GFLOPs)`` for this row (GFLOPs ``None`` where the paper
+            gives none), or ``None``.
+        group: a section of the table (Table 7's tasks, Table 9's lambda curve).
+        baseline: the key of the row the GFLOPs saving is measured against.
+        extra: anything else worth keeping in ``results.json`` (e.g. ``lambda_rgb``).
+    """
+
+    key: str
+    label: str
+    model: str
+    model_args: Mapping[str, Any] = field(default_factory=dict)
+    init: Mapping[str, str] = field(default_factory=dict)
+    cost_weights: Mapping[str, float] | None = None
+    paper: tuple[float, float | None] | None = None
+    group: str = ""
+    baseline: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def unimodal(self) -> bool:
+        return self.model.startswith("unimodal_")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Schedule and hyper-parameters of one mode (`FULL` or `MINI`).
+
+    Attributes:
+        segments_train, segments_eval: S in training and evaluation (paper: 5 and 10).
+        unimodal_segments_train: S when training a unimodal model (the reference's
+            ``train_unimodal.py`` uses one clip per video).
+        batch_size: global batch (paper: 72).
+        workers: DataLoader workers per process.
+        device: ``cpu``, ``cuda`` or ``auto``.
+        unimodal_epochs, unimodal_lr, unimodal_schedule, unimodal_milestones: unimodal
+            pre-training (reference README: 60 epochs, lr 0.01, steps 20/40/50).
+        warmup_epochs, joint_epochs, finetune_epochs: AdaMML's stages (5, 20, 10); the
+            baselines without a learned policy train for their sum (the paper's equal budget).
+        lr, policy_lr: SGD for recognition (0.001), Adam for the policy (0.01).
+        lr_schedule, milestones: per-stage learning-rate schedule (multistep 10/15).
+        tau_start, tau_decay: Gumbel temperature (5.0, x0.965 per joint epoch).
+        num_classes: K for synthetic data (full mode counts ``classes.txt``).
+        train_videos, val_videos, test_videos: synthetic split sizes (mini only).
+    """
+
+    segments_train: int
+    segments_eval: int
+    unimodal_segments_train: int
+    batch_size: int
+    workers: int
+    device: str
+    unimodal_epochs: int
+    unimodal_lr: float
+    unimodal_schedule: str
+    unimodal_milestones: tuple[int, ...]
+    warmup_epochs: int
+    joint_epochs: int
+    finetune_epochs: int
+    lr: float
+    policy_lr: float
+    lr_schedule: str
+    milestones: tuple[int, ...]
+    tau_start: float = 5.0
+    tau_decay: float = 0.965
+    num_classes: int = 31
+    train_videos: int = 0
+    val_videos: int = 0
+    test_videos: int = 0
+
+
+FULL = Settings(
+    segments_train=5, segments_eval=10, unimodal_segments_train=1, batch_size=72, workers=8,
+    device="auto", unimodal_epochs=60, unimodal_lr=0.01, unimodal_schedule="multistep",
+    unimodal_milestones=(20, 40, 50), warmup_epochs=5, joint_epochs=20, finetune_epochs=10,
+    lr=0.001, policy_lr=0.01, lr_schedule="multistep", milestones=(10, 15))
+"""The paper's recipe (Sec. 4.1 "Training Details", appendix B; reference §6 README values)."""
+
+MINI = Settings(
+    segments_train=5, segments_eval=10, unimodal_segments_train=5, batch_size=16, workers=0,
+    device="cpu", unimodal_epochs=8, unimodal_lr=0.05, unimodal_schedule="cosine",
+    unimodal_milestones=(), warmup_epochs=2, joint_epochs=6, finetune_epochs=2, lr=0.01,
+    policy_lr=0.01, lr_schedule="cosine", milestones=(), tau_decay=0.8, num_classes=6,
+    train_videos=240, val_videos=80, test_videos=160)
+"""Minutes on a laptop CPU: tiny models, 240 training videos, a few epochs, larger learning
+rates (as ``adamml demo``), a faster temperature decay for the short joint stage."""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What one example script reproduces.
+
+    Attributes:
+        name: ``table1`` ... (the results' id).
+        title: the paper table's caption, shortened.
+        build: ``(args) -> rows``; ``args`` is the parsed command line.
+        paper_data: the dataset of the paper's numbers (``Kinetics-Sounds``, ``ActivityNet``).
+        paper_metric: ``Acc.`` or ``mAP``, the paper's metric column.
+        select_metric: the default model-selection metric in full mode (``top1`` or ``mAP``).
+        mini_data: ``syntheticav`` (SyntheticAV: per-segment evidence, rgb/rgbdiff/audio) or
+            ``synthetic`` (Gaussian class patterns, any modality; used wherever flow is
+            involved, because featurising SyntheticAV flow with TV-L1 takes many minutes).
+        add_args: adds script-specific options to the parser.
+    """
+
+    name: str
+    title: str
+    build: Callable[[argparse.Namespace], list[Run]]
+    paper_data: str = "Kinetics-Sounds"
+    paper_metric: str = "Acc."
+    select_metric: str = "top1"
+    mini_data: str = "syntheticav"
+    add_args: Callable[[argparse.ArgumentParser], None] | None = None
+
+
+def unimodal_runs(modalities: Sequence[str], *, backbones: Mapping[str, str] | None = None,
+                  suffix: str = "", paper: Mapping[str, tuple[float, float]] | None = None
+                  ) -> list[Run]:
+    """The unimodal rows (and initialisations) for ``modalities``.
+
+    Args:
+        modalities: e.g. ``("rgb", "audio")``.
+        backbones: ``{modality: backbone}`` overrides (Table 6).
+        suffix: appended to the keys, so runs with other backbones get their own folder.
+        paper: the paper's ``(metric, GFLOPs)`` per modality (default: Kinetics-Sounds).
+    """
+    paper = PAPER_UNIMODAL_KS if paper is None else paper
+    rows = []
+    for m in modalities:
+        args = {"backbones": {m: backbones[m]}} if backbones and m in backbones else {}
+        rows.append(Run(f"unimodal_{m}{suffix}", f"{LABELS[m]}", f"unimodal_{m}",
+                        model_args=args, paper=paper.get(m)))
+    return rows
+
+
+# -- configs ------------------------------------------------------------------------------------
+def _register_extra_models() -> None:
+    """Weighted fusion of RGB + RGBDiff (Table 9) is not a built-in name; register it here."""
+    from adamml.models import ModelRecipe, list_models, register_model
+
+    if not list_models("fusion_rgb_rgbdiff"):
+        register_model("fusion_rgb_rgbdiff", ModelRecipe(
+            ("rgb", "rgbdiff"), policy="all",
+            description="weighted late fusion of rgb + rgbdiff (Table 9; examples/_common.py)"))
+
+
+def _data_section(spec: TableSpec, args: argparse.Namespace, s: Settings) -> dict[str, Any]:
+    if args.mini:
+        if spec.mini_data == "syntheticav":
+            def src(n: int, split: str) -> str:
+                return f"syntheticav:{n},split={split}"
+            return {"train": src(s.train_videos, "train"), "val": src(s.val_videos, "val"),
+                    "test": src(s.test_videos, "test")}
+        # synthetic:N: every evaluation split shares its noise stream, so a separate test split
+        # would contain the validation videos; report on val (the paper's Kinetics-Sounds
+        # protocol also selects and reports on the same split).
+        return {"train": f"synthetic:{s.train_videos}", "val": f"synthetic:{s.val_videos}",
+                "test": None}
+    root = Path(args.data_root).resolve() if args.data_root else Path("DATA_ROOT")
+    test = root / "test.csv"
+    return {"train": str(root / "train.csv"), "val": str(root / "val.csv"),
+            "test": str(test) if args.data_root and test.is_file() else None}
+
+
+def _num_classes(args: argparse.Namespace, s: Settings) -> int:
+    if args.mini:
+        return s.num_classes
+    if args.num_classes:
+        return int(args.num_classes)
+    if args.data_root:
+        classes = Path(args.data_root) / "classes.txt"
+        if classes.is_file():
+            return sum(1 for line in classes.read_text().splitlines() if line.strip())
+        if not args.dry_run:
+            raise SystemExit(f"error: {classes} does not exist; the manifests need a classes.txt "
+                             "beside them (or pass --num-classes)")
+    return s.num_classes
+
+
+def build_config(run: Run, spec: TableSpec, args: argparse.Namespace, out: Path
+                 ) -> dict[str, Any]:
+    """The raw training config (a YAML-able dict) of one row."""
+    s = MINI if args.mini else FULL
+    model = f"test_{run.model}" if args.mini else run.model
+    if run.unimodal:
+        schedule = {"warmup_epochs": s.warmup_epochs, "joint_epochs": s.joint_epochs,
+                    "finetune_epochs": s.finetune_epochs, "epochs": s.unimodal_epochs}
+        optim = {"lr": s.unimodal_lr, "lr_schedule": s.unimodal_schedule,
+                 "milestones": list(s.unimodal_milestones)}
+        seg_train = s.unimodal_segments_train
+    else:
+        schedule = {"warmup_epochs": s.warmup_epochs, "joint_epochs": s.joint_epochs,
+                    "finetune_epochs": s.finetune_epochs, "epochs": None}
+        optim = {"lr": s.lr, "policy_lr": s.policy_lr, "lr_schedule": s.lr_schedule,
+                 "milestones": list(s.milestones)}
+        seg_train = s.segments_train
+    if not optim["milestones"]:
+        del optim["milestones"]
+    raw: dict[str, Any] = {
+        "model": model,
+        "num_classes": _num_classes(args, s),
+        "data": {**_data_section(spec, args, s), "segments_train": seg_train,
+                 "segments_eval": s.segments_eval},
+        "schedule": schedule,
+        "loss": {"cost_weights": dict(run.cost_weights) if run.cost_weights else None,
+                 "gamma": GAMMA},
+        "model_args": _plain(run.model_args),
+        "seed": args.seed,
+        "batch_size": s.batch_size,
+        "workers": s.workers,
+        "device": args.device or s.device,
+        "init": {m: str(out / key / "best.pt") for m, key in run.init.items()},
+        "tau_start": s.tau_start,
+        "tau_decay": s.tau_decay,
+        "select_metric": args.select_metric or spec.select_metric,
+        "keep_checkpoints": 1 if args.mini else 2,
+        "optim": optim,
+    }
+    return raw
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def validate(raw: Mapping[str, Any]) -> Any:
+    """``TrainConfig.from_dict`` plus the names the config refers to (without building models).
+
+    Raises:
+        adamml.errors.AdamMLError: for a bad key or value, or an unknown name.
+    """
+    import adamml
+    import adamml.models
+    from adamml.engine import TrainConfig
+    from adamml.errors import ConfigError
+    from adamml.registries import BACKBONES
+
+    cfg = TrainConfig.from_dict(raw)
+    adamml.models.get_recipe(cfg.model)  # UnknownModelError with close matches
+    args = cfg.model_args
+    for key, known in (("fusion", adamml.list_fusions()), ("policy", adamml.list_policies())):
+        name = args.get(key)
+        if name is not None and name not in known:
+            raise ConfigError(f"{raw['model']}: model_args.{key} {name!r} is not registered; "
+                              f"known: {', '.join(known)}")
+    for m, name in (args.get("backbones") or {}).items():
+        if not (name in BACKBONES or f"{name}_tsn" in BACKBONES or name.startswith("timm:")):
+            raise ConfigError(f"{raw['model']}: backbone {name!r} for {m!r} is not registered")
+    return cfg
+
+
+# -- running ------------------------------------------------------------------------------------
+def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool) -> dict[str, Any]:
+    from adamml.engine import Trainer
+
+    saved = folder / "example_config.yaml"
+    metrics_file = folder / "metrics.json"
+    if saved.is_file():
+        if yaml.safe_load(saved.read_text()) != raw:
+            raise SystemExit(f"error: {folder} holds a run with another config ({saved}); "
+                             "choose another --out or remove that folder")
+        if metrics_file.is_file():
+            print(f"{run.key:<28} reused {metrics_file}", flush=True)
+            return json.loads(metrics_file.read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    saved.write_text(yaml.safe_dump(raw, sort_keys=False))
+    resume = (folder / "last.pt").exists()
+    t0 = time.perf_counter()
+    metrics = Trainer(validate(raw), folder, resume=resume, show_progress=not quiet).run()
+    print(f"{run.key:<28} top-1 {metrics['top1']:6.2f}%  mAP {metrics['mAP']:6.2f}%  "
+          f"GFLOPs {metrics['gflops']:.5g}  ({time.perf_counter() - t0:.0f} s"
+          f"{', resumed' if resume else ''})", flush=True)
+    return metrics
+
+
+def format_table(title: str, rows: Sequence[Run], metrics: Mapping[str, Mapping[str, Any]],
+                 *, paper_metric: str, paper_data: str) -> str:
+    """Rows laid out like the paper's tables: metric, selection rate per modality, GFLOPs
+    (with the saving against the row's baseline), and the paper's metric and GFLOPs."""
+    mods = [m for m in MODALITY_ORDER
+            if any(m in metrics.get(r.key, {}).get("selection_rate", {}) for r in rows)]
+    head = (f"{'Method':<30} {'Top-1':>6} {'mAP':>6} "
+            + " ".join(f"{'Sel.' + LABELS[m]:>10}" for m in mods)
+            + f" {'GFLOPs':>10} {'saving':>8} | {'paper ' + paper_metric:>11} {'paper GFLOPs':>12}")
+    lines = [title, head, "-" * len(head)]
+    group = None
+    for r in rows:
+        if r.group != group:
+            group = r.group
+            if group:
+                lines.append(f"[{group}]")
+        m = metrics.get(r.key)
+        if m is None:
+            continue
+        sel = m["selection_rate"]
+        rates = " ".join(f"{sel[x]:>10.1f}" if x in sel else f"{'-':>10}" for x in mods)
+        base = metrics.get(r.baseline or "", {}).get("gflops")
+        saving = f"{100.0 * (m['gflops'] / base - 1.0):+.1f}%" if base and r.baseline != r.key \
+            else ""
+        pm = f"{r.paper[0]:.2f}" if r.paper else ""
+        pg = f"{r.paper[1]:.2f}" if r.paper and r.paper[1] is not None else ""
+        lines.append(f"{r.label:<30} {m['top1']:>6.2f} {m['mAP']:>6.2f} {rates} "
+                     f"{m['gflops']:>10.4g} {saving:>8} | {pm:>11} {pg:>12}")
+    lines.append(f"Top-1, mAP and selection rates in %, GFLOPs per video ({'10'} segments); "
+                 f"paper columns: {paper_data}, full-size models.")
+    return "\n".join(lines)
+
+
+def _parser(spec: TableSpec) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=f"AdaMML {spec.title}",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--mini", action="store_true",
+                   help="tiny test_* models on built-in synthetic data, minutes on a CPU")
+    p.add_argument("--data-root", help="folder with train.csv, val.csv (test.csv) and "
+                   "classes.txt (full mode)")
+    p.add_argument("--out", help="output folder (one run folder per row, configs/, "
+                   "results.json)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="build and validate the configs, print them and exit")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"),
+                   help="override the mode's device (full: auto, mini: cpu)")
+    p.add_argument("--num-classes", type=int, help="K, if the data root has no classes.txt")
+    p.add_argument("--select-metric", choices=("top1", "mAP"),
+                   help=f"model selection metric (default {spec.select_metric}; mAP for "
+                   "ActivityNet)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    if spec.add_args:
+        spec.add_args(p)
+    return p
+
+
+def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Parse the command line, build and validate the configs, run them, print the table.
+
+    Returns:
+        ``{"configs": {key: raw config}}`` after ``--dry-run``; otherwise the results as
+        written to ``OUT/<table>_results.json``.
+    """
+    args = _parser(spec).parse_args(argv)
+    if not args.mini and not args.dry_run and not args.data_root:
+        raise SystemExit("error: full mode needs --data-root (or use --mini, or --dry-run)")
+    if not args.dry_run and not args.out:
+        raise SystemExit("error: --out is required (except with --dry-run)")
+    _register_extra_models()
+    out = Path(args.out) if args.out else Path("OUT")
+    rows = spec.build(args)
+    configs = {}
+    for r in rows:
+        raw = build_config(r, spec, args, out)
+        validate(raw)
+        configs[r.key] = raw
+    if args.out:
+        (out / "configs").mkdir(parents=True, exist_ok=True)
+        for key, raw in configs.items():
+            (out / "configs" / f"{key}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    mode = "mini" if args.mini else "full"
+    if args.dry_run:
+        for key, raw in configs.items():
+            print(f"# --- {key} ({mode})")
+            print(yaml.safe_dump(raw, sort_keys=False), end="")
+        print(f"# {len(configs)} configs valid ({spec.name}, {mode})")
+        return {"configs": configs}
+
+    t0 = time.perf_counter()
+    metrics = {r.key: _run_one(r, configs[r.key], out / r.key, args.quiet) for r in rows}
+    kind = ("mini: tiny test_* models, synthetic data "
+            f"({configs[rows[0].key]['data']['train']})" if args.mini
+            else f"full: {args.data_root}")
+    title = f"AdaMML {spec.title} [{kind}]"
+    table = format_table(title, rows, metrics, paper_metric=spec.paper_metric,
+                         paper_data=spec.paper_data)
+    print(table)
+    results = {
+        "table": spec.name, "mode": mode, "seed": args.seed,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "rows": [{"key": r.key, "label": r.label, "group": r.group, "model":
+                  configs[r.key]["model"], "model_args": _plain(r.model_args),
+                  "cost_weights": configs[r.key]["loss"]["cost_weights"],
+                  "paper": ({spec.paper_metric: r.paper[0], "gflops": r.paper[1],
+                             "dataset": spec.paper_data} if r.paper else None),
+                  "extra": _plain(r.extra),
+                  "metrics": {k: metrics[r.key][k] for k in
+                              ("top1", "top5", "mAP", "selection_rate", "gflops", "num_videos")}}
+                 for r in rows],
+    }
+    (out / f"{spec.name}_results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / f"{spec.name}.txt").write_text(table + "\n")
+    print(f"wrote {out / (spec.name + '_results.json')} and {out / (spec.name + '.txt')}")
+    return results
+
+
+def cli(spec: TableSpec) -> None:
+    """Entry point of a script: `main`, with adamml's errors as one line and exit status 1."""
+    from adamml.errors import AdamMLError
+
+    try:
+        main(spec)
+    except AdamMLError as err:
+        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
