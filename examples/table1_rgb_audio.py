@@ -3,7 +3,8 @@
 Full size (the paper's Kinetics-Sounds / ActivityNet recipe)::
 
     python examples/table1_rgb_audio.py --data-root data/kinetics_sounds --out runs/paper
-    python examples/table1_rgb_audio.py --data-root data/activitynet --out runs/anet --select-metric mAP
+    python examples/table1_rgb_audio.py --data-root data/activitynet --out runs/anet \
+        --select-metric mAP
 
 Minutes on a CPU (tiny ``test_*`` models, built-in SyntheticAV data)::
 
