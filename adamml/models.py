@@ -232,6 +232,9 @@ def _register_builtins() -> None:
             mods, description=f"AdaMML on {' + '.join(mods)}; the policy looks at the same"))
         register_model(f"fusion_{key}", ModelRecipe(
             mods, policy="all", description=f"weighted late fusion of {' + '.join(mods)}"))
+    register_model("fusion_rgb_rgbdiff", ModelRecipe(
+        ("rgb", "rgbdiff"), policy="all",
+        description="Table 9: weighted late fusion of RGB and RGB difference"))
     register_model("adamml_rgb_flow_rgbdiff", ModelRecipe(
         ("rgb", "flow"), ("rgb", "rgbdiff"),
         description="Table 2 AdaMML-RGBDiff: the policy sees RGB difference, flow is recognised"))

@@ -196,14 +196,6 @@ def unimodal_runs(modalities: Sequence[str], *, backbones: Mapping[str, str] | N
 
 
 # -- configs ------------------------------------------------------------------------------------
-def _register_extra_models() -> None:
-    """Weighted fusion of RGB + RGBDiff (Table 9) is not a built-in name; register it here."""
-    from adamml.models import ModelRecipe, list_models, register_model
-
-    if not list_models("fusion_rgb_rgbdiff"):
-        register_model("fusion_rgb_rgbdiff", ModelRecipe(
-            ("rgb", "rgbdiff"), policy="all",
-            description="weighted late fusion of rgb + rgbdiff (Table 9; examples/_common.py)"))
 
 
 def _data_section(spec: TableSpec, args: argparse.Namespace, s: Settings) -> dict[str, Any]:
@@ -404,7 +396,6 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
         raise SystemExit("error: full mode needs --data-root (or use --mini, or --dry-run)")
     if not args.dry_run and not args.out:
         raise SystemExit("error: --out is required (except with --dry-run)")
-    _register_extra_models()
     out = Path(args.out) if args.out else Path("OUT")
     rows = spec.build(args)
     configs = {}
