@@ -1,0 +1,60 @@
+"""The demo (``adamml demo``): a reduced smoke run, and the issue's 3-seed acceptance check."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from adamml.engine.data import clear_syntheticav_cache, parse_syntheticav
+from adamml.engine.demo import METHODS, format_table, run_demo
+
+_KEYS = {"top1", "top5", "mAP", "selection_rate", "gflops", "num_videos"}
+
+
+def test_parse_syntheticav_source():
+    assert parse_syntheticav("syntheticav:8", train=True) == (8, "train", {})
+    assert parse_syntheticav("syntheticav:8", train=False) == (8, "val", {})
+    assert parse_syntheticav("syntheticav:4,split=test,p_both=0.1", train=False) == (
+        4, "test", {"p_both": 0.1})
+
+
+def test_demo_smoke(tmp_path):
+    lines: list[str] = []
+    out = tmp_path / "demo"
+    metrics = run_demo(out, seed=0, train_videos=24, val_videos=8, test_videos=8,
+                       unimodal_epochs=1, warmup_epochs=1, joint_epochs=1, finetune_epochs=1,
+                       batch_size=8, show_progress=False, echo=lines.append)
+    clear_syntheticav_cache()
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert set(on_disk) == set(METHODS) == set(metrics)
+    for method, entry in on_disk.items():
+        assert _KEYS <= set(entry), method
+        assert entry["num_videos"] == 8
+        assert set(entry["selection_rate"]) == ({"rgb", "audio"} if method in (
+            "adamml", "fusion", "random") else {method.split("_")[1]})
+    assert on_disk["fusion"]["selection_rate"] == {"rgb": 100.0, "audio": 100.0}
+    assert on_disk["adamml"]["gflops"] > 0
+    # the random policy keeps each modality as often as AdaMML selected it
+    p = json.loads((out / "demo.json").read_text())["random_policy_p"]
+    assert p["rgb"] == pytest.approx(on_disk["adamml"]["selection_rate"]["rgb"] / 100, abs=1e-4)
+    for name in ("decisions.png", "accuracy_vs_gflops.png", "table.txt"):
+        assert (out / name).stat().st_size > 0
+    table = "\n".join(lines)
+    for label in ("AdaMML", "Weighted fusion", "Random policy", "RGB only", "Audio only"):
+        assert label in table
+    assert format_table(on_disk).splitlines()[0].startswith("Method")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_demo_acceptance(tmp_path, seed):
+    """The issue's acceptance: AdaMML within 1 point of weighted fusion (or above) at <= 60% of
+    its GFLOPs, and >= 5 points above the random policy at similar GFLOPs."""
+    m = run_demo(tmp_path / f"s{seed}", seed=seed, show_progress=False, figures=False,
+                 echo=lambda _: None)
+    clear_syntheticav_cache()
+    ada, fusion, rnd = m["adamml"], m["fusion"], m["random"]
+    assert ada["top1"] >= fusion["top1"] - 1.0
+    assert ada["gflops"] <= 0.6 * fusion["gflops"]
+    assert ada["top1"] >= rnd["top1"] + 5.0
