@@ -146,3 +146,51 @@ def test_written_mp4_agrees_with_in_memory_tensors(tmp_path) -> None:
         assert np.abs(frames - raw.frames).mean() < 4.0
         audio = reader.get_audio()[:raw.audio.size]
         assert np.corrcoef(audio, raw.audio[:audio.size])[0, 1] > 0.95
+
+
+def test_training_items_are_mirrored_and_shifted_together_and_reproducibly() -> None:
+    src = SyntheticAV(4, seed=0)
+    plain = src.tensors(TINY, segments=5, train=True, augment=False)
+    aug = src.tensors(TINY, segments=5, train=True)
+    seen_flip = seen_shift = False
+    for epoch in range(4):
+        plain.set_epoch(epoch)
+        aug.set_epoch(epoch)
+        for i in range(4):
+            a, p = aug[i][0], plain[i][0]
+            assert torch.equal(a["rgb"], aug[i][0]["rgb"])        # same draw when asked again
+            assert torch.equal(a["audio"], p["audio"])            # audio is never touched
+            # undo the mirror, then find the shift that maps the plain item onto this one
+            found = None
+            for flip in (False, True):
+                r = a["rgb"].flip(-1) if flip else a["rgb"]
+                for dy in range(-4, 5):
+                    for dx in range(-4, 5):
+                        rows = torch.arange(32).add(dy).clamp(0, 31)
+                        cols = torch.arange(32).add(dx).clamp(0, 31)
+                        if torch.equal(r, p["rgb"][..., rows, :][..., cols]):
+                            found = (flip, dy, dx)
+            assert found is not None, f"item {i} epoch {epoch} is not a mirrored shift"
+            flip, dy, dx = found
+            seen_flip |= flip
+            seen_shift |= (dy, dx) != (0, 0)
+            # RGB difference got the very same transform
+            d = a["rgbdiff"].flip(-1) if flip else a["rgbdiff"]
+            rows, cols = torch.arange(32).add(dy).clamp(0, 31), torch.arange(32).add(dx).clamp(0, 31)
+            assert torch.equal(d, p["rgbdiff"][..., rows, :][..., cols])
+    assert seen_flip and seen_shift
+    # flow: mirroring negates the x channels (even indices) and leaves y alone (a stand-in
+    # flow tensor: featurising real TV-L1 flow here would take minutes)
+    ds = src.tensors({"rgb": TINY["rgb"]}, segments=5, train=True, max_shift=0)
+    flow = torch.empty(4, 10, 4, 10, 32, 32)
+    flow[:, :, :, 0::2], flow[:, :, :, 1::2] = 1.0, 2.0
+    ds.inputs["flow"], ds.kinds["flow"] = flow, "flow"
+    signs = set()
+    for i in range(4):
+        f = ds[i][0]["flow"]
+        assert (f[:, :, 1::2] == 2.0).all()
+        signs.add(float(f[0, 0, 0, 0, 0]))
+    assert signs <= {1.0, -1.0}
+    # evaluation items are never augmented
+    ev = src.tensors(TINY, segments=10, train=False)
+    assert torch.equal(ev[2][0]["rgb"], ev.inputs["rgb"][2].float())

@@ -141,7 +141,7 @@ def test_tiny_cost_proportions_match_the_paper() -> None:
     flow = measure_macs(create_backbone("tiny_tsn", modality=TINY["flow"]), x["flow"])
     audio = measure_macs(create_backbone("tiny_audio", modality=TINY["audio"]), x["audio"])
     table = measure_cost_table(StandIn())
-    assert 1e-3 <= rgb <= 5e-3  # 1-5 MMACs per segment
+    assert 1e-3 <= rgb <= 6e-3  # 1-6 MMACs per segment
     assert flow / rgb == pytest.approx(16.339 / 14.136, rel=0.03)
     assert audio / rgb == pytest.approx(0.3817 / 14.136, abs=0.01)
     assert table.policy_total / rgb == pytest.approx(0.7595 / 14.136, abs=0.01)

@@ -15,7 +15,7 @@ from ...errors import ConfigError
 from ...modalities import InputSpec
 from ..audio import audio_window, log_spectrogram
 from ..sampling import segment_centres
-from ..transforms import ClipTransform
+from ..transforms import ClipTransform, modality_kind
 from .config import SyntheticConfig, class_table
 from .render import VideoPlan, make_plan, render_audio, render_frames, segment_of_frames
 
@@ -124,11 +124,13 @@ class SyntheticAV:
         return np.array([self.plan(i).label for i in range(self.num_videos)], np.int64)
 
     def tensors(self, input_spec: Mapping[str, InputSpec], segments: int, train: bool, *,
-                subsegments: int = 2, transform: Callable[..., dict[str, Tensor]] | None = None
+                subsegments: int = 2, augment: bool = True, max_shift: int | None = None,
+                transform: Callable[..., dict[str, Tensor]] | None = None
                 ) -> "SyntheticTensorDataset":
         """Precompute the model inputs of every video once (see `SyntheticTensorDataset`)."""
         return SyntheticTensorDataset(self, input_spec, segments=segments, train=train,
-                                      subsegments=subsegments, transform=transform)
+                                      subsegments=subsegments, augment=augment,
+                                      max_shift=max_shift, transform=transform)
 
 
 class SyntheticTensorDataset(Dataset):
@@ -146,6 +148,8 @@ class SyntheticTensorDataset(Dataset):
         segments: S per item.
         train: draw positions per epoch (True) or use the S evaluation positions (False).
         subsegments: positions per training region.
+        augment: mirror and shift training items (ignored for evaluation).
+        max_shift: largest shift in pixels; ``None``: an eighth of the frame side.
         transform: a ``ClipTransform``-like callable built for ``P`` evaluation segments;
             ``None`` uses `adamml.data.ClipTransform` (evaluation mode) for the visual
             modalities and the same window and spectrogram, batched, for audio.
@@ -166,13 +170,17 @@ class SyntheticTensorDataset(Dataset):
     """
 
     def __init__(self, source: SyntheticAV, input_spec: Mapping[str, InputSpec], *,
-                 segments: int, train: bool, subsegments: int = 2,
+                 segments: int, train: bool, subsegments: int = 2, augment: bool = True,
+                 max_shift: int | None = None,
                  transform: Callable[..., dict[str, Tensor]] | None = None) -> None:
         if segments < 1 or subsegments < 1:
             raise ConfigError(f"segments and subsegments must be >= 1; got {segments}, "
                               f"{subsegments}")
         self.source, self.segments, self.train = source, int(segments), bool(train)
         self.subsegments = int(subsegments) if train else 1
+        self.augment = bool(augment) and self.train
+        self.max_shift = max_shift
+        self.kinds = {m: modality_kind(m, s) for m, s in input_spec.items()}
         self.epoch = 0
         positions = self.segments * self.subsegments
         cfg = source.config
@@ -238,11 +246,36 @@ class SyntheticTensorDataset(Dataset):
         rng = np.random.default_rng([self.source.seed, self.epoch, index])
         return base + rng.integers(0, self.subsegments, self.segments)
 
+    def _augment(self, inputs: dict[str, Tensor], index: int) -> dict[str, Tensor]:
+        rng = np.random.default_rng([self.source.seed, self.epoch, index, 1])
+        flip = bool(rng.random() < 0.5)
+        shift = rng.random(2)  # fractions of the largest shift, mapped per modality size
+        out = {}
+        for m, x in inputs.items():
+            kind = self.kinds[m]
+            if kind == "audio":
+                out[m] = x
+                continue
+            h, w = x.shape[-2:]
+            most = self.max_shift if self.max_shift is not None else max(1, min(h, w) // 8)
+            dy, dx = (int(round((2 * f - 1) * most)) for f in shift)
+            rows = torch.arange(h).add(dy).clamp_(0, h - 1)
+            cols = torch.arange(w).add(dx).clamp_(0, w - 1)
+            if flip:
+                cols = cols.flip(0)
+            x = x[..., rows, :][..., cols]
+            if flip and kind == "flow":
+                x[..., 0::2, :, :] = -x[..., 0::2, :, :]
+            out[m] = x
+        return out
+
     def segment_evidence(self, index: int) -> Tensor:
         """``(S, 2)`` ground truth (RGB fraction, audio) of the segments item ``index`` returns."""
         return self.evidence[index, self.positions(index)]
 
     def __getitem__(self, index: int) -> tuple[dict[str, Tensor], int]:
         pos = torch.from_numpy(self.positions(index))
-        return ({m: x[index, pos].float() for m, x in self.inputs.items()},
-                int(self.labels[index]))
+        inputs = {m: x[index, pos].float() for m, x in self.inputs.items()}
+        if self.augment:
+            inputs = self._augment(inputs, index)
+        return inputs, int(self.labels[index])
