@@ -116,6 +116,12 @@ class TrainConfig:
             the randomly initialised policy samples about 50% per modality) or ``"all"``.
         frozen_policy: decisions of the frozen policy in recognition and fine-tune passes:
             ``"sample"`` (the reference) or ``"argmax"``.
+        finetune_from: which joint weights fine-tuning starts from: ``"best"`` (the best
+            validation epoch of joint training, the reference) or ``"last"`` (the end of joint
+            training, where the temperature is lowest). With ``"last"``, ``best.pt`` is chosen
+            among the fine-tuning epochs only: they share the final policy, while an earlier
+            joint epoch would bring back a policy that training moved away from (often the
+            costly all-on one of the first joint epochs, which validation accuracy favours).
         freeze_bn_of_frozen: keep BatchNorm/dropout of a frozen part in eval mode (``False``
             lets BN statistics drift as in the reference).
         tau_start, tau_decay: Gumbel temperature 5.0, x0.965 per joint epoch.
@@ -140,6 +146,7 @@ class TrainConfig:
     alternation: str = "epoch"
     warmup_policy: str = "sample"
     frozen_policy: str = "sample"
+    finetune_from: str = "best"
     freeze_bn_of_frozen: bool = True
     tau_start: float = 5.0
     tau_decay: float = 0.965
@@ -152,6 +159,7 @@ class TrainConfig:
         _choice("alternation", self.alternation, ("epoch", "iteration"))
         _choice("warmup_policy", self.warmup_policy, ("sample", "all"))
         _choice("frozen_policy", self.frozen_policy, ("sample", "argmax"))
+        _choice("finetune_from", self.finetune_from, ("best", "last"))
         _choice("select_metric", self.select_metric, ("top1", "mAP"))
         _choice("final", self.final, ("best", "last"))
         _choice("optim.lr_schedule", self.optim.lr_schedule, ("multistep", "cosine", "constant"))

@@ -122,7 +122,7 @@ class Trainer:
 
     def _start_stage(self, p: Pass) -> None:
         self._stage = p.stage
-        if p.stage == "finetune" and p.epoch == 0:
+        if p.stage == "finetune" and p.epoch == 0 and self.cfg.finetune_from == "best":
             best = self.out / "best_joint.pt"
             if best.exists():  # restart from the best joint weights; errors surface
                 load_state_strict(self.model, load_checkpoint(best)["model"], str(best))
@@ -271,14 +271,22 @@ class Trainer:
                                      show_progress=self.show_progress, desc="val"))
         record["val"] = metrics
         score = float(metrics[self.cfg.select_metric])  # type: ignore[arg-type]
-        if self.info.is_main and p.stage in _SELECTABLE and score > self.best:
+        selectable = self._selectable(p.stage)
+        if self.info.is_main and selectable and score > self.best:
             save_checkpoint(self._state(p), self.out, "best.pt", update_last=False)
         if self.info.is_main and p.stage == "joint" and score > self.best_joint:
             save_checkpoint(self._state(p), self.out, "best_joint.pt", update_last=False)
-        if p.stage in _SELECTABLE:
+        if selectable:
             self.best = max(self.best, score)
         if p.stage == "joint":
             self.best_joint = max(self.best_joint, score)
+
+    def _selectable(self, stage: str) -> bool:
+        """Whether an epoch of ``stage`` may become ``best.pt`` (see ``finetune_from``)."""
+        if stage == "joint" and self.cfg.finetune_from == "last" and any(
+                q.stage == "finetune" for q in self.plan):
+            return False
+        return stage in _SELECTABLE
 
     def _final(self, logger: RunLogger) -> dict[str, Any]:
         cfg, d = self.cfg, self.cfg.data

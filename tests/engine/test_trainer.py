@@ -72,6 +72,30 @@ def test_finetune_surfaces_a_broken_best_checkpoint(tmp_path: Path, monkeypatch)
         run(tmp_path)
 
 
+def test_finetune_from_last_continues_joint_weights_and_selects_among_finetune(
+        tmp_path: Path, monkeypatch) -> None:
+    real = Trainer._start_stage
+    seen = {}
+
+    def corrupt_then_start(self, p):
+        if p.stage == "finetune":
+            (self.out / "best_joint.pt").write_bytes(b"broken")  # must not be read
+            before = {k: v.clone() for k, v in self.model.state_dict().items()}
+            real(self, p)
+            after = self.model.state_dict()
+            seen["same"] = all(torch.equal(before[k], after[k]) for k in before)
+            return None
+        return real(self, p)
+
+    monkeypatch.setattr(Trainer, "_start_stage", corrupt_then_start)
+    metrics, out = run(tmp_path, finetune_from="last", schedule={"finetune_epochs": 2})
+    assert seen["same"]  # fine-tuning starts from the last joint weights
+    assert load_checkpoint(out / "best.pt")["stage"] == "finetune"
+    assert metrics["weights"] == "best"
+    with pytest.raises(ConfigError, match="finetune_from"):
+        TrainConfig.from_dict(merged(finetune_from="first"))
+
+
 def test_nan_guard_names_stage_epoch_step(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(trainer_mod, "classification_loss",
                         lambda logits, target: logits.sum() * float("nan"))
