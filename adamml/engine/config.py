@@ -109,7 +109,9 @@ class TrainConfig:
         batch_size: global batch (split over ranks under DDP).
         workers: DataLoader workers per process.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
-        init: ``{modality: checkpoint}`` unimodal checkpoints loaded into the backbones.
+        init: ``{modality: checkpoint}`` unimodal checkpoints loaded into the recognition
+            backbones; ``{policy.<modality>: checkpoint}`` into the policy's feature
+            extractors (see `adamml.engine.modelio.load_backbone_init`).
         alternation: ``"epoch"`` (the reference: a recognition pass, then a policy pass) or
             ``"iteration"`` (alternate every step within one pass).
         warmup_policy: what the frozen policy does in warm-up: ``"sample"`` (the reference:

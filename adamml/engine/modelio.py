@@ -71,40 +71,69 @@ def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "
     return model.to(map_location).eval(), ckpt
 
 
-def load_backbone_init(model: nn.Module, init: Mapping[str, str]) -> None:
-    """Load unimodal checkpoints into ``model.router.backbones[m]`` (``init: {rgb: path}``).
+def _read_init(path: str, what: str) -> dict[str, torch.Tensor]:
+    try:
+        return load_checkpoint(path)["model"]
+    except CheckpointError:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise CheckpointError(f"cannot read init checkpoint {path!r} for {what!r}: "
+                                  f"{err}") from None
+        if isinstance(state, dict) and isinstance(state.get("model"), dict):
+            return state["model"]  # {"model": state_dict, ...} written by other tools
+        return state
 
-    The source may be a training checkpoint of a unimodal model (its
-    ``router.backbones.<m>.`` weights are used) or a plain backbone state dict.
+
+def _backbone_weights(state: Mapping[str, torch.Tensor], modality: str, path: str
+                      ) -> dict[str, torch.Tensor]:
+    """The ``router.backbones.<m>.`` weights of a training checkpoint (or the only backbone
+    it has), else ``state`` itself (a plain backbone state dict)."""
+    for prefix in (f"router.backbones.{modality}.", "router.backbones."):
+        picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if picked and prefix == "router.backbones.":
+            names = {k.split(".", 1)[0] for k in picked}
+            if len(names) != 1:
+                raise CheckpointError(f"init checkpoint {path!r} holds backbones "
+                                      f"{sorted(names)}, none named {modality!r}")
+            picked = {k.split(".", 1)[1]: v for k, v in picked.items()}
+        if picked:
+            return picked
+    return dict(state)
+
+
+def load_backbone_init(model: nn.Module, init: Mapping[str, str]) -> None:
+    """Load unimodal checkpoints into the model's backbones (``init: {rgb: path}``).
+
+    A key ``m`` fills the recognition backbone ``model.router.backbones[m]``; a key
+    ``policy.m`` fills the policy's feature extractor ``model.policy.backbones[m]`` (AdaMML
+    initialises it from ImageNet; without downloads, from a unimodal model trained with the
+    same architecture). The source may be a training checkpoint of a unimodal model (its
+    ``router.backbones.<m>.`` weights are used) or a plain backbone state dict. Recognition
+    backbones load strictly; a policy extractor has no classifier, so the source's classifier
+    weights are left out, and every weight the extractor has must be there with its shape.
 
     Raises:
-        ConfigError: if ``m`` is not one of the model's recognition modalities.
+        ConfigError: if ``m`` is not one of the model's (policy) modalities.
         CheckpointError: if the file cannot be read or its weights do not fit.
     """
     backbones = model.router.backbones
-    for modality, path in init.items():
-        if modality not in backbones:
-            raise ConfigError(f"init names modality {modality!r} but the model's backbones are "
+    policy = getattr(model, "policy", None)
+    extractors = getattr(policy, "backbones", None) or {}
+    for key, path in init.items():
+        if key.startswith("policy."):
+            modality = key.split(".", 1)[1]
+            if modality not in extractors:
+                raise ConfigError(f"init names {key!r} but the policy's feature extractors are "
+                                  f"{[f'policy.{m}' for m in extractors]}")
+            target = extractors[modality]
+            state = _backbone_weights(_read_init(path, key), modality, path)
+            wanted = target.state_dict()
+            state = {k: v for k, v in state.items() if k in wanted}
+            load_state_strict(target, state, f"init checkpoint {path!r} for {key!r}")
+            continue
+        if key not in backbones:
+            raise ConfigError(f"init names modality {key!r} but the model's backbones are "
                               f"{list(backbones)}")
-        try:
-            state = load_checkpoint(path)["model"]
-        except CheckpointError:
-            try:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as err:
-                raise CheckpointError(f"cannot read init checkpoint {path!r} for {modality!r}: "
-                                      f"{err}") from None
-        prefixes = [f"router.backbones.{modality}.", "router.backbones."]
-        picked: dict[str, torch.Tensor] = {}
-        for prefix in prefixes:
-            picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-            if picked and prefix == "router.backbones.":
-                names = {k.split(".", 1)[0] for k in picked}
-                if len(names) != 1:
-                    raise CheckpointError(f"init checkpoint {path!r} holds backbones "
-                                          f"{sorted(names)}, none named {modality!r}")
-                picked = {k.split(".", 1)[1]: v for k, v in picked.items()}
-            if picked:
-                break
-        load_state_strict(backbones[modality], picked or state,
-                          f"init checkpoint {path!r} for {modality!r}")
+        state = _backbone_weights(_read_init(path, key), key, path)
+        load_state_strict(backbones[key], state, f"init checkpoint {path!r} for {key!r}")
