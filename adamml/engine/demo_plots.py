@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from .data import build_dataset
 from .modelio import model_from_checkpoint
-from .predict import _thumbnail, predict_inputs
+from .predict import draw_segment, predict_inputs
 
 __all__ = ["plot_accuracy_vs_gflops", "plot_decisions"]
 
@@ -91,15 +91,8 @@ def plot_decisions(checkpoint: str | Path, settings: Any, seed: int, path: str |
             k = mods.index(m)
             for c in range(s):
                 ax = axes[row][c]
-                img = _thumbnail(inputs[m][c]).numpy()
-                on = bool(pred.decisions[c, k] > 0.5)
-                ax.imshow(img, cmap="magma" if img.ndim == 2 else None,
-                          alpha=1.0 if on else 0.2, aspect="auto")
-                ax.set_xticks([])
-                ax.set_yticks([])
-                for spine in ax.spines.values():
-                    spine.set_edgecolor("limegreen" if on else "lightgrey")
-                    spine.set_linewidth(3.5 if on else 1)
+                draw_segment(ax, inputs[m][c], bool(pred.decisions[c, k] > 0.5), faded=0.2,
+                             frame_width=3.5)
                 if evidence is not None and bool(evidence[v, c, 0 if m != "audio" else 1] > 0.5):
                     ax.plot([0.88], [0.12], "o", color="gold", markeredgecolor="black",
                             markersize=5, transform=ax.transAxes)

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 
-__all__ = ["Prediction", "predict_inputs", "load_inputs", "draw_decisions"]
+__all__ = ["Prediction", "predict_inputs", "load_inputs", "draw_decisions", "draw_segment"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,20 @@ def _thumbnail(x: Tensor) -> Tensor:
     return (img - lo) / (hi - lo + 1e-8)
 
 
+def draw_segment(ax: Any, x: Tensor, selected: bool, *, faded: float = 0.25,
+                 frame_width: float = 4.0) -> None:
+    """Draw one segment's input on a matplotlib axis: a frame (or the spectrogram), framed
+    green when ``selected``, faded with a thin grey frame when skipped."""
+    img = _thumbnail(x).numpy()
+    ax.imshow(img, cmap="magma" if img.ndim == 2 else None, alpha=1.0 if selected else faded,
+              aspect="auto")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_edgecolor("limegreen" if selected else "lightgrey")
+        spine.set_linewidth(frame_width if selected else 1)
+
+
 def draw_decisions(inputs: Mapping[str, Tensor], pred: Prediction, path: str | Path) -> Path:
     """Save a figure: a row per modality, a column per segment; selected cells framed green,
     skipped cells greyed out."""
@@ -121,15 +135,7 @@ def draw_decisions(inputs: Mapping[str, Tensor], pred: Prediction, path: str | P
         k = pred.modalities.index(m)
         for c in range(s):
             ax = axes[r][c]
-            img = _thumbnail(inputs[m][c]).numpy()
-            on = bool(pred.decisions[c, k] > 0.5)
-            ax.imshow(img, cmap="magma" if img.ndim == 2 else None,
-                      alpha=1.0 if on else 0.25, aspect="auto")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_edgecolor("limegreen" if on else "lightgrey")
-                spine.set_linewidth(4 if on else 1)
+            draw_segment(ax, inputs[m][c], bool(pred.decisions[c, k] > 0.5))
             if c == 0:
                 ax.set_ylabel(m)
             if r == 0:
