@@ -131,7 +131,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .engine.demo import run_demo
 
-    run_demo(args.out, seed=args.seed)
+    run_demo(args.out, seed=args.seed, threads=args.threads)
     return 0
 
 
@@ -206,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     dm = sub.add_parser("demo", help="train and compare on synthetic data (CPU, minutes)")
     dm.add_argument("--out", default="demo_out")
     dm.add_argument("--seed", type=int, default=0, help="seeds the synthetic data and training")
+    dm.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: one per core; use 1 on a busy machine)")
     dm.set_defaults(func=_cmd_demo)
     return p
 

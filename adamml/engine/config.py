@@ -73,6 +73,8 @@ class OptimConfig:
     """Optimisers and learning-rate schedules (reference §6, README values).
 
     Attributes:
+        optimizer: the recognition network's optimiser: ``"sgd"`` (the reference) or
+            ``"adam"`` (``lr``, ``weight_decay`` as L2; ``momentum`` unused).
         lr: SGD learning rate of the recognition network (0.001; unimodal pre-training 0.01).
         momentum: SGD momentum (0.9).
         weight_decay: SGD weight decay (1e-4).
@@ -85,6 +87,7 @@ class OptimConfig:
         clip_grad_norm: optional gradient-norm clip; ``None`` is off (the reference's default).
     """
 
+    optimizer: str = "sgd"
     lr: float = 0.001
     momentum: float = 0.9
     weight_decay: float = 1e-4
@@ -165,6 +168,7 @@ class TrainConfig:
         _choice("select_metric", self.select_metric, ("top1", "mAP"))
         _choice("final", self.final, ("best", "last"))
         _choice("optim.lr_schedule", self.optim.lr_schedule, ("multistep", "cosine", "constant"))
+        _choice("optim.optimizer", self.optim.optimizer, ("sgd", "adam"))
         _choice("data.on_error", self.data.on_error, ("raise", "skip", "warn"))
         if not self.model:
             raise ConfigError("config key 'model' is required (e.g. model: test_adamml_rgb_audio)")

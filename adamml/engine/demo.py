@@ -6,11 +6,13 @@ Everything runs through the engine's real code path: each method is a
 (``data.train: syntheticav:N``; see `adamml.engine.data.parse_syntheticav`):
 
 ```
-SyntheticAV (seed S)  train split ──► unimodal_rgb ──┐ init (router.backbones.<m>)
-                      val split   ──► unimodal_audio ┤
-  (model selection)                                  ├─► fusion   (every modality, every segment)
-                      test split                     ├─► adamml   (warm-up, joint, fine-tune)
-  (the reported table)                               └─► random   (p = AdaMML's selection rates)
+SyntheticAV (seed S)  train split ──► unimodal_rgb ───┐ init router.backbones.<m>
+                      val split   ──► unimodal_audio ─┤ (audio also inits the policy's audio
+  (model selection)                   policy_rgb ─────┤  extractor; policy_rgb, an RGB classifier
+                                                      │  with the policy's architecture, its RGB one)
+                      test split                      ├─► fusion   (every modality, every segment)
+  (the reported table)                                ├─► adamml   (warm-up, joint, fine-tune)
+                                                      └─► random   (p = AdaMML's selection rates)
 ```
 
 The random policy keeps each modality with probability equal to AdaMML's measured selection
@@ -33,14 +35,15 @@ from .config import TrainConfig
 from .data import build_dataset
 from .trainer import Trainer, write_json
 
-__all__ = ["DemoSettings", "METHODS", "run_demo", "format_table"]
+__all__ = ["DemoSettings", "METHODS", "run_demo", "format_table", "format_evidence",
+           "selection_vs_evidence"]
 
 METHODS: tuple[str, ...] = ("unimodal_rgb", "unimodal_audio", "fusion", "random", "adamml")
 """The methods the demo trains, in training order (the unimodal models initialise the rest)."""
 
 _MODELS = {"unimodal_rgb": "test_unimodal_rgb", "unimodal_audio": "test_unimodal_audio",
            "fusion": "test_fusion_rgb_audio", "random": "test_adamml_rgb_audio",
-           "adamml": "test_adamml_rgb_audio"}
+           "adamml": "test_adamml_rgb_audio", "policy_rgb": "test_unimodal_rgb"}
 _LABELS = {"unimodal_rgb": "RGB only", "unimodal_audio": "Audio only",
            "fusion": "Weighted fusion", "random": "Random policy", "adamml": "AdaMML"}
 
@@ -63,14 +66,28 @@ class DemoSettings:
         lr: SGD learning rate of the multimodal recognition networks.
         policy_lr: Adam learning rate of the policy.
         lr_schedule: per-stage schedule (``cosine``, ``multistep`` or ``constant``).
-        cost_weights: lambda_k of the efficiency loss (AdaMML Eq. 4).
+        cost_weights: lambda_k of the efficiency loss (AdaMML Eq. 4): the reference's 20:1
+            ratio of RGB to audio (1.0 : 0.05), scaled down to 0.15 : 0.0075. At rgb 1.0 the
+            tiny policy dropped RGB entirely within a joint epoch; at rgb 0.05-0.1 it fell
+            back to selecting RGB nearly everywhere on some seeds; audio at 0.05 (a 3:1 ratio)
+            made it skip audio that costs 2 % of RGB and lose accuracy.
         gamma: the efficiency loss's gamma.
         tau_start, tau_decay: Gumbel temperature at the start of joint training and its decay
             per joint epoch.
+        finetune_from: AdaMML's fine-tuning start (``TrainConfig.finetune_from``).
+        frozen_policy: decisions of AdaMML's frozen policy in recognition passes
+            (``TrainConfig.frozen_policy``).
         data_options: `SyntheticConfig` overrides (empty: SyntheticAV's defaults).
-        threads: torch intra-op threads while the demo runs. One is fastest for the tiny
-            models: on a busy 2-core machine, two OpenMP threads that wait on each other made
-            a training step up to 25x slower (measured).
+        policy_pretrain_epochs: epochs of the RGB classifier whose feature extractor
+            initialises the policy's RGB extractor (the paper starts the policy's MobileNetV2
+            from ImageNet; 0 leaves it random). The audio extractor starts from the unimodal
+            audio model, which has the same architecture.
+        policy_pretrain_lr: its SGD learning rate.
+        eval_every: validate every this many epochs (and at the end of each stage).
+        threads: torch intra-op threads while the demo runs; ``None`` keeps torch's default
+            (one per core), the fastest on an idle machine (two threads: 1.9x one, measured on
+            2 cores). On a busy machine use 1: OpenMP threads that wait on each other made a
+            tiny-model step up to 25x slower there.
     """
 
     train_videos: int = 600
@@ -89,12 +106,17 @@ class DemoSettings:
     policy_lr: float = 0.001
     lr_schedule: str = "cosine"
     cost_weights: Mapping[str, float] = field(
-        default_factory=lambda: {"rgb": 0.2, "audio": 0.05})
+        default_factory=lambda: {"rgb": 0.15, "audio": 0.0075})
     gamma: float = 10.0
     tau_start: float = 5.0
     tau_decay: float = 0.9
+    finetune_from: str = "last"
+    frozen_policy: str = "sample"
     data_options: Mapping[str, Any] = field(default_factory=dict)
-    threads: int = 1
+    policy_pretrain_epochs: int = 20
+    policy_pretrain_lr: float = 0.05
+    eval_every: int = 1
+    threads: int | None = None
 
     def source(self, n: int, split: str) -> str:
         """The ``syntheticav:`` data source of one split."""
@@ -105,7 +127,7 @@ class DemoSettings:
 def _config(method: str, settings: DemoSettings, seed: int, init: Mapping[str, str],
             model_args: Mapping[str, Any] | None = None) -> TrainConfig:
     s = settings
-    unimodal = method.startswith("unimodal_")
+    unimodal = method.startswith("unimodal_") or method == "policy_rgb"
     multimodal_epochs = s.warmup_epochs + s.joint_epochs + s.finetune_epochs
     raw: dict[str, Any] = {
         "model": _MODELS[method],
@@ -116,7 +138,8 @@ def _config(method: str, settings: DemoSettings, seed: int, init: Mapping[str, s
                  "segments_train": s.segments_train, "segments_eval": s.segments_eval},
         "schedule": {"warmup_epochs": s.warmup_epochs, "joint_epochs": s.joint_epochs,
                      "finetune_epochs": s.finetune_epochs,
-                     "epochs": s.unimodal_epochs if unimodal else multimodal_epochs},
+                     "epochs": (s.policy_pretrain_epochs if method == "policy_rgb" else
+                                s.unimodal_epochs if unimodal else multimodal_epochs)},
         "loss": {"cost_weights": dict(s.cost_weights), "gamma": s.gamma},
         "model_args": dict(model_args or {}),
         "seed": seed,
@@ -125,7 +148,11 @@ def _config(method: str, settings: DemoSettings, seed: int, init: Mapping[str, s
         "tau_start": s.tau_start,
         "tau_decay": s.tau_decay,
         "keep_checkpoints": 1,
-        "optim": {"lr": s.unimodal_lr if unimodal else s.lr, "policy_lr": s.policy_lr,
+        "eval_every": s.eval_every,
+        "finetune_from": s.finetune_from,
+        "frozen_policy": s.frozen_policy,
+        "optim": {"lr": (s.policy_pretrain_lr if method == "policy_rgb" else
+                         s.unimodal_lr if unimodal else s.lr), "policy_lr": s.policy_lr,
                   "lr_schedule": s.lr_schedule},
     }
     return TrainConfig.from_dict(raw)
@@ -154,6 +181,47 @@ def format_table(metrics: Mapping[str, Mapping[str, Any]], *, title: str = "") -
         rel = f"{100.0 * m['gflops'] / base:.1f}%" if base else "-"
         lines.append(f"{_LABELS[method]:<16} {m['top1']:>9.2f} {m['mAP']:>8.2f} "
                      f"{rate('rgb'):>12} {rate('audio'):>14} {m['gflops']:>9.5f} {rel:>9}")
+    return "\n".join(lines)
+
+
+def selection_vs_evidence(decisions: str | Path, dataset: Any) -> dict[str, dict[str, float]]:
+    """How often a policy selected each modality where SyntheticAV's ground truth says the
+    segment carries the class, and where it does not.
+
+    Args:
+        decisions: a run's ``decisions.npz`` (evaluation on ``dataset``).
+        dataset: the evaluated SyntheticAV tensor dataset (its ``evidence`` is ``(V, S, 2)``:
+            the fraction of the clip's frames that show the class, and whether the audio
+            window hears it).
+
+    Returns:
+        ``{modality: {"with_evidence": %, "without_evidence": %}}`` for ``rgb`` and ``audio``;
+        a perfect policy scores 100 and 0.
+    """
+    import numpy as np
+
+    with np.load(decisions) as z:
+        index, chosen = z["index"], z["decisions"].astype(bool)
+        names = [str(m) for m in z["modalities"]]
+    truth = dataset.evidence[torch.from_numpy(index)].numpy() > 0   # (N, S, 2)
+    out: dict[str, dict[str, float]] = {}
+    for k, m in enumerate(("rgb", "audio")):
+        if m not in names:
+            continue
+        sel, ev = chosen[..., names.index(m)], truth[..., k]
+        out[m] = {"with_evidence": round(100.0 * float(sel[ev].mean()), 2) if ev.any() else 0.0,
+                  "without_evidence": round(100.0 * float(sel[~ev].mean()), 2)
+                  if (~ev).any() else 0.0}
+    return out
+
+
+def format_evidence(evidence: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    """One line per method: selection rate on segments with and without the class's evidence."""
+    lines = ["Selected on segments that carry the class / that do not (SyntheticAV ground truth):"]
+    for method, per in evidence.items():
+        parts = [f"{m} {v['with_evidence']:.0f}% / {v['without_evidence']:.0f}%"
+                 for m, v in per.items()]
+        lines.append(f"  {_LABELS[method]:<15} " + ", ".join(parts))
     return "\n".join(lines)
 
 
@@ -189,7 +257,8 @@ def run_demo(out_dir: str | Path, *, seed: int = 0, settings: DemoSettings | Non
     """
     settings = dataclasses.replace(settings or DemoSettings(), **overrides)
     threads = torch.get_num_threads()
-    torch.set_num_threads(settings.threads)
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
     try:
         return _run(Path(out_dir), seed, settings, show_progress, echo, figures)
     finally:
@@ -223,9 +292,13 @@ def _run(out: Path, seed: int, settings: DemoSettings, show_progress: bool,
         f"{settings.test_videos} test videos featurised in {times['data']:.1f} s")
 
     results: dict[str, dict[str, Any]] = {}
-    init: dict[str, str] = {}
+    init: dict[str, str] = {}          # recognition backbones <- unimodal models
+    policy_init: dict[str, str] = {}   # the policy's feature extractors (AdaMML only)
     random_p: dict[str, float] = {}
-    for method in ("unimodal_rgb", "unimodal_audio", "fusion", "adamml", "random"):
+    steps = ["unimodal_rgb", "unimodal_audio", "policy_rgb", "fusion", "adamml", "random"]
+    if settings.policy_pretrain_epochs <= 0:
+        steps.remove("policy_rgb")
+    for method in steps:
         t0 = time.perf_counter()
         model_args: dict[str, Any] = {}
         if method == "random":
@@ -233,19 +306,35 @@ def _run(out: Path, seed: int, settings: DemoSettings, show_progress: bool,
             rates = results["adamml"]["selection_rate"]
             random_p = {m: round(rates[m] / 100.0, 4) for m in ("rgb", "audio")}
             model_args = {"policy": "random", "policy_args": {"p": random_p, "seed": seed}}
-        cfg = _config(method, settings, seed,
-                      {} if method.startswith("unimodal_") else init, model_args)
+        elif method == "policy_rgb":
+            model_args = {"backbones": {"rgb": "tiny_policy"}}
+        method_init = ({} if method.startswith("unimodal_") or method == "policy_rgb" else
+                       {**init, **policy_init} if method == "adamml" else init)
+        cfg = _config(method, settings, seed, method_init, model_args)
         metrics = Trainer(cfg, out / method, show_progress=show_progress).run()
-        results[method] = _entry(metrics)
+        times[method] = time.perf_counter() - t0
         if method.startswith("unimodal_"):
             init[method.split("_", 1)[1]] = str(out / method / "best.pt")
-        times[method] = time.perf_counter() - t0
+        if method == "unimodal_audio":  # the audio policy extractor has the same architecture
+            policy_init["policy.audio"] = str(out / method / "best.pt")
+        if method == "policy_rgb":
+            policy_init["policy.rgb"] = str(out / method / "best.pt")
+            say(f"{'policy RGB init':<15} top-1 {metrics['top1']:6.2f}%  (the policy's RGB "
+                f"extractor trained as a classifier; {times[method]:.1f} s)")
+            continue
+        results[method] = _entry(metrics)
         say(f"{method:<15} top-1 {metrics['top1']:6.2f}%  GFLOPs {metrics['gflops']:.5f}  "
             f"({times[method]:.1f} s)")
 
     table = format_table(results, title=f"SyntheticAV, seed {seed}, {settings.test_videos} "
                          f"held-out videos, {settings.segments_eval} segments")
     say(table)
+    test_set = build_dataset(settings.source(settings.test_videos, "test"), spec, train=False,
+                             num_classes=settings.num_classes, seed=seed,
+                             segments=settings.segments_eval)
+    evidence = {method: selection_vs_evidence(out / method / "decisions.npz", test_set)
+                for method in ("adamml", "random")}
+    say(format_evidence(evidence))
     (out / "table.txt").write_text(table + "\n")
     if figures:
         from .demo_plots import plot_accuracy_vs_gflops, plot_decisions
@@ -259,7 +348,8 @@ def _run(out: Path, seed: int, settings: DemoSettings, show_progress: bool,
     write_json(out / "metrics.json", results)
     write_json(out / "demo.json", {
         "seed": seed, "settings": _plain(dataclasses.asdict(settings)),
-        "random_policy_p": random_p, "seconds": {k: round(v, 2) for k, v in times.items()}})
+        "random_policy_p": random_p, "selection_vs_evidence": evidence,
+        "seconds": {k: round(v, 2) for k, v in times.items()}})
     return results
 
 

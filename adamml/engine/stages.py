@@ -125,13 +125,14 @@ def set_trainable(model: nn.Module, phase: str, *, stage: str, cfg: TrainConfig)
 
 def build_optimizers(model: nn.Module, stage: str, cfg: TrainConfig
                      ) -> dict[str, torch.optim.Optimizer]:
-    """SGD for the recognition network in every stage, plus Adam for the policy in ``joint``
-    (lr 0.001/0.01, momentum 0.9, weight decay 1e-4; reference §6)."""
+    """SGD (or Adam, ``optim.optimizer``) for the recognition network in every stage, plus Adam
+    for the policy in ``joint`` (lr 0.001/0.01, momentum 0.9, weight decay 1e-4; reference §6)."""
     o = cfg.optim
     rec, pol = split_parameters(model)
     opts: dict[str, torch.optim.Optimizer] = {
         "recognition": torch.optim.SGD(rec, lr=o.lr, momentum=o.momentum,
-                                       weight_decay=o.weight_decay)}
+                                       weight_decay=o.weight_decay) if o.optimizer == "sgd"
+        else torch.optim.Adam(rec, lr=o.lr, weight_decay=o.weight_decay)}
     if stage == "joint" and pol:
         opts["policy"] = torch.optim.Adam(pol, lr=o.policy_lr, weight_decay=o.policy_weight_decay)
     return opts

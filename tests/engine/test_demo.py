@@ -24,7 +24,8 @@ def test_demo_smoke(tmp_path):
     out = tmp_path / "demo"
     metrics = run_demo(out, seed=0, train_videos=24, val_videos=8, test_videos=8,
                        unimodal_epochs=1, warmup_epochs=1, joint_epochs=1, finetune_epochs=1,
-                       batch_size=8, show_progress=False, echo=lines.append)
+                       policy_pretrain_epochs=1, batch_size=8, show_progress=False,
+                       echo=lines.append)
     clear_syntheticav_cache()
     on_disk = json.loads((out / "metrics.json").read_text())
     assert set(on_disk) == set(METHODS) == set(metrics)
@@ -36,8 +37,17 @@ def test_demo_smoke(tmp_path):
     assert on_disk["fusion"]["selection_rate"] == {"rgb": 100.0, "audio": 100.0}
     assert on_disk["adamml"]["gflops"] > 0
     # the random policy keeps each modality as often as AdaMML selected it
-    p = json.loads((out / "demo.json").read_text())["random_policy_p"]
+    demo = json.loads((out / "demo.json").read_text())
+    p = demo["random_policy_p"]
     assert p["rgb"] == pytest.approx(on_disk["adamml"]["selection_rate"]["rgb"] / 100, abs=1e-4)
+    # the policy was initialised from the pretrained extractors, and its choices are scored
+    # against SyntheticAV's ground truth
+    assert (out / "policy_rgb" / "best.pt").exists()
+    for method in ("adamml", "random"):
+        for m in ("rgb", "audio"):
+            rates = demo["selection_vs_evidence"][method][m]
+            assert 0 <= rates["with_evidence"] <= 100 and 0 <= rates["without_evidence"] <= 100
+    assert any(line.startswith("Selected on segments that carry the class") for line in lines)
     for name in ("decisions.png", "accuracy_vs_gflops.png", "table.txt"):
         assert (out / name).stat().st_size > 0
     table = "\n".join(lines)
@@ -58,3 +68,26 @@ def test_demo_acceptance(tmp_path, seed):
     assert ada["top1"] >= fusion["top1"] - 1.0
     assert ada["gflops"] <= 0.6 * fusion["gflops"]
     assert ada["top1"] >= rnd["top1"] + 5.0
+
+
+def test_selection_vs_evidence_counts_segments(tmp_path):
+    import numpy as np
+    import torch
+
+    from adamml.engine.demo import selection_vs_evidence
+
+    class Evidence:  # the SyntheticAV tensor dataset's ground truth: (V, S, 2)
+        evidence = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.5, 0.0], [0.0, 0.0]],
+                                 [[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0]]])
+
+    # video order in the file differs from the dataset's: rows are matched by index
+    decisions = np.zeros((2, 4, 2), bool)
+    decisions[0, 2, 0] = True                       # dataset video 1: RGB on its evidence
+    decisions[1, 0, 0] = decisions[1, 3, 0] = True  # dataset video 0: one hit, one miss-fire
+    decisions[1, 1, 1] = True                       # ... and audio on its evidence
+    np.savez(tmp_path / "d.npz", index=np.array([1, 0]), decisions=decisions,
+             modalities=np.array(["rgb", "audio"]))
+    got = selection_vs_evidence(tmp_path / "d.npz", Evidence())
+    # RGB evidence on 3 segments (0.5 counts), 2 selected; 1 of 5 others selected
+    assert got["rgb"] == {"with_evidence": pytest.approx(66.67), "without_evidence": 20.0}
+    assert got["audio"] == {"with_evidence": 50.0, "without_evidence": 0.0}

@@ -79,3 +79,16 @@ def test_schedulers_act_on_the_optimisers_in_use() -> None:
     cos["recognition"].step()
     cos["recognition"].step()
     assert cos["recognition"].optimizer.param_groups[0]["lr"] < 1e-12
+
+
+def test_recognition_optimizer_may_be_adam() -> None:
+    model = make_model(3)
+    opts = build_optimizers(model, "warmup", cfg(optimizer="adam", lr=0.003, weight_decay=0.0))
+    assert isinstance(opts["recognition"], torch.optim.Adam)
+    assert opts["recognition"].param_groups[0]["lr"] == 0.003
+    assert isinstance(build_optimizers(model, "warmup", cfg())["recognition"], torch.optim.SGD)
+    import pytest
+
+    from adamml.errors import ConfigError
+    with pytest.raises(ConfigError, match="optim.optimizer"):
+        cfg(optimizer="lamb")
