@@ -8,16 +8,23 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: demo test test-slow docs install clean
 
-$(VENV)/.installed: pyproject.toml
+# what the demo needs (torch, adamml and its runtime dependencies) ...
+$(VENV)/.runtime: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch and torchvision come from the wheels already on this machine's disk
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[flow]'
+	touch $@
+
+# ... and what the tests and the docs add (about 10 s more)
+$(VENV)/.installed: $(VENV)/.runtime
 	$(PY) -m pip install -q -e '.[test,docs,flow]'
 	touch $@
 
 install: $(VENV)/.installed
 
-demo: install
+demo: $(VENV)/.runtime
+	rm -rf demo_out  # the previous demo run, if any (make demo always starts afresh)
 	$(VENV)/bin/adamml demo --out demo_out
 
 test: install
