@@ -161,7 +161,9 @@ class TableSpec:
         select_metric: the default model-selection metric in full mode (``top1`` or ``mAP``).
         mini_data: ``syntheticav`` (SyntheticAV: per-segment evidence, rgb/rgbdiff/audio) or
             ``synthetic`` (Gaussian class patterns, any modality; used wherever flow is
-            involved, because featurising SyntheticAV flow with TV-L1 takes many minutes).
+            involved, because featurising SyntheticAV flow with TV-L1 takes about a minute per
+            video; a ``syntheticav:N,flow_method=dis`` source would take 0.5 s, not yet used
+            here).
         add_args: adds script-specific options to the parser.
     """
 

@@ -91,3 +91,19 @@ def test_selection_vs_evidence_counts_segments(tmp_path):
     # RGB evidence on 3 segments (0.5 counts), 2 selected; 1 of 5 others selected
     assert got["rgb"] == {"with_evidence": pytest.approx(66.67), "without_evidence": 20.0}
     assert got["audio"] == {"with_evidence": 50.0, "without_evidence": 0.0}
+
+
+def test_syntheticav_source_chooses_the_flow_method():
+    import adamml
+    from adamml.engine.data import build_dataset
+    from adamml.errors import ConfigError
+
+    spec = adamml.create_model("test_adamml_rgb_flow", num_classes=6).input_spec
+    ds = build_dataset("syntheticav:1,split=test,flow_method=dis", spec, segments=2, train=False,
+                       num_classes=6)
+    x, _ = ds[0]
+    assert x["flow"].shape == (2, *spec["flow"].shape) and x["flow"].abs().sum() > 0
+    with pytest.raises(ConfigError, match="flow_method"):
+        build_dataset("syntheticav:1,flow_method=lk", spec, segments=2, train=False,
+                      num_classes=6)
+    clear_syntheticav_cache()

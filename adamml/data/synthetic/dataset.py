@@ -125,12 +125,14 @@ class SyntheticAV:
 
     def tensors(self, input_spec: Mapping[str, InputSpec], segments: int, train: bool, *,
                 subsegments: int = 2, augment: bool = True, max_shift: int | None = None,
+                flow_method: str = "tvl1",
                 transform: Callable[..., dict[str, Tensor]] | None = None
                 ) -> "SyntheticTensorDataset":
         """Precompute the model inputs of every video once (see `SyntheticTensorDataset`)."""
         return SyntheticTensorDataset(self, input_spec, segments=segments, train=train,
                                       subsegments=subsegments, augment=augment,
-                                      max_shift=max_shift, transform=transform)
+                                      max_shift=max_shift, flow_method=flow_method,
+                                      transform=transform)
 
 
 class SyntheticTensorDataset(Dataset):
@@ -150,6 +152,7 @@ class SyntheticTensorDataset(Dataset):
         subsegments: positions per training region.
         augment: mirror and shift training items (ignored for evaluation).
         max_shift: largest shift in pixels; ``None``: an eighth of the frame side.
+        flow_method: how flow inputs are computed (``tvl1``, ``farneback`` or ``dis``).
         transform: a ``ClipTransform``-like callable built for ``P`` evaluation segments;
             ``None`` uses `adamml.data.ClipTransform` (evaluation mode) for the visual
             modalities and the same window and spectrogram, batched, for audio.
@@ -171,7 +174,7 @@ class SyntheticTensorDataset(Dataset):
 
     def __init__(self, source: SyntheticAV, input_spec: Mapping[str, InputSpec], *,
                  segments: int, train: bool, subsegments: int = 2, augment: bool = True,
-                 max_shift: int | None = None,
+                 max_shift: int | None = None, flow_method: str = "tvl1",
                  transform: Callable[..., dict[str, Tensor]] | None = None) -> None:
         if segments < 1 or subsegments < 1:
             raise ConfigError(f"segments and subsegments must be >= 1; got {segments}, "
@@ -189,7 +192,8 @@ class SyntheticTensorDataset(Dataset):
         # The real pipeline's featuriser, in evaluation mode (deterministic); audio is done
         # here, batched over videos, with the same window and spectrogram as ClipTransform.
         full = ClipTransform(input_spec, segments=positions, train=False)
-        fx = transform or (ClipTransform(visual_spec, segments=positions, train=False)
+        fx = transform or (ClipTransform(visual_spec, segments=positions, train=False,
+                                         flow_method=flow_method)  # type: ignore[arg-type]
                            if visual_spec else None)
         indices = full.sample(cfg.frames, np.random.default_rng(0))
         any_t = next(iter(indices.values()))
