@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import zlib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, get_args
 
 import torch
 from torch import Tensor
@@ -154,8 +154,8 @@ def parse_syntheticav(source: str, *, train: bool) -> tuple[int, str, dict[str, 
     ``split`` is ``train``, ``val`` or ``test`` (default: ``train`` for training data, else
     ``val``); ``flow_method`` (``tvl1``, the default and the paper's, ``farneback`` or ``dis``)
     chooses how flow inputs are computed (for a tiny flow model, 10 positions: about 58 s per
-    video with TV-L1 on a 2-core CPU, 1.4 s with Farneback, 0.5 s with DIS); the other keys are `SyntheticConfig` fields (``p_neither=0.8``), values
-    parsed as YAML scalars. The same ``seed`` and different splits give different videos.
+    video with TV-L1 on a 2-core CPU, 1.4 s with Farneback, 0.5 s with DIS); the other keys
+    are `SyntheticConfig` fields (``p_neither=0.8``), values parsed as YAML scalars. The same ``seed`` and different splits give different videos.
 
     Raises:
         ConfigError: for a malformed source.
@@ -204,8 +204,6 @@ class _ModalitySubset(Dataset):
         self.dataset.set_epoch(epoch)
 
 
-_FLOW_METHODS = ("tvl1", "farneback", "dis")
-
 # Featurising SyntheticAV takes seconds; the demo trains five models on the same splits.
 _SYNTHETICAV_CACHE: dict[tuple[Any, ...], Any] = {}
 _SYNTHETICAV_CACHE_SIZE = 6
@@ -223,10 +221,12 @@ def _syntheticav(source: str, input_spec: Mapping[str, Any], *, segments: int, t
     n, split, options = parse_syntheticav(source, train=train)
     shapes = {m: tuple(spec.shape) for m, spec in input_spec.items()}
     key = (n, split, tuple(sorted(options.items())), num_classes, seed, segments, train)
+    from ..data.flow import FlowMethod
+
     flow_method = str(options.pop("flow_method", "tvl1"))
-    if flow_method not in _FLOW_METHODS:
+    if flow_method not in get_args(FlowMethod):
         raise ConfigError(f"data source {source!r}: flow_method must be one of "
-                          f"{', '.join(_FLOW_METHODS)}; got {flow_method!r}")
+                          f"{', '.join(get_args(FlowMethod))}; got {flow_method!r}")
     # a cached dataset with a superset of the modalities (same shapes) serves a subset
     for (k, cached), ds in _SYNTHETICAV_CACHE.items():
         have = dict(cached)

@@ -127,8 +127,12 @@ class DemoSettings:
 def _config(method: str, settings: DemoSettings, seed: int, init: Mapping[str, str],
             model_args: Mapping[str, Any] | None = None) -> TrainConfig:
     s = settings
-    unimodal = method.startswith("unimodal_") or method == "policy_rgb"
-    multimodal_epochs = s.warmup_epochs + s.joint_epochs + s.finetune_epochs
+    if method == "policy_rgb":
+        epochs, lr = s.policy_pretrain_epochs, s.policy_pretrain_lr
+    elif method.startswith("unimodal_"):
+        epochs, lr = s.unimodal_epochs, s.unimodal_lr
+    else:
+        epochs, lr = s.warmup_epochs + s.joint_epochs + s.finetune_epochs, s.lr
     raw: dict[str, Any] = {
         "model": _MODELS[method],
         "num_classes": s.num_classes,
@@ -138,8 +142,7 @@ def _config(method: str, settings: DemoSettings, seed: int, init: Mapping[str, s
                  "segments_train": s.segments_train, "segments_eval": s.segments_eval},
         "schedule": {"warmup_epochs": s.warmup_epochs, "joint_epochs": s.joint_epochs,
                      "finetune_epochs": s.finetune_epochs,
-                     "epochs": (s.policy_pretrain_epochs if method == "policy_rgb" else
-                                s.unimodal_epochs if unimodal else multimodal_epochs)},
+                     "epochs": epochs},
         "loss": {"cost_weights": dict(s.cost_weights), "gamma": s.gamma},
         "model_args": dict(model_args or {}),
         "seed": seed,
@@ -151,8 +154,7 @@ def _config(method: str, settings: DemoSettings, seed: int, init: Mapping[str, s
         "eval_every": s.eval_every,
         "finetune_from": s.finetune_from,
         "frozen_policy": s.frozen_policy,
-        "optim": {"lr": (s.policy_pretrain_lr if method == "policy_rgb" else
-                         s.unimodal_lr if unimodal else s.lr), "policy_lr": s.policy_lr,
+        "optim": {"lr": lr, "policy_lr": s.policy_lr,
                   "lr_schedule": s.lr_schedule},
     }
     return TrainConfig.from_dict(raw)
@@ -308,8 +310,10 @@ def _run(out: Path, seed: int, settings: DemoSettings, show_progress: bool,
             model_args = {"policy": "random", "policy_args": {"p": random_p, "seed": seed}}
         elif method == "policy_rgb":
             model_args = {"backbones": {"rgb": "tiny_policy"}}
-        method_init = ({} if method.startswith("unimodal_") or method == "policy_rgb" else
-                       {**init, **policy_init} if method == "adamml" else init)
+        if method.startswith("unimodal_") or method == "policy_rgb":
+            method_init: dict[str, str] = {}
+        else:
+            method_init = {**init, **policy_init} if method == "adamml" else init
         cfg = _config(method, settings, seed, method_init, model_args)
         metrics = Trainer(cfg, out / method, show_progress=show_progress).run()
         times[method] = time.perf_counter() - t0

@@ -176,7 +176,8 @@ def test_training_items_are_mirrored_and_shifted_together_and_reproducibly() -> 
             seen_shift |= (dy, dx) != (0, 0)
             # RGB difference got the very same transform
             d = a["rgbdiff"].flip(-1) if flip else a["rgbdiff"]
-            rows, cols = torch.arange(32).add(dy).clamp(0, 31), torch.arange(32).add(dx).clamp(0, 31)
+            rows = torch.arange(32).add(dy).clamp(0, 31)
+            cols = torch.arange(32).add(dx).clamp(0, 31)
             assert torch.equal(d, p["rgbdiff"][..., rows, :][..., cols])
     assert seen_flip and seen_shift
     # flow: mirroring negates the x channels (even indices) and leaves y alone (a stand-in

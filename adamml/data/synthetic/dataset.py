@@ -15,7 +15,8 @@ from ...errors import ConfigError
 from ...modalities import InputSpec
 from ..audio import audio_window, log_spectrogram
 from ..sampling import segment_centres
-from ..transforms import ClipTransform, modality_kind
+from ..flow import FlowMethod
+from ..transforms import ClipTransform
 from .config import SyntheticConfig, class_table
 from .render import VideoPlan, make_plan, render_audio, render_frames, segment_of_frames
 
@@ -125,7 +126,7 @@ class SyntheticAV:
 
     def tensors(self, input_spec: Mapping[str, InputSpec], segments: int, train: bool, *,
                 subsegments: int = 2, augment: bool = True, max_shift: int | None = None,
-                flow_method: str = "tvl1",
+                flow_method: FlowMethod = "tvl1",
                 transform: Callable[..., dict[str, Tensor]] | None = None
                 ) -> "SyntheticTensorDataset":
         """Precompute the model inputs of every video once (see `SyntheticTensorDataset`)."""
@@ -174,7 +175,7 @@ class SyntheticTensorDataset(Dataset):
 
     def __init__(self, source: SyntheticAV, input_spec: Mapping[str, InputSpec], *,
                  segments: int, train: bool, subsegments: int = 2, augment: bool = True,
-                 max_shift: int | None = None, flow_method: str = "tvl1",
+                 max_shift: int | None = None, flow_method: FlowMethod = "tvl1",
                  transform: Callable[..., dict[str, Tensor]] | None = None) -> None:
         if segments < 1 or subsegments < 1:
             raise ConfigError(f"segments and subsegments must be >= 1; got {segments}, "
@@ -183,7 +184,6 @@ class SyntheticTensorDataset(Dataset):
         self.subsegments = int(subsegments) if train else 1
         self.augment = bool(augment) and self.train
         self.max_shift = max_shift
-        self.kinds = {m: modality_kind(m, s) for m, s in input_spec.items()}
         self.epoch = 0
         positions = self.segments * self.subsegments
         cfg = source.config
@@ -192,9 +192,9 @@ class SyntheticTensorDataset(Dataset):
         # The real pipeline's featuriser, in evaluation mode (deterministic); audio is done
         # here, batched over videos, with the same window and spectrogram as ClipTransform.
         full = ClipTransform(input_spec, segments=positions, train=False)
+        self.kinds = full.kinds  # modality -> rgb/flow/rgbdiff/audio, for the augmentation
         fx = transform or (ClipTransform(visual_spec, segments=positions, train=False,
-                                         flow_method=flow_method)  # type: ignore[arg-type]
-                           if visual_spec else None)
+                                         flow_method=flow_method) if visual_spec else None)
         indices = full.sample(cfg.frames, np.random.default_rng(0))
         any_t = next(iter(indices.values()))
         idx = indices[max(indices)]
