@@ -22,14 +22,41 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .errors import ShapeError
+from .errors import ConfigError, ShapeError
 from .modalities import InputSpec, Modality, get_modality
 from .modalities import canonical_name as _canonical
 from .types import ModelOutput
 
-__all__ = ["AdaMML"]
+__all__ = ["AdaMML", "PolicyViewClassifier"]
+
+POLICY_PART = "policy."
+"""Prefix of the part names of the policy's feature extractors (``policy.rgb``)."""
 
 
+class PolicyViewClassifier(nn.Module):
+    """A policy feature extractor trained as a classifier on the policy's view of its modality.
+
+    The paper starts the policy's extractors from ImageNet; without a download, the recipe
+    pre-trains them as classifiers on the training videos (`AdaMML.part_classifier`). The input
+    is the recognition-size segment; the policy view (resize, frame stride) is taken here.
+
+    Args:
+        net: the extractor, with a classifier (``num_classes > 0``).
+        spec: the modality whose policy view the extractor sees.
+
+    Shape:
+        ``(N, T, C, H, W)`` recognition segments -> ``(N, K)`` logits.
+    """
+
+    def __init__(self, net: nn.Module, spec: Modality) -> None:
+        super().__init__()
+        self.net = net
+        self.spec = spec
+        self.num_classes = int(getattr(net, "num_classes", 0))
+        self.num_features = int(getattr(net, "num_features", 0))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(self.spec.policy_view(x.unsqueeze(1)).squeeze(1))
 
 
 class AdaMML(nn.Module):
@@ -142,6 +169,114 @@ class AdaMML(nn.Module):
     def policy_parameters(self) -> list[nn.Parameter]:
         """Parameters of the policy network (trained with Adam)."""
         return list(self.policy.parameters())
+
+    # -- parts: what a training recipe pre-trains and initialises on its own -------------------
+    def _extractors(self) -> dict[str, nn.Module]:
+        extractors = getattr(self.policy, "extractors", None)
+        return dict(extractors()) if callable(extractors) else {}
+
+    @property
+    def part_names(self) -> tuple[str, ...]:
+        """The parts that can be pre-trained and initialised on their own: one per recognition
+        backbone (``"rgb"``) and one per policy feature extractor (``"policy.rgb"``)."""
+        return (*self.modalities, *(POLICY_PART + m for m in self._extractors()))
+
+    def part(self, name: str) -> nn.Module:
+        """The module of part ``name`` (see `part_names`).
+
+        Raises:
+            ConfigError: for a name that is not one of this model's parts.
+        """
+        if name.startswith(POLICY_PART):
+            module = self._extractors().get(_canonical(name[len(POLICY_PART):]))
+        else:
+            module = dict(self.router.backbones.items()).get(_canonical(name))
+        if module is None:
+            raise ConfigError(f"{name!r} is not a part of this model; its parts are "
+                              f"{list(self.part_names)}")
+        return module
+
+    def part_classifier(self, name: str, num_classes: int) -> "AdaMML":
+        """A one-modality classifier around a copy of part ``name``, for pre-training it.
+
+        A recognition backbone is used as it is; a policy extractor gets a classifier and sees
+        the policy's view of its modality ([`PolicyViewClassifier`][adamml.model.PolicyViewClassifier]).
+        The classifier's weights load back with [`load_part_state`][adamml.model.AdaMML.load_part_state].
+
+        Args:
+            name: a part name (``"rgb"``, ``"policy.rgb"``).
+            num_classes: K.
+
+        Returns:
+            An `AdaMML` with an all-on policy and average fusion over the one modality, whose
+            ``input_spec`` is the part modality's recognition input.
+        """
+        import copy
+
+        from .fusion.average import AverageFusion
+        from .policies.fixed import AllPolicy
+        from .router import ModalityRouter
+
+        net = copy.deepcopy(self.part(name))
+        m = _canonical(name[len(POLICY_PART):] if name.startswith(POLICY_PART) else name)
+        if name.startswith(POLICY_PART):
+            reset = getattr(net, "reset_classifier", None)
+            if not callable(reset):
+                raise ConfigError(f"the {name!r} extractor ({type(net).__name__}) has no "
+                                  "reset_classifier(num_classes), so it cannot be pre-trained "
+                                  "as a classifier; give it an init checkpoint instead")
+            reset(num_classes)
+            net = PolicyViewClassifier(net, self.specs[m])
+        return AdaMML(AllPolicy((m,)), ModalityRouter({m: net}), AverageFusion((m,)),
+                      modality_specs={m: self.specs[m]})
+
+    def load_part_state(self, name: str, state: Mapping[str, Tensor], *, what: str = "") -> None:
+        """Load weights into part ``name``.
+
+        ``state`` is the state dict of a [`part_classifier`][adamml.model.AdaMML.part_classifier]
+        (or of any model whose router holds the part's modality, e.g. a ``unimodal_<m>`` model),
+        or the part module's own state dict. Recognition backbones load strictly; a policy
+        extractor takes every weight it has and ignores the source's classifier.
+
+        Raises:
+            ConfigError: for an unknown part.
+            CheckpointError: if the weights do not fit (keys or shapes listed).
+        """
+        from .errors import CheckpointError
+
+        target = self.part(name)
+        policy_part = name.startswith(POLICY_PART)
+        m = _canonical(name[len(POLICY_PART):] if policy_part else name)
+        picked = dict(state)
+        for prefix in (f"router.backbones.{m}.", "router.backbones."):
+            found = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            if found and prefix == "router.backbones.":  # another name for the only backbone
+                names = {k.split(".", 1)[0] for k in found}
+                if len(names) != 1:
+                    raise CheckpointError(f"{what or 'the state'} holds backbones "
+                                          f"{sorted(names)}, none named {m!r}")
+                found = {k.split(".", 1)[1]: v for k, v in found.items()}
+            if found:
+                picked = found
+                break
+        if policy_part:
+            if picked and all(k.startswith("net.") for k in picked):
+                picked = {k[4:]: v for k, v in picked.items()}  # a PolicyViewClassifier
+            wanted = target.state_dict()
+            picked = {k: v for k, v in picked.items() if k in wanted}
+        try:
+            target.load_state_dict(picked, strict=True)
+        except RuntimeError as err:
+            lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+            raise CheckpointError(f"{what or 'the state'} does not fit part {name!r}: "
+                                  f"{' '.join(lines[1:4]) or lines[0]}") from None
+
+    def part_architecture(self, name: str) -> dict[str, tuple[int, ...]]:
+        """Weight names and shapes of part ``name`` without its classifier: two parts with
+        the same architecture can share one pre-training."""
+        module = self.part(name)
+        head = {f"fc.{k}" for k in getattr(module, "fc", nn.Identity()).state_dict()}
+        return {k: tuple(v.shape) for k, v in module.state_dict().items() if k not in head}
 
     # -- forward -------------------------------------------------------------------------------
     def _check_inputs(self, inputs: Mapping[str, Any]) -> tuple[dict[str, Any], int, int]:

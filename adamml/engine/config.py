@@ -14,7 +14,8 @@ from typing import Any, Mapping
 
 from ..errors import ConfigError
 
-__all__ = ["DataConfig", "ScheduleConfig", "LossConfig", "OptimConfig", "TrainConfig",
+__all__ = ["DataConfig", "ScheduleConfig", "LossConfig", "OptimConfig", "PretrainConfig",
+           "TrainConfig",
            "apply_overrides", "parse_value"]
 
 
@@ -61,10 +62,18 @@ class ScheduleConfig:
 class LossConfig:
     """Efficiency loss (AdaMML Eq. 4): ``cost_weights`` lambda_k and ``gamma``.
 
-    ``cost_weights=None`` takes the model's defaults.
+    Attributes:
+        cost_weights: lambda_k per modality, used as given; ``None`` takes the model's
+            reference weights (``model.cost_weights``: rgb 1.0, audio 0.05, the reference
+            README's) multiplied by ``cost_scale``.
+        cost_scale: the factor on the model's reference weights when ``cost_weights`` is
+            ``None`` (0.15, chosen by ``benchmarks/robustness.py``: the reference's ratio between
+            modalities at a scale that keeps the expensive modality where it helps).
+        gamma: the penalty of a wrong prediction (10).
     """
 
     cost_weights: Mapping[str, float] | None = None
+    cost_scale: float = 0.15
     gamma: float = 10.0
 
 
@@ -75,28 +84,54 @@ class OptimConfig:
     Attributes:
         optimizer: the recognition network's optimiser: ``"sgd"`` (the reference) or
             ``"adam"`` (``lr``, ``weight_decay`` as L2; ``momentum`` unused).
-        lr: SGD learning rate of the recognition network (0.001; unimodal pre-training 0.01).
+        lr: learning rate of the recognition network (0.01; the reference: 0.001 after 60
+            epochs of unimodal training, while the recipe here pre-trains for fewer).
         momentum: SGD momentum (0.9).
         weight_decay: SGD weight decay (1e-4).
-        policy_lr: Adam learning rate of the policy (0.01).
+        policy_lr: Adam learning rate of the policy (0.001; the reference: 0.01).
         policy_weight_decay: Adam L2 weight decay of the policy (1e-4, not AdamW).
-        lr_schedule: ``"multistep"``, ``"cosine"`` or ``"constant"``; it acts on the optimisers
-            in use, restarted at each stage (the reference's never reach them).
+        lr_schedule: ``"cosine"`` (default), ``"multistep"`` (the reference's) or
+            ``"constant"``; it acts on the optimisers in use, restarted at each stage.
         milestones: multistep milestones in epochs of the stage (10, 15).
         lr_gamma: multistep factor (0.1).
         clip_grad_norm: optional gradient-norm clip; ``None`` is off (the reference's default).
     """
 
     optimizer: str = "sgd"
-    lr: float = 0.001
+    lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    policy_lr: float = 0.01
+    policy_lr: float = 0.001
     policy_weight_decay: float = 1e-4
-    lr_schedule: str = "multistep"
+    lr_schedule: str = "cosine"
     milestones: tuple[int, ...] = (10, 15)
     lr_gamma: float = 0.1
     clip_grad_norm: float | None = None
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """The paper's start: every part of a multimodal model trained on its own before warm-up
+    (`adamml.engine.recipe`). ``pretrain: none`` and ``pretrain: auto`` are shorthands.
+
+    Attributes:
+        mode: ``"auto"``: for a model with two or more modalities, pre-train each recognition
+            backbone and each policy feature extractor that ``init`` does not give, as stages of
+            the run (``out/pretrain/<part>``); ``"none"``: start from the built weights.
+        epochs: epochs of each stage (20); ``None`` uses the main schedule's total.
+        lr: the stages' learning rate (0.003); ``None`` uses ``optim.lr``.
+        optimizer: the stages' optimiser, ``"adam"`` (default: from scratch it reached
+            77-92 % RGB top-1 where SGD reached 53 %, docs/training.md) or ``"sgd"``; ``None``
+            uses ``optim.optimizer``.
+        policy: pre-train the policy's feature extractors too (as classifiers on the
+            policy's view); the paper starts them from ImageNet.
+    """
+
+    mode: str = "auto"
+    epochs: int | None = 20
+    lr: float | None = 0.003
+    optimizer: str | None = "adam"
+    policy: bool = True
 
 
 @dataclass(frozen=True)
@@ -114,22 +149,25 @@ class TrainConfig:
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         init: ``{modality: checkpoint}`` unimodal checkpoints loaded into the recognition
             backbones; ``{policy.<modality>: checkpoint}`` into the policy's feature
-            extractors (see `adamml.engine.modelio.load_backbone_init`).
+            extractors (see `adamml.engine.modelio.load_backbone_init`). A part given here is
+            not pre-trained.
+        pretrain: the [`PretrainConfig`][adamml.engine.config.PretrainConfig].
         alternation: ``"epoch"`` (the reference: a recognition pass, then a policy pass) or
             ``"iteration"`` (alternate every step within one pass).
         warmup_policy: what the frozen policy does in warm-up: ``"sample"`` (the reference:
             the randomly initialised policy samples about 50% per modality) or ``"all"``.
         frozen_policy: decisions of the frozen policy in recognition and fine-tune passes:
             ``"sample"`` (the reference) or ``"argmax"``.
-        finetune_from: which joint weights fine-tuning starts from: ``"best"`` (the best
-            validation epoch of joint training, the reference) or ``"last"`` (the end of joint
-            training, where the temperature is lowest). With ``"last"``, ``best.pt`` is chosen
+        finetune_from: which joint weights fine-tuning starts from: ``"last"`` (default: the
+            end of joint training, where the temperature is lowest) or ``"best"`` (the best
+            validation epoch of joint training, the reference). With ``"last"``, ``best.pt`` is chosen
             among the fine-tuning epochs only: they share the final policy, while an earlier
             joint epoch would bring back a policy that training moved away from (often the
             costly all-on one of the first joint epochs, which validation accuracy favours).
         freeze_bn_of_frozen: keep BatchNorm/dropout of a frozen part in eval mode (``False``
             lets BN statistics drift as in the reference).
-        tau_start, tau_decay: Gumbel temperature 5.0, x0.965 per joint epoch.
+        tau_start, tau_decay: Gumbel temperature 5.0, x0.9 per joint epoch (the reference:
+            x0.965 over 20 joint epochs).
         eval_every: validate every this many epochs (and always at the last one).
         select_metric: ``"top1"`` or ``"mAP"`` for model selection.
         final: which weights ``metrics.json`` reports: ``"best"`` or ``"last"``.
@@ -144,17 +182,18 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     model_args: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
-    batch_size: int = 8
+    batch_size: int = 16
     workers: int = 0
     device: str = "cpu"
     init: Mapping[str, str] = field(default_factory=dict)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     alternation: str = "epoch"
     warmup_policy: str = "sample"
     frozen_policy: str = "sample"
-    finetune_from: str = "best"
+    finetune_from: str = "last"
     freeze_bn_of_frozen: bool = True
     tau_start: float = 5.0
-    tau_decay: float = 0.965
+    tau_decay: float = 0.9
     eval_every: int = 1
     select_metric: str = "top1"
     final: str = "best"
@@ -170,6 +209,13 @@ class TrainConfig:
         _choice("optim.lr_schedule", self.optim.lr_schedule, ("multistep", "cosine", "constant"))
         _choice("optim.optimizer", self.optim.optimizer, ("sgd", "adam"))
         _choice("data.on_error", self.data.on_error, ("raise", "skip", "warn"))
+        _choice("pretrain.mode", self.pretrain.mode, ("auto", "none"))
+        if self.pretrain.optimizer is not None:
+            _choice("pretrain.optimizer", self.pretrain.optimizer, ("sgd", "adam"))
+        if self.pretrain.epochs is not None and (not isinstance(self.pretrain.epochs, int)
+                                                 or self.pretrain.epochs < 1):
+            raise ConfigError("config key 'pretrain.epochs' must be an integer >= 1 or null; "
+                              f"got {self.pretrain.epochs!r}")
         if not self.model:
             raise ConfigError("config key 'model' is required (e.g. model: test_adamml_rgb_audio)")
         for key, value in (("num_classes", self.num_classes), ("batch_size", self.batch_size),
@@ -207,7 +253,7 @@ class TrainConfig:
 
 
 _SECTIONS = {"data": DataConfig, "schedule": ScheduleConfig, "loss": LossConfig,
-             "optim": OptimConfig}
+             "optim": OptimConfig, "pretrain": PretrainConfig}
 # Convenience: optimiser keys may be written at the top level (``lr: 0.01``).
 _OPTIM_KEYS = {f.name for f in dataclasses.fields(OptimConfig)}
 
@@ -231,6 +277,8 @@ def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
         if cls is TrainConfig and key in _SECTIONS:
             if value is None:
                 value = {}
+            if key == "pretrain" and isinstance(value, str):  # pretrain: none | auto
+                value = {"mode": value}
             if not isinstance(value, Mapping):
                 raise ConfigError(f"config key {key!r} must be a mapping; got {value!r}")
             value = _build(_SECTIONS[key], value, f"{key}.")

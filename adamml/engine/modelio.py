@@ -85,55 +85,27 @@ def _read_init(path: str, what: str) -> dict[str, torch.Tensor]:
         return state
 
 
-def _backbone_weights(state: Mapping[str, torch.Tensor], modality: str, path: str
-                      ) -> dict[str, torch.Tensor]:
-    """The ``router.backbones.<m>.`` weights of a training checkpoint (or the only backbone
-    it has), else ``state`` itself (a plain backbone state dict)."""
-    for prefix in (f"router.backbones.{modality}.", "router.backbones."):
-        picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        if picked and prefix == "router.backbones.":
-            names = {k.split(".", 1)[0] for k in picked}
-            if len(names) != 1:
-                raise CheckpointError(f"init checkpoint {path!r} holds backbones "
-                                      f"{sorted(names)}, none named {modality!r}")
-            picked = {k.split(".", 1)[1]: v for k, v in picked.items()}
-        if picked:
-            return picked
-    return dict(state)
-
-
 def load_backbone_init(model: nn.Module, init: Mapping[str, str]) -> None:
-    """Load unimodal checkpoints into the model's backbones (``init: {rgb: path}``).
+    """Load unimodal checkpoints into the model's parts (``init: {rgb: path, policy.rgb: path}``).
 
-    A key ``m`` fills the recognition backbone ``model.router.backbones[m]``; a key
-    ``policy.m`` fills the policy's feature extractor ``model.policy.backbones[m]`` (AdaMML
-    initialises it from ImageNet; without downloads, from a unimodal model trained with the
-    same architecture). The source may be a training checkpoint of a unimodal model (its
-    ``router.backbones.<m>.`` weights are used) or a plain backbone state dict. Recognition
-    backbones load strictly; a policy extractor has no classifier, so the source's classifier
-    weights are left out, and every weight the extractor has must be there with its shape.
+    A key ``m`` fills the recognition backbone of modality ``m``; a key ``policy.m`` fills the
+    policy's feature extractor of ``m`` (AdaMML initialises it from ImageNet; without
+    downloads, from a classifier trained with the same architecture). The source may be a
+    training checkpoint of a unimodal model or of a pre-training stage, or a plain state dict of
+    the part (see `adamml.AdaMML.load_part_state`).
 
     Raises:
-        ConfigError: if ``m`` is not one of the model's (policy) modalities.
+        ConfigError: if a key is not one of the model's parts.
         CheckpointError: if the file cannot be read or its weights do not fit.
     """
-    backbones = model.router.backbones
-    policy = getattr(model, "policy", None)
-    extractors = getattr(policy, "backbones", None) or {}
+    if init and not hasattr(model, "load_part_state"):
+        raise ConfigError(f"init needs a model with parts (part_names, load_part_state; see "
+                          f"adamml.AdaMML); {type(model).__name__} has none")
     for key, path in init.items():
-        if key.startswith("policy."):
-            modality = key.split(".", 1)[1]
-            if modality not in extractors:
-                raise ConfigError(f"init names {key!r} but the policy's feature extractors are "
-                                  f"{[f'policy.{m}' for m in extractors]}")
-            target = extractors[modality]
-            state = _backbone_weights(_read_init(path, key), modality, path)
-            wanted = target.state_dict()
-            state = {k: v for k, v in state.items() if k in wanted}
-            load_state_strict(target, state, f"init checkpoint {path!r} for {key!r}")
-            continue
-        if key not in backbones:
-            raise ConfigError(f"init names modality {key!r} but the model's backbones are "
-                              f"{list(backbones)}")
-        state = _backbone_weights(_read_init(path, key), key, path)
-        load_state_strict(backbones[key], state, f"init checkpoint {path!r} for {key!r}")
+        if key not in model.part_names:
+            policy = key.startswith("policy.")
+            same = [p for p in model.part_names if p.startswith("policy.") == policy]
+            what = "policy's feature extractors" if policy else "backbones"
+            raise ConfigError(f"init names {key!r} but the model's {what} are {same}")
+        model.load_part_state(key, _read_init(path, key),
+                              what=f"init checkpoint {path!r} for {key!r}")

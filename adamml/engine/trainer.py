@@ -28,6 +28,7 @@ from .distributed import DistInfo, barrier, unwrap, wrap_model
 from .evaluate import evaluate, to_device
 from .metrics import summarize
 from .modelio import build_model, load_backbone_init, load_state_strict
+from .recipe import PretrainStage, pretraining_plan, run_pretraining
 from .runlog import RunLogger, check_finite, progress
 from .stages import (Pass, build_optimizers, build_plan, build_schedulers, current_lrs,
                      set_trainable)
@@ -91,6 +92,7 @@ class Trainer:
         self.scheds: dict[str, Any] = {}
         self._stage: str | None = None
         self.eff_loss = self._efficiency_loss()
+        self.pretrain_summary: dict[str, Any] = {}
 
     # -- set-up ------------------------------------------------------------------------------
     def _temperature_schedule(self) -> Any:
@@ -105,8 +107,9 @@ class Trainer:
             from ..losses import EfficiencyLoss
         except ImportError:
             return None
-        weights = self.cfg.loss.cost_weights or getattr(self.model, "cost_weights", None) or {
-            m: 1.0 for m in self.modalities}
+        loss = self.cfg.loss
+        reference = getattr(self.model, "cost_weights", None) or {m: 1.0 for m in self.modalities}
+        weights = loss.cost_weights or {m: loss.cost_scale * w for m, w in reference.items()}
         return EfficiencyLoss(dict(weights), gamma=self.cfg.loss.gamma)
 
     def _dataset(self, source: str, train: bool) -> Any:
@@ -160,6 +163,28 @@ class Trainer:
             "classes": list(getattr(self, "_classes", [])),
             "temperature_schedule": self.tau.state_dict() if self.tau is not None else {},
         }
+
+    def _pretrain(self) -> None:
+        """The recipe's pre-training stages (`adamml.engine.recipe`), before warm-up."""
+        stages = pretraining_plan(self.cfg, self.model)
+        if not stages:
+            return
+        started = self.resume and latest_checkpoint(self.out) is not None
+        init, self.pretrain_summary = run_pretraining(
+            stages, self.out, resume=self.resume or started, run_stage=self._run_stage)
+        if not started:  # a started main run restores its own weights
+            load_backbone_init(self.model, init)
+
+    def _run_stage(self, stage: PretrainStage, folder: Path) -> dict[str, Any]:
+        if self.info.is_main:
+            print(f"pretrain {stage.name} ({', '.join(stage.parts)}): "
+                  f"{stage.config.schedule.epochs} epochs -> {folder}", flush=True)
+        trainer = Trainer(stage.config, folder, info=self.info, resume=self.resume,
+                          base_dir=self.base_dir, show_progress=self.show_progress)
+        metrics = trainer.run()
+        if self.info.is_main:
+            print(f"pretrain {stage.name}: val top-1 {metrics['top1']:.2f}%", flush=True)
+        return metrics
 
     # -- one pass ----------------------------------------------------------------------------
     def _train_pass(self, net: torch.nn.Module, loader: Any, p: Pass) -> dict[str, Any]:
@@ -223,6 +248,7 @@ class Trainer:
         if not self.resume and latest_checkpoint(self.out) is not None:
             raise ConfigError(f"{str(self.out)!r} already holds a run (last.pt); pass --resume "
                               "to continue it or choose another --out")
+        self._pretrain()
         self._restore()
         if info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -300,6 +326,8 @@ class Trainer:
         result = evaluate(self.model, loader, self.info, show_progress=self.show_progress,
                           desc="test")
         metrics = {**summarize(result), "weights": weights, "split": split}
+        if self.pretrain_summary:
+            metrics["pretrain"] = self.pretrain_summary
         if self.info.is_main:
             write_json(self.out / "metrics.json", metrics)
             result.save_decisions(str(self.out / "decisions.npz"))

@@ -11,9 +11,33 @@ from torch import Tensor, nn
 from ..errors import ConfigError, ShapeError
 from ..modalities import canonical_name as _canonical
 
-__all__ = ["canonical_modalities", "check_views", "batch_segments", "JointFeaturePolicy"]
+__all__ = ["canonical_modalities", "check_views", "batch_segments", "JointFeaturePolicy",
+           "init_use_bias"]
 
 
+
+
+def init_use_bias(heads: Sequence[nn.Linear], init_use: float | None) -> None:
+    """Start (skip, use) heads so that a segment is used with probability ``init_use``.
+
+    The bias of the *use* logit is set to ``log(p / (1 - p))`` and the *skip* bias to 0, so
+    a freshly initialised policy starts close to all-on (``init_use=0.9``) instead of a coin
+    flip: joint training then moves away from weighted fusion by skipping what does not help
+    rather than from random selection (docs/training.md).
+
+    Raises:
+        ConfigError: unless ``0 < init_use < 1``.
+    """
+    if init_use is None:
+        return
+    import math
+
+    if not 0.0 < float(init_use) < 1.0:
+        raise ConfigError(f"init_use must be a probability in (0, 1); got {init_use!r}")
+    with torch.no_grad():
+        for head in heads:
+            head.bias.zero_()
+            head.bias[1] = math.log(init_use / (1.0 - init_use))
 
 
 def canonical_modalities(modalities: Sequence[str] | str) -> tuple[str, ...]:
@@ -162,6 +186,11 @@ class JointFeaturePolicy(nn.Module):
                 )
             out.append(net)
         return out
+
+    def extractors(self) -> dict[str, nn.Module]:
+        """The per-modality feature extractors, ``{modality: module}`` (the parts a training
+        recipe pre-trains; see `adamml.AdaMML.part_names`)."""
+        return dict(self.backbones.items())
 
     def features(self, views: Mapping[str, Tensor]) -> Tensor:
         """The joint feature of every segment.

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..registries import POLICIES
 from ..types import PolicyOutput
-from .base import JointFeaturePolicy
+from .base import JointFeaturePolicy, init_use_bias
 from .gate import GumbelGate
 
 __all__ = ["PolicyFC"]
@@ -34,6 +34,8 @@ class PolicyFC(JointFeaturePolicy):
         backbones: per-modality extractors (see [`PolicyLSTM`][adamml.policies.PolicyLSTM]).
         joint_dim: width J of the joint feature (2048).
         gate: the Gumbel gate; ``None`` makes ``GumbelGate(tau=5.0)``.
+        init_use: the probability of using each modality at initialisation (0.9, see
+            [`PolicyLSTM`][adamml.policies.PolicyLSTM]); ``None`` keeps PyTorch's.
 
     Shape:
         ``views[m]: (B, S, T', C, H', W')`` ->
@@ -62,11 +64,13 @@ class PolicyFC(JointFeaturePolicy):
 
     def __init__(self, modalities: Sequence[str], *,
                  backbones: Mapping[str, nn.Module | str] | None = None,
-                 joint_dim: int = 2048, gate: GumbelGate | None = None) -> None:
+                 joint_dim: int = 2048, gate: GumbelGate | None = None,
+                 init_use: float | None = 0.9) -> None:
         super().__init__(modalities, backbones=backbones, joint_dim=joint_dim)
         if gate is not None and not isinstance(gate, GumbelGate):
             raise ConfigError(f"gate must be a GumbelGate; got {type(gate).__name__}")
         self.heads = nn.ModuleList(nn.Linear(self.joint_dim, 2) for _ in self.modalities)
+        init_use_bias(self.heads, init_use)
         self.gate = gate if gate is not None else GumbelGate()
 
     def forward(self, views: Mapping[str, Tensor], *,

@@ -89,7 +89,8 @@ class JointGatePolicy(PolicyLSTM):
     def __init__(self, modalities: Sequence[str], *,
                  backbones: Mapping[str, nn.Module | str] | None = None,
                  joint_dim: int = 2048, hidden_size: int = 256,
-                 gate: GumbelGate | None = None, feed_logits: bool = True) -> None:
+                 gate: GumbelGate | None = None, feed_logits: bool = True,
+                 init_use: float | None = 0.9) -> None:
         count = 1 if isinstance(modalities, str) else len(tuple(modalities))
         if count > _MAX_MODALITIES:
             raise ConfigError(
@@ -97,7 +98,8 @@ class JointGatePolicy(PolicyLSTM):
                 "is too many (use PolicyLSTM)"
             )
         super().__init__(modalities, backbones=backbones, joint_dim=joint_dim,
-                         hidden_size=hidden_size, gate=gate, feed_logits=feed_logits)
+                         hidden_size=hidden_size, gate=gate, feed_logits=feed_logits,
+                         init_use=init_use)
         self.register_buffer("bits", combination_bits(len(self.modalities)), persistent=False)
 
     @property
@@ -110,6 +112,21 @@ class JointGatePolicy(PolicyLSTM):
 
     def _build_heads(self) -> None:
         self.head = nn.Linear(self.hidden_size, self.num_combinations)
+
+    def _init_use(self, init_use: float | None) -> None:
+        """All modalities on with probability ``init_use``, the other combinations equally."""
+        if init_use is None:
+            return
+        import math
+
+        from ..errors import ConfigError
+
+        if not 0.0 < float(init_use) < 1.0:
+            raise ConfigError(f"init_use must be a probability in (0, 1); got {init_use!r}")
+        n = self.num_combinations  # the last combination has every bit set
+        with torch.no_grad():
+            self.head.bias.zero_()
+            self.head.bias[n - 1] = math.log(init_use / (1.0 - init_use) * (n - 1))
 
     def _raw_logits(self, h: Tensor) -> Tensor:
         return self.head(h)

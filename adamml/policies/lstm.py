@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError, ShapeError
 from ..registries import POLICIES
 from ..types import PolicyOutput
-from .base import JointFeaturePolicy
+from .base import JointFeaturePolicy, init_use_bias
 from .gate import GumbelGate
 
 __all__ = ["PolicyLSTM", "PolicyState"]
@@ -59,6 +59,11 @@ class PolicyLSTM(JointFeaturePolicy):
         hidden_size: LSTM width (256).
         gate: the Gumbel gate; ``None`` makes ``GumbelGate(tau=5.0)``.
         feed_logits: feed the previous logits back into the LSTM (the reference).
+        init_use: start the heads so that each modality is used with probability ``init_use``
+            (0.9: joint training starts near weighted fusion and learns what to skip;
+            `init_use_bias`); ``None`` keeps PyTorch's initialisation (about 0.5, the
+            reference's), which on new data often collapsed to skipping everything
+            (docs/training.md).
 
     Shape:
         ``views[m]: (B, S, T', C, H', W')`` (audio ``(B, S, 1, 1, F, W)``) ->
@@ -89,7 +94,8 @@ class PolicyLSTM(JointFeaturePolicy):
     def __init__(self, modalities: Sequence[str], *,
                  backbones: Mapping[str, nn.Module | str] | None = None,
                  joint_dim: int = 2048, hidden_size: int = 256,
-                 gate: GumbelGate | None = None, feed_logits: bool = True) -> None:
+                 gate: GumbelGate | None = None, feed_logits: bool = True,
+                 init_use: float | None = 0.9) -> None:
         super().__init__(modalities, backbones=backbones, joint_dim=joint_dim)
         if int(hidden_size) < 1:
             raise ConfigError(f"hidden_size must be >= 1; got {hidden_size!r}")
@@ -100,6 +106,7 @@ class PolicyLSTM(JointFeaturePolicy):
         extra = self._feedback_size() if self.feed_logits else 0
         self.lstm = nn.LSTMCell(self.joint_dim + extra, self.hidden_size)
         self._build_heads()
+        self._init_use(init_use)
         self.gate = gate if gate is not None else GumbelGate()
 
     # -- the parts the joint-gate variant replaces ---------------------------------------------
@@ -109,6 +116,9 @@ class PolicyLSTM(JointFeaturePolicy):
 
     def _build_heads(self) -> None:
         self.heads = nn.ModuleList(nn.Linear(self.hidden_size, 2) for _ in self.modalities)
+
+    def _init_use(self, init_use: float | None) -> None:
+        init_use_bias(self.heads, init_use)
 
     def _raw_logits(self, h: Tensor) -> Tensor:
         """``(B, hidden) -> (B, R)`` raw logits, flattened in feedback order."""

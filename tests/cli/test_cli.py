@@ -20,7 +20,7 @@ CONFIG = {
     "data": {"train": "synthetic:12", "val": "synthetic:6", "segments_train": 2,
              "segments_eval": 3},
     "schedule": {"warmup_epochs": 1, "joint_epochs": 1, "finetune_epochs": 1},
-    "batch_size": 6, "lr": 0.05, "seed": 0,
+    "batch_size": 6, "lr": 0.05, "seed": 0, "pretrain": "none",
 }
 
 

@@ -70,6 +70,16 @@ class StandIn(nn.Module):
         self.cost_weights = {m: COST[m] for m in modalities}
 
     @property
+    def part_names(self) -> tuple[str, ...]:
+        """The parts protocol (`adamml.AdaMML.part_names`): one per recognition backbone."""
+        return tuple(self.modalities)
+
+    def load_part_state(self, name: str, state: dict[str, Tensor], *, what: str = "") -> None:
+        prefix = f"router.backbones.{name}."
+        picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        self.router.backbones[name].load_state_dict(picked or state)
+
+    @property
     def input_spec(self) -> dict[str, InputSpec]:
         return {m: SPECS[m] for m in self.modalities}
 

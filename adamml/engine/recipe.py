@@ -1,0 +1,148 @@
+"""The paper's recipe before warm-up: each part of a multimodal model pre-trained on its own.
+
+AdaMML ("Training Details") starts the recognition networks from unimodal models trained on
+the same data and the policy's feature extractors from ImageNet. Without that start, joint
+training begins with weak, over-confident recognition networks; skipping every modality then
+gives a lower cross-entropy than using them, and the straight-through gradient teaches the
+policy to skip everything (docs/training.md, "Why the recipe"). `run_pretraining` runs the
+start as stages of the same run:
+
+```
+out/pretrain/rgb/            unimodal classifier with the model's RGB backbone
+out/pretrain/audio/          ... audio backbone
+out/pretrain/policy.rgb/     the policy's RGB extractor + a classifier, on the policy's view
+                             (policy.audio shares the audio backbone's architecture: reused)
+out/                         warm-up, joint, fine-tune, from those weights
+```
+
+Each stage is an ordinary training run (checkpoints, logs, ``metrics.json``, resumable); a
+stage whose ``metrics.json`` exists is done and is not run again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from torch import nn
+
+from .config import PretrainConfig, ScheduleConfig, TrainConfig
+
+__all__ = ["part_model", "pretraining_plan", "run_pretraining", "PretrainStage", "PART_MODEL"]
+
+PART_MODEL = "adamml.engine.recipe:part_model"
+"""The model name of a pre-training stage (a ``module:factory`` name, so its checkpoints
+rebuild with ``adamml eval`` like any other)."""
+
+
+def part_model(num_classes: int, *, parent: str, part: str,
+               parent_args: Mapping[str, Any] | None = None) -> nn.Module:
+    """The one-modality classifier that pre-trains ``part`` of model ``parent``.
+
+    Args:
+        num_classes: K.
+        parent: the multimodal model's name (as in a config's ``model``).
+        part: one of the parent's `part_names` (``"rgb"``, ``"policy.rgb"``).
+        parent_args: the parent's ``model_args``.
+    """
+    from .modelio import build_model
+
+    return build_model(parent, num_classes, parent_args).part_classifier(part, num_classes)
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainStage:
+    """One pre-training stage.
+
+    Attributes:
+        name: the stage's folder under ``out/pretrain`` (the part it trains).
+        parts: the parts its weights initialise (a shared architecture serves several).
+        config: its training config.
+    """
+
+    name: str
+    parts: tuple[str, ...]
+    config: TrainConfig
+
+
+def pretraining_plan(cfg: TrainConfig, model: nn.Module) -> list[PretrainStage]:
+    """The stages ``cfg`` asks for on ``model``: one per part that ``init`` does not give.
+
+    Nothing for ``pretrain.mode: none``, for one-modality models, or for models without
+    parts. A policy extractor with the same architecture as a recognition backbone (the audio
+    MobileNetV2 of AdaMML) shares that backbone's stage.
+    """
+    p = cfg.pretrain
+    names = tuple(getattr(model, "part_names", ()))
+    if p.mode == "none" or len(getattr(model, "modalities", ())) < 2 or not names:
+        return []
+    if not all(hasattr(model, a) for a in ("part_classifier", "part_architecture")):
+        import warnings
+
+        warnings.warn(f"pretrain: auto does nothing for {type(model).__name__}: it offers no "
+                      "part_classifier/part_architecture (see adamml.AdaMML); set "
+                      "pretrain: none or give init checkpoints", UserWarning, stacklevel=3)
+        return []
+    wanted = [n for n in names if n not in cfg.init
+              and (p.policy or not n.startswith("policy."))]
+    stages: list[tuple[str, list[str]]] = []
+    for name in wanted:
+        arch = model.part_architecture(name)
+        same = next((s for s in stages if _same_modality(s[0], name)
+                     and model.part_architecture(s[0]) == arch), None)
+        if same is not None:
+            same[1].append(name)
+        else:
+            stages.append((name, [name]))
+    return [PretrainStage(name, tuple(parts), _stage_config(cfg, name, p))
+            for name, parts in stages]
+
+
+def _same_modality(a: str, b: str) -> bool:
+    return a.split(".")[-1] == b.split(".")[-1]
+
+
+def _stage_config(cfg: TrainConfig, part: str, p: PretrainConfig) -> TrainConfig:
+    s = cfg.schedule
+    epochs = p.epochs if p.epochs is not None else (
+        s.warmup_epochs + s.joint_epochs + s.finetune_epochs)
+    optim = dataclasses.replace(cfg.optim, lr=p.lr if p.lr is not None else cfg.optim.lr,
+                                optimizer=p.optimizer or cfg.optim.optimizer)
+    return dataclasses.replace(
+        cfg, model=PART_MODEL,
+        model_args={"parent": cfg.model, "parent_args": dict(cfg.model_args), "part": part},
+        schedule=ScheduleConfig(epochs=epochs), optim=optim, init={},
+        pretrain=PretrainConfig(mode="none"),
+        data=dataclasses.replace(cfg.data, test=None), keep_checkpoints=1)
+
+
+def run_pretraining(stages: list[PretrainStage], out: Path, *, resume: bool,
+                    run_stage: Callable[[PretrainStage, Path], Mapping[str, Any]]
+                    ) -> tuple[dict[str, str], dict[str, Any]]:
+    """Run each stage (with ``resume``, a finished one is read back instead); return ``init``
+    for the parts and a summary per stage.
+
+    Args:
+        stages: from `pretraining_plan`.
+        out: the main run's folder; stage ``s`` runs in ``out/pretrain/<s.name>``.
+        resume: continue unfinished stages and reuse finished ones (``--resume``).
+        run_stage: trains one stage in its folder and returns its metrics (the trainer's).
+
+    Returns:
+        ``({part: checkpoint}, {stage: {"top1", "mAP", "parts", "folder"}})``.
+    """
+    import json
+
+    init: dict[str, str] = {}
+    summary: dict[str, Any] = {}
+    for stage in stages:
+        folder = out / "pretrain" / stage.name
+        done = folder / "metrics.json"
+        finished = resume and done.exists()
+        metrics = json.loads(done.read_text()) if finished else run_stage(stage, folder)
+        best = folder / ("best.pt" if (folder / "best.pt").exists() else "last.pt")
+        init.update({part: str(best) for part in stage.parts})
+        summary[stage.name] = {"top1": metrics["top1"], "mAP": metrics["mAP"],
+                               "parts": list(stage.parts), "folder": str(folder)}
+    return init, summary

@@ -1,0 +1,139 @@
+"""AdaMML against weighted fusion and a random policy at matched cost, from one config.
+
+```
+config (an AdaMML model, no init) ──► adamml   pre-training stages, warm-up, joint, fine-tune
+                                         │ pre-trained recognition backbones (init)
+                                         ├──► fusion   same model, policy "all"
+                                         └──► random   same model, policy "random",
+                                                       p = AdaMML's selection rates
+```
+
+Every run is an ordinary [`Trainer`][adamml.engine.trainer.Trainer] run in its own folder. The
+baselines start from the recognition backbones AdaMML's recipe pre-trained (the paper starts
+weighted fusion from the unimodal networks too) and train for the sum of AdaMML's stages. The
+random policy keeps each modality with AdaMML's measured selection rate (AdaMML Table 8,
+"Random (Train+Test)"), so it costs about the same and differs only in *which* segments it
+looks at.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from ..engine.config import TrainConfig
+from ..engine.trainer import Trainer
+
+__all__ = ["METHODS", "Comparison", "compare", "derived_config"]
+
+METHODS: tuple[str, ...] = ("adamml", "fusion", "random")
+"""The methods of a comparison, in training order (the baselines need AdaMML's results)."""
+
+
+@dataclass
+class Comparison:
+    """The results of `compare`.
+
+    Attributes:
+        metrics: ``{method: metrics.json of its run}``.
+        folders: ``{method: run folder}``.
+        random_p: the random policy's keep probability per modality.
+        seconds: wall time per method.
+    """
+
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    folders: dict[str, Path] = field(default_factory=dict)
+    random_p: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def relations(self) -> dict[str, float]:
+        """AdaMML minus fusion (top-1 points), AdaMML's GFLOPs over fusion's, AdaMML minus
+        random (points): the three numbers a comparison is judged by."""
+        a, f, r = (self.metrics[m] for m in METHODS)
+        return {"adamml_minus_fusion": a["top1"] - f["top1"],
+                "gflops_ratio": a["gflops"] / f["gflops"] if f["gflops"] else float("nan"),
+                "adamml_minus_random": a["top1"] - r["top1"]}
+
+
+def derived_config(raw: Mapping[str, Any], method: str, *, init: Mapping[str, str] = (),
+                   random_p: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """The config of ``method`` derived from AdaMML's raw config ``raw``.
+
+    ``fusion`` and ``random`` replace the policy (``model_args.policy``), take ``init``
+    (AdaMML's pre-trained recognition backbones), and train one supervised stage as long as
+    AdaMML's three stages together.
+    """
+    out = copy.deepcopy(dict(raw))
+    if method == "adamml":
+        return out
+    args = dict(out.get("model_args") or {})
+    args.pop("policy_args", None)
+    if method == "fusion":
+        args["policy"] = "all"
+    elif method == "random":
+        args["policy"] = "random"
+        args["policy_args"] = {"p": dict(random_p or {}), "seed": int(out.get("seed", 0))}
+    else:
+        raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    out["model_args"] = args
+    out["init"] = {**dict(init), **dict(out.get("init") or {})}
+    schedule = dict(out.get("schedule") or {})
+    schedule.pop("epochs", None)
+    out["schedule"] = schedule
+    return out
+
+
+def _recognition_init(metrics: Mapping[str, Any], modalities: tuple[str, ...]
+                      ) -> dict[str, str]:
+    init: dict[str, str] = {}
+    for stage in (metrics.get("pretrain") or {}).values():
+        folder = Path(stage["folder"])
+        best = folder / ("best.pt" if (folder / "best.pt").exists() else "last.pt")
+        init.update({p: str(best) for p in stage["parts"] if p in modalities})
+    return init
+
+
+def compare(raw: Mapping[str, Any], out: str | Path, *, methods: tuple[str, ...] = METHODS,
+            show_progress: bool = False, base_dir: str | Path | None = None,
+            echo: Callable[[str], None] | None = None) -> Comparison:
+    """Train AdaMML from ``raw`` (a config mapping, as in a YAML file), then the baselines.
+
+    Args:
+        raw: AdaMML's training config.
+        out: one folder per method is made in it.
+        methods: a subset of `METHODS` (AdaMML always runs first).
+        show_progress: tqdm bars.
+        base_dir: where relative manifest paths resolve (the config's folder).
+        echo: a line per finished run (default: print).
+
+    Returns:
+        A [`Comparison`][adamml.experiments.compare.Comparison].
+    """
+    import time
+
+    say = echo or (lambda line: print(line, flush=True))
+    out = Path(out)
+    result = Comparison()
+    for method in ("adamml", *[m for m in methods if m != "adamml"]):
+        init = {}
+        if method != "adamml":
+            adamml = result.metrics["adamml"]
+            init = _recognition_init(adamml, tuple(adamml["selection_rate"]))
+            if method == "random":
+                result.random_p = {m: round(r / 100.0, 4)
+                                   for m, r in adamml["selection_rate"].items()}
+        cfg = TrainConfig.from_dict(derived_config(raw, method, init=init,
+                                                   random_p=result.random_p))
+        start = time.perf_counter()
+        folder = out / method
+        resume = (folder / "last.pt").exists()
+        metrics = Trainer(cfg, folder, resume=resume, base_dir=base_dir,
+                          show_progress=show_progress).run()
+        result.seconds[method] = time.perf_counter() - start
+        result.metrics[method], result.folders[method] = metrics, folder
+        rates = ", ".join(f"{m} {r:.0f}%" for m, r in metrics["selection_rate"].items())
+        say(f"{method:<8} top-1 {metrics['top1']:6.2f}%  GFLOPs {metrics['gflops']:.5f}  "
+            f"({rates}; {result.seconds[method]:.0f} s)")
+    return result
