@@ -10,9 +10,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..data.flow import FlowMethod
 
 __all__ = ["DataConfig", "ScheduleConfig", "LossConfig", "OptimConfig", "TrainConfig",
            "apply_overrides", "parse_value"]
@@ -29,6 +32,13 @@ class DataConfig:
         segments_train: segments per video in training (5 in the paper).
         segments_eval: segments per video in evaluation (10 in the paper).
         on_error: what the dataset does with an unreadable video: raise, skip or warn.
+        flow_dir: stored optical flow written by ``adamml extract flow`` for the manifests'
+            videos (relative to the config file's folder, like manifests); ``None`` computes
+            flow from the frames (eagerly for training batches, only for the selected segments
+            in validation and test).
+        flow_method: how flow is computed from frames: ``tvl1`` (the paper's), ``farneback``,
+            ``dis`` or ``raft_small`` (`adamml.data.flow.FlowMethod`); stored in checkpoints
+            with the rest of the config, so ``adamml eval``/``predict`` use it by default.
     """
 
     train: str = ""
@@ -37,6 +47,8 @@ class DataConfig:
     segments_train: int = 5
     segments_eval: int = 10
     on_error: str = "raise"
+    flow_dir: str | None = None
+    flow_method: FlowMethod = "tvl1"
 
 
 @dataclass(frozen=True)
@@ -170,6 +182,9 @@ class TrainConfig:
         _choice("optim.lr_schedule", self.optim.lr_schedule, ("multistep", "cosine", "constant"))
         _choice("optim.optimizer", self.optim.optimizer, ("sgd", "adam"))
         _choice("data.on_error", self.data.on_error, ("raise", "skip", "warn"))
+        from ..data.flow import check_flow_method  # the one list of names (imports OpenCV)
+
+        check_flow_method(self.data.flow_method, "config key 'data.flow_method'")
         if not self.model:
             raise ConfigError("config key 'model' is required (e.g. model: test_adamml_rgb_audio)")
         for key, value in (("num_classes", self.num_classes), ("batch_size", self.batch_size),
