@@ -80,7 +80,8 @@ def load_video_inputs(path: str | os.PathLike[str], input_spec: Mapping[str, Inp
             eager for a plain ``input_spec``.
         flow_dir: stored flow from ``adamml extract flow`` (found with `find_flow_file`); read
             eagerly, no flow is computed.
-        flow_method, flow_reduced: how flow is computed otherwise (see `optical_flow`).
+        flow_method: how flow is computed otherwise (see `optical_flow`).
+        flow_reduced: reduced TV-L1 settings.
         device: where the returned tensors and the on-demand flow live, and where
             ``raft_small`` runs (default: the model's device, else the CPU).
 

@@ -98,7 +98,8 @@ def extract_flow(videos: Sequence[str | os.PathLike[str]], out_dir: str | os.Pat
             ``root`` (the manifest's folder) or the file name.
         root: dataset root for relative names.
         workers: processes (1 runs in this process).
-        method, reduced: flow algorithm (see `optical_flow`); ``raft_small`` runs batched.
+        method: flow algorithm (see `optical_flow`); ``raft_small`` runs batched.
+        reduced: reduced TV-L1 settings.
         flow_size: shorter side of the frames flow is computed on (256, appendix B).
         progress: show a tqdm bar.
         device: where ``raft_small`` runs (e.g. ``"cuda"``; with ``workers > 1`` each process

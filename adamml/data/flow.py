@@ -88,7 +88,8 @@ def optical_flow(prev: np.ndarray, nxt: np.ndarray, *, method: FlowMethod = "tvl
     """Dense flow from ``prev`` to ``nxt``, clipped to ``[-bound, bound]``.
 
     Args:
-        prev, nxt: ``(H, W, 3)`` uint8 RGB or ``(H, W)`` uint8 grey frames.
+        prev: ``(H, W, 3)`` uint8 RGB or ``(H, W)`` uint8 grey frame.
+        nxt: the next frame, like ``prev``.
         method: ``"tvl1"`` (paper, ~0.4 s per 256x340 pair on one core), ``"farneback"``
             (~13 ms), ``"dis"`` (~5 ms) or ``"raft_small"`` (a network; prefer
             [`optical_flow_batch`][adamml.data.flow.optical_flow_batch] for it).
@@ -124,8 +125,12 @@ def optical_flow_batch(prev: np.ndarray, nxt: np.ndarray, *, method: FlowMethod 
     one OpenCV call per pair otherwise.
 
     Args:
-        prev, nxt: ``(N, H, W, 3)`` uint8 RGB (or ``(N, H, W)`` grey) frames.
-        method, reduced, bound, device: see [`optical_flow`][adamml.data.flow.optical_flow].
+        prev: ``(N, H, W, 3)`` uint8 RGB (or ``(N, H, W)`` grey) frames.
+        nxt: the next frames, like ``prev``.
+        method: see [`optical_flow`][adamml.data.flow.optical_flow].
+        reduced: reduced TV-L1 settings.
+        bound: clip range in pixels.
+        device: where ``raft_small`` runs (default CPU).
 
     Returns:
         ``(N, H, W, 2)`` float32 pixels.

@@ -1,7 +1,7 @@
 """Stored optical flow: one compressed ``.npz`` per video, quantised x/y images per frame pair.
 
 Layout: ``<flow_dir>/<video path relative to the dataset root>.flow.npz`` holding ``x00000``,
-``y00000``, ... (uint8, TSN quantisation, see [`quantise_flow`][adamml.data.flow.quantise_flow])
+``y00000``, ... (uint8, TSN quantisation, see `adamml.data.quantise_flow`)
 for the pair (frame k, frame k+1), plus ``num_pairs`` and ``bound``. Members are decompressed one
 at a time, so a clip reads only the pairs it uses.
 """

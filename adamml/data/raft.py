@@ -94,7 +94,8 @@ def raft_flow(prev: np.ndarray, nxt: np.ndarray, *, device: torch.device | str |
     """RAFT-small flow from ``prev[i]`` to ``nxt[i]`` for every i, ``batch_size`` pairs a call.
 
     Args:
-        prev, nxt: ``(N, H, W, 3)`` uint8 RGB (or ``(N, H, W)`` grey) frames.
+        prev: ``(N, H, W, 3)`` uint8 RGB (or ``(N, H, W)`` grey) frames.
+        nxt: the next frames, like ``prev``.
         device: where the network runs (default CPU).
         bound: clip range in pixels.
         weights: see [`load_raft_small`][adamml.data.raft.load_raft_small].

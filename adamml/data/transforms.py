@@ -57,9 +57,10 @@ class ClipTransform:
         segments: S.
         train: random sampling and augmentation (True) or deterministic evaluation.
         independent_augment: draw crop/flip per modality (reference) instead of once per clip.
-        flow_method, flow_reduced, flow_size: optical-flow settings for flow computed from
-            frames (see `optical_flow`); flow is computed on frames with shorter side
-            ``flow_size`` and then scaled/cropped like the RGB frames.
+        flow_method: how flow is computed from frames (see `optical_flow`).
+        flow_reduced: reduced TV-L1 settings.
+        flow_size: shorter side of the frames flow is computed on; the flow is then
+            scaled/cropped like the RGB frames.
         flow_on_demand: return a [`FlowRequest`][adamml.data.flowclip.FlowRequest] for ``flow``
             instead of a tensor (see `OnDemandFlow`); stored flow (``flow=`` in the call) is
             always read eagerly.
