@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import ConfigError
 
-if TYPE_CHECKING:
-    from ..data.flow import FlowMethod
-
 __all__ = ["DataConfig", "ScheduleConfig", "LossConfig", "OptimConfig", "TrainConfig",
            "apply_overrides", "parse_value"]
+
+
+if TYPE_CHECKING:  # the flow method names live with the flow code (adamml.data.flow)
+    from ..data.flow import FlowMethod
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,11 @@ class DataConfig:
     on_error: str = "raise"
     flow_dir: str | None = None
     flow_method: FlowMethod = "tvl1"
+
+    def __post_init__(self) -> None:
+        from ..data.flow import check_flow_method  # the one list of names (imports OpenCV)
+
+        check_flow_method(self.flow_method, "config key 'data.flow_method'")
 
 
 @dataclass(frozen=True)
@@ -182,9 +188,6 @@ class TrainConfig:
         _choice("optim.lr_schedule", self.optim.lr_schedule, ("multistep", "cosine", "constant"))
         _choice("optim.optimizer", self.optim.optimizer, ("sgd", "adam"))
         _choice("data.on_error", self.data.on_error, ("raise", "skip", "warn"))
-        from ..data.flow import check_flow_method  # the one list of names (imports OpenCV)
-
-        check_flow_method(self.data.flow_method, "config key 'data.flow_method'")
         if not self.model:
             raise ConfigError("config key 'model' is required (e.g. model: test_adamml_rgb_audio)")
         for key, value in (("num_classes", self.num_classes), ("batch_size", self.batch_size),
