@@ -55,6 +55,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .engine.data import build_dataset, make_loader
     from .engine.distributed import cleanup, init_distributed
     from .engine.evaluate import evaluate
+    from .engine.flowsettings import resolve_flow_method
     from .engine.metrics import summarize
     from .engine.modelio import model_from_checkpoint
     from .engine.trainer import write_json
@@ -63,9 +64,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     try:
         model, ckpt = model_from_checkpoint(args.checkpoint, map_location=info.device)
         cfg = ckpt.get("config", {})
+        flow_method = resolve_flow_method(ckpt, args.flow_method,
+                                          input_spec=_computes_flow(args, model))
+        # flow on demand: only the segments the policy selects are computed
         ds = build_dataset(args.data, model.input_spec, segments=args.segments, train=False,
                            num_classes=int(ckpt["num_classes"]), seed=int(cfg.get("seed", 0)),
-                           on_error=args.on_error)
+                           on_error=args.on_error, flow_dir=args.flow_dir,
+                           flow_method=flow_method, flow_on_demand=True)
         loader, _ = make_loader(ds, batch_size=args.batch_size * info.world_size, info=info,
                                 train=False, seed=0, workers=args.workers)
         result = evaluate(model, loader, info, show_progress=not args.quiet)
@@ -82,13 +87,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from .engine.flowsettings import resolve_flow_method
     from .engine.modelio import model_from_checkpoint
     from .engine.predict import draw_decisions, load_inputs, predict_inputs
 
     model, ckpt = model_from_checkpoint(args.checkpoint)
     seed = int(ckpt.get("config", {}).get("seed", 0))
-    inputs = load_inputs(args.video, model.input_spec, args.segments, seed=seed,
-                         num_classes=int(ckpt["num_classes"]))
+    flow_method = resolve_flow_method(ckpt, args.flow_method,
+                                      input_spec=_computes_flow(args, model))
+    inputs = load_inputs(args.video, model, args.segments, seed=seed,
+                         num_classes=int(ckpt["num_classes"]), flow_dir=args.flow_dir,
+                         flow_method=flow_method)
     pred = predict_inputs(model, inputs, topk=args.topk, classes=ckpt.get("classes") or None)
     print(pred.format())
     if args.figure:
@@ -143,6 +152,22 @@ def _data_commands() -> Any:
     return commands
 
 
+def _computes_flow(args: argparse.Namespace, model: Any) -> dict[str, Any]:
+    """The inputs whose flow method matters: none with stored flow (``--flow-dir``), so a
+    different ``--flow-method`` only warns when flow is really computed."""
+    return {} if args.flow_dir else dict(model.input_spec)
+
+
+def _add_flow_arguments(parser: argparse.ArgumentParser) -> None:
+    from .data.flow import FLOW_METHODS
+
+    parser.add_argument("--flow-dir", help="stored optical flow from `adamml extract flow` "
+                        "(no flow is computed)")
+    parser.add_argument("--flow-method", choices=FLOW_METHODS, default=None,
+                        help="how flow is computed (default: the checkpoint's data.flow_method; "
+                        "another one warns)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``adamml`` argument parser (subcommands)."""
     p = argparse.ArgumentParser(prog="adamml", description="AdaMML: adaptive multi-modal "
@@ -167,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--workers", type=int, default=0)
     e.add_argument("--device", default="cpu")
     e.add_argument("--on-error", default="raise", choices=("raise", "skip", "warn"))
+    _add_flow_arguments(e)
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=_cmd_eval)
 
@@ -176,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--figure", help="write a decisions figure (PNG)")
     r.add_argument("--topk", type=int, default=5)
     r.add_argument("--segments", type=int, default=10)
+    _add_flow_arguments(r)
     r.set_defaults(func=_cmd_predict)
 
     f = sub.add_parser("flops", help="print a model's cost table")

@@ -308,9 +308,23 @@ class AdaMML(nn.Module):
     def policy_views(self, inputs: Mapping[str, Any]) -> dict[str, Tensor]:
         """The policy's view of each modality it looks at (AdaMML appendix B)."""
         if not getattr(self.policy, "needs_views", True):
-            ref = next(v for v in inputs.values() if isinstance(v, Tensor))
+            ref = next((v for v in inputs.values() if isinstance(v, Tensor)),
+                       next(iter(inputs.values())))  # only B, S and the device are read
             return {m: inputs.get(m, ref) for m in self.policy_modalities}
-        return {m: self.specs[m].policy_view(inputs[m]) for m in self.policy_modalities}
+        return {m: self._source_view(m, inputs[m]) for m in self.policy_modalities}
+
+    def _source_view(self, m: str, x: Any) -> Tensor:
+        """The policy view of a tensor, or of a ``SegmentSource`` (e.g. on-demand flow): one
+        with ``select_frames`` produces only the frames the view keeps, others every segment."""
+        spec = self.specs[m]
+        if isinstance(x, Tensor) or spec.is_audio:
+            return spec.policy_view(x)
+        if hasattr(x, "select_frames"):
+            kept = x.select_frames(range(0, spec.frames, spec.policy_frame_stride))
+            return spec.replace(policy_frame_stride=1).policy_view(kept)
+        b, s = x.shape[:2]
+        grid = torch.cartesian_prod(torch.arange(b), torch.arange(s))
+        return spec.policy_view(x.gather(grid[:, 0], grid[:, 1]).reshape(b, s, *x.shape[2:]))
 
     def forward(self, inputs: Mapping[str, Any], decisions: Tensor | None = None) -> ModelOutput:
         """Decide, route, fuse and average over segments.

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..errors import AdamMLError
 from .check import check_manifest
 from .extract import ExtractResult, extract_audio, extract_flow, extract_frames
+from .flow import FLOW_METHODS
 from .manifest import read_manifest
 
 __all__ = ["add_extract_arguments", "run_extract", "add_check_arguments", "run_check"]
@@ -27,8 +28,10 @@ def add_extract_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="a manifest CSV or video files")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes")
-    parser.add_argument("--method", default="tvl1", choices=["tvl1", "farneback", "dis"],
+    parser.add_argument("--method", default="tvl1", choices=FLOW_METHODS,
                         help="optical-flow method (flow only; tvl1 is the paper's)")
+    parser.add_argument("--device", default="cpu",
+                        help="where raft_small runs (e.g. cuda); the OpenCV methods use the CPU")
     parser.add_argument("--reduced", action="store_true", help="faster reduced TV-L1 settings")
     parser.add_argument("--flow-size", type=int, default=256,
                         help="shorter side of the frames flow is computed on")
@@ -52,7 +55,7 @@ def run_extract(args: argparse.Namespace) -> int:
         if args.kind == "flow":
             result: ExtractResult = extract_flow(videos, args.out, method=args.method,
                                                  reduced=args.reduced, flow_size=args.flow_size,
-                                                 **common)
+                                                 device=args.device, **common)
         elif args.kind == "frames":
             result = extract_frames(videos, args.out, short_side=args.short_side, **common)
         else:

@@ -16,6 +16,7 @@ __all__ = [
     "NoVideoStreamError",
     "NoAudioStreamError",
     "ManifestError",
+    "FlowWeightsError",
 ]
 
 
@@ -44,3 +45,7 @@ class NoAudioStreamError(DataError):
 
 class ManifestError(DataError, ValueError):
     """A manifest, class list or reference list file is malformed (the message names the line)."""
+
+
+class FlowWeightsError(DataError):
+    """A flow network's weights (``raft_small``) are not cached and cannot be downloaded."""

@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from .decode import AUDIO_RATE, VideoReader
 from .errors import DataError
-from .flow import FLOW_BOUND, FLOW_SIZE, FlowMethod, optical_flow, quantise_flow
+from .flow import (FLOW_BOUND, FLOW_SIZE, FlowMethod, check_flow_method, optical_flow_batch,
+                   quantise_flow)
 from .flowstore import flow_file, write_flow_file
 from .spatial import resize_short
 
@@ -42,16 +43,24 @@ def _rel(video: Path, root: Path | None) -> str:
     return os.path.relpath(video, root) if root else video.name
 
 
+_CHUNK = 64  # frame pairs per optical_flow_batch call (one batched call for raft_small)
+
+
 def _flow_one(job: tuple[Path, Path], method: FlowMethod, reduced: bool,
-              flow_size: int) -> tuple[str, str]:
+              flow_size: int, device: str = "cpu") -> tuple[str, str]:
     video, out = job
     try:
         frames = resize_short(VideoReader(video).read_all(), flow_size)
-        gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
-        pairs = [quantise_flow(optical_flow(a, b, method=method, reduced=reduced))
-                 for a, b in zip(gray[:-1], gray[1:])]
+        if method != "raft_small":  # the OpenCV methods work on grey frames: convert once
+            frames = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+        pairs = []
+        for i in range(0, len(frames) - 1, _CHUNK):  # quantise as we go: float flow is 8x
+            j = min(i + _CHUNK, len(frames) - 1)
+            pairs += list(quantise_flow(optical_flow_batch(frames[i:j], frames[i + 1:j + 1],
+                                                           method=method, reduced=reduced,
+                                                           device=device)))
         if not pairs:  # one-frame video: one zero field so readers find something
-            pairs = [quantise_flow(np.zeros((*gray[0].shape, 2), np.float32))]
+            pairs = [quantise_flow(np.zeros((*frames.shape[1:3], 2), np.float32))]
         write_flow_file(out, pairs, FLOW_BOUND)
         return str(video), ""
     except DataError as e:
@@ -78,7 +87,8 @@ def _run(jobs: list[tuple[Path, Path]], worker: partial, workers: int, desc: str
 def extract_flow(videos: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str], *,
                  root: str | os.PathLike[str] | None = None, workers: int = 1,
                  method: FlowMethod = "tvl1", reduced: bool = False,
-                 flow_size: int = FLOW_SIZE, progress: bool = True) -> ExtractResult:
+                 flow_size: int = FLOW_SIZE, progress: bool = True,
+                 device: str = "cpu") -> ExtractResult:
     """Compute and store quantised optical flow for every video (see `flowstore`).
 
     Args:
@@ -88,9 +98,12 @@ def extract_flow(videos: Sequence[str | os.PathLike[str]], out_dir: str | os.Pat
             ``root`` (the manifest's folder) or the file name.
         root: dataset root for relative names.
         workers: processes (1 runs in this process).
-        method, reduced: flow algorithm (see `optical_flow`).
+        method: flow algorithm (see `optical_flow`); ``raft_small`` runs batched.
+        reduced: reduced TV-L1 settings.
         flow_size: shorter side of the frames flow is computed on (256, appendix B).
         progress: show a tqdm bar.
+        device: where ``raft_small`` runs (e.g. ``"cuda"``; with ``workers > 1`` each process
+            loads its own copy of the network).
 
     Returns:
         [`ExtractResult`][adamml.data.extract.ExtractResult]; bad videos are listed in ``failed``
@@ -101,7 +114,13 @@ def extract_flow(videos: Sequence[str | os.PathLike[str]], out_dir: str | os.Pat
     for v in map(Path, videos):
         out = flow_file(out_dir, _rel(v, base))
         (result.skipped.append(out) if out.is_file() else jobs.append((v, out)))
-    worker = partial(_flow_one, method=method, reduced=reduced, flow_size=flow_size)
+    check_flow_method(method, "extract_flow method")
+    if method == "raft_small" and jobs:  # a missing download fails once, not once per video
+        from .raft import load_raft_small
+
+        load_raft_small(device=device)
+    worker = partial(_flow_one, method=method, reduced=reduced, flow_size=flow_size,
+                     device=device)
     return _run(jobs, worker, workers, "flow", result, progress)
 
 

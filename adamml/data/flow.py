@@ -6,26 +6,51 @@ reference loader divides by 255 and normalises with mean 0.5, std 0.226 (referen
 float flow that is exactly ``f / (40 * 0.226)``, which is what `normalise_flow` applies to
 both stored (dequantised) and freshly computed flow, so offline and on-demand flow agree up to
 the quantisation step (0.157 px).
+
+Methods (`FlowMethod`, the one list of names): ``tvl1`` (the paper's), ``farneback`` and ``dis``
+(OpenCV, one pair at a time on the CPU) and ``raft_small`` (torchvision's RAFT-small, a network
+meant for GPUs that takes all pairs of a request in one batched call; see `adamml.data.raft`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import cv2
 import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["FlowMethod", "optical_flow", "quantise_flow", "dequantise_flow", "normalise_flow",
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["FlowMethod", "FLOW_METHODS", "check_flow_method", "optical_flow",
+           "optical_flow_batch", "quantise_flow", "dequantise_flow", "normalise_flow",
            "FLOW_BOUND", "FLOW_STD", "FLOW_SIZE"]
 
-FlowMethod = Literal["tvl1", "farneback", "dis"]
+FlowMethod = Literal["tvl1", "farneback", "dis", "raft_small"]
+FLOW_METHODS: tuple[str, ...] = get_args(FlowMethod)
+"""Every flow method name, in `FlowMethod` order (config and CLI choices come from here)."""
 FLOW_BOUND = 20.0
 FLOW_STD = 0.226   # mean(0.229, 0.224, 0.225), the reference's flow std on [0, 1] values
 FLOW_SIZE = 256    # shorter side of the frames flow is computed on (appendix B)
 
 _ALGOS: dict[tuple[str, bool], Any] = {}
+
+
+def check_flow_method(method: object, what: str = "flow method") -> str:
+    """Return ``method`` if it is one of `FLOW_METHODS`.
+
+    Raises:
+        ConfigError: naming ``what`` (e.g. the config key) and the known methods.
+
+    Example:
+        >>> check_flow_method("dis")
+        'dis'
+    """
+    if method not in FLOW_METHODS:
+        raise ConfigError(f"{what} must be one of {', '.join(FLOW_METHODS)}; got {method!r}")
+    return str(method)
 
 
 def _algorithm(method: str, reduced: bool) -> Any:
@@ -47,7 +72,8 @@ def _algorithm(method: str, reduced: bool) -> Any:
         elif method == "farneback":
             algo = None
         else:
-            raise ConfigError(f"unknown flow method {method!r}; use 'tvl1', 'farneback' or 'dis'")
+            check_flow_method(method)
+            raise ConfigError(f"flow method {method!r} has no OpenCV algorithm")
         _ALGOS[key] = algo
     return _ALGOS[key]
 
@@ -57,15 +83,19 @@ def _gray(img: np.ndarray) -> np.ndarray:
 
 
 def optical_flow(prev: np.ndarray, nxt: np.ndarray, *, method: FlowMethod = "tvl1",
-                 reduced: bool = False, bound: float = FLOW_BOUND) -> np.ndarray:
+                 reduced: bool = False, bound: float = FLOW_BOUND,
+                 device: torch.device | str | None = None) -> np.ndarray:
     """Dense flow from ``prev`` to ``nxt``, clipped to ``[-bound, bound]``.
 
     Args:
-        prev, nxt: ``(H, W, 3)`` uint8 RGB or ``(H, W)`` uint8 grey frames.
+        prev: ``(H, W, 3)`` uint8 RGB or ``(H, W)`` uint8 grey frame.
+        nxt: the next frame, like ``prev``.
         method: ``"tvl1"`` (paper, ~0.4 s per 256x340 pair on one core), ``"farneback"``
-            (~13 ms) or ``"dis"`` (~5 ms).
+            (~13 ms), ``"dis"`` (~5 ms) or ``"raft_small"`` (a network; prefer
+            [`optical_flow_batch`][adamml.data.flow.optical_flow_batch] for it).
         reduced: TV-L1 with 3 scales, 3 warps, eps 0.02, 10 inner / 5 outer iterations (~4x faster).
         bound: clip range in pixels.
+        device: where ``raft_small`` runs (default CPU); the OpenCV methods ignore it.
 
     Returns:
         ``(H, W, 2)`` float32, channel 0 = x (horizontal), 1 = y.
@@ -76,6 +106,9 @@ def optical_flow(prev: np.ndarray, nxt: np.ndarray, *, method: FlowMethod = "tvl
         >>> optical_flow(a, a, method="dis").shape
         (32, 32, 2)
     """
+    if method == "raft_small":
+        return optical_flow_batch(prev[None], nxt[None], method=method, bound=bound,
+                                  device=device)[0]
     a, b = np.ascontiguousarray(_gray(prev)), np.ascontiguousarray(_gray(nxt))
     algo = _algorithm(method, reduced)
     if method == "farneback":
@@ -83,6 +116,46 @@ def optical_flow(prev: np.ndarray, nxt: np.ndarray, *, method: FlowMethod = "tvl
     else:
         flow = algo.calc(a, b, None)
     return np.clip(flow.astype(np.float32, copy=False), -bound, bound)
+
+
+def optical_flow_batch(prev: np.ndarray, nxt: np.ndarray, *, method: FlowMethod = "tvl1",
+                       reduced: bool = False, bound: float = FLOW_BOUND,
+                       device: torch.device | str | None = None) -> np.ndarray:
+    """Flow for many pairs ``(prev[i], nxt[i])``: one batched network call for ``raft_small``,
+    one OpenCV call per pair otherwise.
+
+    Args:
+        prev: ``(N, H, W, 3)`` uint8 RGB (or ``(N, H, W)`` grey) frames.
+        nxt: the next frames, like ``prev``.
+        method: see [`optical_flow`][adamml.data.flow.optical_flow].
+        reduced: reduced TV-L1 settings.
+        bound: clip range in pixels.
+        device: where ``raft_small`` runs (default CPU).
+
+    Returns:
+        ``(N, H, W, 2)`` float32 pixels.
+
+    Raises:
+        ConfigError: for an unknown method.
+        FlowWeightsError: ``raft_small`` weights are neither cached nor downloadable.
+
+    Example:
+        >>> a = np.zeros((3, 32, 32), np.uint8)
+        >>> optical_flow_batch(a, a, method="dis").shape
+        (3, 32, 32, 2)
+    """
+    check_flow_method(method)
+    if len(prev) != len(nxt):
+        raise ConfigError(f"optical_flow_batch needs as many next frames as previous ones; got "
+                          f"{len(prev)} and {len(nxt)}")
+    if method == "raft_small":
+        from .raft import raft_flow
+
+        return raft_flow(prev, nxt, device=device, bound=bound)
+    if len(prev) == 0:
+        return np.zeros((0, *np.shape(prev)[1:3], 2), np.float32)
+    return np.stack([optical_flow(a, b, method=method, reduced=reduced, bound=bound)
+                     for a, b in zip(prev, nxt)])
 
 
 def quantise_flow(flow: np.ndarray, bound: float = FLOW_BOUND) -> np.ndarray:

@@ -4,7 +4,8 @@ In AdaMML-RGBDiff (Table 2) the policy looks at RGB difference and the recogniti
 optical flow only on the segments the policy selects. `OnDemandFlow` is a SegmentSource
 (DEVELOPING.md, router): ``.shape`` is ``(B, S, T, 10, H, W)`` and ``gather(batch_idx, seg_idx)``
 computes flow for just those ``(video, segment)`` pairs, with a per-pair cache and a counter of
-flow fields actually computed (``pairs_computed``).
+flow fields actually computed (``pairs_computed``). `AdaMML` asks it for the policy's frames only
+(``select_frames``) when the policy itself looks at flow.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .flow import FLOW_SIZE, FlowMethod, normalise_flow, optical_flow
+from .flow import FLOW_SIZE, FlowMethod, normalise_flow, optical_flow_batch
 from .spatial import SpatialParams, apply_spatial, resize_short
 
 __all__ = ["FlowRequest", "OnDemandFlow", "flow_pairs", "flow_segments"]
@@ -37,8 +38,14 @@ def flow_pairs(indices: np.ndarray, consecutive: int, num_frames: int) -> np.nda
 
 
 def compute_fields(get_frames: FrameGetter, starts: Sequence[int], num_frames: int, *,
-                   method: FlowMethod, reduced: bool, flow_size: int) -> dict[int, np.ndarray]:
-    """Flow fields ``(H, W, 2)`` for pairs ``(p, p + 1)``, frames resized to ``flow_size``."""
+                   method: FlowMethod, reduced: bool, flow_size: int,
+                   device: torch.device | str | None = None) -> dict[int, np.ndarray]:
+    """Flow fields ``(H, W, 2)`` for pairs ``(p, p + 1)``, frames resized to ``flow_size``.
+
+    One decode for all the frames the pairs need and one
+    [`optical_flow_batch`][adamml.data.flow.optical_flow_batch] call (one network call for
+    ``raft_small``, on ``device``).
+    """
     starts = sorted(set(int(s) for s in starts))
     if not starts:
         return {}
@@ -46,8 +53,9 @@ def compute_fields(get_frames: FrameGetter, starts: Sequence[int], num_frames: i
     need = sorted(set(starts) | set(ends))
     frames = resize_short(get_frames(need), flow_size)
     pos = {k: i for i, k in enumerate(need)}
-    return {s: optical_flow(frames[pos[s]], frames[pos[e]], method=method, reduced=reduced)
-            for s, e in zip(starts, ends)}
+    fields = optical_flow_batch(frames[[pos[s] for s in starts]], frames[[pos[e] for e in ends]],
+                                method=method, reduced=reduced, device=device)
+    return dict(zip(starts, fields))
 
 
 def flow_segments(fields: Callable[[int], np.ndarray], pairs: np.ndarray,
@@ -103,13 +111,24 @@ class FlowRequest:
 class OnDemandFlow:
     """A SegmentSource that computes optical flow only for the segments asked for.
 
+    AdaMML-RGBDiff (Table 2): the policy looks at RGB difference and flow is computed only
+    where the policy selected it. ``gather`` computes, per video, the missing flow pairs of all
+    the segments asked for in one decode and one flow call, and caches fields and segments, so
+    asking twice computes nothing new. ``select_frames`` gives some frames of every segment
+    (a policy view that looks at flow needs frames 0, 2, 4, ... only).
+
     Args:
         requests: one [`FlowRequest`][adamml.data.flowclip.FlowRequest] per video of the batch.
-        device: device of the tensors ``gather`` returns.
+        device: device of the tensors returned (and where ``raft_small`` runs); move it with
+            ``.to(device)`` as a tensor (``adamml.engine.evaluate.to_device`` does).
 
     Attributes:
         shape: ``(B, S, T, C, H, W)``.
+        device: where returned tensors live.
         pairs_computed: flow fields computed so far (cached pairs are not recomputed).
+
+    Raises:
+        ValueError: for an empty ``requests``.
 
     Example:
         >>> src = OnDemandFlow(requests)  # doctest: +SKIP
@@ -131,22 +150,24 @@ class OnDemandFlow:
         self._segments: dict[tuple[int, int], Tensor] = {}
 
     def to(self, device: torch.device | str) -> "OnDemandFlow":
-        """Return tensors on ``device`` from now on (the cache is kept)."""
+        """Return tensors on ``device`` from now on (the cache is kept); returns ``self``."""
         self.device = torch.device(device)
         return self
 
-    def _segment(self, b: int, s: int) -> Tensor:
-        if (b, s) not in self._segments:
-            req = self.requests[b]
-            pairs = req.pairs()[s:s + 1]
-            todo = [int(k) for k in np.unique(pairs) if (b, int(k)) not in self._fields]
-            new = compute_fields(req.get_frames, todo, req.num_frames, method=req.method,
-                                 reduced=req.reduced, flow_size=req.flow_size)
-            self.pairs_computed += len(new)
-            self._fields.update({(b, k): f for k, f in new.items()})
-            seg = flow_segments(lambda k: self._fields[(b, k)], pairs, req.size, req.params)
-            self._segments[(b, s)] = seg[0]
-        return self._segments[(b, s)]
+    def _ensure_fields(self, b: int, pairs: np.ndarray) -> None:
+        """Compute the fields of video ``b``'s pair starts ``pairs`` that are not cached."""
+        req = self.requests[b]
+        todo = [int(k) for k in np.unique(pairs) if (b, int(k)) not in self._fields]
+        new = compute_fields(req.get_frames, todo, req.num_frames, method=req.method,
+                             reduced=req.reduced, flow_size=req.flow_size, device=self.device)
+        self.pairs_computed += len(new)
+        self._fields.update({(b, k): f for k, f in new.items()})
+
+    def _build(self, b: int, pairs: np.ndarray) -> Tensor:
+        """``(n, T', C, H, W)`` flow of pair starts ``(n, T', P)`` of video ``b`` (CPU)."""
+        self._ensure_fields(b, pairs)
+        req = self.requests[b]
+        return flow_segments(lambda k: self._fields[(b, k)], pairs, req.size, req.params)
 
     def gather(self, batch_idx: Tensor | Sequence[int], seg_idx: Tensor | Sequence[int]) -> Tensor:
         """Flow for the given ``(video, segment)`` pairs.
@@ -158,7 +179,37 @@ class OnDemandFlow:
         ss = torch.as_tensor(seg_idx).reshape(-1).tolist()
         if not bs:
             return torch.zeros(0, *self.shape[2:], device=self.device)
-        return torch.stack([self._segment(b, s) for b, s in zip(bs, ss)]).to(self.device)
+        missing: dict[int, list[int]] = {}
+        for b, s in zip(bs, ss):
+            if (b, s) not in self._segments and s not in missing.setdefault(b, []):
+                missing[b].append(s)
+        for b, segs in missing.items():
+            if segs:
+                built = self._build(b, self.requests[b].pairs()[segs])
+                self._segments.update({(b, s): x for s, x in zip(segs, built)})
+        return torch.stack([self._segments[(b, s)] for b, s in zip(bs, ss)]).to(self.device)
+
+    def select_frames(self, frame_idx: Sequence[int]) -> Tensor:
+        """Frames ``frame_idx`` of every segment of every video (e.g. a policy's view).
+
+        Only the flow pairs those frames stack are computed (and cached for ``gather``).
+
+        Returns:
+            ``(B, S, len(frame_idx), C, H, W)`` float32 on ``self.device``.
+        """
+        t_idx = [int(t) for t in frame_idx]
+        out = []
+        for b, req in enumerate(self.requests):
+            pairs = req.pairs()[:, t_idx]                                  # (S, T', P)
+            done = [(b, s) in self._segments for s in range(self.shape[1])]
+            out.append(torch.stack([self._segments[(b, s)][t_idx] for s in range(self.shape[1])])
+                       if all(done) else self._build(b, pairs))
+        return torch.stack(out).to(self.device)
+
+    def computed(self, b: int, s: int) -> Tensor | None:
+        """Segment ``s`` of video ``b`` if ``gather`` computed it already, else ``None``
+        (computes nothing; e.g. for drawing only what the model used)."""
+        return self._segments.get((b, s))
 
     def materialise(self) -> Tensor:
         """Every segment, ``(B, S, T, C, H, W)`` (computes what is not cached)."""

@@ -1,7 +1,7 @@
 """Stored optical flow: one compressed ``.npz`` per video, quantised x/y images per frame pair.
 
 Layout: ``<flow_dir>/<video path relative to the dataset root>.flow.npz`` holding ``x00000``,
-``y00000``, ... (uint8, TSN quantisation, see [`quantise_flow`][adamml.data.flow.quantise_flow])
+``y00000``, ... (uint8, TSN quantisation, see `adamml.data.quantise_flow`)
 for the pair (frame k, frame k+1), plus ``num_pairs`` and ``bound``. Members are decompressed one
 at a time, so a clip reads only the pairs it uses.
 """
@@ -17,12 +17,34 @@ import numpy as np
 from .errors import MediaFileError
 from .flow import dequantise_flow
 
-__all__ = ["flow_file", "read_flow_pairs", "write_flow_file"]
+__all__ = ["flow_file", "find_flow_file", "read_flow_pairs", "write_flow_file"]
 
 
 def flow_file(flow_dir: str | os.PathLike[str], rel_path: str | os.PathLike[str]) -> Path:
     """Where the flow of the video ``rel_path`` (relative to the dataset root) is stored."""
     return Path(flow_dir) / f"{Path(rel_path).as_posix()}.flow.npz"
+
+
+def find_flow_file(flow_dir: str | os.PathLike[str], video: str | os.PathLike[str]) -> Path:
+    """The stored flow of one video file whose dataset root is not known (``adamml predict``).
+
+    ``adamml extract flow`` names each file after the video's path relative to the manifest's
+    folder (or after the file name when given files), so the tails of ``video``'s path are
+    tried, longest first: for ``/data/ks/videos/val/a.mp4``, ``data/ks/videos/val/a.mp4``,
+    ..., ``val/a.mp4``, ``a.mp4``.
+
+    Raises:
+        MediaFileError: no tail has a flow file in ``flow_dir`` (run ``adamml extract flow``).
+    """
+    parts = Path(os.path.abspath(video)).parts[1:]
+    for i in range(len(parts)):
+        path = flow_file(flow_dir, Path(*parts[i:]))
+        if path.is_file():
+            return path
+    raise MediaFileError(f"{video}: no stored flow in {flow_dir} (looked for "
+                         f"{flow_file(flow_dir, Path(*parts[-1:]))} and the paths under its "
+                         f"parent folders); run `adamml extract flow` on it or drop the flow "
+                         f"folder to compute flow")
 
 
 def write_flow_file(path: Path, quantised: Sequence[np.ndarray], bound: float) -> None:

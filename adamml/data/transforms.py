@@ -23,7 +23,7 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..modalities import InputSpec
 from .audio import audio_window, log_spectrogram
-from .flow import FLOW_SIZE, FlowMethod
+from .flow import FLOW_SIZE, FlowMethod, check_flow_method
 from .flowclip import FlowRequest, compute_fields, flow_pairs, flow_segments
 from .sampling import sample_segments, segment_centres
 from .spatial import EVAL_SPATIAL, SpatialParams, apply_spatial, draw_spatial
@@ -57,11 +57,14 @@ class ClipTransform:
         segments: S.
         train: random sampling and augmentation (True) or deterministic evaluation.
         independent_augment: draw crop/flip per modality (reference) instead of once per clip.
-        flow_method, flow_reduced, flow_size: optical-flow settings for flow computed from
-            frames (see `optical_flow`); flow is computed on frames with shorter side
-            ``flow_size`` and then scaled/cropped like the RGB frames.
+        flow_method: how flow is computed from frames (see `optical_flow`).
+        flow_reduced: reduced TV-L1 settings.
+        flow_size: shorter side of the frames flow is computed on; the flow is then
+            scaled/cropped like the RGB frames.
         flow_on_demand: return a [`FlowRequest`][adamml.data.flowclip.FlowRequest] for ``flow``
-            instead of a tensor (see `OnDemandFlow`).
+            instead of a tensor (see `OnDemandFlow`); stored flow (``flow=`` in the call) is
+            always read eagerly.
+        flow_device: where ``raft_small`` computes eager flow (the CPU by default).
         rgbdiff_uint8: map RGB differences to uint8 with truncation as the reference does
             (``floor((d + 255) * 255 / 510)``); default keeps float ``(d + 255) / 510``.
         stride: temporal stride between sampled frames (4).
@@ -84,14 +87,16 @@ class ClipTransform:
                  independent_augment: bool = False, flow_method: FlowMethod = "tvl1",
                  flow_reduced: bool = False, flow_size: int = FLOW_SIZE,
                  flow_on_demand: bool = False, rgbdiff_uint8: bool = False,
-                 stride: int = 4) -> None:
+                 stride: int = 4, flow_device: torch.device | str = "cpu") -> None:
         if segments < 1:
             raise ConfigError(f"segments must be >= 1, got {segments}")
         self.input_spec = dict(input_spec)
         self.kinds = {k: modality_kind(k, s) for k, s in self.input_spec.items()}
         self.segments, self.train, self.stride = segments, train, stride
         self.independent_augment = independent_augment
-        self.flow_method, self.flow_reduced, self.flow_size = flow_method, flow_reduced, flow_size
+        self.flow_method = check_flow_method(flow_method, "flow_method")
+        self.flow_reduced, self.flow_size = flow_reduced, flow_size
+        self.flow_device = torch.device(flow_device)
         self.flow_on_demand, self.rgbdiff_uint8 = flow_on_demand, rgbdiff_uint8
         # Stacked frames per sampled frame: flow C/2 pairs, RGB difference C/3 differences.
         per = {"flow": 2, "rgbdiff": 3}
@@ -194,7 +199,7 @@ class ClipTransform:
         else:
             fields = compute_fields(lambda ix: take(np.asarray(ix)), starts, num_frames,
                                     method=self.flow_method, reduced=self.flow_reduced,
-                                    flow_size=self.flow_size)
+                                    flow_size=self.flow_size, device=self.flow_device)
         return flow_segments(fields.__getitem__, pairs, spec.size, p)
 
     def _audio(self, audio: np.ndarray | None, centres: np.ndarray, spec: InputSpec) -> Tensor:

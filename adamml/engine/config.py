@@ -10,13 +10,17 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import ConfigError
 
 __all__ = ["DataConfig", "ScheduleConfig", "LossConfig", "OptimConfig", "PretrainConfig",
            "TrainConfig",
            "apply_overrides", "parse_value"]
+
+
+if TYPE_CHECKING:  # the flow method names live with the flow code (adamml.data.flow)
+    from ..data.flow import FlowMethod
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,13 @@ class DataConfig:
         segments_train: segments per video in training (5 in the paper).
         segments_eval: segments per video in evaluation (10 in the paper).
         on_error: what the dataset does with an unreadable video: raise, skip or warn.
+        flow_dir: stored optical flow written by ``adamml extract flow`` for the manifests'
+            videos (relative to the config file's folder, like manifests); ``None`` computes
+            flow from the frames (eagerly for training batches, only for the selected segments
+            in validation and test).
+        flow_method: how flow is computed from frames: ``tvl1`` (the paper's), ``farneback``,
+            ``dis`` or ``raft_small`` (`adamml.data.flow.FlowMethod`); stored in checkpoints
+            with the rest of the config, so ``adamml eval``/``predict`` use it by default.
     """
 
     train: str = ""
@@ -38,6 +49,13 @@ class DataConfig:
     segments_train: int = 5
     segments_eval: int = 10
     on_error: str = "raise"
+    flow_dir: str | None = None
+    flow_method: FlowMethod = "tvl1"
+
+    def __post_init__(self) -> None:
+        from ..data.flow import check_flow_method  # the one list of names (imports OpenCV)
+
+        check_flow_method(self.flow_method, "config key 'data.flow_method'")
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ from typing import Any, Mapping, get_args
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate
 
 from ..errors import ConfigError
 from .distributed import DistInfo
 
 __all__ = ["SyntheticTensorDataset", "IndexedDataset", "build_dataset", "make_loader",
-           "parse_syntheticav", "clear_syntheticav_cache"]
+           "collate_indexed", "parse_syntheticav", "clear_syntheticav_cache"]
 
 
 class SyntheticTensorDataset(Dataset):
@@ -99,7 +99,8 @@ class IndexedDataset(Dataset):
 
 def build_dataset(source: str, input_spec: Mapping[str, Any], *, segments: int, train: bool,
                   num_classes: int, seed: int = 0, on_error: str = "raise",
-                  base_dir: str | Path | None = None) -> Dataset:
+                  base_dir: str | Path | None = None, flow_dir: str | Path | None = None,
+                  flow_method: str = "tvl1", flow_on_demand: bool = False) -> Dataset:
     """A dataset from a manifest path or ``synthetic:N``.
 
     Args:
@@ -110,7 +111,15 @@ def build_dataset(source: str, input_spec: Mapping[str, Any], *, segments: int, 
         num_classes: K (synthetic data).
         seed: seeds synthetic data and the dataset's own sampling.
         on_error: passed to `adamml.data.VideoDataset`.
-        base_dir: folder that relative manifest paths are resolved against (the config's).
+        base_dir: folder that relative manifest and flow paths are resolved against (the
+            config's).
+        flow_dir: stored flow of a manifest's videos (``adamml extract flow``); no flow is
+            computed then. Ignored by ``synthetic:`` sources.
+        flow_method: how a manifest's (and, unless its source says otherwise, a
+            ``syntheticav:`` source's) flow is computed from frames.
+        flow_on_demand: a manifest's flow as `adamml.data.FlowRequest` items, which
+            `collate_indexed` turns into an `adamml.data.OnDemandFlow` per batch, so an
+            evaluation computes flow only for the segments the policy selected.
 
     ``syntheticav:N[,key=value...]`` is `adamml.data.synthetic.SyntheticAV` featurised in
     memory (see `parse_syntheticav`); it is built once per process and cached.
@@ -120,7 +129,7 @@ def build_dataset(source: str, input_spec: Mapping[str, Any], *, segments: int, 
     """
     if source.startswith("syntheticav:"):
         return _syntheticav(source, input_spec, segments=segments, train=train,
-                            num_classes=num_classes, seed=seed)
+                            num_classes=num_classes, seed=seed, flow_method=flow_method)
     if source.startswith("synthetic:"):
         spec = source.split(":", 1)[1]
         try:
@@ -133,9 +142,7 @@ def build_dataset(source: str, input_spec: Mapping[str, Any], *, segments: int, 
         # same class patterns, different noise: validation videos are held out
         return SyntheticTensorDataset(n, input_spec, segments, num_classes, seed=seed,
                                       noise_seed=seed * 2 + (0 if train else 1))
-    path = Path(source)
-    if base_dir is not None and not path.is_absolute():
-        path = Path(base_dir) / path
+    path = _resolve(source, base_dir)
     if not path.is_file():
         raise ConfigError(f"manifest {str(path)!r} does not exist (a CSV with header path,label, "
                           "or synthetic:N)")
@@ -145,7 +152,14 @@ def build_dataset(source: str, input_spec: Mapping[str, Any], *, segments: int, 
         raise ConfigError(f"cannot read manifest {str(path)!r}: adamml.data.VideoDataset is "
                           f"not available ({err})") from None
     return VideoDataset(str(path), input_spec, segments=segments, train=train,
-                        on_error=on_error, seed=seed)
+                        on_error=on_error, seed=seed,
+                        flow_dir=_resolve(flow_dir, base_dir) if flow_dir else None,
+                        flow_method=flow_method, flow_on_demand=flow_on_demand)
+
+
+def _resolve(path: str | Path, base_dir: str | Path | None) -> Path:
+    path = Path(path)
+    return Path(base_dir) / path if base_dir is not None and not path.is_absolute() else path
 
 
 def parse_syntheticav(source: str, *, train: bool) -> tuple[int, str, dict[str, Any]]:
@@ -215,18 +229,19 @@ def clear_syntheticav_cache() -> None:
 
 
 def _syntheticav(source: str, input_spec: Mapping[str, Any], *, segments: int, train: bool,
-                 num_classes: int, seed: int) -> Dataset:
+                 num_classes: int, seed: int, flow_method: str = "tvl1") -> Dataset:
     from ..data.synthetic import SyntheticAV
 
     n, split, options = parse_syntheticav(source, train=train)
     shapes = {m: tuple(spec.shape) for m, spec in input_spec.items()}
-    key = (n, split, tuple(sorted(options.items())), num_classes, seed, segments, train)
     from ..data.flow import FlowMethod
 
-    flow_method = str(options.pop("flow_method", "tvl1"))
+    flow_method = str(options.pop("flow_method", flow_method))
     if flow_method not in get_args(FlowMethod):
         raise ConfigError(f"data source {source!r}: flow_method must be one of "
                           f"{', '.join(get_args(FlowMethod))}; got {flow_method!r}")
+    key = (n, split, tuple(sorted({**options, "flow_method": flow_method}.items())), num_classes,
+           seed, segments, train)
     # a cached dataset with a superset of the modalities (same shapes) serves a subset
     for (k, cached), ds in _SYNTHETICAV_CACHE.items():
         have = dict(cached)
@@ -242,9 +257,29 @@ def _syntheticav(source: str, input_spec: Mapping[str, Any], *, segments: int, t
     return ds
 
 
+def collate_indexed(batch: list[tuple[int, Mapping[str, Any], Any]]
+                    ) -> tuple[Tensor, dict[str, Any], Any]:
+    """Collate ``(index, inputs, label)`` items: PyTorch's default collation, except that
+    `adamml.data.FlowRequest` inputs (``flow_on_demand``) become one `adamml.data.OnDemandFlow`
+    per batch, as `adamml.data.collate_clips` does for ``(inputs, label)`` items."""
+    first = batch[0][1]
+    if all(isinstance(v, Tensor) for v in first.values()):
+        return default_collate(batch)
+    from ..data import FlowRequest, OnDemandFlow
+
+    lazy = [k for k, v in first.items() if isinstance(v, FlowRequest)]
+    index, eager, label = default_collate([(i, {k: v for k, v in x.items() if k not in lazy}, y)
+                                           for i, x, y in batch])
+    sources = {k: OnDemandFlow([x[k] for _, x, _ in batch]) for k in lazy}
+    return index, {k: sources[k] if k in sources else eager[k] for k in first}, label
+
+
 def make_loader(dataset: Dataset, *, batch_size: int, info: DistInfo, train: bool, seed: int,
                 workers: int = 0) -> tuple[DataLoader, DistributedSampler]:
     """A loader over ``(index, inputs, label)`` batches with this rank's share.
+
+    Batches are collated by [`collate_indexed`][adamml.engine.data.collate_indexed], so
+    on-demand flow items become one `OnDemandFlow` per batch.
 
     ``batch_size`` is the global batch; each of the ``world_size`` ranks gets
     ``batch_size // world_size``. The sampler is a `DistributedSampler` even for one process,
@@ -261,6 +296,6 @@ def make_loader(dataset: Dataset, *, batch_size: int, info: DistInfo, train: boo
     sampler = DistributedSampler(indexed, num_replicas=info.world_size, rank=info.rank,
                                  shuffle=train, seed=seed, drop_last=False)
     loader = DataLoader(indexed, batch_size=batch_size // info.world_size, sampler=sampler,
-                        num_workers=workers, drop_last=False,
+                        num_workers=workers, drop_last=False, collate_fn=collate_indexed,
                         persistent_workers=False, pin_memory=info.device.type == "cuda")
     return loader, sampler

@@ -22,9 +22,16 @@ __all__ = ["evaluate", "to_device"]
 
 
 def to_device(inputs: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
-    """Move every tensor input to ``device`` (other values, e.g. segment sources, unchanged)."""
-    return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v
-            for k, v in inputs.items()}
+    """Move every tensor input to ``device``; a segment source with a ``to`` method (e.g.
+    `adamml.data.OnDemandFlow`) is told to return its tensors there; other values unchanged."""
+    def move(v: Any) -> Any:
+        if isinstance(v, Tensor):
+            return v.to(device, non_blocking=True)
+        if hasattr(v, "gather") and callable(getattr(v, "to", None)):
+            return v.to(device)
+        return v
+
+    return {k: move(v) for k, v in inputs.items()}
 
 
 @torch.no_grad()

@@ -2,7 +2,8 @@
 
 The figure has one column per segment: the middle frame of each visual modality and the audio
 spectrogram, framed in green where the policy selected the modality and greyed out where it
-skipped it.
+skipped it. On-demand flow is drawn only where it was computed; a skipped flow segment, never
+computed, is a blank "not computed" cell (drawing never computes flow).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 
-__all__ = ["Prediction", "predict_inputs", "load_inputs", "draw_decisions", "draw_segment"]
+__all__ = ["Prediction", "predict_inputs", "load_inputs", "draw_decisions", "draw_segment",
+           "draw_placeholder"]
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,15 @@ class Prediction:
 
 
 @torch.no_grad()
-def predict_inputs(model: nn.Module, inputs: Mapping[str, Tensor], *, topk: int = 5,
+def predict_inputs(model: nn.Module, inputs: Mapping[str, Any], *, topk: int = 5,
                    classes: Sequence[str] | None = None) -> Prediction:
-    """Run ``model`` (in eval mode) on one video's inputs ``{m: (S, T, C, H, W)}``."""
+    """Run ``model`` (in eval mode) on one video's inputs ``{m: (S, T, C, H, W)}``.
+
+    A ``SegmentSource`` input (on-demand flow from `load_inputs`) is already a batch of one
+    ``(1, S, T, C, H, W)``; the model asks it only for the segments its policy selected.
+    """
     model.eval()
-    out = model({m: x.unsqueeze(0) for m, x in inputs.items()})
+    out = model({m: x.unsqueeze(0) if isinstance(x, Tensor) else x for m, x in inputs.items()})
     probs = torch.softmax(out.logits[0].double(), dim=0)
     k = min(topk, probs.numel())
     values, idx = probs.topk(k)
@@ -60,17 +66,34 @@ def predict_inputs(model: nn.Module, inputs: Mapping[str, Tensor], *, topk: int 
                       tuple(model.modalities), float(out.gflops[0]))
 
 
-def load_inputs(video: str, input_spec: Mapping[str, Any], segments: int, *, seed: int = 0,
-                num_classes: int = 1) -> dict[str, Tensor]:
-    """One video's inputs for ``model.input_spec``.
+def load_inputs(video: str, input_spec: Mapping[str, Any] | Any, segments: int, *,
+                seed: int = 0, num_classes: int = 1, flow_dir: str | None = None,
+                flow_method: str = "tvl1") -> dict[str, Any]:
+    """One video's inputs for a model (or its ``input_spec``).
 
-    ``video`` is a video file (decoded by ``adamml.data``), a ``.pt`` file holding
-    ``{modality: (S, T, C, H, W)}`` tensors, or ``synthetic:I`` (video I of the synthetic
-    validation split).
+    ``video`` is a video file (decoded by `adamml.data.load_video_inputs`), a ``.pt`` file
+    holding ``{modality: (S, T, C, H, W)}`` tensors, or ``synthetic:I`` (video I of the
+    synthetic validation split). Given the model, a video file's flow is on demand (an
+    `OnDemandFlow` batch of one, computed only for the segments the policy selects), unless
+    ``flow_dir`` holds its stored flow.
+
+    Args:
+        video: see above.
+        input_spec: the model, or ``model.input_spec`` (flow is then computed eagerly).
+        segments: S.
+        seed: seeds ``synthetic:I``.
+        num_classes: K of ``synthetic:I``.
+        flow_dir: stored flow from ``adamml extract flow`` (found by
+            `adamml.data.find_flow_file`).
+        flow_method: how flow is computed from frames otherwise.
+
+    Returns:
+        ``{m: (S, T, C, H, W)}`` tensors, or a ``(1, S, T, C, H, W)`` `OnDemandFlow` for flow.
 
     Raises:
         ConfigError: if the file does not exist or cannot be decoded.
     """
+    spec = getattr(input_spec, "input_spec", input_spec)
     if video.startswith("synthetic:"):
         from .data import SyntheticTensorDataset
 
@@ -78,7 +101,7 @@ def load_inputs(video: str, input_spec: Mapping[str, Any], segments: int, *, see
             index = int(video.split(":", 1)[1])
         except ValueError:
             raise ConfigError(f"{video!r} must be synthetic:I with I an integer") from None
-        ds = SyntheticTensorDataset(index + 1, input_spec, segments, num_classes, seed=seed,
+        ds = SyntheticTensorDataset(index + 1, spec, segments, num_classes, seed=seed,
                                     noise_seed=seed * 2 + 1)
         return ds[index][0]
     path = Path(video)
@@ -94,8 +117,10 @@ def load_inputs(video: str, input_spec: Mapping[str, Any], segments: int, *, see
     except ImportError:
         raise ConfigError("decoding video files needs adamml.data.load_video_inputs, which this "
                           "installation lacks; pass a .pt file of tensors instead") from None
-    batch = load_video_inputs(str(path), input_spec, segments=segments)
-    return {m: x[0] for m, x in batch.items()}  # one video, without the batch dimension
+    batch = load_video_inputs(str(path), input_spec, segments=segments, flow_dir=flow_dir,
+                              flow_method=flow_method)  # type: ignore[arg-type]
+    # one video: tensors without the batch dimension; a segment source stays a batch of one
+    return {m: x[0] if isinstance(x, Tensor) else x for m, x in batch.items()}
 
 
 def _thumbnail(x: Tensor) -> Tensor:
@@ -120,9 +145,30 @@ def draw_segment(ax: Any, x: Tensor, selected: bool, *, faded: float = 0.25,
         spine.set_linewidth(frame_width if selected else 1)
 
 
-def draw_decisions(inputs: Mapping[str, Tensor], pred: Prediction, path: str | Path) -> Path:
+def draw_placeholder(ax: Any, selected: bool, *, text: str = "not\ncomputed") -> None:
+    """An empty cell for a segment whose input was never computed (skipped on-demand flow)."""
+    ax.set_facecolor("whitesmoke")
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=7, color="grey",
+            transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_edgecolor("limegreen" if selected else "lightgrey")
+        spine.set_linewidth(4.0 if selected else 1)
+
+
+def _segment_input(x: Any, s: int) -> Tensor | None:
+    """Segment ``s`` of a ``(S, ...)`` tensor, or of a batch-of-one segment source if it was
+    computed already (never computes)."""
+    if isinstance(x, Tensor):
+        return x[s]
+    computed = getattr(x, "computed", None)
+    return computed(0, s) if callable(computed) else None
+
+
+def draw_decisions(inputs: Mapping[str, Any], pred: Prediction, path: str | Path) -> Path:
     """Save a figure: a row per modality, a column per segment; selected cells framed green,
-    skipped cells greyed out."""
+    skipped cells greyed out. On-demand inputs are drawn where computed, else a placeholder."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -135,7 +181,12 @@ def draw_decisions(inputs: Mapping[str, Tensor], pred: Prediction, path: str | P
         k = pred.modalities.index(m)
         for c in range(s):
             ax = axes[r][c]
-            draw_segment(ax, inputs[m][c], bool(pred.decisions[c, k] > 0.5))
+            selected = bool(pred.decisions[c, k] > 0.5)
+            x = _segment_input(inputs[m], c)
+            if x is None:
+                draw_placeholder(ax, selected)
+            else:
+                draw_segment(ax, x.cpu(), selected)
             if c == 0:
                 ax.set_ylabel(m)
             if r == 0:

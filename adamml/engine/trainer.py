@@ -114,10 +114,14 @@ class Trainer:
 
     def _dataset(self, source: str, train: bool) -> Any:
         d = self.cfg.data
+        # evaluation computes flow only where the policy selected it; training runs every
+        # segment (masked path), so its flow is computed eagerly in the loader
         return build_dataset(source, self.model.input_spec, train=train,
                              segments=d.segments_train if train else d.segments_eval,
                              num_classes=self.cfg.num_classes, seed=self.cfg.seed,
-                             on_error=d.on_error, base_dir=self.base_dir)
+                             on_error=d.on_error, base_dir=self.base_dir,
+                             flow_dir=d.flow_dir, flow_method=d.flow_method,
+                             flow_on_demand=not train)
 
     def _loader(self, dataset: Any, train: bool) -> Any:
         return make_loader(dataset, batch_size=self.cfg.batch_size, info=self.info, train=train,

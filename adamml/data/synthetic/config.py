@@ -128,8 +128,8 @@ def class_table(num_classes: int, motion_pairs: int = 1) -> list[ClassInfo]:
     32-bin pooled band apart for K <= 12, and below the AAC low-pass).
 
     Example:
-        >>> [c.name for c in class_table(4, motion_pairs=1)]
-        ['disc-any-600hz', 'square-any-2200hz', 'diamond-up-3800hz', 'diamond-down-5400hz']
+        >>> ", ".join(c.name for c in class_table(4, motion_pairs=1))
+        'disc-any-600hz, square-any-2200hz, diamond-up-3800hz, diamond-down-5400hz'
     """
     unique = num_classes - 2 * motion_pairs
     lo, hi = 600.0, 5400.0
