@@ -31,7 +31,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except yaml.YAMLError as err:
         raise ConfigError(f"config {args.config!r} is not valid YAML: "
                           f"{str(err).splitlines()[0]}") from None
-    cfg = TrainConfig.from_dict(apply_overrides(raw, args.overrides))
+    overrides = list(args.overrides) + ([f"precision={args.precision}"] if args.precision else [])
+    cfg = TrainConfig.from_dict(apply_overrides(raw, overrides))
     out = Path(args.out) if args.out else Path("runs") / path.stem
     info = init_distributed(cfg.device)
     try:
@@ -63,6 +64,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     info = init_distributed(args.device)
     try:
         model, ckpt = model_from_checkpoint(args.checkpoint, map_location=info.device)
+        _run_options(model, args)
         cfg = ckpt.get("config", {})
         flow_method = resolve_flow_method(ckpt, args.flow_method,
                                           input_spec=_computes_flow(args, model))
@@ -92,6 +94,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .engine.predict import draw_decisions, load_inputs, predict_inputs
 
     model, ckpt = model_from_checkpoint(args.checkpoint)
+    _run_options(model, args)
     seed = int(ckpt.get("config", {}).get("seed", 0))
     flow_method = resolve_flow_method(ckpt, args.flow_method,
                                       input_spec=_computes_flow(args, model))
@@ -103,6 +106,21 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.figure:
         print(f"wrote {draw_decisions(inputs, pred, args.figure)}")
     return 0
+
+
+def _run_options(model: Any, args: argparse.Namespace) -> None:
+    """``--precision`` and ``--compile`` of eval and predict."""
+    if getattr(model, "set_precision", None) is not None:
+        model.set_precision(args.precision)
+    if args.compile and getattr(model, "configure_inference", None) is not None:
+        model.configure_inference(compile=True)
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
+                        help="autocast the backbones (bf16 on CPUs with bf16 matrix units)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the backbones' inference copies")
 
 
 def _cmd_flops(args: argparse.Namespace) -> int:
@@ -179,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="run folder (default runs/<config name>)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
+                   help="autocast precision (overrides the config's precision)")
     t.add_argument("overrides", nargs="*", metavar="key=value",
                    help="dotted overrides, e.g. schedule.joint_epochs=3")
     t.set_defaults(func=_cmd_train)
@@ -194,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--on-error", default="raise", choices=("raise", "skip", "warn"))
     _add_flow_arguments(e)
     e.add_argument("--quiet", action="store_true")
+    _add_run_options(e)
     e.set_defaults(func=_cmd_eval)
 
     r = sub.add_parser("predict", help="classify one video and show the modality choices")
@@ -203,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--topk", type=int, default=5)
     r.add_argument("--segments", type=int, default=10)
     _add_flow_arguments(r)
+    _add_run_options(r)
     r.set_defaults(func=_cmd_predict)
 
     f = sub.add_parser("flops", help="print a model's cost table")

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from .errors import ConfigError, ShapeError
 from .modalities import InputSpec, Modality, get_modality
 from .modalities import canonical_name as _canonical
+from .precision import autocast, check_precision, full_precision
 from .types import ModelOutput
 
 __all__ = ["AdaMML", "PolicyViewClassifier"]
@@ -79,6 +80,13 @@ class AdaMML(nn.Module):
         cost_weights: default efficiency-loss weights lambda_k for training (Eq. 4).
         gamma: default efficiency-loss gamma (Eq. 4).
         num_segments: segments per video in (training, evaluation), for data pipelines.
+        precision: ``"fp32"`` (default), ``"bf16"`` or ``"fp16"``: the recognition backbones
+            and the policy's extractors run under autocast; decisions and fusion stay float32
+            (`adamml.precision`). Change it with `set_precision`.
+
+    In evaluation the backbones run their inference fast path (folded BatchNorm,
+    channels_last, cache-sized chunks; `adamml.backbones.fast`), tuned with
+    `configure_inference`.
 
     Shape:
         - inputs: ``{m: (B, S, T, C, H, W)}``; audio ``(B, S, 1, 1, F, W)``.
@@ -103,8 +111,10 @@ class AdaMML(nn.Module):
         cost_weights: Mapping[str, float] | None = None,
         gamma: float = 10.0,
         num_segments: tuple[int, int] = (5, 10),
+        precision: str = "fp32",
     ) -> None:
         super().__init__()
+        self.precision = check_precision(precision)
         self.policy = policy
         self.router = router
         self.fusion = fusion
@@ -129,6 +139,30 @@ class AdaMML(nn.Module):
         self.gamma = float(gamma)
         self.num_segments = tuple(num_segments)
         self._cost_tables: dict[str, Any] = {}
+
+    # -- how it runs ---------------------------------------------------------------------------
+    def set_precision(self, precision: str) -> "AdaMML":
+        """Run the backbones in ``"fp32"``, ``"bf16"`` or ``"fp16"`` from now on (returns self).
+
+        Raises:
+            ConfigError: for another value.
+        """
+        self.precision = check_precision(precision)
+        return self
+
+    def configure_inference(self, **options: Any) -> "AdaMML":
+        """Set fields of every backbone's eval fast path
+        ([`InferenceOptions`][adamml.backbones.fast.InferenceOptions]: ``enabled``,
+        ``fold_bn``, ``channels_last``, ``chunk_mb``, ``compile``); returns self.
+
+        Example:
+            >>> model.configure_inference(compile=True, chunk_mb=64)  # doctest: +SKIP
+        """
+        for module in self.modules():
+            current = getattr(module, "inference_options", None)
+            if current is not None:
+                module.inference_options = current.replace(**options)
+        return self
 
     # -- description ---------------------------------------------------------------------------
     @property
@@ -343,6 +377,20 @@ class AdaMML(nn.Module):
                 ``(B, S, M)``.
         """
         canon, b, s = self._check_inputs(inputs)
+        device_type = self._device_type(canon)
+        with autocast(self.precision, device_type):
+            return self._forward(canon, b, s, decisions, device_type)
+
+    @staticmethod
+    def _device_type(inputs: Mapping[str, Any]) -> str:
+        for x in inputs.values():
+            device = getattr(x, "device", None)
+            if device is not None:
+                return torch.device(device).type
+        return "cpu"
+
+    def _forward(self, canon: dict[str, Any], b: int, s: int, decisions: Tensor | None,
+                 device_type: str) -> ModelOutput:
         policy_out = self.policy(self.policy_views(canon))
         policy_logits = policy_out.logits
         if decisions is None:
@@ -358,7 +406,9 @@ class AdaMML(nn.Module):
         features = getattr(self.fusion, "input_kind", "logits") == "features"
         per_modality = self.router({m: canon[m] for m in self.modalities}, decisions,
                                    features=features)
-        segment_logits = self.fusion(per_modality, decisions)
-        logits = segment_logits.mean(dim=1)
+        with full_precision(device_type):  # fusion and the video logits in float32
+            per_modality = {m: v.float() for m, v in per_modality.items()}
+            segment_logits = self.fusion(per_modality, decisions.float())
+            logits = segment_logits.mean(dim=1)
         gflops = self.cost_table.per_video(decisions.detach())
         return ModelOutput(logits, decisions, policy_logits, gflops.to(logits.device))

@@ -13,6 +13,7 @@ MobileNetV2 (before the 64- and 160-channel stages; reference §2).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import torch
@@ -21,8 +22,13 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from ..errors import ShapeError
+from .fast import FastPath, InferenceOptions, fast_path_allowed
 
 __all__ = ["temporal_max_pool", "FrameBackbone", "StagedBackbone", "TimmFrameBackbone"]
+
+# backbone -> its inference copies; kept out of the module so copies, state dicts and .to()
+# never see them
+_FAST: weakref.WeakKeyDictionary[nn.Module, FastPath] = weakref.WeakKeyDictionary()
 
 
 def temporal_max_pool(x: Tensor, frames: int) -> tuple[Tensor, int]:
@@ -58,12 +64,22 @@ class FrameBackbone(nn.Module):
     the input, averages the features of the frames that are left (TSN consensus) and applies
     the head ``Dropout(drop_rate)`` then ``fc = Linear(D, K)`` (``Identity`` when ``K == 0``).
 
+    In evaluation without autograd (``model.eval()`` under ``torch.inference_mode()`` or
+    ``torch.no_grad()``) the forward runs the inference fast path of
+    [`adamml.backbones.fast`][adamml.backbones.fast]: BatchNorm folded into the convolutions,
+    channels_last, segments in cache-sized chunks and weights in the autocast dtype, with the
+    same outputs up to rounding. ``inference_options`` tunes or disables it.
+
     Attributes:
         num_features: D, the feature width.
         num_classes: K (0: ``forward`` returns features).
         in_chans: C, input channels per frame.
         frames: the T the backbone was built for (other T are accepted).
+        inference_options: the [`InferenceOptions`][adamml.backbones.fast.InferenceOptions]
+            of the eval fast path.
     """
+
+    use_channels_last: bool = False
 
     def __init__(self, *, num_features: int, num_classes: int, in_chans: int, frames: int,
                  drop_rate: float) -> None:
@@ -73,6 +89,26 @@ class FrameBackbone(nn.Module):
         self.in_chans = int(in_chans)
         self.frames = int(frames)
         self.drop_rate = float(drop_rate)
+        self.inference_options = InferenceOptions()
+
+    def _fast(self, x: Tensor, *, features: bool) -> Tensor | None:
+        """The fast path's output, or ``None`` where the plain forward must run (training,
+        autograd on, or the fast path disabled)."""
+        if (self.training or torch.is_grad_enabled() or not self.inference_options.enabled
+                or not fast_path_allowed()):
+            return None
+        if x.dim() != 5 or x.shape[2] != self.in_chans or x.shape[0] == 0 or x.is_meta:
+            return None  # the plain forward raises the shape error / handles the empty batch
+        path = _FAST.get(self)
+        if path is None:
+            path = _FAST[self] = FastPath()
+        return path(self, x, self.inference_options, features=features)
+
+    def train(self, mode: bool = True) -> "FrameBackbone":
+        """``nn.Module.train``; entering training drops the inference copies."""
+        if mode:
+            _FAST.pop(self, None)
+        return super().train(mode)
 
     def _init_head(self) -> None:
         # called by subclasses after the body, so the state dict lists tensors in network order
@@ -98,6 +134,9 @@ class FrameBackbone(nn.Module):
         Shape:
             ``(N, T, C, H, W) -> (N, D)``.
         """
+        fast = self._fast(x, features=True)
+        if fast is not None:
+            return fast
         if x.dim() != 5 or x.shape[2] != self.in_chans:
             raise ShapeError(
                 f"{type(self).__name__} input must be (N, T, C, H, W) with C = {self.in_chans}; "
@@ -105,7 +144,10 @@ class FrameBackbone(nn.Module):
                 "rearrange(x, 'b s t c h w -> (b s) t c h w')"
             )
         n, t = x.shape[:2]
-        feats, left = self._frame_features(rearrange(x, "n t c h w -> (n t) c h w"), t)
+        frames = rearrange(x, "n t c h w -> (n t) c h w")
+        if self.use_channels_last:
+            frames = frames.contiguous(memory_format=torch.channels_last)
+        feats, left = self._frame_features(frames, t)
         return rearrange(feats, "(n t) d -> n t d", n=n, t=left).mean(dim=1)
 
     def forward_head(self, features: Tensor) -> Tensor:
@@ -122,6 +164,9 @@ class FrameBackbone(nn.Module):
         Shape:
             ``(N, T, C, H, W) -> (N, K)``.
         """
+        fast = self._fast(x, features=False)
+        if fast is not None:
+            return fast
         return self.forward_head(self.forward_features(x))
 
     def reset_classifier(self, num_classes: int) -> None:

@@ -190,6 +190,17 @@ class TrainConfig:
         select_metric: ``"top1"`` or ``"mAP"`` for model selection.
         final: which weights ``metrics.json`` reports: ``"best"`` or ``"last"``.
         keep_checkpoints: how many per-pass checkpoints to keep besides last/best.
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"``: autocast for the backbones in
+            training and evaluation (fp16 trains with a gradient scaler); decisions and fusion
+            stay float32 (`adamml.precision`).
+        compile: ``torch.compile`` the backbones' inference copies used in evaluation
+            (`adamml.backbones.fast`).
+        policy_start: ``"auto"`` (default): a joint epoch's policy pass runs only once the
+            recognition networks beat the uniform prediction (validation cross-entropy below
+            ``log K``; training CE without validation), since with worse networks skipping
+            everything is what the loss rewards; ``"immediate"``: from the first joint epoch
+            (the reference).
+        tau_min: a floor for the Gumbel temperature (``None``: none, the reference).
     """
 
     model: str = ""
@@ -216,6 +227,10 @@ class TrainConfig:
     select_metric: str = "top1"
     final: str = "best"
     keep_checkpoints: int = 2
+    precision: str = "fp32"
+    compile: bool = False
+    policy_start: str = "auto"
+    tau_min: float | None = None
 
     def __post_init__(self) -> None:
         _choice("alternation", self.alternation, ("epoch", "iteration"))
@@ -227,6 +242,8 @@ class TrainConfig:
         _choice("optim.lr_schedule", self.optim.lr_schedule, ("multistep", "cosine", "constant"))
         _choice("optim.optimizer", self.optim.optimizer, ("sgd", "adam"))
         _choice("data.on_error", self.data.on_error, ("raise", "skip", "warn"))
+        _choice("precision", self.precision, ("fp32", "bf16", "fp16"))
+        _choice("policy_start", self.policy_start, ("auto", "immediate"))
         _choice("pretrain.mode", self.pretrain.mode, ("auto", "none"))
         if self.pretrain.optimizer is not None:
             _choice("pretrain.optimizer", self.pretrain.optimizer, ("sgd", "adam"))

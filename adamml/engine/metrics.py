@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..errors import ShapeError
 
-__all__ = ["topk_accuracy", "average_precision", "mean_average_precision", "selection_rate",
+__all__ = ["cross_entropy", "topk_accuracy", "average_precision", "mean_average_precision", "selection_rate",
            "to_multi_hot", "EvalResult", "summarize"]
 
 
@@ -140,12 +140,25 @@ class EvalResult:
             target=self.target.numpy(), gflops=self.gflops.numpy())
 
 
+def cross_entropy(logits: Tensor, target: Tensor) -> float:
+    """Mean cross-entropy in nats (a multi-hot target spread evenly over its classes); 0.0 for
+    an empty split."""
+    if logits.shape[0] == 0:
+        return 0.0
+    logp = torch.log_softmax(logits.double(), dim=1)
+    hot = to_multi_hot(target, logits.shape[1]).double()
+    hot = hot / hot.sum(1, keepdim=True).clamp_min(1.0)
+    return float(-(hot * logp).sum(1).mean())
+
+
 def summarize(result: EvalResult) -> dict[str, object]:
-    """The metrics of ``metrics.json``: ``top1``, ``top5``, ``mAP`` (percent),
+    """The metrics of ``metrics.json``: ``ce`` (mean cross-entropy, nats), ``top1``, ``top5``,
+    ``mAP`` (percent),
     ``selection_rate`` ({modality: percent}), ``gflops`` (mean per video), ``num_videos``."""
     acc = topk_accuracy(result.logits, result.target, (1, 5))
     probs = torch.softmax(result.logits.double(), dim=1)
     return {
+        "ce": cross_entropy(result.logits, result.target),
         "top1": acc[1],
         "top5": acc[5],
         "mAP": mean_average_precision(probs, result.target),

@@ -26,6 +26,7 @@ from .config import TrainConfig
 from .data import build_dataset, make_loader
 from .distributed import DistInfo, barrier, unwrap, wrap_model
 from .evaluate import evaluate, to_device
+from .health import chance_ce, check_policy, warn
 from .metrics import summarize
 from .modelio import build_model, load_backbone_init, load_state_strict
 from .recipe import PretrainStage, pretraining_plan, run_pretraining
@@ -82,6 +83,13 @@ class Trainer:
         self.resume, self.base_dir, self.show_progress = resume, base_dir, show_progress
         seed_everything(cfg.seed)
         self.model = build_model(cfg.model, cfg.num_classes, cfg.model_args).to(self.info.device)
+        if hasattr(self.model, "set_precision"):
+            self.model.set_precision(cfg.precision)
+        if cfg.compile and hasattr(self.model, "configure_inference"):
+            self.model.configure_inference(compile=True)
+        # fp16 gradients underflow without loss scaling; bf16 and fp32 need none
+        self.scaler = torch.amp.GradScaler(self.info.device.type,
+                                           enabled=cfg.precision == "fp16")
         if cfg.init:
             load_backbone_init(self.model, cfg.init)
         self.plan = build_plan(cfg, self.model)
@@ -93,6 +101,10 @@ class Trainer:
         self._stage: str | None = None
         self.eff_loss = self._efficiency_loss()
         self.pretrain_summary: dict[str, Any] = {}
+        self.collapse_warnings: list[str] = []
+        # the policy passes start once recognition beats the uniform prediction (policy_start)
+        self.policy_ready = cfg.policy_start == "immediate"
+        self.last_ce: float | None = None
 
     # -- set-up ------------------------------------------------------------------------------
     def _temperature_schedule(self) -> Any:
@@ -100,7 +112,8 @@ class Trainer:
             from ..policies.schedule import TemperatureSchedule
         except ImportError:  # a stand-in model without adamml's policies
             return None
-        return TemperatureSchedule(self.cfg.tau_start, self.cfg.tau_decay)
+        return TemperatureSchedule(self.cfg.tau_start, self.cfg.tau_decay,
+                                   min_tau=self.cfg.tau_min)
 
     def _efficiency_loss(self) -> Any:
         try:
@@ -144,6 +157,11 @@ class Trainer:
         load_state_strict(self.model, ckpt["model"], str(last))
         self.next_pass, self.step = int(ckpt["next_pass"]), int(ckpt["step"])
         self.best, self.best_joint = float(ckpt["best"]), float(ckpt["best_joint"])
+        self.collapse_warnings = list(ckpt.get("collapse_warnings", []))
+        self.policy_ready = bool(ckpt.get("policy_ready", self.policy_ready))
+        self.last_ce = ckpt.get("last_ce")
+        if ckpt.get("grad_scaler"):
+            self.scaler.load_state_dict(ckpt["grad_scaler"])
         if self.tau is not None and ckpt.get("temperature_schedule"):
             self.tau.load_state_dict(ckpt["temperature_schedule"])
         if self.next_pass < len(self.plan) and self.plan[self.next_pass].stage == ckpt["stage"]:
@@ -166,6 +184,9 @@ class Trainer:
             "best_joint": self.best_joint, "rng": rng_state(),
             "classes": list(getattr(self, "_classes", [])),
             "temperature_schedule": self.tau.state_dict() if self.tau is not None else {},
+            "grad_scaler": self.scaler.state_dict(),
+            "collapse_warnings": list(self.collapse_warnings),
+            "policy_ready": self.policy_ready, "last_ce": self.last_ce,
         }
 
     def _pretrain(self) -> None:
@@ -218,11 +239,13 @@ class Trainer:
             opt = self.opts["policy" if phase == "policy" else "recognition"]
             for o in self.opts.values():
                 o.zero_grad(set_to_none=True)
-            loss.backward()
+            self.scaler.scale(loss).backward()
             if cfg.optim.clip_grad_norm:
+                self.scaler.unscale_(opt)
                 params = [q for g in opt.param_groups for q in g["params"]]
                 torch.nn.utils.clip_grad_norm_(params, cfg.optim.clip_grad_norm)
-            opt.step()
+            self.scaler.step(opt)
+            self.scaler.update()
             self.step += 1
             n = out.logits.shape[0]
             sums["loss"] += float(loss.detach()) * n
@@ -273,7 +296,14 @@ class Trainer:
                 loader.dataset.set_epoch(index)
                 record: dict[str, Any] = {"pass": index, "stage": p.stage, "epoch": p.epoch,
                                           "phase": p.phase, "lr": current_lrs(self.opts)}
-                record["train"] = self._train_pass(net, loader, p)
+                if self._hold_policy(p):
+                    record["skipped"] = (f"recognition cross-entropy {self.last_ce:.3f} is not "
+                                         f"below the uniform prediction's "
+                                         f"{chance_ce(cfg.num_classes):.3f} yet (policy_start)")
+                else:
+                    record["train"] = self._train_pass(net, loader, p)
+                    if p.phase == "recognition" and val_loader is None:
+                        self.last_ce = record["train"]["ce"]
                 if p.epoch_end:
                     self._end_epoch(p, val_loader, record)
                 record["step"] = self.step
@@ -287,19 +317,33 @@ class Trainer:
         finally:
             logger.close()
 
+    def _hold_policy(self, p: Pass) -> bool:
+        """Whether to skip this policy pass (``policy_start: auto``; see TrainConfig)."""
+        if p.phase != "policy" or self.policy_ready:
+            return False
+        if self.last_ce is not None and self.last_ce < chance_ce(self.cfg.num_classes):
+            self.policy_ready = True
+        return not self.policy_ready
+
     def _end_epoch(self, p: Pass, val_loader: Any, record: dict[str, Any]) -> None:
         if self.tau is not None and p.stage == "joint":
             self.tau.step()
             self.tau.apply(self.model)
-        for sched in self.scheds.values():
-            sched.step()
+        for name, sched in self.scheds.items():
+            if not (name == "policy" and "skipped" in record):  # a held policy keeps its lr
+                sched.step()
         record["tau"] = self.tau.value if self.tau is not None else None
         last = p.epoch + 1 == p.stage_epochs
         if val_loader is None or not (last or (p.epoch + 1) % self.cfg.eval_every == 0):
+            if p.stage == "joint" and "train" in record and val_loader is None:
+                self._check_policy(p, record, None)
             return
         metrics = summarize(evaluate(self.model, val_loader, self.info,
                                      show_progress=self.show_progress, desc="val"))
         record["val"] = metrics
+        self.last_ce = float(metrics["ce"])  # type: ignore[arg-type]
+        if p.stage == "joint" and "train" in record:
+            self._check_policy(p, record, val_loader)
         score = float(metrics[self.cfg.select_metric])  # type: ignore[arg-type]
         selectable = self._selectable(p.stage)
         if self.info.is_main and selectable and score > self.best:
@@ -310,6 +354,16 @@ class Trainer:
             self.best = max(self.best, score)
         if p.stage == "joint":
             self.best_joint = max(self.best_joint, score)
+
+    def _check_policy(self, p: Pass, record: dict[str, Any], val_loader: Any) -> None:
+        messages = check_policy(epoch=p.epoch, train_rates=record["train"]["selection_rate"],
+                                val=record.get("val"), num_classes=self.cfg.num_classes,
+                                modalities=self.modalities, model=self.model,
+                                val_loader=val_loader, info=self.info)
+        if messages:
+            record["warnings"] = messages
+            self.collapse_warnings.extend(messages)
+            warn(messages, is_main=self.info.is_main)
 
     def _selectable(self, stage: str) -> bool:
         """Whether an epoch of ``stage`` may become ``best.pt`` (see ``finetune_from``)."""
@@ -332,6 +386,8 @@ class Trainer:
         metrics = {**summarize(result), "weights": weights, "split": split}
         if self.pretrain_summary:
             metrics["pretrain"] = self.pretrain_summary
+        if self.collapse_warnings:
+            metrics["warnings"] = list(self.collapse_warnings)
         if self.info.is_main:
             write_json(self.out / "metrics.json", metrics)
             result.save_decisions(str(self.out / "decisions.npz"))

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError, ShapeError
 from ..modalities import canonical_name as _canonical
+from ..precision import full_precision
 
 __all__ = ["canonical_modalities", "check_views", "batch_segments", "JointFeaturePolicy",
            "init_use_bias"]
@@ -217,5 +218,7 @@ class JointFeaturePolicy(nn.Module):
                     f"({b * s}, {net.num_features}); got {tuple(f.shape)}"
                 )
             feats.append(f)
-        joint = self.joint(torch.cat(feats, dim=-1))
+        # the decision path stays in float32 under autocast (adamml.precision)
+        with full_precision(feats[0].device.type):
+            joint = self.joint(torch.cat(feats, dim=-1).float())
         return rearrange(joint, "(b s) d -> b s d", b=b, s=s)

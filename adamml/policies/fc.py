@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..precision import full_precision
 from ..registries import POLICIES
 from ..types import PolicyOutput
 from .base import JointFeaturePolicy, init_use_bias
@@ -85,8 +86,9 @@ class PolicyFC(JointFeaturePolicy):
             ``PolicyOutput(decisions (B, S, M), logits (B, S, M, 2))``.
         """
         feats = self.features(views)
-        logits = torch.stack([head(feats) for head in self.heads], dim=2)
-        return PolicyOutput(self.gate(logits, generator=generator)[..., 1], logits)
+        with full_precision(feats.device.type):  # decisions in float32 under autocast
+            logits = torch.stack([head(feats) for head in self.heads], dim=2)
+            return PolicyOutput(self.gate(logits, generator=generator)[..., 1], logits)
 
     def extra_repr(self) -> str:
         return f"modalities={self.modalities}, joint_dim={self.joint_dim}"

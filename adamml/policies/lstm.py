@@ -9,6 +9,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from ..errors import ConfigError, ShapeError
+from ..precision import full_precision
 from ..registries import POLICIES
 from ..types import PolicyOutput
 from .base import JointFeaturePolicy, init_use_bias
@@ -181,7 +182,8 @@ class PolicyLSTM(JointFeaturePolicy):
             feature = self.features(views)[:, 0]
         if state is None:
             state = self.init_state(feature.shape[0], feature.device, feature.dtype)
-        decisions, logits, state = self._advance(feature, state, generator)
+        with full_precision(feature.device.type):
+            decisions, logits, state = self._advance(feature.float(), state, generator)
         return decisions, logits, state
 
     def _advance(self, feature: Tensor, state: PolicyState,
@@ -206,10 +208,11 @@ class PolicyLSTM(JointFeaturePolicy):
         feats = self.features(views)
         state = self.init_state(feats.shape[0], feats.device, feats.dtype)
         decisions, logits = [], []
-        for t in range(feats.shape[1]):
-            d, z, state = self._advance(feats[:, t], state, generator)
-            decisions.append(d)
-            logits.append(z)
+        with full_precision(feats.device.type):  # decisions in float32 under autocast
+            for t in range(feats.shape[1]):
+                d, z, state = self._advance(feats[:, t], state, generator)
+                decisions.append(d)
+                logits.append(z)
         return PolicyOutput(torch.stack(decisions, dim=1), torch.stack(logits, dim=1))
 
     def extra_repr(self) -> str:

@@ -62,7 +62,7 @@ def test_summarize_keys_and_npz(tmp_path) -> None:
                      decisions=torch.ones(3, 2, 2), gflops=torch.tensor([1.0, 2.0, 3.0]),
                      modalities=("rgb", "audio"))
     m = summarize(res)
-    assert set(m) == {"top1", "top5", "mAP", "selection_rate", "gflops", "num_videos"}
+    assert set(m) == {"ce", "top1", "top5", "mAP", "selection_rate", "gflops", "num_videos"}
     assert m["top1"] == 100.0 and m["gflops"] == pytest.approx(2.0) and m["num_videos"] == 3
     res.save_decisions(str(tmp_path / "d.npz"))
     z = np.load(tmp_path / "d.npz")

@@ -54,15 +54,17 @@ def write_video(path: str | Path, video: SyntheticVideo, *, crf: int = 18,
 
 
 def write_synthetic_av(out_dir: str | Path, num_videos: int, *, num_val: int | None = None,
-                       num_classes: int = 6, seed: int = 0, crf: int = 18,
+                       num_test: int = 0, num_classes: int = 6, seed: int = 0, crf: int = 18,
                        **config: Any) -> Path:
-    """Write train and val splits of SyntheticAV as mp4 files, manifests and ground truth.
+    """Write train and val (and test) splits of SyntheticAV as mp4 files, manifests and ground
+    truth.
 
     Layout::
 
         out_dir/classes.txt            one class name per line (label order)
         out_dir/train.csv, val.csv     header ``path,label``; paths relative to out_dir
-        out_dir/videos/{train,val}/00000.mp4
+                                       (test.csv too with ``num_test``)
+        out_dir/videos/{train,val,test}/00000.mp4
         out_dir/evidence.json          per video: split, path, label, per-segment categories,
                                        segment length in seconds
 
@@ -70,6 +72,7 @@ def write_synthetic_av(out_dir: str | Path, num_videos: int, *, num_val: int | N
         out_dir: folder (created).
         num_videos: training videos.
         num_val: validation videos (default ``max(1, num_videos // 4)``).
+        num_test: test videos (0: no test split).
         num_classes: K.
         seed: the same seed writes the same videos as ``SyntheticAV(..., seed=seed)``.
         crf: x264 quality.
@@ -86,7 +89,8 @@ def write_synthetic_av(out_dir: str | Path, num_videos: int, *, num_val: int | N
     out = Path(out_dir)
     num_val = max(1, num_videos // 4) if num_val is None else int(num_val)
     records = []
-    for split, n in (("train", num_videos), ("val", num_val)):
+    splits = [("train", num_videos), ("val", num_val)] + ([("test", num_test)] if num_test else [])
+    for split, n in splits:
         ds = SyntheticAV(n, num_classes=num_classes, seed=seed, split=split, **config)
         folder = out / "videos" / split
         folder.mkdir(parents=True, exist_ok=True)

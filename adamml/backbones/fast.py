@@ -1,0 +1,299 @@
+"""The inference fast path of frame backbones: folded BatchNorm, channels_last, chunks, precision.
+
+In evaluation without autograd a [`FrameBackbone`][adamml.backbones.base.FrameBackbone] runs a
+cached *inference copy* of itself instead of itself:
+
+```
+weights ──(first eval call, or after they change)──► copy ─► fold BatchNorm into the convs
+                                                           ─► channels_last (4-d weights)
+                                                           ─► cast to the autocast dtype
+                                                           ─► torch.compile (optional)
+x (N, T, C, H, W) ──► chunks of n segments ──► copy(chunk) ──► concatenated (N, K | D)
+```
+
+- **BatchNorm folding**: in eval a BatchNorm is an affine map, so it is merged into the weights
+  of the convolution that feeds it; timm's ``BatchNormAct2d`` keeps its activation. The folded
+  copy is checked against the original on the first chunk and discarded if they differ.
+- **channels_last**: oneDNN's (CPU) and cuDNN's fastest convolutions take NHWC.
+- **Chunks**: on a CPU, a batch whose largest activation outgrows the caches runs far below the
+  matrix peak (TSN ResNet-50: 40 % of it on 10 segments at once, 55 % one segment at a time), so
+  the segments are run in chunks whose largest activation fits ``chunk_mb``
+  (`benchmarks/chunking.py` chose the default).
+- **Precision**: under ``torch.autocast`` the copy holds its weights in the autocast dtype (bf16
+  or fp16), cast once instead of at every call.
+
+The copy lives outside the module tree (not in ``state_dict``, ``parameters`` or ``.to``); it is
+rebuilt when any weight or buffer changes (their version counters and storage) and dropped by
+``train()``. Outputs equal the plain eval forward up to floating-point rounding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["InferenceOptions", "FastPath", "fold_batchnorm", "largest_activation_bytes",
+           "DEFAULT_CHUNK_MB", "plain_forward", "fast_path_allowed"]
+
+_PLAIN = threading.local()
+
+
+@contextlib.contextmanager
+def plain_forward() -> Iterator[None]:
+    """Run every frame backbone's plain forward inside the block (FLOP counting measures the
+    operations of the model itself, not the fast path's one-off probes)."""
+    depth = getattr(_PLAIN, "depth", 0)
+    _PLAIN.depth = depth + 1
+    try:
+        yield
+    finally:
+        _PLAIN.depth = depth
+
+
+def fast_path_allowed() -> bool:
+    """False inside `plain_forward`."""
+    return not getattr(_PLAIN, "depth", 0)
+
+DEFAULT_CHUNK_MB: dict[str, float | None] = {"cpu": 24.0, "cuda": 1024.0}
+"""Default activation budget per chunk by device type (MiB of the largest activation);
+``None`` runs every segment at once. The CPU value is measured by ``benchmarks/chunking.py``."""
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """How a frame backbone runs in evaluation (see the module docs).
+
+    Attributes:
+        enabled: use the fast path at all (``False``: the plain module, as in training).
+        fold_bn: fold BatchNorm into the preceding convolutions.
+        channels_last: NHWC weights and inputs.
+        chunk_mb: MiB budget of a chunk's largest activation; ``"auto"`` takes
+            `DEFAULT_CHUNK_MB` for the device; ``None`` never chunks.
+        compile: ``torch.compile`` the copy (``dynamic=True``, so a new number of selected
+            segments does not recompile).
+    """
+
+    enabled: bool = True
+    fold_bn: bool = True
+    channels_last: bool = True
+    chunk_mb: float | str | None = "auto"
+    compile: bool = False
+
+    def replace(self, **changes: Any) -> "InferenceOptions":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+def _affine_norm(module: nn.Module) -> bool:
+    """A BatchNorm whose eval forward is ``act(drop(affine(x)))`` we know how to fold."""
+    if type(module) in (nn.BatchNorm2d,):
+        return True
+    try:
+        from timm.layers import BatchNormAct2d
+    except ImportError:  # pragma: no cover - timm is a dependency
+        return False
+    return type(module) is BatchNormAct2d
+
+
+class _FoldedNorm(nn.Module):
+    """What is left of a folded BatchNorm: timm's drop and activation (or nothing)."""
+
+    def __init__(self, norm: nn.Module) -> None:
+        super().__init__()
+        self.drop = getattr(norm, "drop", None) or nn.Identity()
+        self.act = getattr(norm, "act", None) or nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.drop(x))
+
+
+def _pairs(module: nn.Module, sample: Tensor, run: Callable[[Tensor], Any]
+           ) -> list[tuple[nn.Conv2d, str, nn.Module]]:
+    """(conv, norm's dotted name, norm) pairs where the norm reads only that conv's output."""
+    calls: list[tuple[nn.Module, Tensor | None, Tensor]] = []
+    names = {m: n for n, m in module.named_modules()}
+    hooks = []
+
+    def record(mod: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+        if isinstance(out, Tensor):
+            calls.append((mod, args[0] if args and isinstance(args[0], Tensor) else None, out))
+
+    for m in module.modules():  # every leaf, so that any other reader of a conv output counts
+        if not list(m.children()) or _affine_norm(m):
+            hooks.append(m.register_forward_hook(record))
+    try:
+        with torch.no_grad():
+            run(sample)
+    finally:
+        for h in hooks:
+            h.remove()
+    uses: dict[int, int] = {}
+    for _, inp, _ in calls:
+        if inp is not None:
+            uses[id(inp)] = uses.get(id(inp), 0) + 1
+    produced = {id(out): mod for mod, _, out in calls if isinstance(mod, nn.Conv2d)}
+    pairs, seen = [], set()
+    for mod, inp, _ in calls:
+        if not _affine_norm(mod) or inp is None or mod in seen:
+            continue
+        conv = produced.get(id(inp))
+        if conv is not None and uses.get(id(inp)) == 1 and conv.out_channels == mod.num_features:
+            pairs.append((conv, names[mod], mod))
+            seen.add(mod)
+    return pairs
+
+
+def fold_batchnorm(module: nn.Module, sample: Tensor,
+                   run: Callable[[Tensor], Any] | None = None) -> int:
+    """Fold every eval-mode BatchNorm that reads only a convolution's output into that
+    convolution, in place.
+
+    Args:
+        module: a module in eval mode (its convolutions' weights change).
+        sample: an input to trace which convolution feeds which norm.
+        run: how to call the module on ``sample`` (default ``module(sample)``).
+
+    Returns:
+        How many norms were folded.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).eval()
+        >>> fold_batchnorm(net, torch.randn(1, 3, 8, 8))
+        1
+    """
+    pairs = _pairs(module, sample, run or module)
+    for conv, name, norm in pairs:
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps) if norm.affine else (
+            1.0 / torch.sqrt(norm.running_var + norm.eps))
+        shift = (norm.bias if norm.affine else 0.0) - norm.running_mean * scale
+        with torch.no_grad():
+            conv.weight.mul_(scale.reshape(-1, 1, 1, 1).to(conv.weight))
+            bias = shift.to(conv.weight) if conv.bias is None else conv.bias * scale + shift
+            conv.bias = nn.Parameter(bias.detach().clone(), requires_grad=False)
+        parent_name, _, child = name.rpartition(".")
+        parent = module.get_submodule(parent_name) if parent_name else module
+        setattr(parent, child, _FoldedNorm(norm))
+    return len(pairs)
+
+
+def largest_activation_bytes(module: nn.Module, sample: Tensor) -> int:
+    """Bytes of the largest tensor a leaf module of a backbone returns in
+    ``module.forward_features(sample)``, measured on a meta-device copy (no memory, no
+    compute)."""
+    meta = copy.deepcopy(module).to("meta")
+    largest = 0
+
+    def record(mod: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+        nonlocal largest
+        if isinstance(out, Tensor):
+            largest = max(largest, out.numel() * out.element_size())
+
+    hooks = [m.register_forward_hook(record) for m in meta.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            meta.forward_features(sample.to("meta"))
+    finally:
+        for h in hooks:
+            h.remove()
+    return largest
+
+
+def _params_key(module: nn.Module) -> tuple[Any, ...]:
+    tensors = [*module.parameters(), *module.buffers()]
+    return tuple((t.data_ptr(), t._version, t.dtype) for t in tensors)
+
+
+class FastPath:
+    """The cached inference copies of one backbone and the chunked call (module docs).
+
+    The owner is passed to each call rather than stored, so a copy never holds its original.
+    """
+
+    def __init__(self) -> None:
+        self._owner_key: tuple[Any, ...] | None = None
+        self._copies: dict[tuple[Any, ...], Callable[[Tensor], Tensor]] = {}
+        self._chunk: dict[tuple[Any, ...], int] = {}
+        self.folded = 0
+
+    def clear(self) -> None:
+        """Forget the copies (after ``train()`` or a change of weights)."""
+        self._copies.clear()
+        self._owner_key = None
+
+    @staticmethod
+    def _plain_copy(owner: nn.Module, opts: InferenceOptions) -> nn.Module:
+        fast = copy.deepcopy(owner).eval()
+        fast.inference_options = opts.replace(enabled=False)  # the copy runs plainly
+        for p in fast.parameters():
+            p.requires_grad_(False)
+        return fast
+
+    def _build(self, owner: nn.Module, sample: Tensor, dtype: torch.dtype,
+               opts: InferenceOptions, features: bool) -> Callable[[Tensor], Tensor]:
+        fast = self._plain_copy(owner, opts)
+        self.folded = 0
+        if opts.fold_bn:
+            probe = sample[:1].to(next(fast.parameters()).dtype)
+            with torch.autocast(sample.device.type, enabled=False):
+                method = "forward_features" if features else "forward"
+                reference = getattr(fast, method)(probe)
+                folded = fold_batchnorm(fast, probe, getattr(fast, method))
+                if torch.allclose(getattr(fast, method)(probe), reference, rtol=1e-3, atol=1e-4):
+                    self.folded = folded
+                else:  # a fold that changes the output (an unusual graph): undo it
+                    fast = self._plain_copy(owner, opts)
+        if opts.channels_last:
+            fast = fast.to(memory_format=torch.channels_last)
+            fast.use_channels_last = True
+        if dtype != next(fast.parameters()).dtype:
+            fast = fast.to(dtype)
+        call = fast.forward_features if features else fast.forward
+        if opts.compile:
+            call = torch.compile(call, dynamic=True)
+        return call
+
+    def _call(self, owner: nn.Module, sample: Tensor, dtype: torch.dtype,
+              opts: InferenceOptions, features: bool) -> Callable[[Tensor], Tensor]:
+        params = _params_key(owner)
+        if params != self._owner_key:
+            self.clear()
+            self._owner_key = params
+        key = (sample.device, dtype, features, opts)
+        if key not in self._copies:
+            self._copies[key] = self._build(owner, sample, dtype, opts, features)
+        return self._copies[key]
+
+    def chunk_size(self, owner: nn.Module, x: Tensor, opts: InferenceOptions) -> int:
+        """Segments per call for inputs like ``x`` under ``opts`` (at least 1)."""
+        budget = opts.chunk_mb
+        if budget == "auto":
+            budget = DEFAULT_CHUNK_MB.get(x.device.type)
+        if budget is None:
+            return max(1, x.shape[0])
+        key = (tuple(x.shape[1:]), x.element_size(), float(budget))
+        if key not in self._chunk:
+            per = largest_activation_bytes(owner, x[:1].float()) * x.element_size() // 4
+            self._chunk[key] = max(1, int(float(budget) * 2**20 // max(1, per)))
+        return self._chunk[key]
+
+    def __call__(self, owner: nn.Module, x: Tensor, opts: InferenceOptions, *,
+                 features: bool) -> Tensor:
+        """The eval forward of ``owner`` on ``x`` through the inference copy, in chunks."""
+        device_type = x.device.type
+        if torch.is_autocast_enabled(device_type):
+            dtype = torch.get_autocast_dtype(device_type)
+        else:
+            dtype = next(owner.parameters()).dtype
+        x = x.to(dtype)
+        call = self._call(owner, x, dtype, opts, features)
+        n = self.chunk_size(owner, x, opts)
+        if n >= x.shape[0]:
+            return call(x)
+        return torch.cat([call(x[i:i + n]) for i in range(0, x.shape[0], n)])

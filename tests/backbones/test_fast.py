@@ -1,0 +1,145 @@
+"""The eval fast path of frame backbones: same outputs, rebuilt when weights change, chunked."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import adamml
+from adamml.backbones import create_backbone
+from adamml.backbones.base import _FAST
+from adamml.backbones.fast import (FastPath, InferenceOptions, fold_batchnorm,
+                                   largest_activation_bytes, plain_forward)
+
+TINY_RGB = adamml.get_modality("rgb").replace(size=(32, 32), frames=4)
+TINY_AUDIO = adamml.get_modality("audio").replace(size=(32, 32))
+
+
+def _pair(name: str, modality, num_classes: int = 5) -> tuple[nn.Module, torch.Tensor]:
+    torch.manual_seed(0)
+    net = create_backbone(name, modality=modality, num_classes=num_classes)
+    net.train()
+    with torch.no_grad():  # non-trivial BatchNorm statistics
+        net(torch.randn(6, *modality.input_spec.shape) * 3 + 1)
+    return net.eval(), torch.randn(7, *modality.input_spec.shape)
+
+
+def _plain(net: nn.Module, x: torch.Tensor, features: bool = False) -> torch.Tensor:
+    with torch.no_grad(), plain_forward():
+        return net.forward_features(x) if features else net(x)
+
+
+@pytest.mark.parametrize("name,modality", [("tiny_tsn", TINY_RGB), ("tiny_audio", TINY_AUDIO),
+                                           ("tiny_policy", TINY_RGB)])
+def test_fast_path_equals_plain_forward(name: str, modality) -> None:
+    net, x = _pair(name, modality, num_classes=0 if name == "tiny_policy" else 5)
+    with torch.inference_mode():
+        fast, feats = net(x), net.forward_features(x)
+    assert torch.allclose(fast, _plain(net, x), atol=1e-5)
+    assert torch.allclose(feats, _plain(net, x, features=True), atol=1e-5)
+    assert _FAST[net].folded > 0  # BatchNorm was folded into the convolutions
+
+
+def test_chunks_give_the_same_result_and_training_is_untouched() -> None:
+    net, x = _pair("tiny_tsn", TINY_RGB)
+    whole = _plain(net, x)
+    net.inference_options = InferenceOptions(chunk_mb=1e-3)  # one segment per call
+    with torch.inference_mode():
+        out = net(x)
+        path = _FAST[net]
+        assert path.chunk_size(net, x, net.inference_options) == 1
+    assert torch.allclose(out, whole, atol=1e-5)
+    net.train()  # training: the plain module with autograd, and the copies are dropped
+    assert net not in _FAST
+    y = net(x)
+    assert y.requires_grad
+
+
+def test_copy_is_rebuilt_when_weights_change() -> None:
+    net, x = _pair("tiny_audio", TINY_AUDIO)
+    with torch.inference_mode():
+        before = net(x)
+    with torch.no_grad():
+        net.fc.weight.mul_(2.0)  # an in-place update, as an optimiser or load_state_dict does
+    with torch.inference_mode():
+        after = net(x)
+    assert not torch.allclose(before, after)
+    assert torch.allclose(after, _plain(net, x), atol=1e-5)
+
+
+def test_grad_enabled_eval_and_disabled_option_use_the_plain_module() -> None:
+    net, x = _pair("tiny_tsn", TINY_RGB)
+    out = net(x)  # eval with autograd on (e.g. saliency): the real module, gradients flow
+    out.sum().backward()
+    assert net.fc.weight.grad is not None and net not in _FAST
+    net.inference_options = net.inference_options.replace(enabled=False)
+    with torch.inference_mode():
+        net(x)
+    assert net not in _FAST
+
+
+def test_copies_stay_out_of_the_module() -> None:
+    net, x = _pair("tiny_tsn", TINY_RGB)
+    keys = set(net.state_dict())
+    with torch.inference_mode():
+        net(x)
+    assert set(net.state_dict()) == keys
+    assert all(p.requires_grad for p in net.parameters())
+
+
+def test_bf16_copy_under_autocast() -> None:
+    net, x = _pair("tiny_tsn", TINY_RGB)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(x)
+    assert out.dtype == torch.bfloat16
+    assert torch.allclose(out.float(), _plain(net, x), atol=0.05, rtol=0.05)
+
+
+def test_fold_batchnorm_by_hand() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+                        nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4))
+    for bn in (net[1], net[4]):
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+        bn.weight.data.uniform_(0.5, 2)
+        bn.bias.data.uniform_(-1, 1)
+    net.eval()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        ref = net(x)
+        assert fold_batchnorm(net, x) == 2
+        assert torch.allclose(net(x), ref, atol=1e-5)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+
+
+def test_a_norm_that_reads_a_shared_tensor_is_not_folded() -> None:
+    class Shared(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 1)
+            self.bn = nn.BatchNorm2d(3)
+            self.other = nn.ReLU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.conv(x)
+            return self.bn(y) + self.other(y)  # the conv's output is used twice
+
+    net = Shared().eval()
+    assert fold_batchnorm(net, torch.randn(1, 3, 4, 4)) == 0
+
+
+def test_largest_activation_is_measured_without_compute() -> None:
+    net = create_backbone("resnet50_tsn", modality="rgb", num_classes=3).eval()
+    size = largest_activation_bytes(net, torch.randn(1, 8, 3, 224, 224))
+    assert size == 8 * 64 * 112 * 112 * 4  # the stem's output, float32
+    assert FastPath().chunk_size(net, torch.zeros(10, 8, 3, 224, 224),
+                                 InferenceOptions(chunk_mb=30)) == 1
+
+
+def test_model_configure_inference_reaches_every_backbone() -> None:
+    model = adamml.create_model("test_adamml_rgb_audio", num_classes=3)
+    model.configure_inference(chunk_mb=7)
+    opts = [m.inference_options for m in model.modules() if hasattr(m, "inference_options")]
+    assert len(opts) == 4 and all(o.chunk_mb == 7 for o in opts)

@@ -1,0 +1,101 @@
+"""The recipe's pre-training stages, the policy start and the collapse warning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import adamml
+from adamml.engine.config import TrainConfig
+from adamml.engine.health import PolicyCollapseWarning
+from adamml.engine.modelio import model_from_checkpoint
+from adamml.engine.recipe import pretraining_plan
+from adamml.engine.trainer import Trainer
+
+BASE = {"model": "test_adamml_rgb_audio", "num_classes": 3,
+        "data": {"train": "synthetic:12", "val": "synthetic:6", "segments_train": 2,
+                 "segments_eval": 2},
+        "schedule": {"warmup_epochs": 1, "joint_epochs": 1, "finetune_epochs": 1},
+        "batch_size": 6, "seed": 0}
+
+
+def config(**over) -> TrainConfig:
+    raw = json.loads(json.dumps(BASE))
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            raw[key].update(value)
+        else:
+            raw[key] = value
+    return TrainConfig.from_dict(raw)
+
+
+def test_plan_pretrains_every_part_once_and_init_overrides() -> None:
+    model = adamml.create_model("test_adamml_rgb_audio", num_classes=3)
+    assert model.part_names == ("rgb", "audio", "policy.rgb", "policy.audio")
+    stages = pretraining_plan(config(), model)
+    # the audio policy extractor has the audio backbone's architecture: one stage serves both
+    assert [(s.name, s.parts) for s in stages] == [
+        ("rgb", ("rgb",)), ("audio", ("audio", "policy.audio")), ("policy.rgb", ("policy.rgb",))]
+    assert stages[0].config.schedule.epochs == 20 and stages[0].config.optim.optimizer == "adam"
+    assert [s.name for s in pretraining_plan(config(init={"rgb": "x.pt"}), model)] == [
+        "audio", "policy.rgb"]
+    assert pretraining_plan(config(pretrain="none"), model) == []
+    assert pretraining_plan(config(pretrain={"policy": False}), model)[-1].name == "audio"
+    uni = adamml.create_model("test_unimodal_rgb", num_classes=3)
+    assert pretraining_plan(config(model="test_unimodal_rgb"), uni) == []
+
+
+def test_pretraining_stages_run_and_initialise_the_parts(tmp_path: Path) -> None:
+    cfg = config(pretrain={"epochs": 1}, schedule={"joint_epochs": 0, "finetune_epochs": 0})
+    trainer = Trainer(cfg, tmp_path / "run", show_progress=False)
+    metrics = trainer.run()
+    assert set(metrics["pretrain"]) == {"rgb", "audio", "policy.rgb"}
+    for stage in metrics["pretrain"].values():
+        assert (Path(stage["folder"]) / "metrics.json").exists()
+    # each stage's checkpoint rebuilds on its own (adamml eval works on it) ...
+    part, _ = model_from_checkpoint(tmp_path / "run" / "pretrain" / "policy.rgb" / "best.pt")
+    assert part.modalities == ("rgb",)
+    # ... and its weights are where the main model started
+    first = torch.load(tmp_path / "run" / "pretrain" / "audio" / "best.pt", weights_only=True)
+    fresh = adamml.create_model("test_adamml_rgb_audio", num_classes=3)
+    fresh.load_part_state("policy.audio", first["model"])
+    got = fresh.part("policy.audio").state_dict()
+    want = {k[len("router.backbones.audio."):]: v for k, v in first["model"].items()
+            if k.startswith("router.backbones.audio.") and not k.split(".")[3] == "fc"}
+    assert all(torch.equal(got[k], want[k]) for k in got)
+
+
+def test_a_forced_collapse_is_reported_and_recorded(tmp_path: Path) -> None:
+    cfg = config(pretrain="none", policy_start="immediate", policy_lr=0.3,
+                 schedule={"joint_epochs": 2, "finetune_epochs": 0},
+                 loss={"cost_weights": {"rgb": 1e4, "audio": 1e4}})
+    with pytest.warns(PolicyCollapseWarning, match="rgb was selected on 0.0%") as caught:
+        metrics = Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    assert "What usually helps" in str(caught[0].message)
+    assert any("rgb was selected on 0.0%" in w for w in metrics["warnings"])
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
+    assert any("warnings" in r for r in records)
+
+
+def test_policy_passes_wait_until_recognition_beats_the_uniform_prediction(
+        tmp_path: Path) -> None:
+    import math
+
+    cfg = config(pretrain="none", schedule={"joint_epochs": 3})
+    Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
+    ready, last_ce, held = False, None, 0
+    for r in records:
+        if r["phase"] == "policy":
+            ready = ready or (last_ce is not None and last_ce < math.log(3))
+            assert ("skipped" in r) == (not ready), r
+            held += not ready
+        if "val" in r:
+            last_ce = r["val"]["ce"]
+    assert any(r["phase"] == "policy" for r in records)
+    immediate = config(pretrain="none", schedule={"joint_epochs": 3}, policy_start="immediate")
+    Trainer(immediate, tmp_path / "now", show_progress=False).run()
+    assert not any("skipped" in json.loads(line) for line in (tmp_path / "now" / "log.jsonl").open())
