@@ -23,6 +23,7 @@ BASE: dict[str, Any] = {
     "lr": 0.05,
     "seed": 0,
     # the engine tests pin the reference's schedule choices rather than the library defaults
+    "optimizer": "sgd",
     "lr_schedule": "multistep",
     "tau_decay": 0.965,
     "finetune_from": "best",
