@@ -328,7 +328,7 @@ class AdaMML(nn.Module):
             if isinstance(x, Tensor) and self.specs[m].is_audio and x.dim() == 5:
                 x = canon[m] = x.unsqueeze(2)  # (B, S, 1, F, W) -> (B, S, T=1, 1, F, W)
             shape = tuple(x.shape)
-            if isinstance(x, Tensor):
+            if isinstance(x, Tensor) and not self._is_policy_view(m, x):
                 self.specs[m].check(x)
             if bs is None:
                 bs = (shape[0], shape[1])
@@ -339,13 +339,21 @@ class AdaMML(nn.Module):
         assert bs is not None  # needed is never empty
         return canon, bs[0], bs[1]
 
+    def _is_policy_view(self, m: str, x: Any) -> bool:
+        """A policy-only input (``rgbdiff`` with the proxy) may be given as the policy's view
+        already, ``(B, S, T', C, H', W')``: the pipeline then computes only the frames the
+        policy looks at (`adamml.data.load_video_inputs`)."""
+        return (m not in self.modalities and isinstance(x, Tensor) and x.dim() == 6
+                and tuple(x.shape[2:]) == self.specs[m].policy_input_spec.shape)
+
     def policy_views(self, inputs: Mapping[str, Any]) -> dict[str, Tensor]:
         """The policy's view of each modality it looks at (AdaMML appendix B)."""
         if not getattr(self.policy, "needs_views", True):
             ref = next((v for v in inputs.values() if isinstance(v, Tensor)),
                        next(iter(inputs.values())))  # only B, S and the device are read
             return {m: inputs.get(m, ref) for m in self.policy_modalities}
-        return {m: self._source_view(m, inputs[m]) for m in self.policy_modalities}
+        return {m: inputs[m] if self._is_policy_view(m, inputs[m])
+                else self._source_view(m, inputs[m]) for m in self.policy_modalities}
 
     def _source_view(self, m: str, x: Any) -> Tensor:
         """The policy view of a tensor, or of a ``SegmentSource`` (e.g. on-demand flow): one

@@ -11,7 +11,12 @@ modality on every segment), this prints per batch size:
   (selection rate x time of that backbone on all segments), every term measured in this run.
   Under 1.10 means routing, gathering and scattering cost under 10%.
 
-Usage: ``python benchmarks/skip_speed.py [--batch 1 8] [--segments 10] [--repeats 3]``
+Everything runs on the default path (``create_model(...).eval()`` under
+``torch.inference_mode()``, nothing converted by hand), for each ``--precision``. The policy's
+time is that of a forward with every decision forced off (policy views, policy, routing); a
+backbone's time on all segments is that of a forward selecting only it, minus the policy's.
+
+Usage: ``python benchmarks/skip_speed.py [--batch 1 8] [--precision fp32 bf16] [--repeats 3]``
 """
 
 from __future__ import annotations
@@ -56,49 +61,67 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rgb-rates", type=float, nargs="+", default=[0.0, 0.25, 0.46, 0.75, 1.0])
     parser.add_argument("--audio-rate", type=float, default=0.94)
+    parser.add_argument("--precision", nargs="+", default=["fp32"],
+                        choices=("fp32", "bf16", "fp16"))
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
+    # the default path: built, put in eval mode, nothing converted by hand
     model = adamml.create_model("adamml_rgb_audio", num_classes=31).eval()
     fusion = adamml.create_model("fusion_rgb_audio", num_classes=31).eval()
-    for m in (model, fusion):
-        m.to(memory_format=torch.channels_last)
     mods = model.modalities
-    print(f"# skip_speed: {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"S={args.segments}, median of {args.repeats}")
+    print(f"# skip_speed: {_cpu_model()}, {torch.get_num_threads()} threads, torch "
+          f"{torch.__version__}, S={args.segments}, median of {args.repeats}, default eval path")
 
     with torch.inference_mode():
-        for b in args.batch:
-            x = {m: torch.randn(b, args.segments, *s.shape) for m, s in model.input_spec.items()}
-            t_fusion = _time(lambda: fusion(x), args.repeats)
-            g_fusion = float(fusion(x).gflops.mean())
-            views = model.policy_views(x)
-            t_policy = _time(lambda: model.policy(views), args.repeats)
-            t_backbone = {}
-            for m in mods:
-                flat = x[m].flatten(0, 1)
-                bb = model.router.backbones[m]
-                t_backbone[m] = _time(lambda bb=bb, flat=flat: bb(flat), args.repeats)
-            print(f"\n## batch {b}: fusion_rgb_audio {t_fusion * 1e3:.0f} ms, "
-                  f"{g_fusion:.2f} GFLOPs/video; policy {t_policy * 1e3:.0f} ms; "
-                  + ", ".join(f"{m} on all segments {t * 1e3:.0f} ms" for m, t in t_backbone.items()))
-            print("| RGB % | audio % | GFLOPs/video | GFLOPs ratio | time (ms) | time ratio "
-                  "| time/GFLOPs ratio | ideal (ms) | measured/ideal |")
-            print("|---|---|---|---|---|---|---|---|---|")
-            for r in args.rgb_rates:
-                rates = {"rgb": r, "audio": args.audio_rate}
-                d = forced_decisions(b, args.segments, rates, mods)
-                t = _time(lambda: model(x, decisions=d), args.repeats)
-                g = float(model(x, decisions=d).gflops.mean())
-                real = {m: float(d[..., k].mean()) for k, m in enumerate(mods)}
-                ideal = t_policy + sum(real[m] * t_backbone[m] for m in mods)
-                gr, tr = g / g_fusion, t / t_fusion
-                print(f"| {100 * real['rgb']:.0f} | {100 * real['audio']:.0f} | {g:.2f} "
-                      f"| {gr:.3f} | {t * 1e3:.0f} | {tr:.3f} | {tr / gr:.3f} "
-                      f"| {ideal * 1e3:.0f} | {t / ideal:.3f} |")
+        for precision in args.precision:
+            model.set_precision(precision)
+            fusion.set_precision(precision)
+            for b in args.batch:
+                _table(model, fusion, mods, b, precision, args)
+
+
+def _table(model, fusion, mods, b: int, precision: str, args: argparse.Namespace) -> None:
+    x = {m: torch.randn(b, args.segments, *s.shape) for m, s in model.input_spec.items()}
+    t_fusion = _time(lambda: fusion(x), args.repeats)
+    g_fusion = float(fusion(x).gflops.mean())
+    none = torch.zeros(b, args.segments, len(mods))
+    t_policy = _time(lambda: model(x, decisions=none), args.repeats)  # policy, nothing run
+    t_backbone = {}
+    for k, m in enumerate(mods):
+        only = none.clone()
+        only[..., k] = 1.0
+        t_backbone[m] = _time(lambda d=only: model(x, decisions=d), args.repeats) - t_policy
+    print(f"\n## {precision}, batch {b}: fusion_rgb_audio {t_fusion * 1e3:.0f} ms, "
+          f"{g_fusion:.2f} GFLOPs/video; policy {t_policy * 1e3:.0f} ms "
+          f"({100 * t_policy / t_fusion:.1f} % of fusion's time); "
+          + ", ".join(f"{m} on all segments {t * 1e3:.0f} ms" for m, t in t_backbone.items()))
+    print("| RGB % | audio % | GFLOPs/video | GFLOPs ratio | time (ms) | time ratio "
+          "| time/GFLOPs ratio | ideal (ms) | measured/ideal |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in args.rgb_rates:
+        rates = {"rgb": r, "audio": args.audio_rate}
+        d = forced_decisions(b, args.segments, rates, mods)
+        t = _time(lambda: model(x, decisions=d), args.repeats)
+        g = float(model(x, decisions=d).gflops.mean())
+        real = {m: float(d[..., k].mean()) for k, m in enumerate(mods)}
+        ideal = t_policy + sum(real[m] * t_backbone[m] for m in mods)
+        gr, tr = g / g_fusion, t / t_fusion
+        print(f"| {100 * real['rgb']:.0f} | {100 * real['audio']:.0f} | {g:.2f} "
+              f"| {gr:.3f} | {t * 1e3:.0f} | {tr:.3f} | {tr / gr:.3f} "
+              f"| {ideal * 1e3:.0f} | {t / ideal:.3f} |", flush=True)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

@@ -1,26 +1,36 @@
-"""Achieved GMAC/s of the TSN ResNet-50 against a large float32 matmul on the same machine.
+"""The default eval path against the machine's matrix peak, measured side by side in one run.
 
-Run: ``.venv/bin/python benchmarks/throughput.py [--threads 2] [--repeats 3]``. The matmul is the
-practical peak, measured next to each row; the ratio says how much of it the network reaches (eval,
-``torch.inference_mode``, channels_last). MACs are measured in the "all" convention.
+For the TSN ResNet-50 (RGB, 8x3x224x224 per segment) and for the full AdaMML policy (the two
+MobileNetV2 extractors on the RGB view and the spectrogram, joint layers, LSTM), on 1 video and
+on 8 videos of 10 segments, this times what a user gets by default: ``create_backbone(...)``
+or ``create_model(...)``, ``.eval()``, ``torch.inference_mode()``, nothing converted by hand. A
+float32 matmul (4096^3) is timed right before each row (the practical peak at that moment), and
+with ``--bf16`` the same rows run under ``precision="bf16"`` beside a bf16 matmul peak. MACs
+are measured in the "all" convention by `adamml.flops`.
+
+Usage: ``python benchmarks/throughput.py [--threads 2] [--repeats 3] [--bf16]``
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import time
+from typing import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
+import adamml
 from adamml.backbones import create_backbone
 from adamml.flops import measure_macs
+from adamml.precision import autocast
 
 
-def _best_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
+def _best(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up: builds the inference copy and oneDNN primitives
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
@@ -29,45 +39,73 @@ def _best_seconds(fn, repeats: int) -> float:
     return best
 
 
-def matmul_peak(n: int, repeats: int) -> float:
-    """GMAC/s of an n x n x n float32 matmul."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    return n**3 / _best_seconds(lambda: torch.mm(a, b), repeats) / 1e9
+def matmul_peak(dtype: torch.dtype, repeats: int, n: int = 4096) -> float:
+    """GMAC/s of an n x n x n matmul in ``dtype``."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    return n ** 3 / _best(lambda: torch.mm(a, b), repeats) / 1e9
 
 
-def resnet_rate(segments: int, repeats: int, channels_last: bool) -> tuple[float, float]:
-    """(GMAC/s, seconds) of resnet50_tsn on ``segments`` RGB segments of 8x3x224x224."""
-    bb = create_backbone("resnet50_tsn", modality="rgb", num_classes=31).eval()
-    x = torch.randn(segments, 8, 3, 224, 224)
-    macs = measure_macs(bb, x, convention="all")
-    if channels_last:
-        bb = bb.to(memory_format=torch.channels_last)
+def cpu_model() -> str:
+    """``model name`` from /proc/cpuinfo (or what platform knows)."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
-    def run() -> None:
-        with torch.inference_mode():
-            bb(x)
 
-    sec = _best_seconds(run, repeats)
-    return macs / sec, sec
+def bf16_matrix_units() -> list[str]:
+    """The CPU flags that give bf16 matrix instructions (amx_bf16, avx512_bf16)."""
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return []
+    return [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--videos", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--bf16", action="store_true", help="also bf16 rows")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print("| workload | layout | time (s) | GMAC/s | matmul 4096^3 GMAC/s, same moment | ratio |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for segments in (1, 8):
-        for cl in (False, True):
-            # the peak is measured next to each row, so load from other processes hits both
-            peak = matmul_peak(4096, max(3, args.repeats))
-            rate, sec = resnet_rate(segments, args.repeats, cl)
-            layout = "channels_last" if cl else "contiguous"
-            print(f"| resnet50_tsn, {segments} x 8x3x224x224 | {layout} | {sec:.3f} | "
-                  f"{rate:.1f} | {peak:.1f} | {100 * rate / peak:.0f} % |", flush=True)
+    units = bf16_matrix_units()
+    print(f"# throughput: {cpu_model()}, {torch.get_num_threads()} threads, torch "
+          f"{torch.__version__}, bf16 matrix units: {', '.join(units) or 'none'}")
+    print("| workload | videos x segments | precision | time (s) | GMAC/s | matmul GMAC/s, "
+          "same moment | share of peak |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    resnet = create_backbone("resnet50_tsn", modality="rgb", num_classes=31).eval()
+    model = adamml.create_model("adamml_rgb_audio", num_classes=31).eval()
+    precisions = ["fp32"] + (["bf16"] if args.bf16 else [])
+    for videos in args.videos:
+        n = videos * 10
+        rgb = torch.randn(n, 8, 3, 224, 224)
+        x = {m: torch.randn(videos, 10, *s.shape) for m, s in model.input_spec.items()}
+        views = model.policy_views(x)
+        macs_rgb = measure_macs(resnet, rgb[:1], convention="all") * n
+        macs_policy = measure_macs(model.policy, {m: v[:, :1] for m, v in views.items()},
+                                   convention="all") * n
+        rows = (("resnet50_tsn", lambda: resnet(rgb), macs_rgb),
+                ("AdaMML policy (2 MobileNetV2 + LSTM)", lambda: model.policy(views),
+                 macs_policy))
+        for precision in precisions:
+            dtype = adamml.precision.PRECISIONS[precision]
+            for name, fn, macs in rows:
+                peak = matmul_peak(dtype, max(3, args.repeats))
+
+                def run(fn: Callable[[], object] = fn) -> None:
+                    with torch.inference_mode(), autocast(precision, "cpu"):
+                        fn()
+
+                sec = _best(run, args.repeats)
+                rate = macs / sec / 1e9
+                print(f"| {name} | {videos} x 10 | {precision} | {sec:.3f} | {rate:.1f} | "
+                      f"{peak:.1f} | {100 * rate / peak:.0f} % |", flush=True)
 
 
 if __name__ == "__main__":

@@ -109,8 +109,8 @@ class FrameBackbone(nn.Module):
 
     def train(self, mode: bool = True) -> "FrameBackbone":
         """``nn.Module.train``; entering training drops the inference copies."""
-        if mode:
-            _FAST.pop(self, None)
+        if mode and self in _FAST:
+            _FAST[self].clear()
         return super().train(mode)
 
     def _init_head(self) -> None:

@@ -43,6 +43,8 @@ __all__ = ["InferenceOptions", "FastPath", "fold_batchnorm", "largest_activation
            "DEFAULT_CHUNK_MB", "plain_forward", "fast_path_allowed"]
 
 _PLAIN = threading.local()
+# (architecture, input shape) -> bytes of the largest float32 activation of one segment
+_ACTIVATION_BYTES: dict[tuple[Any, ...], int] = {}
 
 
 @contextlib.contextmanager
@@ -219,7 +221,6 @@ class FastPath:
     def __init__(self) -> None:
         self._owner_key: tuple[Any, ...] | None = None
         self._copies: dict[tuple[Any, ...], Callable[[Tensor], Tensor]] = {}
-        self._chunk: dict[tuple[Any, ...], int] = {}
         self.folded = 0
 
     def clear(self) -> None:
@@ -277,11 +278,13 @@ class FastPath:
             budget = DEFAULT_CHUNK_MB.get(x.device.type)
         if budget is None:
             return max(1, x.shape[0])
-        key = (tuple(x.shape[1:]), x.element_size(), float(budget))
-        if key not in self._chunk:
-            per = largest_activation_bytes(owner, x[:1].float()) * x.element_size() // 4
-            self._chunk[key] = max(1, int(float(budget) * 2**20 // max(1, per)))
-        return self._chunk[key]
+        # the largest activation depends on the architecture and the input shape only
+        arch = (type(owner), tuple((n, tuple(p.shape)) for n, p in owner.named_parameters()))
+        key = (arch, tuple(x.shape[1:]))
+        if key not in _ACTIVATION_BYTES:
+            _ACTIVATION_BYTES[key] = largest_activation_bytes(owner, x[:1].float())
+        per = _ACTIVATION_BYTES[key] * x.element_size() // 4
+        return max(1, int(float(budget) * 2**20 // max(1, per)))
 
     def __call__(self, owner: nn.Module, x: Tensor, opts: InferenceOptions, *,
                  features: bool) -> Tensor:

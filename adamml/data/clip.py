@@ -67,7 +67,9 @@ def load_video_inputs(path: str | os.PathLike[str], input_spec: Mapping[str, Inp
     Evaluation sampling (``segments`` evenly spaced segments, centre crop), exactly as
     [`VideoDataset`][adamml.data.VideoDataset] does with ``train=False``. Given a model,
     ``load_video_inputs(path, model)`` returns lazy (on-demand) flow (see `lazy_modalities`),
-    so ``model(x)`` computes flow only for the segments its policy selected.
+    so ``model(x)`` computes flow only for the segments its policy selected, and an input only
+    the policy looks at (RGB difference with the proxy) as the policy's view: only the frames
+    the view keeps are computed.
 
     Args:
         path: a video file (any container PyAV reads) or a frame folder.
@@ -100,8 +102,10 @@ def load_video_inputs(path: str | os.PathLike[str], input_spec: Mapping[str, Inp
     spec = dict(getattr(input_spec, "input_spec", input_spec))
     dev = _device(input_spec, device)
     lazy = bool(lazy_modalities(input_spec)) if flow_on_demand is None else flow_on_demand
+    views = _policy_only_views(input_spec)
     transform = ClipTransform(spec, segments=segments, train=False, flow_method=flow_method,
-                              flow_reduced=flow_reduced, flow_on_demand=lazy, flow_device=dev)
+                              flow_reduced=flow_reduced, flow_on_demand=lazy, flow_device=dev,
+                              frame_subsets={m: frames for m, (frames, _) in views.items()})
     stored = None
     if flow_dir is not None and "flow" in transform.kinds.values():
         flow_path = find_flow_file(flow_dir, path)
@@ -115,5 +119,23 @@ def load_video_inputs(path: str | os.PathLike[str], input_spec: Mapping[str, Inp
             raise NoAudioStreamError(f"{path}: the file has no audio stream")
     inputs = transform(media.get_frames, media.num_frames, media.fps, audio,
                        np.random.default_rng(0), flow=stored)
+    for m, (_, view) in views.items():  # the frames the policy keeps, resized to its view
+        inputs[m] = view(inputs[m].unsqueeze(0))[0]
     return {m: OnDemandFlow([x], device=dev) if isinstance(x, FlowRequest)
             else x.unsqueeze(0).to(dev) for m, x in inputs.items()}
+
+
+def _policy_only_views(model: Any) -> dict[str, tuple[tuple[int, ...], Any]]:
+    """For a model's policy-only visual inputs (``rgbdiff`` with the proxy): the frame
+    positions its policy view keeps and the resize to that view; nothing for a plain spec."""
+    specs = getattr(model, "specs", None)
+    if not isinstance(specs, Mapping) or not hasattr(model, "policy_modalities"):
+        return {}
+    out = {}
+    for m in model.policy_modalities:
+        spec = specs.get(m)
+        if m in model.modalities or spec is None or spec.is_audio or m not in model.input_spec:
+            continue
+        frames = tuple(range(0, spec.frames, spec.policy_frame_stride))
+        out[m] = (frames, spec.replace(policy_frame_stride=1).policy_view)
+    return out

@@ -68,9 +68,12 @@ class ClipTransform:
         rgbdiff_uint8: map RGB differences to uint8 with truncation as the reference does
             (``floor((d + 255) * 255 / 510)``); default keeps float ``(d + 255) / 510``.
         stride: temporal stride between sampled frames (4).
+        frame_subsets: ``{modality: frame positions}``: produce only those of a segment's T
+            sampled frames (RGB and RGB difference), e.g. the frames a policy's view keeps.
 
     Shape:
-        visual ``(S, T, C, H, W)``; audio ``(S, 1, 1, F, W)``.
+        visual ``(S, T, C, H, W)`` (``T = len(frame_subsets[m])`` where given); audio
+        ``(S, 1, 1, F, W)``.
 
     Example:
         >>> from adamml.modalities import InputSpec
@@ -87,7 +90,8 @@ class ClipTransform:
                  independent_augment: bool = False, flow_method: FlowMethod = "tvl1",
                  flow_reduced: bool = False, flow_size: int = FLOW_SIZE,
                  flow_on_demand: bool = False, rgbdiff_uint8: bool = False,
-                 stride: int = 4, flow_device: torch.device | str = "cpu") -> None:
+                 stride: int = 4, flow_device: torch.device | str = "cpu",
+                 frame_subsets: Mapping[str, Sequence[int]] | None = None) -> None:
         if segments < 1:
             raise ConfigError(f"segments must be >= 1, got {segments}")
         self.input_spec = dict(input_spec)
@@ -97,6 +101,11 @@ class ClipTransform:
         self.flow_method = check_flow_method(flow_method, "flow_method")
         self.flow_reduced, self.flow_size = flow_reduced, flow_size
         self.flow_device = torch.device(flow_device)
+        self.frame_subsets = {k: tuple(int(t) for t in v) for k, v in (frame_subsets or {}).items()}
+        for key in self.frame_subsets:
+            if self.kinds.get(key) not in ("rgb", "rgbdiff"):
+                raise ConfigError(f"frame_subsets names {key!r}; only RGB and RGB-difference "
+                                  f"inputs can be produced for some frames (kinds: {self.kinds})")
         self.flow_on_demand, self.rgbdiff_uint8 = flow_on_demand, rgbdiff_uint8
         # Stacked frames per sampled frame: flow C/2 pairs, RGB difference C/3 differences.
         per = {"flow": 2, "rgbdiff": 3}
@@ -144,10 +153,17 @@ class ClipTransform:
                 stack = self.input_spec[key].channels // (3 if kind == "rgbdiff" else 2)
                 steps = np.arange(stack + 1)
                 needed.update(np.clip(idx[..., None] + steps, 0, num_frames - 1).ravel().tolist())
-        order = sorted(needed)
-        pos = {k: i for i, k in enumerate(order)}
-        raw = get_frames(order) if order else None
-        take = lambda ix: raw[np.vectorize(pos.__getitem__, otypes=[np.int64])(ix)]  # noqa: E731
+        order = np.array(sorted(needed), dtype=np.int64)
+        raw = get_frames(order.tolist()) if len(order) else None
+        take = lambda ix: raw[np.searchsorted(order, ix)]  # noqa: E731
+        # every decoded frame is scaled and cropped once per (size, augmentation), then shared
+        # by the modalities that use it (RGB and the RGB differences read the same frames)
+        scaled: dict[tuple[tuple[int, int], SpatialParams], np.ndarray] = {}
+
+        def spatial(ix: np.ndarray, size: tuple[int, int], p: SpatialParams) -> np.ndarray:
+            if (size, p) not in scaled:
+                scaled[(size, p)] = apply_spatial(raw, size, p)
+            return scaled[(size, p)][np.searchsorted(order, ix)]
 
         out: dict[str, Tensor | FlowRequest] = {}
         for key, spec in self.input_spec.items():
@@ -157,24 +173,26 @@ class ClipTransform:
                 out[key] = self._audio(audio, segment_centres(any_t) / fps, spec)
                 continue
             idx = indices[spec.frames]
+            if key in self.frame_subsets:
+                idx = idx[:, list(self.frame_subsets[key])]
             if kind == "rgb":
-                out[key] = self._rgb(take(idx.reshape(-1)), spec, p)
+                out[key] = self._rgb(spatial(idx.reshape(-1), spec.size, p), spec, idx.shape[1])
             elif kind == "rgbdiff":
-                out[key] = self._rgbdiff(take, idx, num_frames, spec, p)
+                out[key] = self._rgbdiff(spatial, idx, num_frames, spec, p)
             else:
                 out[key] = self._flow(take, get_frames, flow, idx, num_frames, spec, p)
         return out
 
-    def _rgb(self, frames: np.ndarray, spec: InputSpec, p: SpatialParams) -> Tensor:
-        x = _normalise_rgb(apply_spatial(frames, spec.size, p))
-        x = torch.from_numpy(x).reshape(self.segments, spec.frames, *spec.size, 3)
+    def _rgb(self, frames: np.ndarray, spec: InputSpec, t: int) -> Tensor:
+        x = _normalise_rgb(frames)
+        x = torch.from_numpy(x).reshape(self.segments, t, *spec.size, 3)
         return x.permute(0, 1, 4, 2, 3).contiguous()
 
-    def _rgbdiff(self, take: Callable[[np.ndarray], np.ndarray], idx: np.ndarray,
+    def _rgbdiff(self, spatial: Callable[..., np.ndarray], idx: np.ndarray,
                  num_frames: int, spec: InputSpec, p: SpatialParams) -> Tensor:
         n = spec.channels // 3
         ix = np.clip(idx[..., None] + np.arange(n + 1), 0, num_frames - 1)   # (S, T, n+1)
-        f = apply_spatial(take(ix.reshape(-1)), spec.size, p).astype(np.float32)
+        f = spatial(ix.reshape(-1), spec.size, p).astype(np.float32)
         f = f.reshape(*ix.shape, *spec.size, 3)
         d = f[:, :, 1:] - f[:, :, :-1]                                     # (S, T, n, h, w, 3)
         if self.rgbdiff_uint8:
@@ -183,7 +201,7 @@ class ClipTransform:
             v = (d + 255.0) / 510.0
         v = (v - IMAGENET_MEAN) / IMAGENET_STD
         x = torch.from_numpy(v.astype(np.float32)).permute(0, 1, 2, 5, 3, 4)
-        return x.reshape(self.segments, spec.frames, 3 * n, *spec.size).contiguous()
+        return x.reshape(self.segments, idx.shape[1], 3 * n, *spec.size).contiguous()
 
     def _flow(self, take: Callable[[np.ndarray], np.ndarray], get_frames: FrameGetter,
               stored: Callable[[Sequence[int]], np.ndarray] | None, idx: np.ndarray,

@@ -1,10 +1,13 @@
 """Is the policy learning? Collapse checks after each joint epoch (docs/training.md).
 
 A policy *collapses* when it settles on a degenerate selection: a modality used on (nearly) no
-segment, or on (nearly) all, although it matters for the predictions, or the whole model
+segment although turning it on would change predictions, one used on (nearly) every segment
+although turning it off would change none (the policy stopped deciding), or the whole model
 stuck at chance. Joint training then carries on silently at chance accuracy or at fusion's
 cost. `check_policy` looks at an epoch's numbers and, for a modality at an extreme, measures on
-the validation set how many predictions would change if its decisions were flipped.
+the validation set how many predictions would change if its decisions were flipped. A modality
+on everywhere that the predictions need (sound when only sound tells the classes apart) is
+not a collapse.
 """
 
 from __future__ import annotations
@@ -20,13 +23,16 @@ from .distributed import DistInfo, all_gather_objects, unwrap
 from .evaluate import to_device
 
 __all__ = ["PolicyCollapseWarning", "check_policy", "flip_effect", "ADVICE", "EXTREME",
-           "MATTERS"]
+           "MATTERS", "IDLE"]
 
 EXTREME = 1.0
 """A selection rate within this many percent of 0 or 100 is an extreme."""
 MATTERS = 5.0
-"""An extreme counts as a collapse when flipping it changes at least this many percent of the
-validation predictions."""
+"""A modality that is never selected is a collapse when turning it on changes at least this
+many percent of the validation predictions."""
+IDLE = 1.0
+"""A modality that is always selected is a collapse when turning it off changes fewer than this
+many percent of the validation predictions."""
 ADVICE = ("What usually helps: keep pretrain: auto (the default) or give init checkpoints for "
           "every part, lower loss.cost_scale (or loss.cost_weights), keep the policy's "
           "init_use at 0.9 (the default), lower optim.policy_lr.")
@@ -98,10 +104,13 @@ def check_policy(*, epoch: int, train_rates: Mapping[str, float], val: Mapping[s
             problems.append(f"{m} was selected on {rate:.1f}% of training segments")
             continue
         changed = flip_effect(model, val_loader, info, k, 1.0 if never else 0.0)
-        if changed >= MATTERS:
-            verb = "turning it on" if never else "turning it off"
+        if never and changed >= MATTERS:
             problems.append(f"{m} was selected on {rate:.1f}% of training segments, yet "
-                            f"{verb} changes {changed:.0f}% of validation predictions")
+                            f"turning it on changes {changed:.0f}% of validation predictions")
+        elif not never and changed < IDLE:
+            problems.append(f"{m} was selected on {rate:.1f}% of training segments, yet "
+                            f"turning it off changes only {changed:.1f}% of validation "
+                            "predictions (the policy no longer decides)")
     if val is not None and "top1" in val:
         chance = 100.0 / max(1, num_classes)
         if float(val["top1"]) < chance + 5.0:
@@ -112,11 +121,21 @@ def check_policy(*, epoch: int, train_rates: Mapping[str, float], val: Mapping[s
     return [f"policy collapse in joint epoch {epoch + 1}: {'; '.join(problems)}. {ADVICE}"]
 
 
-def warn(messages: list[str], *, is_main: bool) -> None:
-    """Emit each message as a `PolicyCollapseWarning` on rank 0 (shown on stderr)."""
-    if is_main:
-        for message in messages:
+def warn(messages: list[str], *, is_main: bool, seen: set[str]) -> None:
+    """Emit a `PolicyCollapseWarning` on rank 0 (shown on stderr) for each problem not warned
+    about earlier in the run (``seen`` holds their kinds; every epoch's problems are logged)."""
+    for message in messages:
+        kind = _kind(message)
+        if is_main and kind not in seen:
             warnings.warn(message, PolicyCollapseWarning, stacklevel=3)
+        seen.add(kind)
+
+
+def _kind(message: str) -> str:
+    """The problems of a message without the epoch and the numbers."""
+    import re
+
+    return re.sub(r"[0-9.]+%?", "#", message.split(": ", 1)[-1])
 
 
 def chance_ce(num_classes: int) -> float:

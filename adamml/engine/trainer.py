@@ -102,6 +102,7 @@ class Trainer:
         self.eff_loss = self._efficiency_loss()
         self.pretrain_summary: dict[str, Any] = {}
         self.collapse_warnings: list[str] = []
+        self._warned: set[str] = set()
         # the policy passes start once recognition beats the uniform prediction (policy_start)
         self.policy_ready = cfg.policy_start == "immediate"
         self.last_ce: float | None = None
@@ -363,7 +364,7 @@ class Trainer:
         if messages:
             record["warnings"] = messages
             self.collapse_warnings.extend(messages)
-            warn(messages, is_main=self.info.is_main)
+            warn(messages, is_main=self.info.is_main, seen=self._warned)
 
     def _selectable(self, stage: str) -> bool:
         """Whether an epoch of ``stage`` may become ``best.pt`` (see ``finetune_from``)."""

@@ -1,0 +1,94 @@
+"""How large should an eval chunk be? Time of the fast path against its activation budget.
+
+On a CPU a batch whose largest activation outgrows the caches runs far below the machine's
+matrix peak, so `adamml.backbones.fast` runs segments in chunks whose largest activation fits
+``chunk_mb``. This script times the three full-size networks of ``adamml_rgb_audio`` (the TSN
+ResNet-50 on RGB, the policy's MobileNetV2 on its 4x160x160 view, MobileNetV2 on the 256x256
+spectrogram) in eval, on 10 and 80 segments, for several budgets, all in one run, and prints
+each time relative to the best budget of its row. ``DEFAULT_CHUNK_MB["cpu"]`` is the budget
+with the best worst-case ratio.
+
+Usage: ``python benchmarks/chunking.py [--threads 2] [--repeats 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch
+
+from adamml.backbones import create_backbone
+
+BUDGETS = (6.0, 12.0, 24.0, 48.0, 96.0, None)
+
+
+def _time(fn, repeats: int) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--segments", type=int, nargs="+", default=[10, 80])
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cpu = _cpu_model()
+    print(f"# chunking: {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    nets = {
+        "resnet50_tsn (rgb 8x3x224x224)": (create_backbone("resnet50_tsn", modality="rgb",
+                                                           num_classes=31), (8, 3, 224, 224)),
+        "mobilenetv2_policy (4x3x160x160)": (create_backbone("mobilenetv2_policy",
+                                                             modality="rgb"), (4, 3, 160, 160)),
+        "mobilenetv2_audio (1x1x256x256)": (create_backbone("mobilenetv2_audio",
+                                                            modality="audio", num_classes=31),
+                                            (1, 1, 256, 256)),
+    }
+    head = "| network | segments | " + " | ".join(
+        f"{b:g} MiB" if b else "no chunks" for b in BUDGETS) + " |"
+    print(head)
+    print("|" + "---|" * (len(BUDGETS) + 2))
+    worst = {b: 0.0 for b in BUDGETS}
+    for name, (net, shape) in nets.items():
+        net.eval()
+        for n in args.segments:
+            x = torch.randn(n, *shape)
+            times = {}
+            with torch.inference_mode():
+                for b in BUDGETS:
+                    net.inference_options = net.inference_options.replace(chunk_mb=b)
+                    times[b] = _time(lambda: net(x), args.repeats)
+            best = min(times.values())
+            for b in BUDGETS:
+                worst[b] = max(worst[b], times[b] / best)
+            print(f"| {name} | {n} | " + " | ".join(
+                f"{times[b]:.3f} s ({times[b] / best:.2f})" for b in BUDGETS) + " |", flush=True)
+    choice = min(worst, key=lambda b: worst[b] if b is not None else float("inf"))
+    print("\nworst ratio to the best budget: " + ", ".join(
+        f"{b if b else 'none'}: {w:.2f}" for b, w in worst.items()))
+    print(f"best worst-case budget: {choice} MiB")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+if __name__ == "__main__":
+    main()

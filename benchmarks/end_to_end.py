@@ -1,0 +1,202 @@
+"""From a video file to logits: where the time goes, AdaMML against weighted fusion.
+
+For ``fusion_rgb_audio``, ``adamml_rgb_audio``, ``fusion_rgb_flow`` and
+``adamml_rgb_flow_rgbdiff`` (full size), this runs what a user runs,
+
+    x = adamml.data.load_video_inputs(path, model, flow_method=M)
+    logits = model.eval()(x, decisions=d).logits       # under torch.inference_mode()
+
+after one warm-up call that builds the backbones' inference copies (a served model is warm),
+with decisions forced to the paper's operating points (AdaMML Table 1: RGB 46 %, audio 94 %;
+Table 2: RGB 45 %, flow 37 %), once per flow method (``tvl1``, the paper's, and ``dis``), and
+splits the wall time into decoding, audio features (log-spectrograms), RGB frames (resize, crop,
+normalise), RGB difference, optical flow, the policy, the recognition backbones and the rest,
+by timing those functions exclusively (time in a nested timed call counts once, for the inner
+one). Each AdaMML row is divided by its fusion row measured in the same run. Flow for the
+AdaMML-RGBDiff model is computed on demand, only for the segments whose flow decision is on.
+
+The input is any video file (``--video``) or, by default, a SyntheticAV video written at
+1280x720 with audio.
+
+Usage: ``python benchmarks/end_to_end.py [--video FILE] [--methods tvl1 dis] [--threads 2]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import torch
+
+import adamml
+from adamml.data import decode as decode_module
+from adamml.data import flowclip as flowclip_module
+from adamml.data import transforms as transforms_module
+
+PARTS = ("decode", "audio features", "rgb frames", "rgb difference", "flow", "policy",
+         "backbones", "other")
+OPERATING_POINTS = {"adamml_rgb_audio": {"rgb": 0.46, "audio": 0.94},
+                    "adamml_rgb_flow_rgbdiff": {"rgb": 0.45, "flow": 0.37}}
+PAIRS = (("fusion_rgb_audio", "adamml_rgb_audio"), ("fusion_rgb_flow", "adamml_rgb_flow_rgbdiff"))
+
+
+class Timers:
+    """Exclusive wall time per part: a timed call's time minus its timed sub-calls'."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._stack: list[list[float]] = []
+
+    def start(self) -> None:
+        self._stack.append([time.perf_counter(), 0.0])
+
+    def stop(self, part: str) -> None:
+        begun, inner = self._stack.pop()
+        elapsed = time.perf_counter() - begun
+        self.seconds[part] += elapsed - inner
+        if self._stack:
+            self._stack[-1][1] += elapsed
+
+    def wrap(self, part: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            self.start()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.stop(part)
+        return timed
+
+    def hook(self, module: torch.nn.Module, part: str) -> list[Any]:
+        """Time a module's calls with forward hooks (a patched ``forward`` would be copied
+        into the backbones' inference copies, which call their original)."""
+        return [module.register_forward_pre_hook(lambda *_: self.start()),
+                module.register_forward_hook(lambda *_: self.stop(part))]
+
+
+@contextlib.contextmanager
+def patched(timers: Timers, model: torch.nn.Module) -> Iterator[None]:
+    """Time the pipeline's stages by wrapping them for the duration of the block."""
+    targets = [
+        (decode_module.VideoReader, "get_frames", "decode"),
+        (decode_module.VideoReader, "get_audio", "decode"),
+        (transforms_module, "log_spectrogram", "audio features"),
+        (transforms_module.ClipTransform, "_rgb", "rgb frames"),
+        (transforms_module.ClipTransform, "_rgbdiff", "rgb difference"),
+        (flowclip_module, "optical_flow_batch", "flow"),
+    ]
+    hooks = timers.hook(model.policy, "policy")
+    for net in model.router.backbones.values():
+        hooks += timers.hook(net, "backbones")
+    saved = []
+    for owner, name, part in targets:
+        original = getattr(owner, name)
+        saved.append((owner, name, owner.__dict__.get(name, None), name in owner.__dict__))
+        setattr(owner, name, timers.wrap(part, original))
+    try:
+        yield
+    finally:
+        for h in hooks:
+            h.remove()
+        for owner, name, value, had in saved:
+            if had:
+                setattr(owner, name, value)
+            else:
+                delattr(owner, name)
+
+
+def write_720p(folder: Path) -> Path:
+    """A SyntheticAV video (12.8 s, with its audio track) scaled to 1280x720, as mp4."""
+    import cv2
+
+    from adamml.data.synthetic import SyntheticAV
+    from adamml.data.synthetic.writer import write_video
+
+    video = SyntheticAV(1, seed=0, size=128).video(0)
+    frames = np.stack([cv2.resize(f, (1280, 720), interpolation=cv2.INTER_LINEAR)
+                       for f in video.frames])
+    path = folder / "synthetic_720p.mp4"
+    from dataclasses import replace
+
+    write_video(path, replace(video, frames=frames))
+    return path
+
+
+def forced(model: torch.nn.Module, rates: dict[str, float] | None, segments: int) -> torch.Tensor:
+    """(1, S, M) decisions with round(rate * S) segments on per modality (all on for fusion)."""
+    m = len(model.modalities)
+    if rates is None:
+        return torch.ones(1, segments, m)
+    g = torch.Generator().manual_seed(0)
+    d = torch.zeros(1, segments, m)
+    for k, name in enumerate(model.modalities):
+        d[0, torch.randperm(segments, generator=g)[:round(rates[name] * segments)], k] = 1.0
+    return d
+
+
+def run(name: str, video: Path, method: str, segments: int) -> tuple[float, dict[str, float],
+                                                                      dict[str, float]]:
+    """One end-to-end pass: total seconds, exclusive seconds per part, selection rates."""
+    model = adamml.create_model(name, num_classes=31).eval()
+    d = forced(model, OPERATING_POINTS.get(name), segments)
+    with torch.inference_mode():  # warm-up: the backbones' inference copies are built once
+        model({m: torch.zeros(1, segments, *s.shape) for m, s in model.input_spec.items()},
+              decisions=torch.ones_like(d))
+    timers = Timers()
+    with torch.inference_mode(), patched(timers, model):
+        start = time.perf_counter()
+        x = adamml.data.load_video_inputs(video, model, segments=segments, flow_method=method)
+        model(x, decisions=d)
+        total = time.perf_counter() - start
+    parts = {p: timers.seconds.get(p, 0.0) for p in PARTS[:-1]}
+    parts["other"] = total - sum(parts.values())
+    rates = {m: 100.0 * float(d[..., k].mean()) for k, m in enumerate(model.modalities)}
+    return total, parts, rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--video", help="any video file (default: a SyntheticAV video at 720p)")
+    parser.add_argument("--methods", nargs="+", default=["tvl1", "dis"])
+    parser.add_argument("--segments", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--pairs", nargs="+", default=["rgb_audio", "rgb_flow"],
+                        choices=("rgb_audio", "rgb_flow"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    from throughput import cpu_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        video = Path(args.video) if args.video else write_720p(Path(tmp))
+        print(f"# end_to_end: {cpu_model()}, {torch.get_num_threads()} threads, torch "
+              f"{torch.__version__}, {video.name}, S={args.segments}")
+        print("| model | flow method | selection % | total (s) | " + " | ".join(PARTS)
+              + " | time vs fusion |")
+        print("|" + "---|" * (len(PARTS) + 5))
+        pairs = [p for p in PAIRS if p[0].split("_", 1)[1] in args.pairs]
+        for method in args.methods:
+            for fusion, adaptive in pairs:
+                if "flow" not in fusion and method != args.methods[0]:
+                    continue  # no flow: one method is enough
+                base = None
+                for name in (fusion, adaptive):
+                    total, parts, rates = run(name, video, method, args.segments)
+                    base = total if base is None else base
+                    sel = ", ".join(f"{m} {r:.0f}" for m, r in rates.items())
+                    flow = method if "flow" in name else "-"
+                    print(f"| {name} | {flow} | {sel} | {total:.2f} | "
+                          + " | ".join(f"{parts[p]:.2f}" for p in PARTS)
+                          + f" | {total / base:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
