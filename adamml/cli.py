@@ -156,7 +156,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .engine.demo import run_demo
+    from .experiments.demo import run_demo
 
     run_demo(args.out, seed=args.seed, threads=args.threads)
     return 0

@@ -100,6 +100,21 @@ def cell_config(v: Variant, seed: int, videos: tuple[int, int, int], folder: Pat
             "schedule": dict(SCHEDULE), "seed": seed}
 
 
+def _die_with_parent() -> None:
+    """Worker initialiser: exit when the sweep's process is gone (killed sweeps leave no
+    orphaned cells training in the background)."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def run_cell(name: str, seed: int, out: str, videos: tuple[int, int, int],
              threads: int) -> dict[str, Any]:
     """Train one cell (in a worker process) and return its summary."""
@@ -178,7 +193,8 @@ def main() -> None:
           f"{args.jobs} at a time, {args.threads} thread(s) each", flush=True)
     cells: list[dict[str, Any]] = []
     ctx = get_context("spawn")
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx,
+                             initializer=_die_with_parent) as pool:
         futures = {pool.submit(run_cell, n, s, str(out),
                                tuple(args.mp4_videos if n not in IN_MEMORY else args.videos),
                                args.threads): (n, s) for n, s in jobs}

@@ -78,8 +78,8 @@ class InferenceOptions:
         channels_last: NHWC weights and inputs.
         chunk_mb: MiB budget of a chunk's largest activation; ``"auto"`` takes
             `DEFAULT_CHUNK_MB` for the device; ``None`` never chunks.
-        compile: ``torch.compile`` the copy (``dynamic=True``, so a new number of selected
-            segments does not recompile).
+        compile: ``torch.compile`` the copy; batches are zero-padded to the next power of two,
+            so a new number of selected segments compiles at most once per power of two.
     """
 
     enabled: bool = True
@@ -207,6 +207,22 @@ def largest_activation_bytes(module: nn.Module, sample: Tensor) -> int:
     return largest
 
 
+def _bucketed(call: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    """Run ``call`` on the batch zero-padded to the next power of two, then cut the padding off:
+    a compiled backbone then sees at most ``log2(chunk) + 1`` batch sizes, whatever the number
+    of selected segments (the rows are independent in eval, so the padding changes nothing)."""
+
+    def run(x: Tensor) -> Tensor:
+        n = x.shape[0]
+        size = 1 << max(0, n - 1).bit_length()
+        if size == n:
+            return call(x)
+        pad = x.new_zeros((size - n, *x.shape[1:]))
+        return call(torch.cat([x, pad]))[:n]
+
+    return run
+
+
 def _params_key(module: nn.Module) -> tuple[Any, ...]:
     tensors = [*module.parameters(), *module.buffers()]
     return tuple((t.data_ptr(), t._version, t.dtype) for t in tensors)
@@ -257,7 +273,7 @@ class FastPath:
             fast = fast.to(dtype)
         call = fast.forward_features if features else fast.forward
         if opts.compile:
-            call = torch.compile(call, dynamic=True)
+            call = _bucketed(torch.compile(call, dynamic=False))
         return call
 
     def _call(self, owner: nn.Module, sample: Tensor, dtype: torch.dtype,

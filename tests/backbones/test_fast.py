@@ -143,3 +143,19 @@ def test_model_configure_inference_reaches_every_backbone() -> None:
     model.configure_inference(chunk_mb=7)
     opts = [m.inference_options for m in model.modules() if hasattr(m, "inference_options")]
     assert len(opts) == 4 and all(o.chunk_mb == 7 for o in opts)
+
+
+@pytest.mark.slow
+def test_compiled_copy_compiles_once_per_power_of_two() -> None:
+    from torch._dynamo.utils import counters
+
+    net, _ = _pair("tiny_audio", TINY_AUDIO)
+    net.inference_options = InferenceOptions(compile=True)
+    graphs = []
+    with torch.inference_mode():
+        for n in (3, 4, 5, 8, 6):
+            x = torch.randn(n, *TINY_AUDIO.input_spec.shape)
+            assert torch.allclose(net(x), _plain(net, x), atol=1e-4)
+            graphs.append(counters["stats"]["unique_graphs"])
+    # 3 and 4 share the bucket 4; 5, 8 and 6 share the bucket 8
+    assert graphs[1] == graphs[0] and graphs[2] == graphs[1] + 1 and graphs[4] == graphs[2]

@@ -79,7 +79,7 @@ def test_bad_override_and_module_entry_point(tmp_path: Path) -> None:
 
 
 def test_demo_calls_run_demo(monkeypatch, tmp_path: Path) -> None:
-    import adamml.engine.demo as demo
+    import adamml.experiments.demo as demo
 
     seen = []
     monkeypatch.setattr(demo, "run_demo", lambda out, **kw: seen.append(out) or {})

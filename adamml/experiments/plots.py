@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from .data import build_dataset
-from .modelio import model_from_checkpoint
-from .predict import draw_segment, predict_inputs
+from ..engine.data import build_dataset
+from ..engine.modelio import model_from_checkpoint
+from ..engine.predict import draw_segment, predict_inputs
 
 __all__ = ["plot_accuracy_vs_gflops", "plot_decisions"]
 
@@ -53,8 +53,8 @@ def plot_accuracy_vs_gflops(results: Mapping[str, Mapping[str, Any]], path: str 
     return path
 
 
-def plot_decisions(checkpoint: str | Path, settings: Any, seed: int, path: str | Path, *,
-                   videos: int = 4) -> Path:
+def plot_decisions(checkpoint: str | Path, source: str, num_classes: int, seed: int,
+                   segments: int, path: str | Path, *, videos: int = 4) -> Path:
     """Draw AdaMML's decisions on a few held-out videos, in the spirit of AdaMML Fig. 3.
 
     Two rows per video (RGB middle frame, audio spectrogram), one column per segment: a green
@@ -64,21 +64,22 @@ def plot_decisions(checkpoint: str | Path, settings: Any, seed: int, path: str |
 
     Args:
         checkpoint: the AdaMML run's ``best.pt``.
-        settings: the demo's [`DemoSettings`][adamml.engine.demo.DemoSettings].
+        source: the ``syntheticav:`` data source of the split to draw.
+        num_classes: K.
         seed: the demo's seed (selects the data).
+        segments: segments per video.
         path: the PNG to write.
         videos: how many test videos (the first ones of the split).
     """
     plt = _pyplot()
     model, _ = model_from_checkpoint(checkpoint)
-    ds = build_dataset(settings.source(settings.test_videos, "test"), model.input_spec,
-                       train=False, num_classes=settings.num_classes, seed=seed,
-                       segments=settings.segments_eval)
+    ds = build_dataset(source, model.input_spec, train=False, num_classes=num_classes,
+                       seed=seed, segments=segments)
     base = getattr(ds, "dataset", ds)
     classes = list(getattr(base, "classes", None) or [])
     mods = tuple(model.modalities)
     n = min(videos, len(ds))
-    s = settings.segments_eval
+    s = segments
     fig, axes = plt.subplots(len(mods) * n, s, figsize=(1.05 * s, 1.1 * len(mods) * n + 0.4),
                              squeeze=False)
     for v in range(n):
