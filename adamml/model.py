@@ -234,8 +234,9 @@ class AdaMML(nn.Module):
         """A one-modality classifier around a copy of part ``name``, for pre-training it.
 
         A recognition backbone is used as it is; a policy extractor gets a classifier and sees
-        the policy's view of its modality ([`PolicyViewClassifier`][adamml.model.PolicyViewClassifier]).
-        The classifier's weights load back with [`load_part_state`][adamml.model.AdaMML.load_part_state].
+        the policy's view of its modality
+        ([`PolicyViewClassifier`][adamml.model.PolicyViewClassifier]). The classifier's
+        weights load back with [`load_part_state`][adamml.model.AdaMML.load_part_state].
 
         Args:
             name: a part name (``"rgb"``, ``"policy.rgb"``).

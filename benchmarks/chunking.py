@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -23,6 +22,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 
 from adamml.backbones import create_backbone
+
+from _machine import cpu_model
 
 BUDGETS = (6.0, 12.0, 24.0, 48.0, 96.0, None)
 
@@ -44,7 +45,7 @@ def main() -> None:
     parser.add_argument("--segments", type=int, nargs="+", default=[10, 80])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    cpu = _cpu_model()
+    cpu = cpu_model()
     print(f"# chunking: {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     nets = {
         "resnet50_tsn (rgb 8x3x224x224)": (create_backbone("resnet50_tsn", modality="rgb",
@@ -78,16 +79,6 @@ def main() -> None:
     print("\nworst ratio to the best budget: " + ", ".join(
         f"{b if b else 'none'}: {w:.2f}" for b, w in worst.items()))
     print(f"best worst-case budget: {choice} MiB")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ from adamml.data import decode as decode_module
 from adamml.data import flowclip as flowclip_module
 from adamml.data import transforms as transforms_module
 
+from _machine import cpu_model
+
 PARTS = ("decode", "audio features", "rgb frames", "rgb difference", "flow", "policy",
          "backbones", "other")
 OPERATING_POINTS = {"adamml_rgb_audio": {"rgb": 0.46, "audio": 0.94},
@@ -173,8 +175,6 @@ def main() -> None:
                         choices=("rgb_audio", "rgb_flow"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from throughput import cpu_model
-
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(args.video) if args.video else write_720p(Path(tmp))
         print(f"# end_to_end: {cpu_model()}, {torch.get_num_threads()} threads, torch "

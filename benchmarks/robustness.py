@@ -1,4 +1,5 @@
-"""Robustness sweep: AdaMML's default recipe, untouched, on SyntheticAV variants nobody tuned it for.
+"""Robustness sweep: AdaMML's default recipe, untouched, on SyntheticAV variants it was not
+tuned on.
 
 Each cell trains, with `adamml.experiments.compare`, AdaMML (pre-training stages, warm-up,
 joint, fine-tune), weighted fusion and a random policy at AdaMML's selection rates (both from
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from _machine import cpu_model
 
 SCHEDULE = {"warmup_epochs": 3, "joint_epochs": 8, "finetune_epochs": 3}
 
@@ -189,7 +191,7 @@ def main() -> None:
     jobs = [(n, s) for n in names for s in (args.seeds if n in IN_MEMORY else args.seeds[:1])]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"# robustness: {platform.processor() or platform.machine()}, {len(jobs)} cells, "
+    print(f"# robustness: {cpu_model()}, {len(jobs)} cells, "
           f"{args.jobs} at a time, {args.threads} thread(s) each", flush=True)
     cells: list[dict[str, Any]] = []
     ctx = get_context("spawn")

@@ -22,7 +22,6 @@ Usage: ``python benchmarks/skip_speed.py [--batch 1 8] [--precision fp32 bf16] [
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -30,6 +29,8 @@ from collections.abc import Callable
 import torch
 
 import adamml
+
+from _machine import cpu_model
 
 
 def _time(fn: Callable[[], object], repeats: int) -> float:
@@ -72,7 +73,7 @@ def main() -> None:
     model = adamml.create_model("adamml_rgb_audio", num_classes=31).eval()
     fusion = adamml.create_model("fusion_rgb_audio", num_classes=31).eval()
     mods = model.modalities
-    print(f"# skip_speed: {_cpu_model()}, {torch.get_num_threads()} threads, torch "
+    print(f"# skip_speed: {cpu_model()}, {torch.get_num_threads()} threads, torch "
           f"{torch.__version__}, S={args.segments}, median of {args.repeats}, default eval path")
 
     with torch.inference_mode():
@@ -112,16 +113,6 @@ def _table(model, fusion, mods, b: int, precision: str, args: argparse.Namespace
         print(f"| {100 * real['rgb']:.0f} | {100 * real['audio']:.0f} | {g:.2f} "
               f"| {gr:.3f} | {t * 1e3:.0f} | {tr:.3f} | {tr / gr:.3f} "
               f"| {ideal * 1e3:.0f} | {t / ideal:.3f} |", flush=True)
-
-
-def _cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

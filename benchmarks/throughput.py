@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from typing import Callable
 
@@ -27,6 +26,8 @@ import adamml
 from adamml.backbones import create_backbone
 from adamml.flops import measure_macs
 from adamml.precision import autocast
+
+from _machine import bf16_matrix_units, cpu_model
 
 
 def _best(fn: Callable[[], object], repeats: int) -> float:
@@ -43,26 +44,6 @@ def matmul_peak(dtype: torch.dtype, repeats: int, n: int = 4096) -> float:
     """GMAC/s of an n x n x n matmul in ``dtype``."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     return n ** 3 / _best(lambda: torch.mm(a, b), repeats) / 1e9
-
-
-def cpu_model() -> str:
-    """``model name`` from /proc/cpuinfo (or what platform knows)."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def bf16_matrix_units() -> list[str]:
-    """The CPU flags that give bf16 matrix instructions (amx_bf16, avx512_bf16)."""
-    try:
-        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return []
-    return [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
 
 
 def main() -> None:
