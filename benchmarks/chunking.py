@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -23,19 +22,9 @@ import torch
 
 from adamml.backbones import create_backbone
 
-from _machine import cpu_model
+from _common import best_seconds, cpu_model
 
 BUDGETS = (6.0, 12.0, 24.0, 48.0, 96.0, None)
-
-
-def _time(fn, repeats: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main() -> None:
@@ -69,7 +58,7 @@ def main() -> None:
             with torch.inference_mode():
                 for b in BUDGETS:
                     net.inference_options = net.inference_options.replace(chunk_mb=b)
-                    times[b] = _time(lambda: net(x), args.repeats)
+                    times[b] = best_seconds(lambda: net(x), args.repeats)
             best = min(times.values())
             for b in BUDGETS:
                 worst[b] = max(worst[b], times[b] / best)

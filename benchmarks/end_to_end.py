@@ -43,7 +43,7 @@ from adamml.data import decode as decode_module
 from adamml.data import flowclip as flowclip_module
 from adamml.data import transforms as transforms_module
 
-from _machine import cpu_model
+from _common import cpu_model
 
 PARTS = ("decode", "audio features", "rgb frames", "rgb difference", "flow", "policy",
          "backbones", "other")

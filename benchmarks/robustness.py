@@ -37,7 +37,7 @@ from typing import Any, Mapping
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from _machine import cpu_model
+from _common import cpu_model
 
 SCHEDULE = {"warmup_epochs": 3, "joint_epochs": 8, "finetune_epochs": 3}
 

@@ -30,7 +30,7 @@ import torch
 
 import adamml
 
-from _machine import cpu_model
+from _common import cpu_model
 
 
 def _time(fn: Callable[[], object], repeats: int) -> float:

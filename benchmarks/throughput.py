@@ -27,23 +27,13 @@ from adamml.backbones import create_backbone
 from adamml.flops import measure_macs
 from adamml.precision import autocast
 
-from _machine import bf16_matrix_units, cpu_model
-
-
-def _best(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up: builds the inference copy and oneDNN primitives
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+from _common import best_seconds, bf16_matrix_units, cpu_model
 
 
 def matmul_peak(dtype: torch.dtype, repeats: int, n: int = 4096) -> float:
     """GMAC/s of an n x n x n matmul in ``dtype``."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    return n ** 3 / _best(lambda: torch.mm(a, b), repeats) / 1e9
+    return n ** 3 / best_seconds(lambda: torch.mm(a, b), repeats) / 1e9
 
 
 def main() -> None:
@@ -83,7 +73,7 @@ def main() -> None:
                     with torch.inference_mode(), autocast(precision, "cpu"):
                         fn()
 
-                sec = _best(run, args.repeats)
+                sec = best_seconds(run, args.repeats)
                 rate = macs / sec / 1e9
                 print(f"| {name} | {videos} x 10 | {precision} | {sec:.3f} | {rate:.1f} | "
                       f"{peak:.1f} | {100 * rate / peak:.0f} % |", flush=True)

@@ -1,10 +1,12 @@
-"""What the benchmarks record about the machine they ran on."""
+"""What the benchmarks share: the machine they ran on and how they time things."""
 
 from __future__ import annotations
 
 import platform
+import time
+from typing import Callable
 
-__all__ = ["cpu_model", "bf16_matrix_units"]
+__all__ = ["cpu_model", "bf16_matrix_units", "best_seconds"]
 
 
 def _cpuinfo(key: str) -> str | None:
@@ -27,3 +29,15 @@ def bf16_matrix_units() -> list[str]:
     """The CPU flags that give bf16 matrix instructions (``amx_bf16``, ``avx512_bf16``)."""
     flags = (_cpuinfo("flags") or "").split()
     return [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
+
+
+def best_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """The fastest of ``repeats`` timed calls, after one warm-up call (caches, oneDNN
+    primitives and the backbones' inference copies are built there)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
