@@ -28,7 +28,7 @@ from .modalities import canonical_name as _canonical
 from .precision import autocast, check_precision, full_precision
 from .types import ModelOutput
 
-__all__ = ["AdaMML", "PolicyViewClassifier"]
+__all__ = ["AdaMML", "PolicyViewClassifier", "SegmentDistiller"]
 
 POLICY_PART = "policy."
 """Prefix of the part names of the policy's feature extractors (``policy.rgb``)."""
@@ -58,6 +58,86 @@ class PolicyViewClassifier(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(self.spec.policy_view(x.unsqueeze(1)).squeeze(1))
+
+
+class SegmentDistiller(nn.Module):
+    """A policy extractor pre-trained to mimic, segment by segment, the recognition network it
+    decides for (the teacher, frozen): AdaMML's stand-in for the ImageNet start of the policy.
+
+    A classifier trained on video labels learns little when its cheap view cannot tell the
+    classes apart (12 classes told apart by motion: 13 % top-1), yet the policy only needs to
+    see *where* the recognition network has something to say. The teacher's output is peaked on
+    segments that carry the class and flat elsewhere, and mimicking it teaches exactly that
+    difference. The loss is the segment-wise KL divergence from the teacher's softmax to the
+    student's (`training_loss`); ``logits`` are the student's video-level mean, so the usual
+    metrics read as a classifier's.
+
+    Args:
+        student: a [`PolicyViewClassifier`][adamml.model.PolicyViewClassifier].
+        teacher: the recognition backbone of the same decision (weights loaded), frozen.
+        student_modality: what the student looks at (``"rgbdiff"`` with the proxy).
+        teacher_modality: what the teacher runs on (``"flow"``).
+        specs: the two modalities' `Modality`, for ``input_spec``.
+
+    Shape:
+        ``inputs[m]: (B, S, T, C, H, W)`` for both modalities -> ``ModelOutput(logits (B, K),
+        decisions (B, S, 1) of ones, None, gflops (B,) of zeros)``.
+    """
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, student_modality: str,
+                 teacher_modality: str, specs: Mapping[str, Modality]) -> None:
+        super().__init__()
+        self.student = student
+        self.teacher = teacher.eval()
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        self.student_modality, self.teacher_modality = student_modality, teacher_modality
+        self.modalities: tuple[str, ...] = (student_modality,)
+        self.specs = dict(specs)
+        self._segment_logits: tuple[Tensor, Tensor] | None = None
+
+    @property
+    def input_spec(self) -> dict[str, InputSpec]:
+        """The student's and the teacher's inputs."""
+        names = dict.fromkeys((self.student_modality, self.teacher_modality))
+        return {m: self.specs[m].input_spec for m in names}
+
+    def train(self, mode: bool = True) -> "SegmentDistiller":
+        """The student trains; the teacher stays in eval mode (frozen BatchNorm)."""
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def recognition_parameters(self) -> list[nn.Parameter]:
+        """The student's parameters (the teacher has none to train)."""
+        return list(self.student.parameters())
+
+    def policy_parameters(self) -> list[nn.Parameter]:
+        """None: there is no policy to train."""
+        return []
+
+    def forward(self, inputs: Mapping[str, Tensor], decisions: Tensor | None = None
+                ) -> ModelOutput:
+        """Run the student (and, in training, the teacher) on every segment."""
+        x = inputs[self.student_modality]
+        b, s = x.shape[:2]
+        z = self.student(x.flatten(0, 1)).view(b, s, -1)
+        if self.training:
+            with torch.no_grad():
+                t = self.teacher(inputs[self.teacher_modality].flatten(0, 1)).view(b, s, -1)
+            self._segment_logits = (z, t)
+        ones = z.new_ones(b, s, 1)
+        return ModelOutput(z.mean(dim=1), ones, None, z.new_zeros(b))
+
+    def training_loss(self, out: ModelOutput, target: Tensor) -> Tensor:
+        """KL(teacher || student) per segment, averaged (the last training forward's)."""
+        if self._segment_logits is None:
+            raise RuntimeError("training_loss needs a training forward first")
+        z, t = self._segment_logits
+        self._segment_logits = None
+        return torch.nn.functional.kl_div(z.flatten(0, 1).log_softmax(-1),
+                                          t.flatten(0, 1).log_softmax(-1),
+                                          log_target=True, reduction="batchmean")
 
 
 class AdaMML(nn.Module):
@@ -265,6 +345,28 @@ class AdaMML(nn.Module):
         return AdaMML(AllPolicy((m,)), ModalityRouter({m: net}), AverageFusion((m,)),
                       modality_specs={m: self.specs[m]})
 
+    def teacher_of(self, name: str) -> str:
+        """The recognition modality whose decision a policy part's modality makes
+        (``policy.rgbdiff`` -> ``flow`` with the RGB-difference proxy)."""
+        m = _canonical(name[len(POLICY_PART):])
+        return self.modalities[self.policy_modalities.index(m)]
+
+    def part_distiller(self, name: str, num_classes: int) -> SegmentDistiller:
+        """A [`SegmentDistiller`][adamml.model.SegmentDistiller] that pre-trains policy part
+        ``name`` from this model's recognition backbone of the same decision (load the
+        teacher's weights into this model first)."""
+        import copy
+
+        if not name.startswith(POLICY_PART):
+            raise ConfigError(f"only policy parts are distilled; got {name!r}")
+        classifier = self.part_classifier(name, num_classes)
+        m = _canonical(name[len(POLICY_PART):])
+        student = classifier.router.backbones[m]
+        teacher_m = self.teacher_of(name)
+        teacher = copy.deepcopy(self.part(teacher_m))
+        return SegmentDistiller(student, teacher, m, teacher_m,
+                                {m: self.specs[m], teacher_m: self.specs[teacher_m]})
+
     def load_part_state(self, name: str, state: Mapping[str, Tensor], *, what: str = "") -> None:
         """Load weights into part ``name``.
 
@@ -295,6 +397,8 @@ class AdaMML(nn.Module):
                 picked = found
                 break
         if policy_part:
+            if picked and any(k.startswith("student.") for k in picked):  # a SegmentDistiller
+                picked = {k[8:]: v for k, v in picked.items() if k.startswith("student.")}
             if picked and all(k.startswith("net.") for k in picked):
                 picked = {k[4:]: v for k, v in picked.items()}  # a PolicyViewClassifier
             wanted = target.state_dict()

@@ -16,7 +16,8 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError
 from .checkpoint import load_checkpoint
 
-__all__ = ["build_model", "model_from_checkpoint", "load_state_strict", "load_backbone_init"]
+__all__ = ["build_model", "model_from_checkpoint", "load_state_strict", "load_backbone_init",
+           "read_weights"]
 
 
 def build_model(name: str, num_classes: int, model_args: Mapping[str, Any] | None = None
@@ -71,7 +72,13 @@ def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "
     return model.to(map_location).eval(), ckpt
 
 
-def _read_init(path: str, what: str) -> dict[str, torch.Tensor]:
+def read_weights(path: str, what: str) -> dict[str, torch.Tensor]:
+    """The model weights in ``path``: a training checkpoint's ``model``, a ``{"model": state}``
+    file, or a plain state dict.
+
+    Raises:
+        CheckpointError: naming ``path`` and ``what`` it was for, if it cannot be read.
+    """
     try:
         return load_checkpoint(path)["model"]
     except CheckpointError:
@@ -107,5 +114,5 @@ def load_backbone_init(model: nn.Module, init: Mapping[str, str]) -> None:
             same = [p for p in model.part_names if p.startswith("policy.") == policy]
             what = "policy's feature extractors" if policy else "backbones"
             raise ConfigError(f"init names {key!r} but the model's {what} are {same}")
-        model.load_part_state(key, _read_init(path, key),
+        model.load_part_state(key, read_weights(path, key),
                               what=f"init checkpoint {path!r} for {key!r}")

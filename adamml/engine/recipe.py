@@ -37,18 +37,28 @@ rebuild with ``adamml eval`` like any other)."""
 
 
 def part_model(num_classes: int, *, parent: str, part: str,
-               parent_args: Mapping[str, Any] | None = None) -> nn.Module:
-    """The one-modality classifier that pre-trains ``part`` of model ``parent``.
+               parent_args: Mapping[str, Any] | None = None,
+               teacher: str | None = None) -> nn.Module:
+    """The model that pre-trains ``part`` of model ``parent``: a one-modality classifier, or,
+    with ``teacher``, a `SegmentDistiller` of a policy part.
 
     Args:
         num_classes: K.
         parent: the multimodal model's name (as in a config's ``model``).
         part: one of the parent's `part_names` (``"rgb"``, ``"policy.rgb"``).
         parent_args: the parent's ``model_args``.
+        teacher: a checkpoint of the recognition backbone the policy part decides for (a
+            pre-training stage's); its weights are the teacher's.
     """
-    from .modelio import build_model
+    from .modelio import build_model, read_weights
 
-    return build_model(parent, num_classes, parent_args).part_classifier(part, num_classes)
+    model = build_model(parent, num_classes, parent_args)
+    if teacher is None:
+        return model.part_classifier(part, num_classes)
+    teacher_part = model.teacher_of(part)
+    model.load_part_state(teacher_part, read_weights(teacher, teacher_part),
+                          what=f"teacher checkpoint {teacher!r}")
+    return model.part_distiller(part, num_classes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,11 +69,14 @@ class PretrainStage:
         name: the stage's folder under ``out/pretrain`` (the part it trains).
         parts: the parts its weights initialise (a shared architecture serves several).
         config: its training config.
+        teacher: for a distilled policy part, the recognition part whose trained weights are
+            the teacher (filled in when that part's weights exist).
     """
 
     name: str
     parts: tuple[str, ...]
     config: TrainConfig
+    teacher: str | None = None
 
 
 def pretraining_plan(cfg: TrainConfig, model: nn.Module) -> list[PretrainStage]:
@@ -95,8 +108,14 @@ def pretraining_plan(cfg: TrainConfig, model: nn.Module) -> list[PretrainStage]:
             same[1].append(name)
         else:
             stages.append((name, [name]))
-    return [PretrainStage(name, tuple(parts), _stage_config(cfg, name, p))
-            for name, parts in stages]
+    out = []
+    for name, parts in stages:
+        teacher = None
+        if (name.startswith("policy.") and p.policy_target == "distill"
+                and hasattr(model, "teacher_of")):
+            teacher = model.teacher_of(name)
+        out.append(PretrainStage(name, tuple(parts), _stage_config(cfg, name, p), teacher))
+    return out
 
 
 def _same_modality(a: str, b: str) -> bool:
@@ -118,7 +137,8 @@ def _stage_config(cfg: TrainConfig, part: str, p: PretrainConfig) -> TrainConfig
 
 
 def run_pretraining(stages: list[PretrainStage], out: Path, *, resume: bool,
-                    run_stage: Callable[[PretrainStage, Path], Mapping[str, Any]]
+                    run_stage: Callable[[PretrainStage, Path], Mapping[str, Any]],
+                    init: Mapping[str, str] | None = None
                     ) -> tuple[dict[str, str], dict[str, Any]]:
     """Run each stage (with ``resume``, a finished one is read back instead); return ``init``
     for the parts and a summary per stage.
@@ -128,21 +148,29 @@ def run_pretraining(stages: list[PretrainStage], out: Path, *, resume: bool,
         out: the main run's folder; stage ``s`` runs in ``out/pretrain/<s.name>``.
         resume: continue unfinished stages and reuse finished ones (``--resume``).
         run_stage: trains one stage in its folder and returns its metrics (the trainer's).
+        init: the run's own ``init`` (a teacher given there is used as it is).
 
     Returns:
         ``({part: checkpoint}, {stage: {"top1", "mAP", "parts", "folder"}})``.
     """
     import json
 
-    init: dict[str, str] = {}
+    known = dict(init or {})
+    result: dict[str, str] = {}
     summary: dict[str, Any] = {}
     for stage in stages:
         folder = out / "pretrain" / stage.name
+        if stage.teacher is not None:
+            args = dict(stage.config.model_args, teacher=known[stage.teacher])
+            stage = dataclasses.replace(stage, config=dataclasses.replace(stage.config,
+                                                                         model_args=args))
         done = folder / "metrics.json"
         finished = resume and done.exists()
         metrics = json.loads(done.read_text()) if finished else run_stage(stage, folder)
         best = folder / ("best.pt" if (folder / "best.pt").exists() else "last.pt")
-        init.update({part: str(best) for part in stage.parts})
+        result.update({part: str(best) for part in stage.parts})
+        known.update(result)
         summary[stage.name] = {"top1": metrics["top1"], "mAP": metrics["mAP"],
-                               "parts": list(stage.parts), "folder": str(folder)}
-    return init, summary
+                               "parts": list(stage.parts), "folder": str(folder),
+                               **({"teacher": stage.teacher} if stage.teacher else {})}
+    return result, summary

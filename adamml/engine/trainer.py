@@ -197,7 +197,8 @@ class Trainer:
             return
         started = self.resume and latest_checkpoint(self.out) is not None
         init, self.pretrain_summary = run_pretraining(
-            stages, self.out, resume=self.resume or started, run_stage=self._run_stage)
+            stages, self.out, resume=self.resume or started, run_stage=self._run_stage,
+            init=self.cfg.init)
         if not started:  # a started main run restores its own weights
             load_backbone_init(self.model, init)
 
@@ -231,7 +232,9 @@ class Trainer:
                 b, s = next(iter(inputs.values())).shape[:2]
                 forced = torch.ones(b, s, len(self.modalities), device=self.info.device)
             out = net(inputs, forced)
-            ce = classification_loss(out.logits, target)
+            own_loss = getattr(model, "training_loss", None)  # e.g. a SegmentDistiller's
+            ce = own_loss(out, target) if own_loss is not None else classification_loss(
+                out.logits, target)
             loss, eff = ce, torch.zeros(())
             if phase == "policy" and self.eff_loss is not None:
                 eff = self.eff_loss(out.logits, out.decisions, target)

@@ -99,3 +99,27 @@ def test_policy_passes_wait_until_recognition_beats_the_uniform_prediction(
     immediate = config(pretrain="none", schedule={"joint_epochs": 3}, policy_start="immediate")
     Trainer(immediate, tmp_path / "now", show_progress=False).run()
     assert not any("skipped" in json.loads(line) for line in (tmp_path / "now" / "log.jsonl").open())
+
+
+def test_distilled_policy_stage_learns_from_the_recognition_teacher(tmp_path: Path) -> None:
+    from adamml.model import SegmentDistiller
+
+    cfg = config(pretrain={"epochs": 1, "policy_target": "distill"},
+                 schedule={"joint_epochs": 0, "finetune_epochs": 0})
+    metrics = Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    stage = metrics["pretrain"]["policy.rgb"]
+    assert stage["teacher"] == "rgb"
+    ckpt = Path(stage["folder"]) / "best.pt"
+    student, saved = model_from_checkpoint(ckpt)
+    assert isinstance(student, SegmentDistiller)
+    # the teacher is the rgb stage's backbone, frozen
+    teacher = torch.load(Path(metrics["pretrain"]["rgb"]["folder"]) / "best.pt",
+                         weights_only=True)["model"]
+    got = student.teacher.state_dict()
+    assert all(torch.equal(got[k], teacher[f"router.backbones.rgb.{k}"]) for k in got)
+    assert not any(p.requires_grad for p in student.teacher.parameters())
+    fresh = adamml.create_model("test_adamml_rgb_audio", num_classes=3)
+    fresh.load_part_state("policy.rgb", saved["model"])
+    want = {k[len("student.net."):]: v for k, v in saved["model"].items()
+            if k.startswith("student.net.") and not k.startswith("student.net.fc.")}
+    assert all(torch.equal(fresh.part("policy.rgb").state_dict()[k], v) for k, v in want.items())
