@@ -104,6 +104,7 @@ def build_from_recipe(
     gamma: float = 10.0,
     num_segments: int | tuple[int, int] | None = None,
     pretrained: bool | Mapping[str, str] = False,
+    precision: str = "fp32",
 ) -> AdaMML:
     """Build the blocks of ``recipe`` (with overrides) and compose them into an `AdaMML`."""
     from .backbones import create_backbone
@@ -168,7 +169,7 @@ def build_from_recipe(
     weights_default = _COST_WEIGHTS.get(mods) or {m: specs[m].cost_weight for m in mods}
     return AdaMML(pol, router, fus, modality_specs=specs,
                   cost_weights=dict(cost_weights or weights_default), gamma=gamma,
-                  num_segments=num_segments or (5, 10))
+                  num_segments=num_segments or (5, 10), precision=precision)
 
 
 def register_model(name: str, recipe: ModelRecipe, *, override: bool = False) -> ModelRecipe:
@@ -197,7 +198,8 @@ def create_model(name: str, num_classes: int, **overrides: Any) -> AdaMML:
         **overrides: ``backbones`` ({modality: backbone name}; ``resnet18`` means the TSN
             ResNet-18, ``timm:<name>`` any timm model), ``policy`` (a name or a module),
             ``policy_args``, ``fusion`` (a name or a module), ``fusion_args``, ``cost_weights``,
-            ``gamma``, ``num_segments`` and ``pretrained`` ({modality: local weights file}).
+            ``gamma``, ``num_segments``, ``pretrained`` ({modality: local weights file}) and
+            ``precision`` (``"fp32"``, ``"bf16"`` or ``"fp16"``; see `adamml.precision`).
 
     Returns:
         An [`AdaMML`][adamml.model.AdaMML] module.

@@ -145,10 +145,10 @@ def forced(model: torch.nn.Module, rates: dict[str, float] | None, segments: int
     return d
 
 
-def run(name: str, video: Path, method: str, segments: int) -> tuple[float, dict[str, float],
-                                                                      dict[str, float]]:
+def run(name: str, video: Path, method: str, segments: int, precision: str = "fp32"
+        ) -> tuple[float, dict[str, float], dict[str, float]]:
     """One end-to-end pass: total seconds, exclusive seconds per part, selection rates."""
-    model = adamml.create_model(name, num_classes=31).eval()
+    model = adamml.create_model(name, num_classes=31, precision=precision).eval()
     d = forced(model, OPERATING_POINTS.get(name), segments)
     with torch.inference_mode():  # warm-up: the backbones' inference copies are built once
         model({m: torch.zeros(1, segments, *s.shape) for m, s in model.input_spec.items()},
@@ -173,29 +173,33 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--pairs", nargs="+", default=["rgb_audio", "rgb_flow"],
                         choices=("rgb_audio", "rgb_flow"))
+    parser.add_argument("--precision", nargs="+", default=["fp32"],
+                        choices=("fp32", "bf16", "fp16"),
+                        help="rgb_audio rows for each precision (flow rows: the first)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(args.video) if args.video else write_720p(Path(tmp))
         print(f"# end_to_end: {cpu_model()}, {torch.get_num_threads()} threads, torch "
               f"{torch.__version__}, {video.name}, S={args.segments}")
-        print("| model | flow method | selection % | total (s) | " + " | ".join(PARTS)
+        print("| model | precision | flow method | selection % | total (s) | " + " | ".join(PARTS)
               + " | time vs fusion |")
-        print("|" + "---|" * (len(PARTS) + 5))
+        print("|" + "---|" * (len(PARTS) + 6))
         pairs = [p for p in PAIRS if p[0].split("_", 1)[1] in args.pairs]
         for method in args.methods:
             for fusion, adaptive in pairs:
-                if "flow" not in fusion and method != args.methods[0]:
+                flows = "flow" in fusion
+                if not flows and method != args.methods[0]:
                     continue  # no flow: one method is enough
-                base = None
-                for name in (fusion, adaptive):
-                    total, parts, rates = run(name, video, method, args.segments)
-                    base = total if base is None else base
-                    sel = ", ".join(f"{m} {r:.0f}" for m, r in rates.items())
-                    flow = method if "flow" in name else "-"
-                    print(f"| {name} | {flow} | {sel} | {total:.2f} | "
-                          + " | ".join(f"{parts[p]:.2f}" for p in PARTS)
-                          + f" | {total / base:.3f} |", flush=True)
+                for precision in args.precision[:1] if flows else args.precision:
+                    base = None
+                    for name in (fusion, adaptive):
+                        total, parts, rates = run(name, video, method, args.segments, precision)
+                        base = total if base is None else base
+                        sel = ", ".join(f"{m} {r:.0f}" for m, r in rates.items())
+                        print(f"| {name} | {precision} | {method if flows else '-'} | {sel} | "
+                              f"{total:.2f} | " + " | ".join(f"{parts[p]:.2f}" for p in PARTS)
+                              + f" | {total / base:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

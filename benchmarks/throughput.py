@@ -59,7 +59,7 @@ def main() -> None:
         x = {m: torch.randn(videos, 10, *s.shape) for m, s in model.input_spec.items()}
         views = model.policy_views(x)
         macs_rgb = measure_macs(resnet, rgb[:1], convention="all") * n
-        macs_policy = measure_macs(model.policy, {m: v[:, :1] for m, v in views.items()},
+        macs_policy = measure_macs(model.policy, {m: v[:1, :1] for m, v in views.items()},
                                    convention="all") * n
         rows = (("resnet50_tsn", lambda: resnet(rgb), macs_rgb),
                 ("AdaMML policy (2 MobileNetV2 + LSTM)", lambda: model.policy(views),
@@ -74,7 +74,7 @@ def main() -> None:
                         fn()
 
                 sec = best_seconds(run, args.repeats)
-                rate = macs / sec / 1e9
+                rate = macs / sec
                 print(f"| {name} | {videos} x 10 | {precision} | {sec:.3f} | {rate:.1f} | "
                       f"{peak:.1f} | {100 * rate / peak:.0f} % |", flush=True)
 

@@ -63,7 +63,7 @@ def fast_path_allowed() -> bool:
     """False inside `plain_forward`."""
     return not getattr(_PLAIN, "depth", 0)
 
-DEFAULT_CHUNK_MB: dict[str, float | None] = {"cpu": 24.0, "cuda": 1024.0}
+DEFAULT_CHUNK_MB: dict[str, float | None] = {"cpu": 48.0, "cuda": 1024.0}
 """Default activation budget per chunk by device type (MiB of the largest activation);
 ``None`` runs every segment at once. The CPU value is measured by ``benchmarks/chunking.py``."""
 
@@ -207,20 +207,16 @@ def largest_activation_bytes(module: nn.Module, sample: Tensor) -> int:
     return largest
 
 
-def _bucketed(call: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
-    """Run ``call`` on the batch zero-padded to the next power of two, then cut the padding off:
-    a compiled backbone then sees at most ``log2(chunk) + 1`` batch sizes, whatever the number
-    of selected segments (the rows are independent in eval, so the padding changes nothing)."""
-
-    def run(x: Tensor) -> Tensor:
-        n = x.shape[0]
-        size = 1 << max(0, n - 1).bit_length()
-        if size == n:
-            return call(x)
-        pad = x.new_zeros((size - n, *x.shape[1:]))
-        return call(torch.cat([x, pad]))[:n]
-
-    return run
+def _bucketed(call: Callable[[Tensor], Tensor], x: Tensor, chunk: int) -> Tensor:
+    """``call(x)`` with ``x`` zero-padded to the next power of two (at most ``chunk``), then the
+    padding cut off: a compiled backbone sees the chunk size and at most ``log2(chunk) + 1``
+    smaller sizes, whatever the number of selected segments (rows are independent in eval, so
+    the padding changes nothing)."""
+    n = x.shape[0]
+    size = min(1 << max(0, n - 1).bit_length(), max(n, chunk))
+    if size == n:
+        return call(x)
+    return call(torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))]))[:n]
 
 
 def _params_key(module: nn.Module) -> tuple[Any, ...]:
@@ -273,7 +269,7 @@ class FastPath:
             fast = fast.to(dtype)
         call = fast.forward_features if features else fast.forward
         if opts.compile:
-            call = _bucketed(torch.compile(call, dynamic=False))
+            call = torch.compile(call, dynamic=False)
         return call
 
     def _call(self, owner: nn.Module, sample: Tensor, dtype: torch.dtype,
@@ -313,6 +309,9 @@ class FastPath:
         x = x.to(dtype)
         call = self._call(owner, x, dtype, opts, features)
         n = self.chunk_size(owner, x, opts)
+        if opts.compile:
+            run = call
+            call = lambda part: _bucketed(run, part, n)  # noqa: E731
         if n >= x.shape[0]:
             return call(x)
         return torch.cat([call(x[i:i + n]) for i in range(0, x.shape[0], n)])
