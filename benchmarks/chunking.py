@@ -8,7 +8,7 @@ spectrogram) in eval, on 10 and 80 segments, for several budgets, all in one run
 each time relative to the best budget of its row. ``DEFAULT_CHUNK_MB["cpu"]`` is the budget
 with the best worst-case ratio.
 
-Usage: ``python benchmarks/chunking.py [--threads 2] [--repeats 3]``
+Usage: ``python benchmarks/chunking.py [--threads 2] [--repeats 3] [--only policy]``
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--segments", type=int, nargs="+", default=[10, 80])
+    parser.add_argument("--only", help="time only the networks whose name contains this")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cpu = cpu_model()
@@ -45,6 +46,7 @@ def main() -> None:
                                                             modality="audio", num_classes=31),
                                             (1, 1, 256, 256)),
     }
+    nets = {k: v for k, v in nets.items() if not args.only or args.only in k}
     head = "| network | segments | " + " | ".join(
         f"{b:g} MiB" if b else "no chunks" for b in BUDGETS) + " |"
     print(head)

@@ -1,0 +1,105 @@
+"""What each lever gives the policy's wall time, one lever added per row, in one run.
+
+The policy of the full-size ``adamml_rgb_audio`` (two MobileNetV2 extractors on the policy's
+views, joint layer, LSTM, gates) is timed by a forward with every decision forced off (the
+recognition backbones never run), next to ``fusion_rgb_audio`` on the default path. Rows, each
+adding one lever to the row above:
+
+1. the plain module in NCHW, as main ran it before the fast path (488c664),
+2. channels_last weights and inputs (what training uses too),
+3. the eval inference copy with BatchNorm folded into the convolutions, all segments at once,
+4. segments in chunks of the default activation budget: **the default path**,
+5. ``torch.compile`` of the inference copies (first call not timed; its time is printed),
+6. the default path in bf16 (where the CPU has bf16 matrix units).
+
+Every figure is a ratio to numbers measured in the same run. Usage:
+``python benchmarks/policy_levers.py [--batch 1 8] [--threads 2] [--repeats 3] [--no-compile]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+import adamml
+
+from _common import best_seconds, bf16_matrix_units, cpu_model
+
+
+def _frame_backbones(module: torch.nn.Module) -> list[torch.nn.Module]:
+    return [m for m in module.modules() if hasattr(m, "inference_options")]
+
+
+def _set_layout(policy: torch.nn.Module, channels_last: bool) -> None:
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    for backbone in _frame_backbones(policy):
+        backbone.use_channels_last = channels_last
+        backbone.to(memory_format=fmt)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--segments", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--no-compile", action="store_true", help="skip the compile row")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    model = adamml.create_model("adamml_rgb_audio", num_classes=31).eval()
+    fusion = adamml.create_model("fusion_rgb_audio", num_classes=31).eval()
+    units = bf16_matrix_units()
+    print(f"# policy_levers: {cpu_model()}, {torch.get_num_threads()} threads, torch "
+          f"{torch.__version__}, S={args.segments}, best of {args.repeats}, "
+          f"bf16 matrix units: {', '.join(units) or 'none'}")
+
+    rows: list[tuple[str, dict, bool, str]] = [
+        ("plain module, NCHW (main before the fast path)", {"enabled": False}, False, "fp32"),
+        ("+ channels_last", {"enabled": False}, True, "fp32"),
+        ("+ inference copy, BatchNorm folded, all segments at once",
+         {"enabled": True, "chunk_mb": None}, True, "fp32"),
+        ("+ chunks (default budget) = **default path**", {"chunk_mb": "auto"}, True, "fp32"),
+    ]
+    if not args.no_compile:
+        rows.append(("+ torch.compile", {"compile": True}, True, "fp32"))
+    rows.append(("default path, bf16", {"compile": False}, True, "bf16"))
+
+    with torch.inference_mode():
+        for b in args.batch:
+            x = {m: torch.randn(b, args.segments, *s.shape)
+                 for m, s in model.input_spec.items()}
+            off = torch.zeros(b, args.segments, len(model.modalities))
+            t_fusion = best_seconds(lambda: fusion(x), args.repeats)
+            print(f"\n## batch {b}: fusion_rgb_audio {t_fusion * 1e3:.0f} ms (fp32, default path)")
+            print("| policy configuration | time (ms) | speed-up vs row 1 | vs row above "
+                  "| share of fusion's time |")
+            print("|---|---|---|---|---|")
+            first = previous = None
+            for label, options, channels_last, precision in rows:
+                if precision == "bf16" and not units:
+                    print(f"| {label} | - | - | - | no bf16 matrix units |")
+                    continue
+                _set_layout(model.policy, channels_last)
+                model.configure_inference(**options)
+                model.set_precision(precision)
+                note = ""
+                if options.get("compile"):
+                    start = time.perf_counter()
+                    model(x, decisions=off)
+                    note = f" (first call {time.perf_counter() - start:.0f} s)"
+                t = best_seconds(lambda: model(x, decisions=off), args.repeats)
+                first = first or t
+                step = f"{previous / t:.2f}x" if previous else "-"
+                print(f"| {label}{note} | {t * 1e3:.0f} | {first / t:.2f}x | {step} "
+                      f"| {100 * t / t_fusion:.1f} % |", flush=True)
+                previous = t
+            model.set_precision("fp32")
+            model.configure_inference(compile=False)
+
+
+if __name__ == "__main__":
+    main()
