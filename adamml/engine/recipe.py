@@ -133,7 +133,8 @@ def _stage_config(cfg: TrainConfig, part: str, p: PretrainConfig) -> TrainConfig
         model_args={"parent": cfg.model, "parent_args": dict(cfg.model_args), "part": part},
         schedule=ScheduleConfig(epochs=epochs), optim=optim, init={},
         pretrain=PretrainConfig(mode="none"),
-        data=dataclasses.replace(cfg.data, test=None), keep_checkpoints=1)
+        data=dataclasses.replace(cfg.data, test=None), keep_checkpoints=1,
+        eval_every=p.eval_every)
 
 
 def run_pretraining(stages: list[PretrainStage], out: Path, *, resume: bool,

@@ -279,16 +279,18 @@ class Trainer:
         if not self.resume and latest_checkpoint(self.out) is not None:
             raise ConfigError(f"{str(self.out)!r} already holds a run (last.pt); pass --resume "
                               "to continue it or choose another --out")
+        # the run's datasets first: in-memory sources (syntheticav:) are featurised once for
+        # all the model's inputs, and the pre-training stages read their modalities from them
+        train_set = self._dataset(cfg.data.train, True)
+        val_set = self._dataset(cfg.data.val, False) if cfg.data.val else None
         self._pretrain()
         self._restore()
         if info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         logger = RunLogger(self.out if info.is_main else None, resume_from_pass=self.next_pass)
-        train_set = self._dataset(cfg.data.train, True)
         self._classes = [str(c) for c in (getattr(train_set, "classes", None) or [])]
         loader, sampler = self._loader(train_set, True)
-        val_loader = self._loader(self._dataset(cfg.data.val, False), False)[0] \
-            if cfg.data.val else None
+        val_loader = self._loader(val_set, False)[0] if val_set is not None else None
         net = wrap_model(self.model, info)
         try:
             for index in range(self.next_pass, len(self.plan)):
