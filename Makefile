@@ -11,14 +11,14 @@ export PYTHONUNBUFFERED := 1
 # what the demo needs (torch, adamml and its runtime dependencies) ...
 $(VENV)/.runtime: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# torch and torchvision come from the wheels already on this machine's disk
-	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[flow]'
+	# torch and torchvision come from the wheels already on this machine's disk; one resolver
+	# run, and no byte-compiling of every installed file (Python compiles what it imports)
+	$(PY) -m pip install -q --no-compile torch==2.14.1 torchvision==0.29.1 -e .
 	touch $@
 
 # ... and what the tests and the docs add (about 10 s more)
 $(VENV)/.installed: $(VENV)/.runtime
-	$(PY) -m pip install -q -e '.[test,docs,flow]'
+	$(PY) -m pip install -q --no-compile -e '.[test,docs]'
 	touch $@
 
 install: $(VENV)/.installed
