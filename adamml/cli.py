@@ -53,7 +53,8 @@ def _print_metrics(metrics: dict[str, Any], where: Path) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .engine.data import build_dataset, make_loader
+    from .data.sources import build_dataset
+    from .engine.loaders import make_loader
     from .engine.distributed import cleanup, init_distributed
     from .engine.evaluate import evaluate
     from .engine.flowsettings import resolve_flow_method
@@ -205,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate a checkpoint on a manifest")
     e.add_argument("--checkpoint", required=True)
-    e.add_argument("--data", required=True, help="manifest CSV (or synthetic:N)")
+    e.add_argument("--data", required=True, help="manifest CSV or data source (synthetic:N, syntheticav:N,split=test)")
     e.add_argument("--segments", type=int, default=10)
     e.add_argument("--out", help="folder for metrics.json (default CKPT_DIR/eval)")
     e.add_argument("--batch-size", type=int, default=8, help="per process")
@@ -218,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_eval)
 
     r = sub.add_parser("predict", help="classify one video and show the modality choices")
-    r.add_argument("video", help="video file, .pt tensors, or synthetic:I")
+    r.add_argument("video", help="video file, .pt tensors, or one video of a data source (synthetic:N,index=I)")
     r.add_argument("--checkpoint", required=True)
     r.add_argument("--figure", help="write a decisions figure (PNG)")
     r.add_argument("--topk", type=int, default=5)

@@ -18,7 +18,8 @@ import argparse
 
 import torch
 
-from adamml.engine.data import build_dataset, make_loader
+from adamml.data.sources import build_dataset
+from adamml.engine.loaders import make_loader
 from adamml.engine.distributed import DistInfo
 from adamml.engine.evaluate import evaluate
 from adamml.engine.modelio import model_from_checkpoint

@@ -89,7 +89,8 @@ def evaluate_checkpoint(checkpoint: str | Path, source: str, *, segments: int = 
     Returns:
         ``metrics.json``-style metrics (`adamml.engine.metrics.summarize`).
     """
-    from ..engine.data import build_dataset, make_loader
+    from ..data.sources import build_dataset
+    from ..engine.loaders import make_loader
     from ..engine.distributed import DistInfo
     from ..engine.evaluate import evaluate
     from ..engine.metrics import summarize
@@ -222,7 +223,7 @@ def _run(out: Path, seed: int, settings: DemoSettings, show_progress: bool,
     table = format_table(results, title=f"SyntheticAV, seed {seed}, {settings.test_videos} "
                          "held-out videos, 10 segments")
     say(table)
-    from ..engine.data import build_dataset
+    from ..data.sources import build_dataset
     from ..models import create_model
 
     spec = create_model(raw["model"], num_classes=settings.num_classes).input_spec
