@@ -75,7 +75,7 @@ def load_inputs(video: str, input_spec: Mapping[str, Any] | Any, segments: int, 
     ``video`` is a video file (decoded by `adamml.data.load_video_inputs`), a ``.pt`` file
     holding ``{modality: (S, T, C, H, W)}`` tensors, or one video of a data source,
     ``scheme:arg[,key=value...],index=I`` (item I of that source's evaluation dataset, e.g.
-    ``synthetic:8,index=3`` or ``syntheticav:300,split=test,index=0``). Given the model, a video
+    ``synthetic:8,index=3``; see `adamml.data.sources`). Given the model, a video
     file's flow is on demand (an `OnDemandFlow` batch of one, computed only for the segments the
     policy selects), unless ``flow_dir`` holds its stored flow.
 
