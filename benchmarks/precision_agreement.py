@@ -19,9 +19,9 @@ import argparse
 import torch
 
 from adamml.data.sources import build_dataset
-from adamml.engine.loaders import make_loader
 from adamml.engine.distributed import DistInfo
 from adamml.engine.evaluate import evaluate
+from adamml.engine.loaders import make_loader
 from adamml.engine.modelio import model_from_checkpoint
 
 from _common import bf16_matrix_units, cpu_model

@@ -31,7 +31,7 @@ from ..errors import ConfigError
 from ..registries import DATA_SOURCES
 
 __all__ = ["DATA_SOURCES", "DataSource", "SourceRequest", "ManifestSource", "parse_source",
-           "build_dataset", "source_flow_method"]
+           "build_dataset", "source_flow_method", "list_data_sources"]
 
 # two or more characters, so that a Windows drive letter ("C:/data/train.csv") is a path
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_.-]+):(?!//)(.*)$", re.S)
@@ -169,6 +169,12 @@ def build_dataset(source: str, input_spec: Mapping[str, Any], *, segments: int, 
     request = SourceRequest(input_spec, segments, train, num_classes, seed, on_error, base_dir,
                             flow_dir, flow_method, flow_on_demand)
     return DATA_SOURCES.get(scheme).open(arg, options, request)
+
+
+def list_data_sources(pattern: str = "*") -> list[str]:
+    """The registered data-source schemes (plugins included), e.g. ``['manifest', 'synthetic',
+    'syntheticav']``; ``adamml list sources`` prints them."""
+    return DATA_SOURCES.list(pattern)
 
 
 def source_flow_method(source: str | None) -> str | None:

@@ -280,7 +280,7 @@ class Trainer:
         if not self.resume and latest_checkpoint(self.out) is not None:
             raise ConfigError(f"{str(self.out)!r} already holds a run (last.pt); pass --resume "
                               "to continue it or choose another --out")
-        # the run's datasets first: in-memory sources (e.g. synthetic videos) are featurised once for
+        # the run's datasets first: in-memory sources (synthetic videos) are featurised once for
         # all the model's inputs, and the pre-training stages read their modalities from them
         train_set = self._dataset(cfg.data.train, True)
         val_set = self._dataset(cfg.data.val, False) if cfg.data.val else None

@@ -115,3 +115,10 @@ def test_plugin_source_from_an_entry_point(tmp_path, monkeypatch) -> None:
         monkeypatch.undo()
         DATA_SOURCES.reload_plugins()
     assert "zeros" not in DATA_SOURCES
+
+
+def test_cli_lists_the_sources(capsys) -> None:
+    from adamml.cli import main
+
+    assert main(["list", "sources"]) == 0
+    assert {"manifest", "synthetic", "syntheticav"} <= set(capsys.readouterr().out.split())
