@@ -315,7 +315,7 @@ def run_rows(rows: Sequence[Run], configs: Mapping[str, dict[str, Any]], out: Pa
 
 
 def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool) -> dict[str, Any]:
-    from ..engine import Trainer
+    from .compare import run_config
 
     saved = folder / "example_config.yaml"
     metrics_file = folder / "metrics.json"
@@ -328,12 +328,11 @@ def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool) -> dict[s
             return json.loads(metrics_file.read_text())
     folder.mkdir(parents=True, exist_ok=True)
     saved.write_text(yaml.safe_dump(raw, sort_keys=False))
-    resume = (folder / "last.pt").exists()
-    t0 = time.perf_counter()
-    metrics = Trainer(validate(raw), folder, resume=resume, show_progress=not quiet).run()
+    validate(raw)
+    metrics, seconds, resumed = run_config(raw, folder, show_progress=not quiet)
     print(f"{run.key:<28} top-1 {metrics['top1']:6.2f}%  mAP {metrics['mAP']:6.2f}%  "
-          f"GFLOPs {metrics['gflops']:.5g}  ({time.perf_counter() - t0:.0f} s"
-          f"{', resumed' if resume else ''})", flush=True)
+          f"GFLOPs {metrics['gflops']:.5g}  ({seconds:.0f} s"
+          f"{', resumed' if resumed else ''})", flush=True)
     return metrics
 
 
