@@ -139,7 +139,7 @@ def _source_video(video: str, scheme: str, arg: str, options: Mapping[str, Any],
                               ) from None
         warnings.warn(f"predict {video!r}: 'synthetic:I' is deprecated (synthetic:N means N "
                       f"videos everywhere else); write 'synthetic:{index + 1},index={index}'",
-                      DeprecationWarning, stacklevel=3)
+                      FutureWarning, stacklevel=3)
         arg, options["index"] = str(index + 1), index
     index = options.pop("index", 0)
     if not isinstance(index, int) or index < 0:

@@ -22,7 +22,7 @@ def test_index_picks_one_video_of_the_evaluation_dataset() -> None:
 
 
 def test_old_synthetic_index_form_warns_and_means_the_same_video() -> None:
-    with pytest.warns(DeprecationWarning, match="synthetic:4,index=3"):
+    with pytest.warns(FutureWarning, match="synthetic:4,index=3"):
         old = load_inputs("synthetic:3", SPEC, 2, num_classes=2)
     new = load_inputs("synthetic:4,index=3", SPEC, 2, num_classes=2)
     assert torch.equal(old["rgb"], new["rgb"])
