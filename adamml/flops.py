@@ -4,9 +4,11 @@ Two conventions, both in GMACs (1e9 multiply-accumulates), both measured with
 ``torch.utils.flop_counter.FlopCounterMode`` on what actually runs:
 
 * ``"paper"``: convolutions only, plus each ``nn.LSTMCell`` step counted as
-  ``4·hidden·(joint_dim + hidden)`` (the 2M fed-back policy logits ignored), as the reference's
-  constants are (reference §7). FC layers, BatchNorm and pooling are not counted. ResNet-50 TSN
-  on 8x3x224x224 gives 14.136, audio MobileNetV2 0.3817.
+  ``4·hidden·(joint_dim + hidden)`` (the fed-back policy logits ignored, as each policy
+  declares them with ``recurrent_feedback()``: 2M for `PolicyLSTM`, ``2**M`` for
+  `JointGatePolicy`), as the reference's constants are (reference §7). FC layers, BatchNorm
+  and pooling are not counted. ResNet-50 TSN on 8x3x224x224 gives 14.136, audio MobileNetV2
+  0.3817.
 * ``"all"``: everything that ran: every convolution, matmul and attention op
   (FlopCounterMode total / 2), plus normalisation (2 per element: scale and shift) and
   average pooling (1 per input element), as fvcore counts them; ResNet-50 TSN gives 14.25.
@@ -66,17 +68,14 @@ def _check_convention(convention: str) -> None:
         raise ConfigError(f"convention must be one of {CONVENTIONS}; got {convention!r}")
 
 
-def _ignored_lstm_inputs(root: nn.Module) -> dict[nn.LSTMCell, int]:
-    """Fed-back logits per LSTMCell: 2M for a policy with ``lstm`` and M ``heads``."""
-    out: dict[nn.LSTMCell, int] = {}
+def _ignored_lstm_inputs(root: nn.Module) -> dict[nn.Module, int]:
+    """Fed-back logits per recurrent cell, as each policy declares them
+    (``policy.recurrent_feedback()``, e.g. ``{lstm: 2M}`` for `PolicyLSTM`)."""
+    out: dict[nn.Module, int] = {}
     for mod in root.modules():
-        cell = getattr(mod, "lstm", None)
-        heads = getattr(mod, "heads", None)
-        if isinstance(cell, nn.LSTMCell) and isinstance(heads, nn.ModuleList):
-            out[cell] = 2 * len(heads)
-    for mod in root.modules():
-        if isinstance(mod, nn.LSTMCell) and hasattr(mod, "paper_ignored_inputs"):
-            out[mod] = int(mod.paper_ignored_inputs)
+        declared = getattr(mod, "recurrent_feedback", None)
+        if callable(declared):
+            out.update({cell: int(n) for cell, n in declared().items()})
     return out
 
 
@@ -111,10 +110,10 @@ def _measuring(root: nn.Module, convention: str) -> Iterator[Callable[[], float]
         conv = sum(v for k, v in counts.items() if "convolution" in str(k))
         return conv / 2 + sum(lstm_macs)
 
-    from .backbones.fast import plain_forward
+    from .backbones import fast  # the eval fast path's one-off probes must not be counted
 
     try:
-        with torch.no_grad(), plain_forward(), counter:
+        with torch.no_grad(), fast.plain_forward(), counter:
             yield result
     finally:
         for h in handles:
@@ -282,14 +281,6 @@ class CostTable:
         return segments * (rec + self.policy_total)
 
 
-def _child(container: nn.Module, name: str) -> nn.Module:
-    for attr in ("backbones", "nets"):
-        holder = getattr(container, attr, None)
-        if holder is not None and name in holder:
-            return holder[name]
-    return container[name]  # type: ignore[index]
-
-
 def measure_cost_table(model: nn.Module, convention: str = "paper") -> CostTable:
     """Measure an [`AdaMML`][adamml.model.AdaMML] model's [`CostTable`][adamml.flops.CostTable].
 
@@ -306,14 +297,11 @@ def measure_cost_table(model: nn.Module, convention: str = "paper") -> CostTable
     rec = {}
     for m in model.modalities:
         x = torch.zeros(1, *model.specs[m].input_spec.shape, device=device)
-        rec[m] = measure_macs(_child(model.router, m), x, convention=convention)
+        rec[m] = measure_macs(model.router.backbone(m), x, convention=convention)
     inputs = {m: torch.zeros(1, 1, *s.shape, device=device) for m, s in model.input_spec.items()}
     views = model.policy_views(inputs)
-    pol = {}
-    backbones = getattr(model.policy, "backbones", None)
-    for m in model.policy_modalities:
-        if backbones is not None and m in backbones:
-            pol[m] = measure_macs(backbones[m], views[m][:, 0], convention=convention)
+    pol = {m: measure_macs(net, views[m][:, 0], convention=convention)
+           for m, net in model.policy_extractors().items()}
     whole = measure_macs(model.policy, views, convention=convention)
     extra = max(whole - sum(pol.values()), 0.0)
     return CostTable(rec, pol, extra, convention)

@@ -16,11 +16,14 @@ fusion(per_modality, decisions) ──► (B, S, K) ──► mean over S ──
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _NormBase
+from torch.nn.modules.dropout import _DropoutNd
 
 from .errors import ConfigError, ShapeError
 from .modalities import InputSpec, Modality, get_modality
@@ -28,10 +31,23 @@ from .modalities import canonical_name as _canonical
 from .precision import autocast, check_precision, full_precision
 from .types import ModelOutput
 
-__all__ = ["AdaMML", "PolicyViewClassifier", "SegmentDistiller"]
+__all__ = ["AdaMML", "PolicyViewClassifier", "SegmentDistiller", "PHASES",
+           "freeze_norm_and_dropout"]
 
 POLICY_PART = "policy."
 """Prefix of the part names of the policy's feature extractors (``policy.rgb``)."""
+
+PHASES = ("recognition", "policy")
+"""What one training phase trains (AdaMML "Training Details"); the other half is frozen."""
+
+
+def freeze_norm_and_dropout(module: nn.Module) -> None:
+    """Put the normalisation and dropout layers inside ``module`` in eval mode, so a frozen
+    part's BatchNorm statistics stay put and it computes what it will compute in evaluation
+    (the reference lets them drift). Other layers keep their mode."""
+    for sub in module.modules():
+        if isinstance(sub, (_NormBase, nn.GroupNorm, _DropoutNd)):
+            sub.eval()
 
 
 class PolicyViewClassifier(nn.Module):
@@ -159,7 +175,8 @@ class AdaMML(nn.Module):
             differs from the registered one (tiny models use smaller inputs).
         cost_weights: default efficiency-loss weights lambda_k for training (Eq. 4).
         gamma: default efficiency-loss gamma (Eq. 4).
-        num_segments: segments per video in (training, evaluation), for data pipelines.
+        num_segments: deprecated and ignored (nothing read it); the data pipeline's
+            ``segments_train``/``segments_eval`` set S.
         precision: ``"fp32"`` (default), ``"bf16"`` or ``"fp16"``: the recognition backbones
             and the policy's extractors run under autocast; decisions and fusion stay float32
             (`adamml.precision`). Change it with `set_precision`.
@@ -190,10 +207,14 @@ class AdaMML(nn.Module):
         modality_specs: Mapping[str, Modality] | None = None,
         cost_weights: Mapping[str, float] | None = None,
         gamma: float = 10.0,
-        num_segments: tuple[int, int] = (5, 10),
+        num_segments: tuple[int, int] | None = None,
         precision: str = "fp32",
     ) -> None:
         super().__init__()
+        if num_segments is not None:
+            warnings.warn("AdaMML(num_segments=...) is deprecated and ignored: the data "
+                          "pipeline sets S (data.segments_train, data.segments_eval)",
+                          DeprecationWarning, stacklevel=2)
         self.precision = check_precision(precision)
         self.policy = policy
         self.router = router
@@ -217,7 +238,6 @@ class AdaMML(nn.Module):
             cost_weights or {m: self.specs[m].cost_weight for m in self.modalities}
         )
         self.gamma = float(gamma)
-        self.num_segments = tuple(num_segments)
         self._cost_tables: dict[str, Any] = {}
 
     # -- how it runs ---------------------------------------------------------------------------
@@ -284,16 +304,80 @@ class AdaMML(nn.Module):
         """Parameters of the policy network (trained with Adam)."""
         return list(self.policy.parameters())
 
+    def set_phase(self, phase: str, *, freeze_statistics: bool = True,
+                  policy_decisions: str = "sample") -> "AdaMML":
+        """Train mode for one training phase: ``"recognition"`` (router and fusion learn, the
+        policy is frozen) or ``"policy"`` (the reverse); AdaMML "Training Details".
+
+        The trained half gets gradients, the frozen half none. Returns self; the modes hold
+        until the next ``train()``/``eval()``.
+
+        Args:
+            phase: ``"recognition"`` or ``"policy"``.
+            freeze_statistics: put the frozen half's normalisation and dropout layers in eval
+                mode ([`freeze_norm_and_dropout`][adamml.model.freeze_norm_and_dropout]).
+            policy_decisions: how a frozen policy's gates decide: ``"sample"`` (the reference)
+                or ``"argmax"``; ignored in the policy phase (a trained policy samples).
+
+        Raises:
+            ConfigError: for an unknown phase or decision mode.
+        """
+        from .policies.gate import DECISION_MODES, set_decision_mode
+
+        if phase not in PHASES:
+            raise ConfigError(f"phase must be one of {PHASES}; got {phase!r}")
+        if policy_decisions not in DECISION_MODES:
+            raise ConfigError(f"policy_decisions must be one of {DECISION_MODES}; "
+                              f"got {policy_decisions!r}")
+        self.train()
+        train_policy = phase == "policy"
+        for p in self.recognition_parameters():
+            p.requires_grad_(not train_policy)
+        for p in self.policy_parameters():
+            p.requires_grad_(train_policy)
+        frozen = [self.router, self.fusion] if train_policy else [self.policy]
+        if freeze_statistics:
+            for module in frozen:
+                freeze_norm_and_dropout(module)
+        if not train_policy and policy_decisions != "sample":
+            own = getattr(self.policy, "set_decision_mode", None)  # a policy may define its own
+            if callable(own):
+                own(policy_decisions)
+            else:
+                set_decision_mode(self.policy, policy_decisions)
+        return self
+
     # -- parts: what a training recipe pre-trains and initialises on its own -------------------
-    def _extractors(self) -> dict[str, nn.Module]:
+    def policy_extractors(self) -> dict[str, nn.Module]:
+        """The policy's per-modality feature extractors, ``{modality: module}``, from
+        ``policy.extractors()``; empty for a policy without any (random, all-on)."""
         extractors = getattr(self.policy, "extractors", None)
         return dict(extractors()) if callable(extractors) else {}
+
+    @property
+    def recognition_part_names(self) -> tuple[str, ...]:
+        """The recognition backbones as parts: ``("rgb", "audio")``."""
+        return tuple(self.modalities)
+
+    @property
+    def policy_part_names(self) -> tuple[str, ...]:
+        """The policy's feature extractors as parts: ``("policy.rgb", "policy.audio")``."""
+        return tuple(POLICY_PART + m for m in self.policy_extractors())
 
     @property
     def part_names(self) -> tuple[str, ...]:
         """The parts that can be pre-trained and initialised on their own: one per recognition
         backbone (``"rgb"``) and one per policy feature extractor (``"policy.rgb"``)."""
-        return (*self.modalities, *(POLICY_PART + m for m in self._extractors()))
+        return (*self.recognition_part_names, *self.policy_part_names)
+
+    def is_policy_part(self, name: str) -> bool:
+        """Whether part ``name`` is one of the policy's extractors (else a recognition
+        backbone)."""
+        return name.startswith(POLICY_PART)
+
+    def part_modality(self, name: str) -> str:
+        """The modality part ``name`` looks at (``"policy.rgbdiff"`` -> ``"rgbdiff"``)."""
+        return _canonical(name[len(POLICY_PART):] if self.is_policy_part(name) else name)
 
     def part(self, name: str) -> nn.Module:
         """The module of part ``name`` (see `part_names`).
@@ -301,10 +385,11 @@ class AdaMML(nn.Module):
         Raises:
             ConfigError: for a name that is not one of this model's parts.
         """
-        if name.startswith(POLICY_PART):
-            module = self._extractors().get(_canonical(name[len(POLICY_PART):]))
+        m = self.part_modality(name)
+        if self.is_policy_part(name):
+            module = self.policy_extractors().get(m)
         else:
-            module = dict(self.router.backbones.items()).get(_canonical(name))
+            module = self.router.backbone(m) if m in self.modalities else None
         if module is None:
             raise ConfigError(f"{name!r} is not a part of this model; its parts are "
                               f"{list(self.part_names)}")
@@ -333,8 +418,8 @@ class AdaMML(nn.Module):
         from .router import ModalityRouter
 
         net = copy.deepcopy(self.part(name))
-        m = _canonical(name[len(POLICY_PART):] if name.startswith(POLICY_PART) else name)
-        if name.startswith(POLICY_PART):
+        m = self.part_modality(name)
+        if self.is_policy_part(name):
             reset = getattr(net, "reset_classifier", None)
             if not callable(reset):
                 raise ConfigError(f"the {name!r} extractor ({type(net).__name__}) has no "
@@ -348,8 +433,7 @@ class AdaMML(nn.Module):
     def teacher_of(self, name: str) -> str:
         """The recognition modality whose decision a policy part's modality makes
         (``policy.rgbdiff`` -> ``flow`` with the RGB-difference proxy)."""
-        m = _canonical(name[len(POLICY_PART):])
-        return self.modalities[self.policy_modalities.index(m)]
+        return self.modalities[self.policy_modalities.index(self.part_modality(name))]
 
     def part_distiller(self, name: str, num_classes: int) -> SegmentDistiller:
         """A [`SegmentDistiller`][adamml.model.SegmentDistiller] that pre-trains policy part
@@ -357,11 +441,11 @@ class AdaMML(nn.Module):
         teacher's weights into this model first)."""
         import copy
 
-        if not name.startswith(POLICY_PART):
+        if not self.is_policy_part(name):
             raise ConfigError(f"only policy parts are distilled; got {name!r}")
         classifier = self.part_classifier(name, num_classes)
-        m = _canonical(name[len(POLICY_PART):])
-        student = classifier.router.backbones[m]
+        m = self.part_modality(name)
+        student = classifier.router.backbone(m)
         teacher_m = self.teacher_of(name)
         teacher = copy.deepcopy(self.part(teacher_m))
         return SegmentDistiller(student, teacher, m, teacher_m,
@@ -382,8 +466,8 @@ class AdaMML(nn.Module):
         from .errors import CheckpointError
 
         target = self.part(name)
-        policy_part = name.startswith(POLICY_PART)
-        m = _canonical(name[len(POLICY_PART):] if policy_part else name)
+        policy_part = self.is_policy_part(name)
+        m = self.part_modality(name)
         picked = dict(state)
         for prefix in (f"router.backbones.{m}.", "router.backbones."):
             found = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}

@@ -8,6 +8,7 @@ small inputs that keeps the paper's per-segment cost proportions.
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -17,7 +18,7 @@ from torch import nn
 from .errors import ConfigError
 from .modalities import Modality, get_modality
 from .model import AdaMML
-from .registries import BACKBONES, MODELS
+from .registries import BACKBONES, MODELS, POLICIES
 
 __all__ = ["ModelRecipe", "create_model", "list_models", "register_model", "get_recipe"]
 
@@ -143,7 +144,7 @@ def build_from_recipe(
     else:
         name = policy or recipe.policy
         kwargs: dict[str, Any] = {**recipe.policy_args, **(policy_args or {})}
-        if name in ("lstm", "fc", "joint_gate"):
+        if getattr(POLICIES.get(name), "takes_feature_extractors", False):
             kwargs.setdefault("backbones", {
                 m: create_backbone(recipe.policy_backbones.get(m) or default_backbone(m, True),
                                    modality=specs[m], num_classes=0)
@@ -164,12 +165,14 @@ def build_from_recipe(
                    "feature_dims": {m: rec[m].num_features for m in mods}, **(fusion_args or {})}
         fus = create_fusion(fname, modalities=mods, **_accepted(FUSIONS.get(fname), fkwargs))
 
-    if isinstance(num_segments, int):
-        num_segments = (num_segments, num_segments)
+    if num_segments is not None:
+        warnings.warn("create_model(num_segments=...) is deprecated and ignored: the data "
+                      "pipeline sets S (data.segments_train, data.segments_eval)",
+                      DeprecationWarning, stacklevel=3)
     weights_default = _COST_WEIGHTS.get(mods) or {m: specs[m].cost_weight for m in mods}
     return AdaMML(pol, router, fus, modality_specs=specs,
                   cost_weights=dict(cost_weights or weights_default), gamma=gamma,
-                  num_segments=num_segments or (5, 10), precision=precision)
+                  precision=precision)
 
 
 def register_model(name: str, recipe: ModelRecipe, *, override: bool = False) -> ModelRecipe:
@@ -198,8 +201,9 @@ def create_model(name: str, num_classes: int, **overrides: Any) -> AdaMML:
         **overrides: ``backbones`` ({modality: backbone name}; ``resnet18`` means the TSN
             ResNet-18, ``timm:<name>`` any timm model), ``policy`` (a name or a module),
             ``policy_args``, ``fusion`` (a name or a module), ``fusion_args``, ``cost_weights``,
-            ``gamma``, ``num_segments``, ``pretrained`` ({modality: local weights file}) and
-            ``precision`` (``"fp32"``, ``"bf16"`` or ``"fp16"``; see `adamml.precision`).
+            ``gamma``, ``pretrained`` ({modality: local weights file}) and ``precision``
+            (``"fp32"``, ``"bf16"`` or ``"fp16"``; see `adamml.precision`); ``num_segments``
+            is deprecated and ignored (the data pipeline sets S).
 
     Returns:
         An [`AdaMML`][adamml.model.AdaMML] module.

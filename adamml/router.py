@@ -116,6 +116,18 @@ class ModalityRouter(nn.Module):
             for name in names:
                 self._output_dim(name, features=False)
 
+    def backbone(self, name: str) -> nn.Module:
+        """The recognition backbone of modality ``name`` (aliases such as ``sound`` accepted).
+
+        Raises:
+            ConfigError: if the router has no backbone for ``name``.
+        """
+        key = _canonical(name)
+        if key not in self.backbones:
+            raise ConfigError(f"the router has no backbone for {name!r}; it runs "
+                              f"{list(self.modalities)}")
+        return self.backbones[key]
+
     def _output_dim(self, name: str, *, features: bool) -> int:
         """K (or D with ``features``) of one backbone, from its attributes."""
         net = self.backbones[name]

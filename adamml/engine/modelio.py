@@ -110,9 +110,10 @@ def load_backbone_init(model: nn.Module, init: Mapping[str, str]) -> None:
                           f"adamml.AdaMML); {type(model).__name__} has none")
     for key, path in init.items():
         if key not in model.part_names:
-            policy = key.startswith("policy.")
-            same = [p for p in model.part_names if p.startswith("policy.") == policy]
-            what = "policy's feature extractors" if policy else "backbones"
-            raise ConfigError(f"init names {key!r} but the model's {what} are {same}")
+            policy_parts = tuple(getattr(model, "policy_part_names", ()))
+            recognition = [p for p in model.part_names if p not in policy_parts]
+            raise ConfigError(f"init names {key!r}, which is not a part of this model; its "
+                              f"backbones are {recognition} and its policy's feature "
+                              f"extractors {list(policy_parts)}")
         model.load_part_state(key, read_weights(path, key),
                               what=f"init checkpoint {path!r} for {key!r}")

@@ -97,12 +97,12 @@ def pretraining_plan(cfg: TrainConfig, model: nn.Module) -> list[PretrainStage]:
                       "part_classifier/part_architecture (see adamml.AdaMML); set "
                       "pretrain: none or give init checkpoints", UserWarning, stacklevel=3)
         return []
-    wanted = [n for n in names if n not in cfg.init
-              and (p.policy or not n.startswith("policy."))]
+    policy_parts = set(getattr(model, "policy_part_names", ()))
+    wanted = [n for n in names if n not in cfg.init and (p.policy or n not in policy_parts)]
     stages: list[tuple[str, list[str]]] = []
     for name in wanted:
         arch = model.part_architecture(name)
-        same = next((s for s in stages if _same_modality(s[0], name)
+        same = next((s for s in stages if _part_modality(model, s[0]) == _part_modality(model, name)
                      and model.part_architecture(s[0]) == arch), None)
         if same is not None:
             same[1].append(name)
@@ -111,15 +111,18 @@ def pretraining_plan(cfg: TrainConfig, model: nn.Module) -> list[PretrainStage]:
     out = []
     for name, parts in stages:
         teacher = None
-        if (name.startswith("policy.") and p.policy_target == "distill"
+        if (name in policy_parts and p.policy_target == "distill"
                 and hasattr(model, "teacher_of")):
             teacher = model.teacher_of(name)
         out.append(PretrainStage(name, tuple(parts), _stage_config(cfg, name, p), teacher))
     return out
 
 
-def _same_modality(a: str, b: str) -> bool:
-    return a.split(".")[-1] == b.split(".")[-1]
+def _part_modality(model: nn.Module, name: str) -> str:
+    """What part ``name`` looks at (`adamml.AdaMML.part_modality`); a model without it names
+    its parts by modality."""
+    of = getattr(model, "part_modality", None)
+    return of(name) if callable(of) else name
 
 
 def _stage_config(cfg: TrainConfig, part: str, p: PretrainConfig) -> TrainConfig:

@@ -22,7 +22,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.modules.batchnorm import _NormBase
 
 from .config import TrainConfig
 
@@ -55,14 +54,12 @@ def has_learned_policy(model: nn.Module) -> bool:
 
 
 def split_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """(recognition, policy) parameters: the model's helpers if it has them, else by the
-    ``policy.`` prefix of ``named_parameters``."""
+    """(recognition, policy) parameters, as the model groups them
+    (`adamml.AdaMML.recognition_parameters`, `policy_parameters`). A model without both
+    methods has no learned policy: every parameter is a recognition parameter."""
     if hasattr(model, "recognition_parameters") and hasattr(model, "policy_parameters"):
         return list(model.recognition_parameters()), list(model.policy_parameters())
-    rec, pol = [], []
-    for name, p in model.named_parameters():
-        (pol if name.startswith("policy.") else rec).append(p)
-    return rec, pol
+    return list(model.parameters()), []
 
 
 def build_plan(cfg: TrainConfig, model: nn.Module) -> list[Pass]:
@@ -87,10 +84,6 @@ def build_plan(cfg: TrainConfig, model: nn.Module) -> list[Pass]:
     return plan
 
 
-def _recognition_modules(model: nn.Module) -> list[nn.Module]:
-    return [m for name, m in model.named_children() if name != "policy"]
-
-
 def set_trainable(model: nn.Module, phase: str, *, stage: str, cfg: TrainConfig) -> None:
     """Put ``model`` in the modes of ``phase`` (``recognition`` or ``policy``).
 
@@ -99,28 +92,21 @@ def set_trainable(model: nn.Module, phase: str, *, stage: str, cfg: TrainConfig)
     statistics stay put (the reference lets them drift). Gates of a frozen policy keep sampling
     (``frozen_policy: sample``, the reference) or take the argmax (``argmax``); in warm-up with
     ``warmup_policy: all`` the decisions are forced to all-on by the trainer instead.
+
+    The model does it (`adamml.AdaMML.set_phase`); a model without ``set_phase`` is put in
+    train mode with gradients on its ``phase`` half of `split_parameters` only.
     """
+    decisions = "argmax" if cfg.frozen_policy == "argmax" and stage != "warmup" else "sample"
+    set_phase = getattr(model, "set_phase", None)
+    if callable(set_phase):
+        set_phase(phase, freeze_statistics=cfg.freeze_bn_of_frozen, policy_decisions=decisions)
+        return
     model.train()
-    policy = getattr(model, "policy", None)
-    train_policy = phase == "policy"
-    for module in _recognition_modules(model):
-        for p in module.parameters():
-            p.requires_grad_(not train_policy)
-    if policy is not None:
-        for p in policy.parameters():
-            p.requires_grad_(train_policy)
-    frozen = ([policy] if policy is not None and not train_policy else
-              _recognition_modules(model) if train_policy else [])
-    for part in frozen:
-        if cfg.freeze_bn_of_frozen:
-            for m in part.modules():
-                if isinstance(m, (_NormBase, nn.Dropout, nn.GroupNorm)) or type(m).__name__ in (
-                        "Dropout1d", "Dropout2d", "Dropout3d"):
-                    m.eval()
-        if part is policy and cfg.frozen_policy == "argmax" and stage != "warmup":
-            for m in part.modules():
-                if type(m).__name__ == "GumbelGate":
-                    m.eval()
+    rec, pol = split_parameters(model)
+    for p in rec:
+        p.requires_grad_(phase != "policy")
+    for p in pol:
+        p.requires_grad_(phase == "policy")
 
 
 def build_optimizers(model: nn.Module, stage: str, cfg: TrainConfig

@@ -147,6 +147,9 @@ class JointFeaturePolicy(nn.Module):
     """
 
     needs_views: bool = True
+    takes_feature_extractors: bool = True
+    """``create_model`` builds a ``backbones`` dict of policy extractors for this class (any
+    policy class may set it, plugins included)."""
 
     def __init__(self, modalities: Sequence[str], *,
                  backbones: Mapping[str, nn.Module | str] | None = None,
@@ -192,6 +195,22 @@ class JointFeaturePolicy(nn.Module):
         """The per-modality feature extractors, ``{modality: module}`` (the parts a training
         recipe pre-trains; see `adamml.AdaMML.part_names`)."""
         return dict(self.backbones.items())
+
+    def recurrent_feedback(self) -> dict[nn.LSTMCell, int]:
+        """Each recurrent cell and how many of its inputs are fed-back logits, which the paper's
+        cost convention leaves out (`adamml.flops`); none here: no recurrent cell."""
+        return {}
+
+    def set_decision_mode(self, mode: str) -> None:
+        """Let the gates sample (``"sample"``) or take the argmax (``"argmax"``) until the next
+        ``train()``/``eval()`` (a frozen policy in joint training; `set_decision_mode`).
+
+        Raises:
+            ConfigError: for another mode.
+        """
+        from .gate import set_decision_mode
+
+        set_decision_mode(self, mode)
 
     def features(self, views: Mapping[str, Tensor]) -> Tensor:
         """The joint feature of every segment.

@@ -21,6 +21,7 @@ class _ContentFreePolicy(nn.Module):
     """Shared by policies that only read B, S and the device from the views."""
 
     needs_views: bool = False
+    takes_feature_extractors: bool = False
 
     def __init__(self, modalities: Sequence[str]) -> None:
         super().__init__()

@@ -11,7 +11,10 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError, ShapeError
 
-__all__ = ["GumbelGate", "gumbel_noise"]
+__all__ = ["GumbelGate", "gumbel_noise", "DECISION_MODES", "set_decision_mode"]
+
+DECISION_MODES = ("sample", "argmax")
+"""How a policy's gates decide: draw Gumbel noise, or take the argmax of the logits."""
 
 
 def _check_tau(value: float) -> float:
@@ -171,3 +174,21 @@ class GumbelGate(nn.Module):
     def extra_repr(self) -> str:
         return (f"tau={self.temperature:.4g}, hard={self.hard}, "
                 f"sample_at_eval={self.sample_at_eval}")
+
+
+def set_decision_mode(module: nn.Module, mode: str) -> None:
+    """Make every [`GumbelGate`][adamml.policies.GumbelGate] inside ``module`` sample
+    (``"sample"``) or take the argmax (``"argmax"``) until the next ``train()``/``eval()``.
+
+    A frozen policy in joint training keeps sampling (the reference) or decides by argmax
+    (``frozen_policy: argmax``); the rest of the module keeps its mode. An ``"argmax"`` gate
+    with ``sample_at_eval`` still samples.
+
+    Raises:
+        ConfigError: for another mode.
+    """
+    if mode not in DECISION_MODES:
+        raise ConfigError(f"decision mode must be one of {DECISION_MODES}; got {mode!r}")
+    for sub in module.modules():
+        if isinstance(sub, GumbelGate):
+            sub.train(mode == "sample")

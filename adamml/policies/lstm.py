@@ -130,6 +130,12 @@ class PolicyLSTM(JointFeaturePolicy):
         logits = rearrange(raw, "b (m k) -> b m k", k=2)
         return self.gate(logits, generator=generator)[..., 1], logits
 
+    def recurrent_feedback(self) -> dict[nn.LSTMCell, int]:
+        """``{lstm: R}``: the cell's last R inputs are the previous step's raw logits (2M here,
+        ``2**M`` for the joint gate; none without ``feed_logits``), which the paper's cost
+        convention leaves out (reference §7)."""
+        return {self.lstm: self._feedback_size() if self.feed_logits else 0}
+
     # -- streaming -----------------------------------------------------------------------------
     def init_state(self, batch: int, device: torch.device | str | None = None,
                    dtype: torch.dtype | None = None) -> PolicyState:

@@ -7,7 +7,8 @@ import torch
 from torch import Tensor, nn
 
 from adamml.modalities import InputSpec
-from adamml.policies.gate import GumbelGate
+from adamml.model import freeze_norm_and_dropout
+from adamml.policies.gate import GumbelGate, set_decision_mode
 from adamml.types import ModelOutput, PolicyOutput
 
 SPECS = {"rgb": InputSpec((2, 3, 6, 6), "rgb"), "audio": InputSpec((1, 1, 6, 6), "audio")}
@@ -68,6 +69,28 @@ class StandIn(nn.Module):
         self.fusion = nn.Linear(len(modalities), 1, bias=False)
         nn.init.constant_(self.fusion.weight, 1.0)
         self.cost_weights = {m: COST[m] for m in modalities}
+
+    # the training protocol (`adamml.AdaMML.recognition_parameters`, `set_phase`)
+    def recognition_parameters(self) -> list[nn.Parameter]:
+        return [*self.router.parameters(), *self.fusion.parameters()]
+
+    def policy_parameters(self) -> list[nn.Parameter]:
+        return list(self.policy.parameters())
+
+    def set_phase(self, phase: str, *, freeze_statistics: bool = True,
+                  policy_decisions: str = "sample") -> StandIn:
+        self.train()
+        train_policy = phase == "policy"
+        for p in self.recognition_parameters():
+            p.requires_grad_(not train_policy)
+        for p in self.policy_parameters():
+            p.requires_grad_(train_policy)
+        for part in ([self.router, self.fusion] if train_policy else [self.policy]):
+            if freeze_statistics:
+                freeze_norm_and_dropout(part)
+        if not train_policy:
+            set_decision_mode(self.policy, policy_decisions)
+        return self
 
     @property
     def part_names(self) -> tuple[str, ...]:

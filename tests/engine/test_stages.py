@@ -92,3 +92,40 @@ def test_recognition_optimizer_may_be_adam() -> None:
     from adamml.errors import ConfigError
     with pytest.raises(ConfigError, match="optim.optimizer"):
         cfg(optimizer="lamb")
+
+
+def test_a_plain_model_trains_everything_as_recognition() -> None:
+    """Without the model's parameter groups nothing is guessed from names: no learned policy,
+    one supervised stage, every parameter trained."""
+    from torch import nn
+
+    from adamml.engine.stages import has_learned_policy, split_parameters
+
+    class Plain(nn.Module):
+        modalities = ("rgb", "audio")
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.policy = nn.Linear(2, 2)  # a child named "policy" means nothing by itself
+            self.net = nn.Linear(2, 2)
+
+    model = Plain()
+    rec, pol = split_parameters(model)
+    assert len(rec) == 4 and pol == [] and not has_learned_policy(model)
+    assert {p.stage for p in build_plan(cfg(), model)} == {"supervised"}
+    model.eval().requires_grad_(False)
+    set_trainable(model, "recognition", stage="supervised", cfg=cfg())
+    assert model.training and all(p.requires_grad for p in model.parameters())
+
+
+def test_set_trainable_asks_the_model_for_its_phase() -> None:
+    calls = []
+    model = make_model(3)
+    model.set_phase = lambda phase, **kw: calls.append((phase, kw))  # type: ignore[method-assign]
+    set_trainable(model, "recognition", stage="warmup", cfg=cfg(frozen_policy="argmax"))
+    set_trainable(model, "recognition", stage="joint", cfg=cfg(frozen_policy="argmax"))
+    set_trainable(model, "policy", stage="joint", cfg=cfg(freeze_bn_of_frozen=False))
+    assert calls == [
+        ("recognition", {"freeze_statistics": True, "policy_decisions": "sample"}),
+        ("recognition", {"freeze_statistics": True, "policy_decisions": "argmax"}),
+        ("policy", {"freeze_statistics": False, "policy_decisions": "sample"})]

@@ -11,6 +11,7 @@ from adamml.backbones import create_backbone
 from adamml.errors import ConfigError
 from adamml.flops import CostTable, CostTableError, count_gflops, measure_cost_table, measure_macs
 from adamml.modalities import get_modality
+from adamml.router import ModalityRouter
 
 # reference §7 (utils/utils.py constants) and the paper's Tables 1-3 / 9, GMACs per segment
 FULL = [
@@ -39,6 +40,9 @@ def test_lstm_cell_paper_convention_ignores_fed_back_logits() -> None:
             self.lstm = nn.LSTMCell(2048 + 4, 256)
             self.heads = nn.ModuleList([nn.Linear(256, 2), nn.Linear(256, 2)])
 
+        def recurrent_feedback(self) -> dict[nn.Module, int]:
+            return {self.lstm: 4}  # the policy declares its fed-back logits, whatever its names
+
         def forward(self, x: Tensor) -> Tensor:
             h, _ = self.lstm(x)
             return torch.stack([hd(h) for hd in self.heads])
@@ -48,6 +52,36 @@ def test_lstm_cell_paper_convention_ignores_fed_back_logits() -> None:
     assert measure_macs(p, torch.zeros(3, 2052)) * 1e9 == 3 * 2_359_296
     everything = measure_macs(p, torch.zeros(1, 2052), convention="all") * 1e9
     assert everything == 4 * 256 * (2052 + 256) + 2 * 256 * 2
+    p.recurrent_feedback = dict  # an undeclared cell counts every input
+    assert measure_macs(p, torch.zeros(1, 2052)) * 1e9 == 4 * 256 * (2052 + 256)
+
+
+@pytest.mark.parametrize("cls, feed, fed_back", [
+    ("PolicyLSTM", True, 4), ("PolicyLSTM", False, 0), ("JointGatePolicy", True, 4),
+    ("JointGatePolicy", False, 0)])
+def test_built_in_policies_declare_their_fed_back_logits(cls: str, feed: bool,
+                                                        fed_back: int) -> None:
+    from adamml import policies
+
+    class Tiny(nn.Module):
+        num_features = 4
+
+        def __init__(self, c: int) -> None:
+            super().__init__()
+            self.fc = nn.Linear(c, 4)
+
+        def forward(self, x: Tensor) -> Tensor:
+            return self.fc(x.mean(dim=(1, 3, 4)))
+
+    policy = getattr(policies, cls)(("rgb", "audio"), backbones={"rgb": Tiny(3), "audio": Tiny(1)},
+                                    joint_dim=8, hidden_size=6, feed_logits=feed)
+    views = {"rgb": torch.zeros(1, 1, 2, 3, 4, 4), "audio": torch.zeros(1, 1, 1, 1, 4, 4)}
+    cell = next(m for m in policy.modules() if isinstance(m, nn.LSTMCell))
+    assert policy.recurrent_feedback() == {cell: fed_back}
+    assert cell.input_size == 8 + fed_back
+    assert measure_macs(policy, views) * 1e9 == 4 * 6 * (8 + 6)  # joint_dim + hidden only
+    assert policies.PolicyFC(("rgb",), backbones={"rgb": Tiny(3)},
+                             joint_dim=8).recurrent_feedback() == {}
 
 
 def test_measuring_restores_mode_and_grad_and_handles_the_quirk() -> None:
@@ -86,6 +120,19 @@ TINY = {
 }
 
 
+class _Policy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbones = nn.ModuleDict({
+            "rgb": create_backbone("tiny_policy", modality=TINY["rgb"]),
+            "audio": create_backbone("tiny_audio_policy", modality=TINY["audio"])})
+        self.lstm = nn.LSTMCell(256 + 4, 32)
+        self.heads = nn.ModuleList([nn.Linear(32, 2), nn.Linear(32, 2)])
+
+    def recurrent_feedback(self) -> dict[nn.Module, int]:
+        return {self.lstm: 4}
+
+
 class StandIn(nn.Module):
     """A minimal AdaMML-shaped model: fixed policy features, real skipping in eval."""
 
@@ -94,21 +141,18 @@ class StandIn(nn.Module):
         self.modalities = ("rgb", "audio")
         self.policy_modalities = ("rgb", "audio")
         self.specs = {m: TINY[m] for m in self.modalities}
-        self.router = nn.Module()
-        self.router.backbones = nn.ModuleDict({
+        self.router = ModalityRouter({
             "rgb": create_backbone("tiny_tsn", modality=TINY["rgb"], num_classes=3),
             "audio": create_backbone("tiny_audio", modality=TINY["audio"], num_classes=3)})
-        self.policy = nn.Module()
-        self.policy.backbones = nn.ModuleDict({
-            "rgb": create_backbone("tiny_policy", modality=TINY["rgb"]),
-            "audio": create_backbone("tiny_audio_policy", modality=TINY["audio"])})
-        self.policy.lstm = nn.LSTMCell(256 + 4, 32)
-        self.policy.heads = nn.ModuleList([nn.Linear(32, 2), nn.Linear(32, 2)])
+        self.policy = _Policy()
         self.policy.forward = self._policy  # type: ignore[method-assign]
 
     @property
     def input_spec(self) -> dict:
         return {m: self.specs[m].input_spec for m in self.modalities}
+
+    def policy_extractors(self) -> dict[str, nn.Module]:
+        return dict(self.policy.backbones.items())
 
     def policy_views(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
         return {m: self.specs[m].policy_view(inputs[m]) for m in self.policy_modalities}
