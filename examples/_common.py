@@ -30,17 +30,15 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
+from adamml.losses import REFERENCE_COST_WEIGHTS
+
 __all__ = ["Run", "Settings", "TableSpec", "COST_WEIGHTS", "FULL", "MINI", "main",
            "unimodal_runs", "format_table"]
 
 MODALITY_ORDER = ("rgb", "flow", "rgbdiff", "audio")
 
 # The reference README's efficiency-loss weights lambda_k (reference-implementation.md §5).
-COST_WEIGHTS: dict[tuple[str, ...], dict[str, float]] = {
-    ("rgb", "audio"): {"rgb": 1.0, "audio": 0.05},
-    ("rgb", "flow"): {"rgb": 1.0, "flow": 1.0},
-    ("rgb", "audio", "flow"): {"rgb": 0.5, "audio": 0.05, "flow": 0.8},
-}
+COST_WEIGHTS = REFERENCE_COST_WEIGHTS
 GAMMA = 10.0
 
 # Unimodal rows of the paper (Kinetics-Sounds, Tables 1-3 and 9): accuracy, GFLOPs per video.

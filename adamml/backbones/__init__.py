@@ -7,12 +7,12 @@ Every backbone takes one modality's segments flattened over batch and segments,
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from .._checks import check_kwargs
 from ..errors import ConfigError
 from ..modalities import Modality, get_modality
 from ..registries import BACKBONES
@@ -92,16 +92,11 @@ def create_backbone(
         def builder(**kw: Any) -> nn.Module:
             return zoo.timm_frame_backbone(timm_name, **kw)
 
-        accepted = set(inspect.signature(zoo.timm_frame_backbone).parameters) - {"timm_name"}
+        check_kwargs(zoo.timm_frame_backbone, kwargs, what=f"backbone {name!r}",
+                     given=("timm_name", "modality", "num_classes"))
     else:
         builder = BACKBONES.get(name)
-        accepted = set(inspect.signature(builder).parameters)
-    unknown = sorted(set(kwargs) - accepted)
-    if unknown:
-        raise ConfigError(
-            f"backbone {name!r} does not take {unknown}; it accepts "
-            f"{sorted(accepted - {'modality', 'num_classes'})}"
-        )
+        check_kwargs(builder, kwargs, what=f"backbone {name!r}", given=("modality", "num_classes"))
     model = builder(modality=mod, num_classes=num_classes, **kwargs)
     if pretrained:
         load_backbone_weights(model, pretrained, stem_init=stem_init)
