@@ -82,8 +82,7 @@ def atomic_write_bytes(path: str | Path, writer: Any) -> Path:
             writer(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        _fault_point("before_replace")
-        os.replace(tmp, path)
+        _replace_into_place(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -92,21 +91,10 @@ def atomic_write_bytes(path: str | Path, writer: Any) -> Path:
     return path
 
 
-_FAULT_COUNT = 0
-
-
-def _fault_point(where: str) -> None:
-    """Test hook: ``ADAMML_FAULT=before_replace:N`` SIGKILLs the process the N-th time a file
-    is about to be renamed into place (used by the resume tests; a no-op otherwise)."""
-    spec = os.environ.get("ADAMML_FAULT")
-    if not spec or not spec.startswith(where + ":"):
-        return
-    global _FAULT_COUNT
-    _FAULT_COUNT += 1
-    if _FAULT_COUNT == int(spec.split(":", 1)[1]):
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
+def _replace_into_place(tmp: str, path: Path) -> None:
+    """Rename a complete temp file onto ``path`` (one function, so that the resume tests can
+    kill the process at this moment by patching it; see ``tests/engine/faulty_adamml.py``)."""
+    os.replace(tmp, path)
 
 
 def save_checkpoint(state: dict[str, Any], folder: str | Path, name: str, *,
