@@ -10,7 +10,9 @@ the safe unpickler accepts them (the reference used pickled objects and no seeds
 from __future__ import annotations
 
 import os
+import pickle
 import random
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,7 +24,7 @@ import torch
 from ..errors import CheckpointError
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "rng_state",
-           "set_rng_state", "atomic_write_bytes", "FORMAT"]
+           "set_rng_state", "atomic_write_bytes", "FORMAT", "read_torch_file"]
 
 FORMAT = "adamml-train-v1"
 LAST = "last.pt"
@@ -152,14 +154,60 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         path = last
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt or foreign files
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: "
-                              f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
-                              ) from err
+    state = read_torch_file(path, map_location=map_location)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{str(path)!r} is not an adamml training checkpoint "
-                              f"(format {state.get('format') if isinstance(state, dict) else None!r};"
-                              f" expected {FORMAT!r})")
+        raise CheckpointError(_not_training_checkpoint(path, state))
     return state
+
+
+# what torch.load raises for a damaged, foreign or empty file (an UnpicklingError for anything
+# weights_only refuses, RuntimeError for a bad zip archive, EOFError for an empty file)
+LOAD_ERRORS = (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def read_torch_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``, with a failure named for what the file is.
+
+    Raises:
+        CheckpointError: for a JSON file (``metrics.json``), a whole pickled model
+            (``torch.save(model)``), or a damaged or foreign file; never torch's advice to pass
+            ``weights_only=False``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except LOAD_ERRORS as err:
+        raise CheckpointError(_unreadable(path, err)) from None
+
+
+def _unreadable(path: Path, err: BaseException) -> str:
+    with path.open("rb") as fh:
+        head = fh.read(64).lstrip()
+    if head[:1] in (b"{", b"["):
+        return (f"{str(path)!r} is a JSON file (metrics.json or a config?), not a checkpoint; "
+                "pass a run's best.pt or last.pt, or the run folder")
+    text = _ANSI.sub("", str(err))
+    pickled = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if pickled:
+        return (f"{str(path)!r} holds a pickled Python object ({pickled.group(1)}), such as a "
+                "whole model saved with torch.save(model); adamml reads only tensors: save "
+                "model.state_dict() instead, or use a checkpoint written by adamml train")
+    reason = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+    first = reason.group(1) if reason else (text.strip().splitlines() or [""])[0]
+    first = first.strip().split(". ")[0] or type(err).__name__
+    return (f"cannot read checkpoint {str(path)!r}: not a PyTorch checkpoint, or a damaged one "
+            f"({first})")
+
+
+def _not_training_checkpoint(path: Path, state: Any) -> str:
+    if isinstance(state, dict) and state and all(isinstance(v, torch.Tensor)
+                                                 for v in state.values()):
+        return (f"{str(path)!r} is a plain state dict, not an adamml training checkpoint (it has "
+                "no model name); eval and predict need a checkpoint written by adamml train, a "
+                "state dict can only initialise a part (init: {rgb: ...})")
+    found = state.get("format") if isinstance(state, dict) else None
+    return (f"{str(path)!r} is not an adamml training checkpoint (format {found!r}; expected "
+            f"{FORMAT!r})")
