@@ -108,7 +108,7 @@ def build_dataset(source: str, input_spec: Mapping[str, Any], *, segments: int, 
         input_spec: ``model.input_spec``.
         segments: S.
         train: training sampling/augmentation (manifests only).
-        num_classes: K (synthetic data).
+        num_classes: K: synthetic data has K classes, a manifest's class list must have K.
         seed: seeds synthetic data and the dataset's own sampling.
         on_error: passed to `adamml.data.VideoDataset`.
         base_dir: folder that relative manifest and flow paths are resolved against (the
@@ -126,6 +126,7 @@ def build_dataset(source: str, input_spec: Mapping[str, Any], *, segments: int, 
 
     Raises:
         ConfigError: for a malformed ``synthetic:`` source or a missing manifest.
+        ManifestError: if a manifest's class list does not have ``num_classes`` names.
     """
     if source.startswith("syntheticav:"):
         return _syntheticav(source, input_spec, segments=segments, train=train,
@@ -148,13 +149,16 @@ def build_dataset(source: str, input_spec: Mapping[str, Any], *, segments: int, 
                           "or synthetic:N)")
     try:
         from ..data import VideoDataset  # type: ignore[attr-defined]
+        from ..data.manifest import check_num_classes
     except ImportError as err:
         raise ConfigError(f"cannot read manifest {str(path)!r}: adamml.data.VideoDataset is "
                           f"not available ({err})") from None
-    return VideoDataset(str(path), input_spec, segments=segments, train=train,
-                        on_error=on_error, seed=seed,
-                        flow_dir=_resolve(flow_dir, base_dir) if flow_dir else None,
-                        flow_method=flow_method, flow_on_demand=flow_on_demand)
+    ds = VideoDataset(str(path), input_spec, segments=segments, train=train,
+                      on_error=on_error, seed=seed,
+                      flow_dir=_resolve(flow_dir, base_dir) if flow_dir else None,
+                      flow_method=flow_method, flow_on_demand=flow_on_demand)
+    check_num_classes(ds.manifest, num_classes)
+    return ds
 
 
 def _resolve(path: str | Path, base_dir: str | Path | None) -> Path:
