@@ -66,19 +66,6 @@ def _spec(name: str, tiny: bool) -> Modality:
     return mod.replace(**(_TINY_AUDIO if mod.is_audio else _TINY_VISUAL))
 
 
-def _resolve_backbone(name: str) -> str:
-    """Accept ``resnet18`` for ``resnet18_tsn`` and any timm name for ``timm:<name>``."""
-    if name in BACKBONES or name.startswith("timm:"):
-        return name
-    if f"{name}_tsn" in BACKBONES:
-        return f"{name}_tsn"
-    import timm
-
-    if timm.is_model(name):
-        return f"timm:{name}"
-    return BACKBONES.resolve(name)  # raises UnknownBackboneError with close matches
-
-
 def build_from_recipe(
     recipe: ModelRecipe,
     *,
@@ -95,7 +82,7 @@ def build_from_recipe(
     precision: str = "fp32",
 ) -> AdaMML:
     """Build the blocks of ``recipe`` (with overrides) and compose them into an `AdaMML`."""
-    from .backbones import create_backbone
+    from .backbones import create_backbone, resolve_backbone_name
     from .fusion import create_fusion
     from .policies import create_policy
     from .router import ModalityRouter
@@ -119,7 +106,7 @@ def build_from_recipe(
 
     weights = pretrained if isinstance(pretrained, Mapping) else {}
     rec = {
-        m: create_backbone(_resolve_backbone(chosen.get(m) or default_backbone(m, False)),
+        m: create_backbone(resolve_backbone_name(chosen.get(m) or default_backbone(m, False)),
                            modality=specs[m], num_classes=num_classes,
                            pretrained=weights.get(m, False))
         for m in mods

@@ -30,6 +30,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
+from adamml.engine.config import plain_data
 from adamml.losses import REFERENCE_COST_WEIGHTS
 
 __all__ = ["Run", "Settings", "TableSpec", "COST_WEIGHTS", "FULL", "MINI", "main",
@@ -258,7 +259,7 @@ def build_config(run: Run, spec: TableSpec, args: argparse.Namespace, out: Path
         "schedule": schedule,
         "loss": {"cost_weights": dict(run.cost_weights) if run.cost_weights else None,
                  "gamma": GAMMA},
-        "model_args": _plain(run.model_args),
+        "model_args": plain_data(run.model_args),
         "seed": args.seed,
         "batch_size": s.batch_size,
         "workers": s.workers,
@@ -273,10 +274,6 @@ def build_config(run: Run, spec: TableSpec, args: argparse.Namespace, out: Path
     return raw
 
 
-def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value))
-
-
 def validate(raw: Mapping[str, Any]) -> Any:
     """``TrainConfig.from_dict`` plus the names the config refers to (without building models).
 
@@ -287,7 +284,7 @@ def validate(raw: Mapping[str, Any]) -> Any:
     import adamml.models
     from adamml.engine import TrainConfig
     from adamml.errors import ConfigError
-    from adamml.registries import BACKBONES
+    from adamml.backbones import resolve_backbone_name
 
     cfg = TrainConfig.from_dict(raw)
     adamml.models.get_recipe(cfg.model)  # UnknownModelError with close matches
@@ -297,9 +294,8 @@ def validate(raw: Mapping[str, Any]) -> Any:
         if name is not None and name not in known:
             raise ConfigError(f"{raw['model']}: model_args.{key} {name!r} is not registered; "
                               f"known: {', '.join(known)}")
-    for m, name in (args.get("backbones") or {}).items():
-        if not (name in BACKBONES or f"{name}_tsn" in BACKBONES or name.startswith("timm:")):
-            raise ConfigError(f"{raw['model']}: backbone {name!r} for {m!r} is not registered")
+    for name in (args.get("backbones") or {}).values():
+        resolve_backbone_name(name)  # UnknownBackboneError with close matches
     return cfg
 
 
@@ -428,11 +424,11 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
         "table": spec.name, "mode": mode, "seed": args.seed,
         "seconds": round(time.perf_counter() - t0, 1),
         "rows": [{"key": r.key, "label": r.label, "group": r.group, "model":
-                  configs[r.key]["model"], "model_args": _plain(r.model_args),
+                  configs[r.key]["model"], "model_args": plain_data(r.model_args),
                   "cost_weights": configs[r.key]["loss"]["cost_weights"],
                   "paper": ({spec.paper_metric: r.paper[0], "gflops": r.paper[1],
                              "dataset": spec.paper_data} if r.paper else None),
-                  "extra": _plain(r.extra),
+                  "extra": plain_data(r.extra),
                   "metrics": {k: metrics[r.key][k] for k in
                               ("top1", "top5", "mAP", "selection_rate", "gflops", "num_videos")}}
                  for r in rows],

@@ -20,7 +20,7 @@ from . import zoo
 from .base import FrameBackbone, StagedBackbone, TimmFrameBackbone, temporal_max_pool
 from .weights import adapt_stem, load_backbone_weights, read_state_dict
 
-__all__ = ["create_backbone", "list_backbones", "FrameBackbone", "StagedBackbone",
+__all__ = ["create_backbone", "list_backbones", "resolve_backbone_name", "FrameBackbone", "StagedBackbone",
            "TimmFrameBackbone", "temporal_max_pool", "adapt_stem", "load_backbone_weights",
            "read_state_dict"]
 
@@ -37,6 +37,28 @@ def list_backbones(pattern: str = "*") -> list[str]:
         True
     """
     return BACKBONES.list(pattern)
+
+
+def resolve_backbone_name(name: str) -> str:
+    """The registered name for a user's backbone name: ``resnet18`` means ``resnet18_tsn``
+    and any other timm model name ``timm:<name>``.
+
+    Raises:
+        UnknownBackboneError: for a name that is neither (with close matches).
+
+    Example:
+        >>> resolve_backbone_name("resnet18"), resolve_backbone_name("timm:resnet18")
+        ('resnet18_tsn', 'timm:resnet18')
+    """
+    if name in BACKBONES or name.startswith(TIMM_PREFIX):
+        return name
+    if f"{name}_tsn" in BACKBONES:
+        return f"{name}_tsn"
+    import timm
+
+    if timm.is_model(name):
+        return f"{TIMM_PREFIX}{name}"
+    return BACKBONES.resolve(name)  # raises UnknownBackboneError with close matches
 
 
 def create_backbone(
