@@ -13,16 +13,11 @@ from typing import Any
 
 from torch import Tensor
 
-from .errors import ConfigError, ShapeError, UnknownModalityError
+from .errors import ConfigError, ShapeError, UnknownModalityError, UnusedInputWarning
 from .modalities import MODALITIES
 from .modalities import canonical_name as _canonical
 
-__all__ = ["check_kwargs", "accepts", "canonical_modalities", "canonical_inputs",
-           "UnusedInputWarning"]
-
-
-class UnusedInputWarning(UserWarning):
-    """An input names a modality the model does not use; it is ignored."""
+__all__ = ["check_kwargs", "accepts", "canonical_modalities", "canonical_inputs"]
 
 
 def check_kwargs(factory: Callable[..., Any], kwargs: Mapping[str, Any], *, what: str,

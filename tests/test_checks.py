@@ -7,9 +7,8 @@ import pytest
 import torch
 
 import adamml
-from adamml._checks import (UnusedInputWarning, accepts, canonical_inputs, canonical_modalities,
-                            check_kwargs)
-from adamml.errors import ConfigError, ShapeError, UnknownModalityError
+from adamml._checks import accepts, canonical_inputs, canonical_modalities, check_kwargs
+from adamml.errors import ConfigError, ShapeError, UnknownModalityError, UnusedInputWarning
 
 
 def _factory(modalities, *, hidden: int, p: float = 0.5):  # noqa: ANN001, ANN202

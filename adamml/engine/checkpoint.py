@@ -10,7 +10,6 @@ the safe unpickler accepts them (the reference used pickled objects and no seeds
 from __future__ import annotations
 
 import os
-import pickle
 import random
 import re
 import shutil
@@ -160,9 +159,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
-# what torch.load raises for a damaged, foreign or empty file (an UnpicklingError for anything
-# weights_only refuses, RuntimeError for a bad zip archive, EOFError for an empty file)
-LOAD_ERRORS = (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -179,7 +175,11 @@ def read_torch_file(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except LOAD_ERRORS as err:
+    except Exception as err:
+        # torch.load raises many types for a damaged, foreign or empty file: UnpicklingError
+        # for what weights_only refuses, RuntimeError for a bad zip, EOFError for an empty file,
+        # IndexError/KeyError from its unpickler for bytes that only look like a pickle. The
+        # try holds only the torch.load call, so no bug of ours is hidden; the type is named.
         raise CheckpointError(_unreadable(path, err)) from None
 
 
@@ -197,9 +197,10 @@ def _unreadable(path: Path, err: BaseException) -> str:
                 "model.state_dict() instead, or use a checkpoint written by adamml train")
     reason = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
     first = reason.group(1) if reason else (text.strip().splitlines() or [""])[0]
-    first = first.strip().split(". ")[0] or type(err).__name__
+    first = first.strip().split(". ")[0]
+    reason_text = f"{type(err).__name__}: {first}" if first else type(err).__name__
     return (f"cannot read checkpoint {str(path)!r}: not a PyTorch checkpoint, or a damaged one "
-            f"({first})")
+            f"({reason_text})")
 
 
 def _not_training_checkpoint(path: Path, state: Any) -> str:
