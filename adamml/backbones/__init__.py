@@ -20,7 +20,8 @@ from . import zoo
 from .base import FrameBackbone, StagedBackbone, TimmFrameBackbone, temporal_max_pool
 from .weights import adapt_stem, load_backbone_weights, read_state_dict
 
-__all__ = ["create_backbone", "list_backbones", "resolve_backbone_name", "FrameBackbone", "StagedBackbone",
+__all__ = ["create_backbone", "list_backbones", "resolve_backbone_name", "FrameBackbone",
+           "StagedBackbone",
            "TimmFrameBackbone", "temporal_max_pool", "adapt_stem", "load_backbone_weights",
            "read_state_dict"]
 
