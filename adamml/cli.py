@@ -53,10 +53,11 @@ def _print_metrics(metrics: dict[str, Any], where: Path) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .engine.data import build_dataset, make_loader
+    from .data.sources import build_dataset
     from .engine.distributed import cleanup, init_distributed
     from .engine.evaluate import evaluate
     from .engine.flowsettings import resolve_flow_method
+    from .engine.loaders import make_loader
     from .engine.metrics import summarize
     from .engine.modelio import model_from_checkpoint
     from .engine.trainer import write_json
@@ -142,7 +143,8 @@ def _cmd_flops(args: argparse.Namespace) -> int:
 
 _LISTS = {"models": ("models", "list_models"), "modalities": ("modalities", "list_modalities"),
           "backbones": ("backbones", "list_backbones"), "policies": ("policies", "list_policies"),
-          "fusions": ("fusion", "list_fusions"), "plugins": ("registries", "list_plugins")}
+          "fusions": ("fusion", "list_fusions"), "plugins": ("registries", "list_plugins"),
+          "sources": ("data.sources", "list_data_sources")}
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -205,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate a checkpoint on a manifest")
     e.add_argument("--checkpoint", required=True)
-    e.add_argument("--data", required=True, help="manifest CSV (or synthetic:N)")
+    e.add_argument("--data", required=True,
+                   help="manifest CSV or data source (synthetic:N, syntheticav:N,split=test)")
     e.add_argument("--segments", type=int, default=10)
     e.add_argument("--out", help="folder for metrics.json (default CKPT_DIR/eval)")
     e.add_argument("--batch-size", type=int, default=8, help="per process")
@@ -218,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_eval)
 
     r = sub.add_parser("predict", help="classify one video and show the modality choices")
-    r.add_argument("video", help="video file, .pt tensors, or synthetic:I")
+    r.add_argument("video", help="video file, .pt tensors, or one video of a data source "
+                   "(synthetic:N,index=I)")
     r.add_argument("--checkpoint", required=True)
     r.add_argument("--figure", help="write a decisions figure (PNG)")
     r.add_argument("--topk", type=int, default=5)

@@ -15,6 +15,7 @@ __all__ = [
     "UnknownPolicyError",
     "UnknownFusionError",
     "UnknownModelError",
+    "UnknownDataSourceError",
     "DuplicateNameError",
     "ShapeError",
     "ConfigError",
@@ -53,6 +54,11 @@ class UnknownFusionError(UnknownNameError):
 
 class UnknownModelError(UnknownNameError):
     """A model name that is not registered (the paper's models: AdaMML Tables 1-3, 6)."""
+
+
+class UnknownDataSourceError(UnknownNameError, ValueError):
+    """A ``scheme:`` data source (``data.train: syntheticav:300``) that no registered source or
+    plugin provides; also a ``ValueError``, as other bad config values are."""
 
 
 class DuplicateNameError(AdamMLError, ValueError):

@@ -1,4 +1,4 @@
-"""The registries of adamml: modalities, backbones, policies, fusions and models.
+"""The registries of adamml: modalities, backbones, policies, fusions, models, data sources.
 
 Each is a [`Registry`][adamml._registry.Registry]; built-ins register at import of their package
 and plugins come from the entry-point group named in the table.
@@ -10,6 +10,7 @@ and plugins come from the entry-point group named in the table.
 | `POLICIES` | `adamml.policies` | `UnknownPolicyError` |
 | `FUSIONS` | `adamml.fusions` | `UnknownFusionError` |
 | `MODELS` | `adamml.models` | `UnknownModelError` |
+| `DATA_SOURCES` | `adamml.data_sources` | `UnknownDataSourceError` |
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from typing import Any
 from ._registry import PluginInfo, Registry
 from .errors import (
     UnknownBackboneError,
+    UnknownDataSourceError,
     UnknownFusionError,
     UnknownModalityError,
     UnknownModelError,
     UnknownPolicyError,
 )
 
-__all__ = ["MODALITIES", "BACKBONES", "POLICIES", "FUSIONS", "MODELS", "REGISTRIES",
-           "list_plugins"]
+__all__ = ["MODALITIES", "BACKBONES", "POLICIES", "FUSIONS", "MODELS", "DATA_SOURCES",
+           "REGISTRIES", "list_plugins"]
 
 MODALITIES: Registry[Any] = Registry(
     "modality", "adamml.modalities", UnknownModalityError, ("adamml.modalities",)
@@ -40,10 +42,14 @@ POLICIES: Registry[Any] = Registry(
 FUSIONS: Registry[Any] = Registry(
     "fusion", "adamml.fusions", UnknownFusionError, ("adamml.fusion",))
 MODELS: Registry[Any] = Registry("model", "adamml.models", UnknownModelError, ("adamml.models",))
+DATA_SOURCES: Registry[Any] = Registry(
+    "data source", "adamml.data_sources", UnknownDataSourceError,
+    ("adamml.data.sources", "adamml.data.synthetic.patterns", "adamml.data.synthetic.source"))
 
 #: Every registry by entry-point group (what ``list_plugins`` walks).
 REGISTRIES: dict[str, Registry[Any]] = {
-    reg.group: reg for reg in (MODALITIES, BACKBONES, POLICIES, FUSIONS, MODELS)
+    reg.group: reg
+    for reg in (MODALITIES, BACKBONES, POLICIES, FUSIONS, MODELS, DATA_SOURCES)
 }
 
 

@@ -18,9 +18,10 @@ import argparse
 
 import torch
 
-from adamml.engine.data import build_dataset, make_loader
+from adamml.data.sources import build_dataset
 from adamml.engine.distributed import DistInfo
 from adamml.engine.evaluate import evaluate
+from adamml.engine.loaders import make_loader
 from adamml.engine.modelio import model_from_checkpoint
 
 from _common import bf16_matrix_units, cpu_model

@@ -14,12 +14,8 @@ Minutes on a CPU (tiny ``test_*`` models, built-in SyntheticAV data)::
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import COST_WEIGHTS, Run, TableSpec, cli, unimodal_runs  # noqa: E402
+from adamml.experiments.tables import COST_WEIGHTS, Run, TableSpec, cli, unimodal_runs
 
 WEIGHTS = COST_WEIGHTS[("rgb", "audio")]
 

@@ -14,12 +14,8 @@ Mini (tiny models; ``synthetic:N`` data, see ``examples/README.md``)::
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import COST_WEIGHTS, Run, TableSpec, cli, unimodal_runs  # noqa: E402
+from adamml.experiments.tables import COST_WEIGHTS, Run, TableSpec, cli, unimodal_runs
 
 WEIGHTS = COST_WEIGHTS[("rgb", "flow")]
 

@@ -18,12 +18,8 @@ Mini (the same architectures on the tiny inputs of the ``test_*`` models)::
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import COST_WEIGHTS, Run, TableSpec, cli, unimodal_runs  # noqa: E402
+from adamml.experiments.tables import COST_WEIGHTS, Run, TableSpec, cli, unimodal_runs
 
 WEIGHTS = COST_WEIGHTS[("rgb", "audio")]
 VARIANTS = (  # key suffix, label, model, backbones, paper (ActivityNet mAP, GFLOPs)

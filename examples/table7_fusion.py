@@ -16,12 +16,8 @@ Mini (``--tasks`` picks columns, e.g. ``--tasks rgb_audio``)::
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import COST_WEIGHTS, Run, TableSpec, cli, unimodal_runs  # noqa: E402
+from adamml.experiments.tables import COST_WEIGHTS, Run, TableSpec, cli, unimodal_runs
 
 TASKS = {  # task: modalities, AdaMML model, paper accuracy per row (Kinetics-Sounds)
     "rgb_audio": (("rgb", "audio"), "adamml_rgb_audio",

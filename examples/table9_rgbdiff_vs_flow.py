@@ -18,12 +18,8 @@ Mini::
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import Run, TableSpec, cli, unimodal_runs  # noqa: E402
+from adamml.experiments.tables import Run, TableSpec, cli, unimodal_runs
 
 CURVE = "AdaMML-RGBDiff, RGB + Flow: lambda_RGB curve (loss.cost_weights.rgb)"
 

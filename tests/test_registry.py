@@ -133,4 +133,4 @@ def test_registry_module_does_not_import_the_registries() -> None:
     assert "registries" not in imported and not any("registries" in m for m in imported)
     assert set(adamml.registries.REGISTRIES) == {
         "adamml.modalities", "adamml.backbones", "adamml.policies", "adamml.fusions",
-        "adamml.models"}
+        "adamml.models", "adamml.data_sources"}

@@ -28,7 +28,8 @@ class DataConfig:
     """Where the videos come from and how many segments are sampled.
 
     Attributes:
-        train: training manifest (CSV ``path,label``) or ``synthetic:N`` (N in-memory videos).
+        train: training manifest (CSV ``path,label``) or a data source (``synthetic:N``: N items
+            of Gaussian class patterns; see `adamml.data.sources`).
         val: validation manifest used for model selection; ``None`` skips validation.
         test: split for the final ``metrics.json``; ``None`` uses ``val`` (then ``train``).
         segments_train: segments per video in training (5 in the paper).

@@ -18,19 +18,16 @@ def training_flow_method(ckpt: Mapping[str, Any]) -> str | None:
     """The flow method a checkpoint's model was trained with, ``None`` if it does not say.
 
     ``data.flow_method`` of the stored config (``tvl1`` for configs written before the key
-    existed); a ``syntheticav:...,flow_method=M`` training source names its own method.
+    existed), unless the training data source fixes its own method
+    (`adamml.data.sources.source_flow_method`, e.g. a ``flow_method=`` option).
     """
+    from ..data.sources import source_flow_method
+
     cfg = ckpt.get("config")
     if not isinstance(cfg, Mapping):
         return None
     data = cfg.get("data") or {}
-    train = str(data.get("train") or "")
-    if train.startswith("syntheticav:"):
-        for item in train.split(",")[1:]:
-            key, _, value = item.partition("=")
-            if key.strip() == "flow_method":
-                return value.strip()
-    return str(data.get("flow_method") or "tvl1")
+    return source_flow_method(data.get("train")) or str(data.get("flow_method") or "tvl1")
 
 
 def uses_flow(input_spec: Mapping[str, Any]) -> bool:

@@ -8,6 +8,7 @@ computed, is a blank "not computed" cell (drawing never computes flow).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -72,17 +73,19 @@ def load_inputs(video: str, input_spec: Mapping[str, Any] | Any, segments: int, 
     """One video's inputs for a model (or its ``input_spec``).
 
     ``video`` is a video file (decoded by `adamml.data.load_video_inputs`), a ``.pt`` file
-    holding ``{modality: (S, T, C, H, W)}`` tensors, or ``synthetic:I`` (video I of the
-    synthetic validation split). Given the model, a video file's flow is on demand (an
-    `OnDemandFlow` batch of one, computed only for the segments the policy selects), unless
-    ``flow_dir`` holds its stored flow.
+    holding ``{modality: (S, T, C, H, W)}`` tensors, or one video of a data source,
+    ``scheme:arg[,key=value...],index=I`` (item I of that source's evaluation dataset, e.g.
+    ``synthetic:8,index=3``; see `adamml.data.sources`). Given the model, a video
+    file's flow is on demand (an `OnDemandFlow` batch of one, computed only for the segments the
+    policy selects), unless ``flow_dir`` holds its stored flow.
 
     Args:
-        video: see above.
+        video: see above. The old ``synthetic:I`` (video I, no ``index=``) still works and
+            warns; it is ``synthetic:I+1,index=I``.
         input_spec: the model, or ``model.input_spec`` (flow is then computed eagerly).
         segments: S.
-        seed: seeds ``synthetic:I``.
-        num_classes: K of ``synthetic:I``.
+        seed: seeds a synthetic source.
+        num_classes: K of a synthetic source.
         flow_dir: stored flow from ``adamml extract flow`` (found by
             `adamml.data.find_flow_file`).
         flow_method: how flow is computed from frames otherwise.
@@ -91,19 +94,17 @@ def load_inputs(video: str, input_spec: Mapping[str, Any] | Any, segments: int, 
         ``{m: (S, T, C, H, W)}`` tensors, or a ``(1, S, T, C, H, W)`` `OnDemandFlow` for flow.
 
     Raises:
-        ConfigError: if the file does not exist or cannot be decoded.
+        ConfigError: if the file does not exist or cannot be decoded, or the index is out of
+            range.
     """
     spec = getattr(input_spec, "input_spec", input_spec)
-    if video.startswith("synthetic:"):
-        from .data import SyntheticTensorDataset
+    if not Path(video).is_file():
+        from ..data.sources import parse_source
 
-        try:
-            index = int(video.split(":", 1)[1])
-        except ValueError:
-            raise ConfigError(f"{video!r} must be synthetic:I with I an integer") from None
-        ds = SyntheticTensorDataset(index + 1, spec, segments, num_classes, seed=seed,
-                                    noise_seed=seed * 2 + 1)
-        return ds[index][0]
+        scheme, arg, options = parse_source(video)
+        if scheme != "manifest":
+            return _source_video(video, scheme, arg, options, spec, segments, seed=seed,
+                                 num_classes=num_classes, flow_method=flow_method)
     path = Path(video)
     if not path.is_file():
         raise ConfigError(f"video {video!r} does not exist")
@@ -121,6 +122,34 @@ def load_inputs(video: str, input_spec: Mapping[str, Any] | Any, segments: int, 
                               flow_method=flow_method)  # type: ignore[arg-type]
     # one video: tensors without the batch dimension; a segment source stays a batch of one
     return {m: x[0] if isinstance(x, Tensor) else x for m, x in batch.items()}
+
+
+def _source_video(video: str, scheme: str, arg: str, options: Mapping[str, Any],
+                  spec: Mapping[str, Any], segments: int, *, seed: int, num_classes: int,
+                  flow_method: str) -> dict[str, Any]:
+    """Item ``index`` of a data source's evaluation dataset (see `load_inputs`)."""
+    from ..data.sources import DATA_SOURCES, SourceRequest
+
+    options = dict(options)
+    if scheme == "synthetic" and "index" not in options:
+        try:
+            index = int(arg)
+        except ValueError:
+            raise ConfigError(f"{video!r} must be synthetic:N,index=I with integers N > I"
+                              ) from None
+        warnings.warn(f"predict {video!r}: 'synthetic:I' is deprecated (synthetic:N means N "
+                      f"videos everywhere else); write 'synthetic:{index + 1},index={index}'",
+                      FutureWarning, stacklevel=3)
+        arg, options["index"] = str(index + 1), index
+    index = options.pop("index", 0)
+    if not isinstance(index, int) or index < 0:
+        raise ConfigError(f"{video!r}: index must be a non-negative integer; got {index!r}")
+    request = SourceRequest(spec, segments, False, num_classes, seed, flow_method=flow_method)
+    dataset = DATA_SOURCES.get(scheme).open(arg, options, request)
+    if index >= len(dataset):  # type: ignore[arg-type]
+        raise ConfigError(f"{video!r}: index {index} is out of range for "
+                          f"{len(dataset)} videos")  # type: ignore[arg-type]
+    return dataset[index][0]
 
 
 def _thumbnail(x: Tensor) -> Tensor:

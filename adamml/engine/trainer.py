@@ -21,12 +21,13 @@ from torch import Tensor
 
 from .checkpoint import (atomic_write_bytes, latest_checkpoint, load_checkpoint, rng_state,
                          save_checkpoint, set_rng_state)
+from ..data.sources import build_dataset
 from ..errors import ConfigError
 from .config import TrainConfig
-from .data import build_dataset, make_loader
 from .distributed import DistInfo, barrier, unwrap, wrap_model
 from .evaluate import evaluate, to_device
 from .health import chance_ce, check_policy, warn
+from .loaders import make_loader
 from .metrics import summarize
 from .modelio import build_model, load_backbone_init, load_state_strict
 from .recipe import PretrainStage, pretraining_plan, run_pretraining
@@ -279,7 +280,7 @@ class Trainer:
         if not self.resume and latest_checkpoint(self.out) is not None:
             raise ConfigError(f"{str(self.out)!r} already holds a run (last.pt); pass --resume "
                               "to continue it or choose another --out")
-        # the run's datasets first: in-memory sources (syntheticav:) are featurised once for
+        # the run's datasets first: in-memory sources (synthetic videos) are featurised once for
         # all the model's inputs, and the pre-training stages read their modalities from them
         train_set = self._dataset(cfg.data.train, True)
         val_set = self._dataset(cfg.data.val, False) if cfg.data.val else None

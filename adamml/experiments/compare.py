@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping
 from ..engine.config import TrainConfig
 from ..engine.trainer import Trainer
 
-__all__ = ["METHODS", "Comparison", "compare", "derived_config"]
+__all__ = ["METHODS", "Comparison", "compare", "derived_config", "run_config"]
 
 METHODS: tuple[str, ...] = ("adamml", "fusion", "random")
 """The methods of a comparison, in training order (the baselines need AdaMML's results)."""
@@ -85,6 +85,24 @@ def derived_config(raw: Mapping[str, Any], method: str, *, init: Mapping[str, st
     return out
 
 
+def run_config(raw: Mapping[str, Any], folder: str | Path, *, show_progress: bool = False,
+               base_dir: str | Path | None = None) -> tuple[dict[str, Any], float, bool]:
+    """Train one raw config in ``folder``, resuming from its ``last.pt`` if it has one; every
+    run of an experiment (a comparison's methods, a paper table's rows) goes through here.
+
+    Returns:
+        ``(metrics, seconds, resumed)``.
+    """
+    import time
+
+    folder = Path(folder)
+    resume = (folder / "last.pt").exists()
+    start = time.perf_counter()
+    metrics = Trainer(TrainConfig.from_dict(dict(raw)), folder, resume=resume,
+                      base_dir=base_dir, show_progress=show_progress).run()
+    return metrics, time.perf_counter() - start, resume
+
+
 def _recognition_init(metrics: Mapping[str, Any], modalities: tuple[str, ...]
                       ) -> dict[str, str]:
     init: dict[str, str] = {}
@@ -111,8 +129,6 @@ def compare(raw: Mapping[str, Any], out: str | Path, *, methods: tuple[str, ...]
     Returns:
         A [`Comparison`][adamml.experiments.compare.Comparison].
     """
-    import time
-
     say = echo or (lambda line: print(line, flush=True))
     out = Path(out)
     result = Comparison()
@@ -124,14 +140,10 @@ def compare(raw: Mapping[str, Any], out: str | Path, *, methods: tuple[str, ...]
             if method == "random":
                 result.random_p = {m: round(r / 100.0, 4)
                                    for m, r in adamml["selection_rate"].items()}
-        cfg = TrainConfig.from_dict(derived_config(raw, method, init=init,
-                                                   random_p=result.random_p))
-        start = time.perf_counter()
         folder = out / method
-        resume = (folder / "last.pt").exists()
-        metrics = Trainer(cfg, folder, resume=resume, base_dir=base_dir,
-                          show_progress=show_progress).run()
-        result.seconds[method] = time.perf_counter() - start
+        metrics, result.seconds[method], _ = run_config(
+            derived_config(raw, method, init=init, random_p=result.random_p), folder,
+            show_progress=show_progress, base_dir=base_dir)
         result.metrics[method], result.folders[method] = metrics, folder
         rates = ", ".join(f"{m} {r:.0f}%" for m, r in metrics["selection_rate"].items())
         say(f"{method:<8} top-1 {metrics['top1']:6.2f}%  GFLOPs {metrics['gflops']:.5f}  "

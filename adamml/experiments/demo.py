@@ -19,7 +19,6 @@ SyntheticAV (seed S)  train ─► AdaMML: pretrain rgb ──────► "R
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,8 @@ import torch
 
 from ..engine.trainer import write_json
 from .compare import compare
+from .report import TableRow, plain
+from .report import format_table as _format_table
 
 __all__ = ["DemoSettings", "METHODS", "run_demo", "format_table", "format_evidence",
            "selection_vs_evidence", "evaluate_checkpoint"]
@@ -89,7 +90,8 @@ def evaluate_checkpoint(checkpoint: str | Path, source: str, *, segments: int = 
     Returns:
         ``metrics.json``-style metrics (`adamml.engine.metrics.summarize`).
     """
-    from ..engine.data import build_dataset, make_loader
+    from ..data.sources import build_dataset
+    from ..engine.loaders import make_loader
     from ..engine.distributed import DistInfo
     from ..engine.evaluate import evaluate
     from ..engine.metrics import summarize
@@ -103,21 +105,10 @@ def evaluate_checkpoint(checkpoint: str | Path, source: str, *, segments: int = 
 
 
 def format_table(metrics: Mapping[str, Mapping[str, Any]], *, title: str = "") -> str:
-    """The demo's results laid out like AdaMML Table 1 (one row per method)."""
-    base = metrics.get("fusion", {}).get("gflops")
-    head = (f"{'Method':<16} {'Top-1 (%)':>9} {'mAP (%)':>8} {'RGB sel. (%)':>12} "
-            f"{'Audio sel. (%)':>14} {'GFLOPs':>9} {'vs fusion':>9}")
-    lines = ([title] if title else []) + [head, "-" * len(head)]
-    for method in METHODS:
-        if method not in metrics:
-            continue
-        m = metrics[method]
-        sel = m["selection_rate"]
-        rates = [f"{sel[n]:.1f}" if n in sel else "-" for n in ("rgb", "audio")]
-        rel = f"{100.0 * m['gflops'] / base:.1f}%" if base else "-"
-        lines.append(f"{LABELS[method]:<16} {m['top1']:>9.2f} {m['mAP']:>8.2f} "
-                     f"{rates[0]:>12} {rates[1]:>14} {m['gflops']:>9.5f} {rel:>9}")
-    return "\n".join(lines)
+    """The demo's results laid out like AdaMML Table 1 (one row per method, savings against
+    weighted fusion), with `adamml.experiments.report.format_table`."""
+    rows = [TableRow(m, LABELS[m], baseline="fusion") for m in METHODS]
+    return _format_table(rows, metrics, title=title)
 
 
 def selection_vs_evidence(decisions: str | Path, dataset: Any) -> dict[str, dict[str, float]]:
@@ -222,7 +213,7 @@ def _run(out: Path, seed: int, settings: DemoSettings, show_progress: bool,
     table = format_table(results, title=f"SyntheticAV, seed {seed}, {settings.test_videos} "
                          "held-out videos, 10 segments")
     say(table)
-    from ..engine.data import build_dataset
+    from ..data.sources import build_dataset
     from ..models import create_model
 
     spec = create_model(raw["model"], num_classes=settings.num_classes).input_spec
@@ -245,8 +236,7 @@ def _run(out: Path, seed: int, settings: DemoSettings, show_progress: bool,
     say(f"total {seconds['total']:.1f} s; wrote {out / 'metrics.json'}")
     write_json(out / "metrics.json", results)
     write_json(out / "demo.json", {
-        "seed": seed, "settings": json.loads(json.dumps(dataclasses.asdict(settings),
-                                                        default=dict)),
+        "seed": seed, "settings": plain(dataclasses.asdict(settings)),
         "config": raw, "random_policy_p": comparison.random_p,
         "selection_vs_evidence": evidence, "seconds": seconds})
     return results

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..engine.data import build_dataset
+from ..data.sources import build_dataset
 from ..engine.modelio import model_from_checkpoint
 from ..engine.predict import draw_segment, predict_inputs
 

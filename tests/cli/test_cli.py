@@ -44,7 +44,7 @@ def test_train_eval_twice_identical_and_predict(trained: Path, tmp_path: Path, c
         outs.append((tmp_path / f"e{i}" / "metrics.json").read_text())
     assert outs[0] == outs[1]
     fig = tmp_path / "d.png"
-    assert main(["predict", "synthetic:1", "--checkpoint", str(trained / "last.pt"),
+    assert main(["predict", "synthetic:2,index=1", "--checkpoint", str(trained / "last.pt"),
                  "--segments", "3", "--topk", "2", "--figure", str(fig)]) == 0
     text = capsys.readouterr().out
     assert "segment 3:" in text and "2. " in text and fig.stat().st_size > 1000

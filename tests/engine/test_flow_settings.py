@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from adamml.data.sources import build_dataset
 from adamml.engine.config import TrainConfig
-from adamml.engine.data import build_dataset, collate_indexed
+from adamml.engine.loaders import collate_indexed
 from adamml.engine.flowsettings import resolve_flow_method, training_flow_method
 from adamml.errors import ConfigError
 from adamml.modalities import InputSpec

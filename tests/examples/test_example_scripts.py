@@ -3,7 +3,7 @@ TrainConfigs with the paper's recipe; one --mini run end to end (slow)."""
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from adamml.engine import TrainConfig
+from adamml.experiments import tables
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCRIPTS = sorted(p.stem for p in EXAMPLES.glob("table*.py"))
@@ -23,9 +24,21 @@ COST_WEIGHTS = {("audio", "rgb"): {"rgb": 1.0, "audio": 0.05},
 
 
 def _module(name: str):
-    if str(EXAMPLES) not in sys.path:
-        sys.path.insert(0, str(EXAMPLES))
-    return importlib.import_module(name)
+    """An example script as a module, loaded from its file (no ``sys.path`` edits)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_scripts_import_only_from_adamml() -> None:
+    for name in SCRIPTS:
+        text = (EXAMPLES / f"{name}.py").read_text()
+        assert "sys.path" not in text and "_common" not in text, name
+    assert not (EXAMPLES / "_common.py").exists()
 
 
 def test_one_script_per_paper_table() -> None:
@@ -41,10 +54,9 @@ def test_one_script_per_paper_table() -> None:
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_dry_run_builds_valid_configs(script: str, mini: bool, tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    common = _module("_common")
     spec = _module(script).SPEC
     argv = ["--dry-run", "--out", str(tmp_path)] + (["--mini"] if mini else [])
-    result = common.main(spec, argv)
+    result = tables.main(spec, argv)
     assert "configs valid" in capsys.readouterr().out
     files = sorted((tmp_path / "configs").glob("*.yaml"))
     assert len(files) == len(result["configs"]) >= 4
@@ -77,25 +89,25 @@ def test_dry_run_builds_valid_configs(script: str, mini: bool, tmp_path: Path,
 
 
 def test_table9_lambda_knob(tmp_path: Path) -> None:
-    common, spec = _module("_common"), _module("table9_rgbdiff_vs_flow").SPEC
-    configs = common.main(spec, ["--dry-run", "--lambdas", "0.5,2"])["configs"]
+    spec = _module("table9_rgbdiff_vs_flow").SPEC
+    configs = tables.main(spec, ["--dry-run", "--lambdas", "0.5,2"])["configs"]
     curve = {k: c["loss"]["cost_weights"] for k, c in configs.items() if "lrgb" in k}
     assert curve == {"adamml_rgb_flow_rgbdiff_lrgb0.5": {"rgb": 0.5, "flow": 1.0},
                      "adamml_rgb_flow_rgbdiff_lrgb2": {"rgb": 2.0, "flow": 1.0}}
 
 
 def test_table8_random_phases() -> None:
-    common, spec = _module("_common"), _module("table8_random_policy").SPEC
-    configs = common.main(spec, ["--dry-run", "--mini"])["configs"]
+    spec = _module("table8_random_policy").SPEC
+    configs = tables.main(spec, ["--dry-run", "--mini"])["configs"]
     whens = sorted(c["model_args"]["policy_args"]["when"] for c in configs.values()
                    if c["model_args"].get("policy") == "random")
     assert whens == ["both", "test", "train"]
 
 
 def test_full_mode_needs_data_root() -> None:
-    common, spec = _module("_common"), _module("table1_rgb_audio").SPEC
+    spec = _module("table1_rgb_audio").SPEC
     with pytest.raises(SystemExit, match="--data-root"):
-        common.main(spec, ["--out", "x"])
+        tables.main(spec, ["--out", "x"])
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from adamml.engine.data import clear_syntheticav_cache, parse_syntheticav
+from adamml.data.synthetic.source import clear_syntheticav_cache, parse_syntheticav
 from adamml.experiments.demo import METHODS, format_table, run_demo
 
 _KEYS = {"top1", "top5", "mAP", "selection_rate", "gflops", "num_videos"}
@@ -100,7 +100,7 @@ def test_selection_vs_evidence_counts_segments(tmp_path):
 
 def test_syntheticav_source_chooses_the_flow_method():
     import adamml
-    from adamml.engine.data import build_dataset
+    from adamml.data.sources import build_dataset
     from adamml.errors import ConfigError
 
     spec = adamml.create_model("test_adamml_rgb_flow", num_classes=6).input_spec

@@ -1,6 +1,7 @@
-"""Shared code of the paper-table examples: configs, runs, metrics and paper-style tables.
+"""The paper-table harness: rows -> TrainConfig -> Trainer -> a paper-style table.
 
-Each ``tableN_*.py`` script describes its rows as `Run` objects and hands them to `main`, which
+Each ``examples/tableN_*.py`` script describes its rows as `Run` objects and hands them to
+`main` (through `cli`), which
 
 1. builds one [`TrainConfig`][adamml.engine.config.TrainConfig] per row, full size (the paper's
    models, schedule and hyper-parameters, on ``--data-root`` manifests) or ``--mini`` (the
@@ -30,13 +31,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
-from adamml.engine.config import plain_data
-from adamml.losses import REFERENCE_COST_WEIGHTS
+from ..losses import REFERENCE_COST_WEIGHTS
+from .report import MODALITY_LABELS as LABELS
+from .report import format_table, plain
 
-__all__ = ["Run", "Settings", "TableSpec", "COST_WEIGHTS", "FULL", "MINI", "main",
-           "unimodal_runs", "format_table"]
-
-MODALITY_ORDER = ("rgb", "flow", "rgbdiff", "audio")
+__all__ = ["Run", "Settings", "TableSpec", "COST_WEIGHTS", "FULL", "MINI", "main", "cli",
+           "unimodal_runs", "build_config", "validate", "run_rows"]
 
 # The reference README's efficiency-loss weights lambda_k (reference-implementation.md §5).
 COST_WEIGHTS = REFERENCE_COST_WEIGHTS
@@ -45,12 +45,11 @@ GAMMA = 10.0
 # Unimodal rows of the paper (Kinetics-Sounds, Tables 1-3 and 9): accuracy, GFLOPs per video.
 PAPER_UNIMODAL_KS = {"rgb": (82.85, 141.36), "flow": (75.73, 163.39),
                      "rgbdiff": (80.10, 179.12), "audio": (65.49, 3.82)}
-LABELS = {"rgb": "RGB", "flow": "Flow", "rgbdiff": "RGBDiff", "audio": "Audio"}
 
 
 @dataclass(frozen=True)
 class Run:
-    """One row of a table: one training run.
+    """One row of a table: one training run (a `TableRow` with what to train).
 
     Attributes:
         key: the run's folder under ``--out`` (also its id in ``results.json``).
@@ -259,7 +258,7 @@ def build_config(run: Run, spec: TableSpec, args: argparse.Namespace, out: Path
         "schedule": schedule,
         "loss": {"cost_weights": dict(run.cost_weights) if run.cost_weights else None,
                  "gamma": GAMMA},
-        "model_args": plain_data(run.model_args),
+        "model_args": plain(run.model_args),
         "seed": args.seed,
         "batch_size": s.batch_size,
         "workers": s.workers,
@@ -280,16 +279,16 @@ def validate(raw: Mapping[str, Any]) -> Any:
     Raises:
         adamml.errors.AdamMLError: for a bad key or value, or an unknown name.
     """
-    import adamml
-    import adamml.models
-    from adamml.engine import TrainConfig
-    from adamml.errors import ConfigError
-    from adamml.backbones import resolve_backbone_name
+    from .. import list_fusions, list_policies
+    from ..engine import TrainConfig
+    from ..errors import ConfigError
+    from ..models import get_recipe
+    from ..backbones import resolve_backbone_name
 
     cfg = TrainConfig.from_dict(raw)
-    adamml.models.get_recipe(cfg.model)  # UnknownModelError with close matches
+    get_recipe(cfg.model)  # UnknownModelError with close matches
     args = cfg.model_args
-    for key, known in (("fusion", adamml.list_fusions()), ("policy", adamml.list_policies())):
+    for key, known in (("fusion", list_fusions()), ("policy", list_policies())):
         name = args.get(key)
         if name is not None and name not in known:
             raise ConfigError(f"{raw['model']}: model_args.{key} {name!r} is not registered; "
@@ -300,8 +299,19 @@ def validate(raw: Mapping[str, Any]) -> Any:
 
 
 # -- running ------------------------------------------------------------------------------------
+def run_rows(rows: Sequence[Run], configs: Mapping[str, dict[str, Any]], out: Path, *,
+             quiet: bool = False) -> dict[str, dict[str, Any]]:
+    """Train the rows in order (``Trainer(cfg, out/<key>).run()``), reusing finished runs of the
+    same config and resuming interrupted ones.
+
+    Returns:
+        ``{key: metrics.json of its run}``.
+    """
+    return {r.key: _run_one(r, configs[r.key], out / r.key, quiet) for r in rows}
+
+
 def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool) -> dict[str, Any]:
-    from adamml.engine import Trainer
+    from .compare import run_config
 
     saved = folder / "example_config.yaml"
     metrics_file = folder / "metrics.json"
@@ -314,46 +324,12 @@ def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool) -> dict[s
             return json.loads(metrics_file.read_text())
     folder.mkdir(parents=True, exist_ok=True)
     saved.write_text(yaml.safe_dump(raw, sort_keys=False))
-    resume = (folder / "last.pt").exists()
-    t0 = time.perf_counter()
-    metrics = Trainer(validate(raw), folder, resume=resume, show_progress=not quiet).run()
+    validate(raw)
+    metrics, seconds, resumed = run_config(raw, folder, show_progress=not quiet)
     print(f"{run.key:<28} top-1 {metrics['top1']:6.2f}%  mAP {metrics['mAP']:6.2f}%  "
-          f"GFLOPs {metrics['gflops']:.5g}  ({time.perf_counter() - t0:.0f} s"
-          f"{', resumed' if resume else ''})", flush=True)
+          f"GFLOPs {metrics['gflops']:.5g}  ({seconds:.0f} s"
+          f"{', resumed' if resumed else ''})", flush=True)
     return metrics
-
-
-def format_table(title: str, rows: Sequence[Run], metrics: Mapping[str, Mapping[str, Any]],
-                 *, paper_metric: str, paper_data: str) -> str:
-    """Rows laid out like the paper's tables: metric, selection rate per modality, GFLOPs
-    (with the saving against the row's baseline), and the paper's metric and GFLOPs."""
-    mods = [m for m in MODALITY_ORDER
-            if any(m in metrics.get(r.key, {}).get("selection_rate", {}) for r in rows)]
-    head = (f"{'Method':<30} {'Top-1':>6} {'mAP':>6} "
-            + " ".join(f"{'Sel.' + LABELS[m]:>10}" for m in mods)
-            + f" {'GFLOPs':>10} {'saving':>8} | {'paper ' + paper_metric:>11} {'paper GFLOPs':>12}")
-    lines = [title, head, "-" * len(head)]
-    group = None
-    for r in rows:
-        if r.group != group:
-            group = r.group
-            if group:
-                lines.append(f"[{group}]")
-        m = metrics.get(r.key)
-        if m is None:
-            continue
-        sel = m["selection_rate"]
-        rates = " ".join(f"{sel[x]:>10.1f}" if x in sel else f"{'-':>10}" for x in mods)
-        base = metrics.get(r.baseline or "", {}).get("gflops")
-        saving = f"{100.0 * (m['gflops'] / base - 1.0):+.1f}%" if base and r.baseline != r.key \
-            else ""
-        pm = f"{r.paper[0]:.2f}" if r.paper else ""
-        pg = f"{r.paper[1]:.2f}" if r.paper and r.paper[1] is not None else ""
-        lines.append(f"{r.label:<30} {m['top1']:>6.2f} {m['mAP']:>6.2f} {rates} "
-                     f"{m['gflops']:>10.4g} {saving:>8} | {pm:>11} {pg:>12}")
-    lines.append(f"Top-1, mAP and selection rates in %, GFLOPs per video ({'10'} segments); "
-                 f"paper columns: {paper_data}, full-size models.")
-    return "\n".join(lines)
 
 
 def _parser(spec: TableSpec) -> argparse.ArgumentParser:
@@ -412,23 +388,24 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
         return {"configs": configs}
 
     t0 = time.perf_counter()
-    metrics = {r.key: _run_one(r, configs[r.key], out / r.key, args.quiet) for r in rows}
+    metrics = run_rows(rows, configs, out, quiet=args.quiet)
     kind = ("mini: tiny test_* models, synthetic data "
             f"({configs[rows[0].key]['data']['train']})" if args.mini
             else f"full: {args.data_root}")
     title = f"AdaMML {spec.title} [{kind}]"
-    table = format_table(title, rows, metrics, paper_metric=spec.paper_metric,
-                         paper_data=spec.paper_data)
+    table = format_table(rows, metrics, title=title, paper_metric=spec.paper_metric,
+                         footer="Top-1, mAP and selection rates in %, GFLOPs per video (10 "
+                         f"segments); paper columns: {spec.paper_data}, full-size models.")
     print(table)
     results = {
         "table": spec.name, "mode": mode, "seed": args.seed,
         "seconds": round(time.perf_counter() - t0, 1),
         "rows": [{"key": r.key, "label": r.label, "group": r.group, "model":
-                  configs[r.key]["model"], "model_args": plain_data(r.model_args),
+                  configs[r.key]["model"], "model_args": plain(r.model_args),
                   "cost_weights": configs[r.key]["loss"]["cost_weights"],
                   "paper": ({spec.paper_metric: r.paper[0], "gflops": r.paper[1],
                              "dataset": spec.paper_data} if r.paper else None),
-                  "extra": plain_data(r.extra),
+                  "extra": plain(r.extra),
                   "metrics": {k: metrics[r.key][k] for k in
                               ("top1", "top5", "mAP", "selection_rate", "gflops", "num_videos")}}
                  for r in rows],
@@ -441,7 +418,7 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 def cli(spec: TableSpec) -> None:
     """Entry point of a script: `main`, with adamml's errors as one line and exit status 1."""
-    from adamml.errors import AdamMLError
+    from ..errors import AdamMLError
 
     try:
         main(spec)

@@ -1,0 +1,124 @@
+"""Data sources (adamml.data.sources): the forms of data.train/val/test, the registry, plugins."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+
+import adamml
+from adamml.data.sources import (DATA_SOURCES, DataSource, build_dataset, parse_source,
+                                 source_flow_method)
+from adamml.data.synthetic.patterns import GaussianPatternDataset
+from adamml.errors import ConfigError, UnknownDataSourceError
+from adamml.modalities import InputSpec
+
+SPEC = {"rgb": InputSpec((2, 3, 8, 8)), "audio": InputSpec((1, 1, 8, 8))}
+
+
+@pytest.mark.parametrize("text, parsed", [
+    ("train.csv", ("manifest", "train.csv", {})),
+    ("C:/data/train.csv", ("manifest", "C:/data/train.csv", {})),
+    ("manifest:data/train.csv", ("manifest", "data/train.csv", {})),
+    ("synthetic:12", ("synthetic", "12", {})),
+    ("syntheticav:300,split=test,p_both=0.1",
+     ("syntheticav", "300", {"split": "test", "p_both": 0.1})),
+])
+def test_parse_source_forms(text, parsed) -> None:
+    assert parse_source(text) == parsed
+
+
+def test_builtin_sources_are_registered() -> None:
+    assert {"manifest", "synthetic", "syntheticav"} <= set(DATA_SOURCES.list())
+    assert DATA_SOURCES is adamml.registries.DATA_SOURCES
+    assert "adamml.data_sources" in adamml.registries.REGISTRIES
+
+
+def test_unknown_scheme_names_close_matches() -> None:
+    with pytest.raises(UnknownDataSourceError, match="did you mean 'syntheticav'"):
+        parse_source("syntheticv:10")
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_source("synthetic:10,strength")
+
+
+def test_synthetic_is_gaussian_class_patterns_with_held_out_noise() -> None:
+    train = build_dataset("synthetic:4", SPEC, segments=3, train=True, num_classes=2)
+    val = build_dataset("synthetic:4", SPEC, segments=3, train=False, num_classes=2)
+    assert isinstance(train, GaussianPatternDataset)
+    (x, y), (v, w) = train[1], val[1]
+    assert y == w == 1 and x["rgb"].shape == (3, 2, 3, 8, 8)
+    assert not torch.equal(x["rgb"], v["rgb"])  # different noise ...
+    assert torch.equal(train._patterns["rgb"], val._patterns["rgb"])  # ... same patterns
+    strong = build_dataset("synthetic:4,strength=3", SPEC, segments=3, train=True,
+                           num_classes=2)
+    assert strong.strength == 3.0
+    with pytest.raises(ConfigError, match="unknown option"):
+        build_dataset("synthetic:4,sigma=2", SPEC, segments=3, train=True, num_classes=2)
+    with pytest.raises(ConfigError, match="integer"):
+        build_dataset("synthetic:many", SPEC, segments=3, train=True, num_classes=2)
+
+
+def test_missing_manifest_is_a_config_error(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_dataset("missing.csv", SPEC, segments=2, train=False, num_classes=2,
+                      base_dir=tmp_path)
+
+
+def test_sources_say_their_flow_method() -> None:
+    assert source_flow_method("syntheticav:8,flow_method=dis") == "dis"
+    assert source_flow_method("syntheticav:8") is None
+    assert source_flow_method("synthetic:8") is None
+    assert source_flow_method("train.csv") is None
+    assert source_flow_method("notinstalled:8") is None
+
+
+class _Ones(DataSource):
+    def open(self, arg, options, request):
+        n = int(arg)
+        return [({m: torch.ones(request.segments, *s.shape) for m, s in
+                  request.input_spec.items()}, 0) for _ in range(n)]
+
+
+def test_a_registered_source_is_usable_from_a_config_string() -> None:
+    DATA_SOURCES.register("ones", _Ones())
+    try:
+        ds = build_dataset("ones:3", SPEC, segments=2, train=True, num_classes=1)
+        assert len(ds) == 3 and ds[0][0]["audio"].shape == (2, 1, 1, 8, 8)
+    finally:
+        DATA_SOURCES.unregister("ones")
+
+
+def test_plugin_source_from_an_entry_point(tmp_path, monkeypatch) -> None:
+    (tmp_path / "zeros_source.py").write_text(textwrap.dedent("""
+        import torch
+        from adamml.data.sources import DataSource
+
+        class Zeros(DataSource):
+            def open(self, arg, options, request):
+                return [({m: torch.zeros(request.segments, *s.shape)
+                          for m, s in request.input_spec.items()}, 0)] * int(arg)
+
+        SOURCE = Zeros()
+        """))
+    info = tmp_path / "zeros_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: zeros_plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[adamml.data_sources]\nzeros = zeros_source:SOURCE\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        DATA_SOURCES.reload_plugins()
+        ds = build_dataset("zeros:2", SPEC, segments=1, train=False, num_classes=1)
+        assert len(ds) == 2 and float(ds[1][0]["rgb"].sum()) == 0.0
+        assert DATA_SOURCES.info("zeros").distribution == "zeros_plugin 0.1"
+    finally:
+        monkeypatch.undo()
+        DATA_SOURCES.reload_plugins()
+    assert "zeros" not in DATA_SOURCES
+
+
+def test_cli_lists_the_sources(capsys) -> None:
+    from adamml.cli import main
+
+    assert main(["list", "sources"]) == 0
+    assert {"manifest", "synthetic", "syntheticav"} <= set(capsys.readouterr().out.split())
