@@ -60,7 +60,7 @@ _EXPORTS: dict[str, str] = {
     "POLICIES": "adamml.registries",
     "FUSIONS": "adamml.registries",
     "MODELS": "adamml.registries",
-    "list_plugins": "adamml._registry",
+    "list_plugins": "adamml.registries",
     # types and errors
     "ModelOutput": "adamml.types",
     "PolicyOutput": "adamml.types",
@@ -94,7 +94,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from ._registry import list_plugins
+    from .registries import list_plugins
     from .backbones import create_backbone, list_backbones
     from .errors import *  # noqa: F403
     from .flops import CostTable, count_gflops

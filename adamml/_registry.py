@@ -22,7 +22,7 @@ from typing import Any, Generic, Iterator, TypeVar
 
 from .errors import DuplicateNameError, UnknownNameError
 
-__all__ = ["Registry", "PluginInfo", "PluginWarning", "list_plugins", "REGISTRIES"]
+__all__ = ["Registry", "PluginInfo", "PluginWarning"]
 
 T = TypeVar("T")
 
@@ -84,7 +84,6 @@ class Registry(Generic[T]):
         self._builtins_loaded = False
         self._plugins_loaded = False
         self._loading_source: tuple[str, str | None] | None = None
-        REGISTRIES[group] = self
 
     # -- registration -------------------------------------------------------------------------
     def register(
@@ -230,36 +229,3 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, group={self.group!r}, {len(self._items)} entries)"
-
-
-REGISTRIES: dict[str, Registry[Any]] = {}
-
-
-def list_plugins(group: str | None = None, *, include_builtin: bool = False) -> list[PluginInfo]:
-    """Components provided by plugins (and optionally built-ins), with their provenance.
-
-    Args:
-        group: restrict to one entry-point group, e.g. ``"adamml.modalities"``.
-        include_builtin: also list built-in and user-registered components.
-
-    Returns:
-        One [`PluginInfo`][adamml._registry.PluginInfo] per component, sorted by group and name.
-
-    Example:
-        >>> import adamml
-        >>> [p.name for p in adamml.list_plugins()]  # doctest: +SKIP
-        ['my_modality']
-    """
-    from . import registries  # noqa: F401  (create every registry)
-
-    out: list[PluginInfo] = []
-    for g, reg in sorted(REGISTRIES.items()):
-        if group is not None and g != group:
-            continue
-        reg._ensure_loaded()
-        for name in sorted(reg._info):
-            info = reg._info[name]
-            if include_builtin or info.source == "plugin":
-                out.append(info)
-    return out
-

@@ -143,7 +143,7 @@ def _cmd_flops(args: argparse.Namespace) -> int:
 
 _LISTS = {"models": ("models", "list_models"), "modalities": ("modalities", "list_modalities"),
           "backbones": ("backbones", "list_backbones"), "policies": ("policies", "list_policies"),
-          "fusions": ("fusion", "list_fusions"), "plugins": ("_registry", "list_plugins"),
+          "fusions": ("fusion", "list_fusions"), "plugins": ("registries", "list_plugins"),
           "sources": ("data.sources", "list_data_sources")}
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "ShapeError",
     "ConfigError",
     "CheckpointError",
+    "UnusedInputWarning",
 ]
 
 
@@ -78,3 +79,9 @@ class ConfigError(AdamMLError, ValueError):
 class CheckpointError(AdamMLError, RuntimeError):
     """A checkpoint cannot be read or does not fit the model, e.g. a reference AdaMML checkpoint
     for another configuration (the message lists the keys)."""
+
+
+class UnusedInputWarning(UserWarning):
+    """A model input names a modality the model does not use; it is ignored. (One batch may
+    feed several models, e.g. AdaMML and its fusion baseline; a key that names no modality at
+    all raises `UnknownModalityError` instead.)"""

@@ -8,9 +8,34 @@ import torch
 from torch import Tensor, nn
 
 from .errors import ConfigError, ShapeError
+from .modalities import Modality, get_modality
 from .modalities import canonical_name as _canonical
 
-__all__ = ["EfficiencyLoss", "EfficiencyTerms"]
+__all__ = ["EfficiencyLoss", "EfficiencyTerms", "default_cost_weights"]
+
+# The reference README's efficiency-loss weights (reference-implementation.md §5), by the
+# recognition modalities in decision order.
+REFERENCE_COST_WEIGHTS: dict[tuple[str, ...], dict[str, float]] = {
+    ("rgb", "audio"): {"rgb": 1.0, "audio": 0.05},
+    ("rgb", "flow"): {"rgb": 1.0, "flow": 1.0},
+    ("rgb", "audio", "flow"): {"rgb": 0.5, "audio": 0.05, "flow": 0.8},
+}
+
+
+def default_cost_weights(modalities: Sequence[str],
+                         specs: Mapping[str, Modality] | None = None) -> dict[str, float]:
+    """The default lambda_k of AdaMML Eq. 4 for ``modalities``: the reference's table for its
+    three combinations, else each modality's ``cost_weight``.
+
+    Example:
+        >>> default_cost_weights(("rgb", "audio"))
+        {'rgb': 1.0, 'audio': 0.05}
+    """
+    names = tuple(_canonical(m) for m in modalities)
+    if names in REFERENCE_COST_WEIGHTS:
+        return dict(REFERENCE_COST_WEIGHTS[names])
+    specs = specs or {}
+    return {m: (specs.get(m) or get_modality(m)).cost_weight for m in names}
 
 PENALTIES = ("blockdrop", "mean")
 

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _NormBase
 from torch.nn.modules.dropout import _DropoutNd
 
+from ._checks import canonical_inputs
 from .errors import ConfigError, ShapeError
 from .modalities import InputSpec, Modality, get_modality
 from .modalities import canonical_name as _canonical
@@ -503,30 +504,15 @@ class AdaMML(nn.Module):
 
     # -- forward -------------------------------------------------------------------------------
     def _check_inputs(self, inputs: Mapping[str, Any]) -> tuple[dict[str, Any], int, int]:
-        canon = {_canonical(k): v for k, v in inputs.items()}
         needed = self.input_spec
-        missing = [m for m in needed if m not in canon]
-        if missing:
-            raise ShapeError(
-                f"inputs lack {missing}; this model needs {list(needed)} "
-                f"(shapes per segment: { {m: s.shape for m, s in needed.items()} })"
-            )
-        bs: tuple[int, int] | None = None
+        canon, b, s = canonical_inputs(inputs, list(needed), unused="warn")
         for m in needed:
             x = canon[m]
             if isinstance(x, Tensor) and self.specs[m].is_audio and x.dim() == 5:
                 x = canon[m] = x.unsqueeze(2)  # (B, S, 1, F, W) -> (B, S, T=1, 1, F, W)
-            shape = tuple(x.shape)
             if isinstance(x, Tensor) and not self._is_policy_view(m, x):
                 self.specs[m].check(x)
-            if bs is None:
-                bs = (shape[0], shape[1])
-            elif (shape[0], shape[1]) != bs:
-                raise ShapeError(
-                    f"input {m!r} has (B, S) = {shape[:2]} but another input has {bs}"
-                )
-        assert bs is not None  # needed is never empty
-        return canon, bs[0], bs[1]
+        return canon, b, s
 
     def _is_policy_view(self, m: str, x: Any) -> bool:
         """A policy-only input (``rgbdiff`` with the proxy) may be given as the policy's view

@@ -7,7 +7,6 @@ small inputs that keeps the paper's per-segment cost proportions.
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -15,19 +14,15 @@ from typing import Any
 
 from torch import nn
 
+from ._checks import accepts, check_kwargs
 from .errors import ConfigError
+from .losses import default_cost_weights
 from .modalities import Modality, get_modality
 from .model import AdaMML
-from .registries import BACKBONES, MODELS, POLICIES
+from .registries import MODELS, POLICIES
 
-__all__ = ["ModelRecipe", "create_model", "list_models", "register_model", "get_recipe"]
-
-# The reference README's efficiency-loss weights (reference-implementation.md §5).
-_COST_WEIGHTS: dict[tuple[str, ...], dict[str, float]] = {
-    ("rgb", "audio"): {"rgb": 1.0, "audio": 0.05},
-    ("rgb", "flow"): {"rgb": 1.0, "flow": 1.0},
-    ("rgb", "audio", "flow"): {"rgb": 0.5, "audio": 0.05, "flow": 0.8},
-}
+__all__ = ["ModelRecipe", "create_model", "list_models", "register_model", "get_recipe",
+           "recipe_factory"]
 
 # Tiny inputs for the test_* models: 4 frames at 32x32 (policy: 2 frames at 24x24), 32x32 audio.
 _TINY_VISUAL = {"frames": 4, "size": (32, 32), "policy_size": (24, 24)}
@@ -72,26 +67,6 @@ def _spec(name: str, tiny: bool) -> Modality:
     return mod.replace(**(_TINY_AUDIO if mod.is_audio else _TINY_VISUAL))
 
 
-def _resolve_backbone(name: str) -> str:
-    """Accept ``resnet18`` for ``resnet18_tsn`` and any timm name for ``timm:<name>``."""
-    if name in BACKBONES or name.startswith("timm:"):
-        return name
-    if f"{name}_tsn" in BACKBONES:
-        return f"{name}_tsn"
-    import timm
-
-    if timm.is_model(name):
-        return f"timm:{name}"
-    return BACKBONES.resolve(name)  # raises UnknownBackboneError with close matches
-
-
-def _accepted(factory: Callable[..., Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    params = inspect.signature(factory).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return dict(kwargs)
-    return {k: v for k, v in kwargs.items() if k in params}
-
-
 def build_from_recipe(
     recipe: ModelRecipe,
     *,
@@ -108,7 +83,7 @@ def build_from_recipe(
     precision: str = "fp32",
 ) -> AdaMML:
     """Build the blocks of ``recipe`` (with overrides) and compose them into an `AdaMML`."""
-    from .backbones import create_backbone
+    from .backbones import create_backbone, resolve_backbone_name
     from .fusion import create_fusion
     from .policies import create_policy
     from .router import ModalityRouter
@@ -132,7 +107,7 @@ def build_from_recipe(
 
     weights = pretrained if isinstance(pretrained, Mapping) else {}
     rec = {
-        m: create_backbone(_resolve_backbone(chosen.get(m) or default_backbone(m, False)),
+        m: create_backbone(resolve_backbone_name(chosen.get(m) or default_backbone(m, False)),
                            modality=specs[m], num_classes=num_classes,
                            pretrained=weights.get(m, False))
         for m in mods
@@ -161,30 +136,63 @@ def build_from_recipe(
         from .registries import FUSIONS
 
         fname = fusion or recipe.fusion
-        fkwargs = {"num_classes": num_classes,
-                   "feature_dims": {m: rec[m].num_features for m in mods}, **(fusion_args or {})}
-        fus = create_fusion(fname, modalities=mods, **_accepted(FUSIONS.get(fname), fkwargs))
+        # what the model knows about itself goes to the fusions that take it; the user's
+        # fusion_args are checked by create_fusion
+        known = {"num_classes": num_classes,
+                 "feature_dims": {m: rec[m].num_features for m in mods}}
+        fkwargs = {k: v for k, v in known.items() if accepts(FUSIONS.get(fname), k)}
+        fus = create_fusion(fname, modalities=mods, **{**fkwargs, **(fusion_args or {})})
 
     if num_segments is not None:
         warnings.warn("create_model(num_segments=...) is deprecated and ignored: the data "
                       "pipeline sets S (data.segments_train, data.segments_eval)",
                       DeprecationWarning, stacklevel=3)
-    weights_default = _COST_WEIGHTS.get(mods) or {m: specs[m].cost_weight for m in mods}
+    weights_default = default_cost_weights(mods, specs)
     return AdaMML(pol, router, fus, modality_specs=specs,
                   cost_weights=dict(cost_weights or weights_default), gamma=gamma,
                   precision=precision)
 
 
+def recipe_factory(name: str, recipe: ModelRecipe) -> Callable[..., AdaMML]:
+    """The factory that ``MODELS`` holds for ``recipe``: ``factory(num_classes, **overrides)``
+    (the overrides of [`create_model`][adamml.models.create_model]), with ``factory.recipe``.
+
+    Raises (when called):
+        ConfigError: for an override ``build_from_recipe`` does not take (the accepted ones
+            listed) or one that does not fit the model.
+    """
+
+    def factory(num_classes: int, **overrides: Any) -> AdaMML:
+        check_kwargs(build_from_recipe, overrides, what=f"create_model({name!r})",
+                     given=("recipe", "num_classes"))
+        return build_from_recipe(recipe, num_classes=num_classes, **overrides)
+
+    factory.recipe = recipe  # type: ignore[attr-defined]
+    factory.__qualname__ = f"recipe_factory.<{name}>"
+    return factory
+
+
 def register_model(name: str, recipe: ModelRecipe, *, override: bool = False) -> ModelRecipe:
-    """Register ``recipe`` under ``name`` (and its tiny twin ``test_<name>``), like the paper's models (AdaMML Tables 1-3, 6)."""
+    """Register ``recipe`` under ``name`` (and its tiny twin ``test_<name>``), like the paper's
+    models (AdaMML Tables 1-3, 6). ``MODELS`` holds factories only: the recipe's is
+    [`recipe_factory`][adamml.models.recipe_factory]."""
     for key, rec in ((name, recipe), (f"test_{name}", replace(recipe, tiny=True))):
-        MODELS.register(key, rec, override=override)
+        MODELS.register(key, recipe_factory(key, rec), override=override)
     return recipe
 
 
 def get_recipe(name: str) -> ModelRecipe:
-    """The [`ModelRecipe`][adamml.models.ModelRecipe] registered as ``name``."""
-    return MODELS.get(name)
+    """The [`ModelRecipe`][adamml.models.ModelRecipe] registered as ``name``.
+
+    Raises:
+        UnknownModelError: for an unknown name.
+        ConfigError: if ``name`` is a plugin's factory without a recipe.
+    """
+    recipe = getattr(MODELS.get(name), "recipe", None)
+    if not isinstance(recipe, ModelRecipe):
+        raise ConfigError(f"model {name!r} is a factory without a ModelRecipe (a plugin); "
+                          "build it with create_model")
+    return recipe
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -218,13 +226,9 @@ def create_model(name: str, num_classes: int, **overrides: Any) -> AdaMML:
         ...                         backbones={"rgb": "tiny_tsn"}, policy="joint_gate",
         ...                         fusion="max")
     """
-    entry = MODELS.get(name)
-    if isinstance(entry, ModelRecipe):
-        try:
-            return build_from_recipe(entry, num_classes=num_classes, **overrides)
-        except TypeError as exc:
-            raise ConfigError(f"create_model({name!r}): {exc}") from exc
-    return entry(num_classes=num_classes, **overrides)  # a plugin's factory
+    factory = MODELS.get(name)
+    check_kwargs(factory, overrides, what=f"create_model({name!r})", given=("num_classes",))
+    return factory(num_classes=num_classes, **overrides)
 
 
 def _register_builtins() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._registry import Registry
+from ._registry import PluginInfo, Registry
 from .errors import (
     UnknownBackboneError,
     UnknownDataSourceError,
@@ -27,7 +27,8 @@ from .errors import (
     UnknownPolicyError,
 )
 
-__all__ = ["MODALITIES", "BACKBONES", "POLICIES", "FUSIONS", "MODELS", "DATA_SOURCES"]
+__all__ = ["MODALITIES", "BACKBONES", "POLICIES", "FUSIONS", "MODELS", "DATA_SOURCES",
+           "REGISTRIES", "list_plugins"]
 
 MODALITIES: Registry[Any] = Registry(
     "modality", "adamml.modalities", UnknownModalityError, ("adamml.modalities",)
@@ -44,3 +45,35 @@ MODELS: Registry[Any] = Registry("model", "adamml.models", UnknownModelError, ("
 DATA_SOURCES: Registry[Any] = Registry(
     "data source", "adamml.data_sources", UnknownDataSourceError,
     ("adamml.data.sources", "adamml.data.synthetic.patterns", "adamml.data.synthetic.source"))
+
+#: Every registry by entry-point group (what ``list_plugins`` walks).
+REGISTRIES: dict[str, Registry[Any]] = {
+    reg.group: reg
+    for reg in (MODALITIES, BACKBONES, POLICIES, FUSIONS, MODELS, DATA_SOURCES)
+}
+
+
+def list_plugins(group: str | None = None, *, include_builtin: bool = False) -> list[PluginInfo]:
+    """Components provided by plugins (and optionally built-ins), with their provenance.
+
+    Args:
+        group: restrict to one entry-point group, e.g. ``"adamml.modalities"``.
+        include_builtin: also list built-in and user-registered components.
+
+    Returns:
+        One [`PluginInfo`][adamml._registry.PluginInfo] per component, sorted by group and name.
+
+    Example:
+        >>> import adamml
+        >>> [p.name for p in adamml.list_plugins()]  # doctest: +SKIP
+        ['my_modality']
+    """
+    out: list[PluginInfo] = []
+    for g, reg in sorted(REGISTRIES.items()):
+        if group is not None and g != group:
+            continue
+        for name in reg.list():
+            info = reg.info(name)
+            if include_builtin or info.source == "plugin":
+                out.append(info)
+    return out

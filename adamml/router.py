@@ -24,6 +24,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
+from ._checks import canonical_inputs
 from .errors import ConfigError, ShapeError
 from .modalities import canonical_name as _canonical
 
@@ -158,27 +159,14 @@ class ModalityRouter(nn.Module):
     def _inputs_by_modality(
         self, inputs: Mapping[str, RouterInput], batch: int, segments: int
     ) -> dict[str, RouterInput]:
-        given = {_canonical(k): v for k, v in inputs.items()}
-        out: dict[str, RouterInput] = {}
-        for name in self.modalities:
-            if name not in given:
-                raise ShapeError(
-                    f"inputs has no entry for modality {name!r}; the router needs "
-                    f"{list(self.modalities)}, got {list(inputs)}"
-                )
-            x = given[name]
-            if not isinstance(x, (Tensor, SegmentSource)):
-                raise ShapeError(
-                    f"inputs[{name!r}] must be a Tensor or a SegmentSource; got {type(x).__name__}"
-                )
-            shape = tuple(x.shape)
-            if len(shape) < 3 or shape[:2] != (batch, segments):
-                raise ShapeError(
-                    f"inputs[{name!r}] has shape {shape}; expected (B, S, T, C, H, W) with "
-                    f"B={batch}, S={segments} from decisions"
-                )
-            out[name] = x
-        return out
+        canon, b, s = canonical_inputs(inputs, self.modalities)
+        if (b, s) != (batch, segments):
+            name = self.modalities[0]
+            raise ShapeError(
+                f"inputs[{name!r}] has shape {tuple(canon[name].shape)}; expected "
+                f"(B, S, T, C, H, W) with B={batch}, S={segments} from decisions"
+            )
+        return {name: canon[name] for name in self.modalities}
 
     def forward(
         self,

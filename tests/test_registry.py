@@ -116,3 +116,21 @@ def test_autoload_can_be_disabled(tmp_path, monkeypatch) -> None:
     finally:
         monkeypatch.undo()
         reg.reload_plugins()
+
+
+def test_registry_module_does_not_import_the_registries() -> None:
+    """``_registry`` defines the type, ``registries`` the instances: no import cycle."""
+    import ast
+    import inspect
+
+    import adamml._registry as module
+
+    tree = ast.parse(inspect.getsource(module))
+    imported = {node.module for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.module}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                 for alias in node.names}
+    assert "registries" not in imported and not any("registries" in m for m in imported)
+    assert set(adamml.registries.REGISTRIES) == {
+        "adamml.modalities", "adamml.backbones", "adamml.policies", "adamml.fusions",
+        "adamml.models", "adamml.data_sources"}

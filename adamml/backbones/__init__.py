@@ -7,12 +7,12 @@ Every backbone takes one modality's segments flattened over batch and segments,
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from .._checks import check_kwargs
 from ..errors import ConfigError
 from ..modalities import Modality, get_modality
 from ..registries import BACKBONES
@@ -20,7 +20,8 @@ from . import zoo
 from .base import FrameBackbone, StagedBackbone, TimmFrameBackbone, temporal_max_pool
 from .weights import adapt_stem, load_backbone_weights, read_state_dict
 
-__all__ = ["create_backbone", "list_backbones", "FrameBackbone", "StagedBackbone",
+__all__ = ["create_backbone", "list_backbones", "resolve_backbone_name", "FrameBackbone",
+           "StagedBackbone",
            "TimmFrameBackbone", "temporal_max_pool", "adapt_stem", "load_backbone_weights",
            "read_state_dict"]
 
@@ -37,6 +38,28 @@ def list_backbones(pattern: str = "*") -> list[str]:
         True
     """
     return BACKBONES.list(pattern)
+
+
+def resolve_backbone_name(name: str) -> str:
+    """The registered name for a user's backbone name: ``resnet18`` means ``resnet18_tsn``
+    and any other timm model name ``timm:<name>``.
+
+    Raises:
+        UnknownBackboneError: for a name that is neither (with close matches).
+
+    Example:
+        >>> resolve_backbone_name("resnet18"), resolve_backbone_name("timm:resnet18")
+        ('resnet18_tsn', 'timm:resnet18')
+    """
+    if name in BACKBONES or name.startswith(TIMM_PREFIX):
+        return name
+    if f"{name}_tsn" in BACKBONES:
+        return f"{name}_tsn"
+    import timm
+
+    if timm.is_model(name):
+        return f"{TIMM_PREFIX}{name}"
+    return BACKBONES.resolve(name)  # raises UnknownBackboneError with close matches
 
 
 def create_backbone(
@@ -92,16 +115,11 @@ def create_backbone(
         def builder(**kw: Any) -> nn.Module:
             return zoo.timm_frame_backbone(timm_name, **kw)
 
-        accepted = set(inspect.signature(zoo.timm_frame_backbone).parameters) - {"timm_name"}
+        check_kwargs(zoo.timm_frame_backbone, kwargs, what=f"backbone {name!r}",
+                     given=("timm_name", "modality", "num_classes"))
     else:
         builder = BACKBONES.get(name)
-        accepted = set(inspect.signature(builder).parameters)
-    unknown = sorted(set(kwargs) - accepted)
-    if unknown:
-        raise ConfigError(
-            f"backbone {name!r} does not take {unknown}; it accepts "
-            f"{sorted(accepted - {'modality', 'num_classes'})}"
-        )
+        check_kwargs(builder, kwargs, what=f"backbone {name!r}", given=("modality", "num_classes"))
     model = builder(modality=mod, num_classes=num_classes, **kwargs)
     if pretrained:
         load_backbone_weights(model, pretrained, stem_init=stem_init)

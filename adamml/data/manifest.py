@@ -18,7 +18,7 @@ from pathlib import Path
 from .errors import ManifestError
 
 __all__ = ["ManifestEntry", "Manifest", "read_manifest", "read_classes", "builtin_classes",
-           "expected_num_classes", "EXPECTED_NUM_CLASSES"]
+           "expected_num_classes", "EXPECTED_NUM_CLASSES", "check_num_classes"]
 
 EXPECTED_NUM_CLASSES = {"kinetics_sounds": 31, "activitynet": 200, "fcvid": 239,
                         "mini_sports1m": 487}
@@ -137,3 +137,21 @@ def read_manifest(path: str | os.PathLike[str], classes: list[str] | str | None 
                                          root / audio if audio else None,
                                          float(fps) if fps else None))
     return Manifest(path, entries, list(classes))
+
+
+def check_num_classes(manifest: Manifest, num_classes: int) -> None:
+    """Check that a model with ``num_classes`` outputs fits the manifest's class list, both
+    ways, before any training or evaluation starts (a label past K would fail deep inside the
+    loss; a K past the list would train classes no video has).
+
+    Raises:
+        ManifestError: naming the manifest, both counts and what to change.
+    """
+    found = len(manifest.classes)
+    if found == num_classes:
+        return
+    raise ManifestError(
+        f"{manifest.path}: its class list (classes.txt beside it) has {found} classes but the "
+        f"model has num_classes={num_classes}; set num_classes: {found} in the config (for "
+        f"adamml eval: use a checkpoint trained on these {found} classes), or edit classes.txt"
+    )

@@ -198,12 +198,16 @@ class ManifestSource(DataSource):
             raise ConfigError(f"manifest {str(path)!r} does not exist (a CSV with header "
                               "path,label, or a data source such as synthetic:N)")
         from .dataset import VideoDataset
+        from .manifest import check_num_classes
 
         flow_dir = request.resolve(request.flow_dir) if request.flow_dir else None
-        return VideoDataset(str(path), request.input_spec, segments=request.segments,
-                            train=request.train, on_error=request.on_error, seed=request.seed,
-                            flow_dir=flow_dir, flow_method=request.flow_method,
-                            flow_on_demand=request.flow_on_demand)
+        ds = VideoDataset(str(path), request.input_spec, segments=request.segments,
+                          train=request.train, on_error=request.on_error, seed=request.seed,
+                          flow_dir=flow_dir, flow_method=request.flow_method,
+                          flow_on_demand=request.flow_on_demand)
+        # before training or evaluation: a label past K fails deep in the loss otherwise
+        check_num_classes(ds.manifest, request.num_classes)
+        return ds
 
 
 DATA_SOURCES.register("manifest", ManifestSource())

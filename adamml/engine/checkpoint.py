@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,7 +23,7 @@ import torch
 from ..errors import CheckpointError
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "rng_state",
-           "set_rng_state", "atomic_write_bytes", "FORMAT"]
+           "set_rng_state", "atomic_write_bytes", "FORMAT", "read_torch_file"]
 
 FORMAT = "adamml-train-v1"
 LAST = "last.pt"
@@ -82,8 +83,7 @@ def atomic_write_bytes(path: str | Path, writer: Any) -> Path:
             writer(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        _fault_point("before_replace")
-        os.replace(tmp, path)
+        _replace_into_place(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -92,21 +92,10 @@ def atomic_write_bytes(path: str | Path, writer: Any) -> Path:
     return path
 
 
-_FAULT_COUNT = 0
-
-
-def _fault_point(where: str) -> None:
-    """Test hook: ``ADAMML_FAULT=before_replace:N`` SIGKILLs the process the N-th time a file
-    is about to be renamed into place (used by the resume tests; a no-op otherwise)."""
-    spec = os.environ.get("ADAMML_FAULT")
-    if not spec or not spec.startswith(where + ":"):
-        return
-    global _FAULT_COUNT
-    _FAULT_COUNT += 1
-    if _FAULT_COUNT == int(spec.split(":", 1)[1]):
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
+def _replace_into_place(tmp: str, path: Path) -> None:
+    """Rename a complete temp file onto ``path`` (one function, so that the resume tests can
+    kill the process at this moment by patching it; see ``tests/engine/faulty_adamml.py``)."""
+    os.replace(tmp, path)
 
 
 def save_checkpoint(state: dict[str, Any], folder: str | Path, name: str, *,
@@ -164,14 +153,62 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         path = last
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt or foreign files
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: "
-                              f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
-                              ) from err
+    state = read_torch_file(path, map_location=map_location)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{str(path)!r} is not an adamml training checkpoint "
-                              f"(format {state.get('format') if isinstance(state, dict) else None!r};"
-                              f" expected {FORMAT!r})")
+        raise CheckpointError(_not_training_checkpoint(path, state))
     return state
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def read_torch_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``, with a failure named for what the file is.
+
+    Raises:
+        CheckpointError: for a JSON file (``metrics.json``), a whole pickled model
+            (``torch.save(model)``), or a damaged or foreign file; never torch's advice to pass
+            ``weights_only=False``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:
+        # torch.load raises many types for a damaged, foreign or empty file: UnpicklingError
+        # for what weights_only refuses, RuntimeError for a bad zip, EOFError for an empty file,
+        # IndexError/KeyError from its unpickler for bytes that only look like a pickle. The
+        # try holds only the torch.load call, so no bug of ours is hidden; the type is named.
+        raise CheckpointError(_unreadable(path, err)) from None
+
+
+def _unreadable(path: Path, err: BaseException) -> str:
+    with path.open("rb") as fh:
+        head = fh.read(64).lstrip()
+    if head[:1] in (b"{", b"["):
+        return (f"{str(path)!r} is a JSON file (metrics.json or a config?), not a checkpoint; "
+                "pass a run's best.pt or last.pt, or the run folder")
+    text = _ANSI.sub("", str(err))
+    pickled = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if pickled:
+        return (f"{str(path)!r} holds a pickled Python object ({pickled.group(1)}), such as a "
+                "whole model saved with torch.save(model); adamml reads only tensors: save "
+                "model.state_dict() instead, or use a checkpoint written by adamml train")
+    reason = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+    first = reason.group(1) if reason else (text.strip().splitlines() or [""])[0]
+    first = first.strip().split(". ")[0]
+    reason_text = f"{type(err).__name__}: {first}" if first else type(err).__name__
+    return (f"cannot read checkpoint {str(path)!r}: not a PyTorch checkpoint, or a damaged one "
+            f"({reason_text})")
+
+
+def _not_training_checkpoint(path: Path, state: Any) -> str:
+    if isinstance(state, dict) and state and all(isinstance(v, torch.Tensor)
+                                                 for v in state.values()):
+        return (f"{str(path)!r} is a plain state dict, not an adamml training checkpoint (it has "
+                "no model name); eval and predict need a checkpoint written by adamml train, a "
+                "state dict can only initialise a part (init: {rgb: ...})")
+    found = state.get("format") if isinstance(state, dict) else None
+    return (f"{str(path)!r} is not an adamml training checkpoint (format {found!r}; expected "
+            f"{FORMAT!r})")

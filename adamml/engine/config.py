@@ -16,7 +16,7 @@ from ..errors import ConfigError
 
 __all__ = ["DataConfig", "ScheduleConfig", "LossConfig", "OptimConfig", "PretrainConfig",
            "TrainConfig",
-           "apply_overrides", "parse_value"]
+           "apply_overrides", "parse_value", "plain_data"]
 
 
 if TYPE_CHECKING:  # the flow method names live with the flow code (adamml.data.flow)
@@ -302,7 +302,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested values (lists, dicts, numbers, strings), as stored in checkpoints."""
-        return _plain(dataclasses.asdict(self))
+        return plain_data(dataclasses.asdict(self))
 
 
 _SECTIONS = {"data": DataConfig, "schedule": ScheduleConfig, "loss": LossConfig,
@@ -351,11 +351,17 @@ def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
         raise ConfigError(f"bad config section {prefix or 'top level'}: {err}") from None
 
 
-def _plain(value: Any) -> Any:
+def plain_data(value: Any) -> Any:
+    """``value`` as YAML/JSON-ready data: mappings become dicts with string keys, tuples lists.
+
+    Example:
+        >>> plain_data({"num_segments": (5, 10), 1: {"a": ("x",)}})
+        {'num_segments': [5, 10], '1': {'a': ['x']}}
+    """
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_data(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_data(v) for v in value]
     return value
 
 
@@ -376,7 +382,7 @@ def apply_overrides(raw: Mapping[str, Any], overrides: list[str]) -> dict[str, A
     Raises:
         ConfigError: if an override has no ``=`` or walks into a non-mapping.
     """
-    out: dict[str, Any] = _plain(dict(raw))
+    out: dict[str, Any] = plain_data(dict(raw))
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key=value "

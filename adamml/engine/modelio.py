@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
-from .checkpoint import load_checkpoint
+from .checkpoint import FORMAT, load_checkpoint, read_torch_file
 
 __all__ = ["build_model", "model_from_checkpoint", "load_state_strict", "load_backbone_init",
            "read_weights"]
@@ -49,7 +49,8 @@ def load_state_strict(module: nn.Module, state: Mapping[str, torch.Tensor], what
         module.load_state_dict(state, strict=True)
     except RuntimeError as err:
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-        raise CheckpointError(f"{what} does not fit the model: {' '.join(lines[1:4]) or lines[0]}"
+        raise CheckpointError(f"{what} is from another model: its weights do not fit "
+                              f"{type(module).__name__} ({' '.join(lines[1:4]) or lines[0]})"
                               ) from None
 
 
@@ -79,17 +80,15 @@ def read_weights(path: str, what: str) -> dict[str, torch.Tensor]:
     Raises:
         CheckpointError: naming ``path`` and ``what`` it was for, if it cannot be read.
     """
-    try:
-        return load_checkpoint(path)["model"]
-    except CheckpointError:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise CheckpointError(f"cannot read init checkpoint {path!r} for {what!r}: "
-                                  f"{err}") from None
-        if isinstance(state, dict) and isinstance(state.get("model"), dict):
-            return state["model"]  # {"model": state_dict, ...} written by other tools
-        return state
+    state = read_torch_file(path)
+    if isinstance(state, dict) and state.get("format") == FORMAT:
+        return state["model"]  # a training checkpoint of adamml
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        return state["model"]  # {"model": state_dict, ...} written by other tools
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path!r} (init for {what!r}) holds a {type(state).__name__}, "
+                              "not a state dict of weights")
+    return state
 
 
 def load_backbone_init(model: nn.Module, init: Mapping[str, str]) -> None:
@@ -115,5 +114,10 @@ def load_backbone_init(model: nn.Module, init: Mapping[str, str]) -> None:
             raise ConfigError(f"init names {key!r}, which is not a part of this model; its "
                               f"backbones are {recognition} and its policy's feature "
                               f"extractors {list(policy_parts)}")
-        model.load_part_state(key, read_weights(path, key),
-                              what=f"init checkpoint {path!r} for {key!r}")
+        try:
+            model.load_part_state(key, read_weights(path, key),
+                                  what=f"init checkpoint {path!r} for {key!r}")
+        except CheckpointError as err:
+            raise CheckpointError(f"{err}. It was saved from another model: use a checkpoint of "
+                                  f"a model with the same {key!r} architecture (e.g. this "
+                                  "config's pre-training stage)") from None

@@ -31,6 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
+from ..losses import REFERENCE_COST_WEIGHTS
 from .report import MODALITY_LABELS as LABELS
 from .report import format_table, plain
 
@@ -38,11 +39,7 @@ __all__ = ["Run", "Settings", "TableSpec", "COST_WEIGHTS", "FULL", "MINI", "main
            "unimodal_runs", "build_config", "validate", "run_rows"]
 
 # The reference README's efficiency-loss weights lambda_k (reference-implementation.md §5).
-COST_WEIGHTS: dict[tuple[str, ...], dict[str, float]] = {
-    ("rgb", "audio"): {"rgb": 1.0, "audio": 0.05},
-    ("rgb", "flow"): {"rgb": 1.0, "flow": 1.0},
-    ("rgb", "audio", "flow"): {"rgb": 0.5, "audio": 0.05, "flow": 0.8},
-}
+COST_WEIGHTS = REFERENCE_COST_WEIGHTS
 GAMMA = 10.0
 
 # Unimodal rows of the paper (Kinetics-Sounds, Tables 1-3 and 9): accuracy, GFLOPs per video.
@@ -286,7 +283,7 @@ def validate(raw: Mapping[str, Any]) -> Any:
     from ..engine import TrainConfig
     from ..errors import ConfigError
     from ..models import get_recipe
-    from ..registries import BACKBONES
+    from ..backbones import resolve_backbone_name
 
     cfg = TrainConfig.from_dict(raw)
     get_recipe(cfg.model)  # UnknownModelError with close matches
@@ -296,9 +293,8 @@ def validate(raw: Mapping[str, Any]) -> Any:
         if name is not None and name not in known:
             raise ConfigError(f"{raw['model']}: model_args.{key} {name!r} is not registered; "
                               f"known: {', '.join(known)}")
-    for m, name in (args.get("backbones") or {}).items():
-        if not (name in BACKBONES or f"{name}_tsn" in BACKBONES or name.startswith("timm:")):
-            raise ConfigError(f"{raw['model']}: backbone {name!r} for {m!r} is not registered")
+    for name in (args.get("backbones") or {}).values():
+        resolve_backbone_name(name)  # UnknownBackboneError with close matches
     return cfg
 
 

@@ -16,10 +16,9 @@ each states how it treats a skipped modality. Built-ins register in
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Sequence
 
-from ..errors import ConfigError
+from .._checks import check_kwargs
 from ..registries import FUSIONS
 from ._base import Fusion
 from .average import AverageFusion
@@ -60,14 +59,7 @@ def create_fusion(name: str, modalities: Sequence[str], **kwargs: Any) -> Fusion
         AverageFusion(modalities=('rgb', 'audio'), output_dim=None, renormalize=True)
     """
     cls = FUSIONS.get(name)
-    try:
-        inspect.signature(cls).bind(modalities, **kwargs)
-    except TypeError as exc:
-        params = [p for p in inspect.signature(cls).parameters if p != "modalities"]
-        raise ConfigError(
-            f"fusion {name!r} ({cls.__name__}) cannot take {sorted(kwargs)}: {exc}. "
-            f"Its arguments: {params}"
-        ) from None
+    check_kwargs(cls, kwargs, what=f"fusion {name!r} ({cls.__name__})")
     return cls(modalities, **kwargs)
 
 

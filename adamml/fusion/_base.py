@@ -7,22 +7,10 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from .._checks import canonical_inputs, canonical_modalities
 from ..errors import ConfigError, ShapeError
-from ..modalities import canonical_name as _canonical
 
 __all__ = ["Fusion"]
-
-
-def canonical_modalities(modalities: Sequence[str] | str) -> tuple[str, ...]:
-    """Modality names with aliases resolved (``sound`` -> ``audio``), checked for duplicates."""
-    if isinstance(modalities, str):
-        modalities = (modalities,)
-    names = tuple(_canonical(n) for n in modalities)
-    if not names:
-        raise ConfigError("a fusion needs at least one modality; got none")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"modalities name a modality twice (aliases resolved): {list(names)}")
-    return names
 
 
 class Fusion(nn.Module):
@@ -56,7 +44,7 @@ class Fusion(nn.Module):
 
     def __init__(self, modalities: Sequence[str], *, num_classes: int | None = None) -> None:
         super().__init__()
-        self.modalities: tuple[str, ...] = canonical_modalities(modalities)
+        self.modalities: tuple[str, ...] = canonical_modalities(modalities, what="a fusion")
         if num_classes is not None and (not isinstance(num_classes, int) or num_classes <= 0):
             raise ConfigError(f"num_classes must be a positive int; got {num_classes!r}")
         self.num_classes = num_classes
@@ -84,14 +72,10 @@ class Fusion(nn.Module):
             raise ShapeError(
                 f"decisions must be (B, S, M={m}) for {list(self.modalities)}; got {got}"
             )
-        given = {_canonical(k): v for k, v in per_modality.items()}
+        canon, _, _ = canonical_inputs(per_modality, self.modalities, what="per_modality")
         out: list[Tensor] = []
         for name in self.modalities:
-            if name not in given:
-                raise ShapeError(
-                    f"per_modality has no entry for {name!r}; got {list(per_modality)}"
-                )
-            z = given[name]
+            z = canon[name]
             if z.dim() != 3 or z.shape[:2] != decisions.shape[:2]:
                 raise ShapeError(
                     f"per_modality[{name!r}] has shape {tuple(z.shape)}; expected (B, S, *) with "

@@ -8,14 +8,13 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
+from .._checks import canonical_inputs, canonical_modalities
 from ..errors import ConfigError, ShapeError
 from ..modalities import canonical_name as _canonical
 from ..precision import full_precision
 
 __all__ = ["canonical_modalities", "check_views", "batch_segments", "JointFeaturePolicy",
            "init_use_bias"]
-
-
 
 
 def init_use_bias(heads: Sequence[nn.Linear], init_use: float | None) -> None:
@@ -41,35 +40,6 @@ def init_use_bias(heads: Sequence[nn.Linear], init_use: float | None) -> None:
             head.bias[1] = math.log(init_use / (1.0 - init_use))
 
 
-def canonical_modalities(modalities: Sequence[str] | str) -> tuple[str, ...]:
-    """Validate a list of modality names and resolve aliases, keeping the order (= M).
-
-    Raises:
-        ConfigError: if the list is empty, holds a non-string or a duplicate.
-    """
-    if isinstance(modalities, str):
-        modalities = (modalities,)
-    names = tuple(modalities)
-    if not names or not all(isinstance(n, str) for n in names):
-        raise ConfigError(f"a policy needs a non-empty sequence of modality names; got {modalities!r}")
-    out = tuple(_canonical(n) for n in names)
-    if len(set(out)) != len(out):
-        raise ConfigError(f"modalities must be distinct; got {names!r}")
-    return out
-
-
-def _lookup(views: Mapping[str, Any], name: str) -> Any:
-    if name in views:
-        return views[name]
-    for key, value in views.items():  # an alias such as ``sound`` for ``audio``
-        if _canonical(key) == name:
-            return value
-    raise ShapeError(
-        f"the policy needs the {name!r} view but the views dict has only {sorted(views)}; "
-        f"pass views[{name!r}] shaped (B, S, T, C, H, W)"
-    )
-
-
 def check_views(views: Mapping[str, Tensor], modalities: Sequence[str]) -> dict[str, Tensor]:
     """Check and collect the policy view of each modality, all sharing ``(B, S)``.
 
@@ -83,28 +53,19 @@ def check_views(views: Mapping[str, Tensor], modalities: Sequence[str]) -> dict[
         ``{name: (B, S, T, C, H, W)}`` in ``modalities`` order.
 
     Raises:
-        ShapeError: naming the modality, if a view is missing, not 5-/6-d, or its ``(B, S)``
-            differs from the first modality's.
+        ShapeError: naming the modality, if a view is missing, not a 5-/6-d tensor, or its
+            ``(B, S)`` differs from the first modality's.
     """
+    canon, _, _ = canonical_inputs(views, tuple(modalities), what="policy views", min_dim=5)
     out: dict[str, Tensor] = {}
-    first: tuple[str, tuple[int, ...]] | None = None
     for name in modalities:
-        x = _lookup(views, name)
+        x = canon[name]
         if not isinstance(x, Tensor) or x.dim() not in (5, 6):
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ShapeError(
                 f"policy view {name!r} must be a tensor (B, S, T, C, H, W); got {shape}"
             )
-        if x.dim() == 5:
-            x = x.unsqueeze(2)
-        if first is None:
-            first = (name, tuple(x.shape))
-        elif tuple(x.shape[:2]) != first[1][:2]:
-            raise ShapeError(
-                f"policy views disagree on (B, S): {first[0]!r} has shape {first[1]} but "
-                f"{name!r} has shape {tuple(x.shape)}"
-            )
-        out[name] = x
+        out[name] = x.unsqueeze(2) if x.dim() == 5 else x
     return out
 
 
@@ -155,7 +116,7 @@ class JointFeaturePolicy(nn.Module):
                  backbones: Mapping[str, nn.Module | str] | None = None,
                  joint_dim: int = 2048) -> None:
         super().__init__()
-        self.modalities = canonical_modalities(modalities)
+        self.modalities = canonical_modalities(modalities, what="a policy")
         self.backbones = nn.ModuleDict(
             {m: m_net for m, m_net in zip(self.modalities, self._build_backbones(backbones))}
         )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Sequence
 
 from torch import nn
 
+from .._checks import check_kwargs
 from ..errors import ConfigError
 from ..registries import POLICIES
 
@@ -40,18 +40,7 @@ def create_policy(name: str | nn.Module, modalities: Sequence[str] | None = None
     factory = POLICIES.get(name)
     if modalities is None:
         raise ConfigError(f"create_policy({name!r}) needs modalities=, e.g. ('rgb', 'audio')")
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):  # a plugin callable without a signature: pass through
-        params = {}
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    if params and not accepts_any:
-        unknown = sorted(k for k in kwargs if k not in params)
-        if unknown:
-            known = sorted(k for k in params if k not in ("self", "modalities"))
-            raise ConfigError(
-                f"policy {name!r} does not take {unknown}; its arguments are {known}"
-            )
+    check_kwargs(factory, kwargs, what=f"policy {name!r}")
     return factory(modalities, **kwargs)
 
 

@@ -32,7 +32,7 @@ def test_parse_source_forms(text, parsed) -> None:
 def test_builtin_sources_are_registered() -> None:
     assert {"manifest", "synthetic", "syntheticav"} <= set(DATA_SOURCES.list())
     assert DATA_SOURCES is adamml.registries.DATA_SOURCES
-    assert "adamml.data_sources" in adamml._registry.REGISTRIES
+    assert "adamml.data_sources" in adamml.registries.REGISTRIES
 
 
 def test_unknown_scheme_names_close_matches() -> None:

@@ -18,13 +18,14 @@ CONFIG = {"model": "test_adamml_rgb_audio", "num_classes": 3,
           "pretrain": {"epochs": 2}, "batch_size": 6, "seed": 0, "keep_checkpoints": 10}
 
 
-def _train(config: Path, out: Path, *, resume: bool = False, fault: str | None = None
+FAULTY = Path(__file__).with_name("faulty_adamml.py")
+
+
+def _train(config: Path, out: Path, *, resume: bool = False, kill_at: int | None = None
            ) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
-    env.pop("ADAMML_FAULT", None)
-    if fault:
-        env["ADAMML_FAULT"] = fault
-    cmd = [sys.executable, "-m", "adamml", "train", "--quiet", "--config", str(config),
+    launcher = ["-m", "adamml"] if kill_at is None else [str(FAULTY), str(kill_at)]
+    cmd = [sys.executable, *launcher, "train", "--quiet", "--config", str(config),
            "--out", str(out)] + (["--resume"] if resume else [])
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
@@ -50,7 +51,7 @@ def test_kill_in_any_stage_then_resume_matches_uninterrupted(tmp_path: Path) -> 
     where = {2: "rgb", 8: "audio", 20: "main"}
     for n, stage in where.items():
         out = tmp_path / f"killed{n}"
-        killed = _train(config, out, fault=f"before_replace:{n}")
+        killed = _train(config, out, kill_at=n)
         assert killed.returncode == -9, killed.stderr[-2000:]
         finished = [s for s in ("rgb", "audio", "policy.rgb")
                     if (out / "pretrain" / s / "metrics.json").exists()]

@@ -17,8 +17,14 @@ from adamml.engine.checkpoint import load_checkpoint
 TRAIN = [sys.executable, "-m", "adamml", "train", "--quiet"]
 
 
-def _train(config: Path, out: Path, env: dict, resume: bool = False, **kw) -> subprocess.Popen:
-    cmd = TRAIN + ["--config", str(config), "--out", str(out)] + (["--resume"] if resume else [])
+FAULTY = Path(__file__).with_name("faulty_adamml.py")
+
+
+def _train(config: Path, out: Path, env: dict, resume: bool = False, kill_at: int | None = None,
+           **kw) -> subprocess.Popen:
+    start = TRAIN if kill_at is None else [sys.executable, str(FAULTY), str(kill_at), "train",
+                                           "--quiet"]
+    cmd = start + ["--config", str(config), "--out", str(out)] + (["--resume"] if resume else [])
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
 
@@ -56,8 +62,7 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path: Path, write_config
     # killed while the 3rd checkpoint file is being renamed into place, then killed again
     # after a random delay, then resumed to the end
     out = tmp_path / "killed"
-    env = dict(standin_env, ADAMML_FAULT="before_replace:3")
-    proc = _train(config, out, env)
+    proc = _train(config, out, standin_env, kill_at=3)
     proc.communicate(timeout=120)
     assert proc.returncode == -signal.SIGKILL
     _visible_checkpoint_is_complete(out)
