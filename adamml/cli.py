@@ -164,14 +164,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _data_commands() -> Any:
-    try:
-        from .data import commands
-    except ImportError:
-        return None
-    return commands
-
-
 def _computes_flow(args: argparse.Namespace, model: Any) -> dict[str, Any]:
     """The inputs whose flow method matters: none with stored flow (``--flow-dir``), so a
     different ``--flow-method`` only warns when flow is really computed."""
@@ -241,20 +233,16 @@ def build_parser() -> argparse.ArgumentParser:
     li.add_argument("what", nargs="?", default="models", choices=sorted(_LISTS))
     li.set_defaults(func=_cmd_list)
 
-    commands = _data_commands()
+    from .data import commands
+
     x = sub.add_parser("extract", help="frames, audio and optical flow from video files")
     d = sub.add_parser("data", help="dataset tools")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
     c = dsub.add_parser("check", help="check that every video of a manifest decodes")
-    if commands is not None:
-        commands.add_extract_arguments(x)
-        x.set_defaults(func=commands.run_extract)
-        commands.add_check_arguments(c)
-        c.set_defaults(func=commands.run_check)
-    else:
-        for parser in (x, c):
-            parser.add_argument("rest", nargs=argparse.REMAINDER)
-            parser.set_defaults(func=_unavailable)
+    commands.add_extract_arguments(x)
+    x.set_defaults(func=commands.run_extract)
+    commands.add_check_arguments(c)
+    c.set_defaults(func=commands.run_check)
 
     dm = sub.add_parser("demo", help="train and compare on synthetic data (CPU, minutes)")
     dm.add_argument("--out", default="demo_out")
@@ -263,13 +251,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="torch threads (default: one per core; use 1 on a busy machine)")
     dm.set_defaults(func=_cmd_demo)
     return p
-
-
-def _unavailable(args: argparse.Namespace) -> int:
-    from .errors import ConfigError
-
-    raise ConfigError(f"'adamml {args.command}' needs adamml.data.commands, which this "
-                      "installation lacks")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

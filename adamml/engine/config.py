@@ -88,12 +88,13 @@ class LossConfig:
         cost_scale: the factor on the model's reference weights when ``cost_weights`` is
             ``None`` (0.15, chosen by ``benchmarks/robustness.py``: the reference's ratio between
             modalities at a scale that keeps the expensive modality where it helps).
-        gamma: the penalty of a wrong prediction (10).
+        gamma: the penalty of a wrong prediction; ``None`` takes the model's (``model.gamma``:
+            10 for every registered model, the paper's).
     """
 
     cost_weights: Mapping[str, float] | None = None
     cost_scale: float = 0.15
-    gamma: float = 10.0
+    gamma: float | None = None
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ class TrainConfig:
             training and evaluation (fp16 trains with a gradient scaler); decisions and fusion
             stay float32 (`adamml.precision`).
         compile: ``torch.compile`` the backbones' inference copies used in evaluation
-            (`adamml.backbones.fast`).
+            (see the ``fast`` module of `adamml.backbones`).
         policy_start: ``"auto"`` (default): a joint epoch's policy pass runs only once the
             recognition networks beat the uniform prediction (validation cross-entropy below
             ``log K``; training CE without validation), since with worse networks skipping

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from .._pyplot import pyplot
 from ..errors import ConfigError
 
 __all__ = ["Prediction", "predict_inputs", "load_inputs", "draw_decisions", "draw_segment",
@@ -113,11 +114,8 @@ def load_inputs(video: str, input_spec: Mapping[str, Any] | Any, segments: int, 
         if not isinstance(data, dict):
             raise ConfigError(f"{video!r} must hold a dict of tensors keyed by modality")
         return data
-    try:
-        from ..data import load_video_inputs  # type: ignore[attr-defined]
-    except ImportError:
-        raise ConfigError("decoding video files needs adamml.data.load_video_inputs, which this "
-                          "installation lacks; pass a .pt file of tensors instead") from None
+    from ..data import load_video_inputs
+
     batch = load_video_inputs(str(path), input_spec, segments=segments, flow_dir=flow_dir,
                               flow_method=flow_method)  # type: ignore[arg-type]
     # one video: tensors without the batch dimension; a segment source stays a batch of one
@@ -198,11 +196,7 @@ def _segment_input(x: Any, s: int) -> Tensor | None:
 def draw_decisions(inputs: Mapping[str, Any], pred: Prediction, path: str | Path) -> Path:
     """Save a figure: a row per modality, a column per segment; selected cells framed green,
     skipped cells greyed out. On-demand inputs are drawn where computed, else a placeholder."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     mods = [m for m in pred.modalities if m in inputs]
     s = pred.decisions.shape[0]
     fig, axes = plt.subplots(len(mods), s, figsize=(1.6 * s, 1.7 * len(mods)), squeeze=False)

@@ -23,6 +23,8 @@ from .checkpoint import (atomic_write_bytes, latest_checkpoint, load_checkpoint,
                          save_checkpoint, set_rng_state)
 from ..data.sources import build_dataset
 from ..errors import ConfigError
+from ..losses import EfficiencyLoss
+from ..policies.schedule import TemperatureSchedule
 from .config import TrainConfig
 from .distributed import DistInfo, barrier, unwrap, wrap_model
 from .evaluate import evaluate, to_device
@@ -110,22 +112,15 @@ class Trainer:
 
     # -- set-up ------------------------------------------------------------------------------
     def _temperature_schedule(self) -> Any:
-        try:
-            from ..policies.schedule import TemperatureSchedule
-        except ImportError:  # a stand-in model without adamml's policies
-            return None
         return TemperatureSchedule(self.cfg.tau_start, self.cfg.tau_decay,
                                    min_tau=self.cfg.tau_min)
 
     def _efficiency_loss(self) -> Any:
-        try:
-            from ..losses import EfficiencyLoss
-        except ImportError:
-            return None
         loss = self.cfg.loss
         reference = getattr(self.model, "cost_weights", None) or {m: 1.0 for m in self.modalities}
         weights = loss.cost_weights or {m: loss.cost_scale * w for m, w in reference.items()}
-        return EfficiencyLoss(dict(weights), gamma=self.cfg.loss.gamma)
+        gamma = loss.gamma if loss.gamma is not None else getattr(self.model, "gamma", 10.0)
+        return EfficiencyLoss(dict(weights), gamma=gamma)
 
     def _dataset(self, source: str, train: bool) -> Any:
         d = self.cfg.data
@@ -164,7 +159,7 @@ class Trainer:
         self.last_ce = ckpt.get("last_ce")
         if ckpt.get("grad_scaler"):
             self.scaler.load_state_dict(ckpt["grad_scaler"])
-        if self.tau is not None and ckpt.get("temperature_schedule"):
+        if ckpt.get("temperature_schedule"):
             self.tau.load_state_dict(ckpt["temperature_schedule"])
         if self.next_pass < len(self.plan) and self.plan[self.next_pass].stage == ckpt["stage"]:
             self._start_stage(self.plan[self.next_pass])
@@ -185,7 +180,7 @@ class Trainer:
             "sampler_epoch": self.next_pass - 1, "step": self.step, "best": self.best,
             "best_joint": self.best_joint, "rng": rng_state(),
             "classes": list(getattr(self, "_classes", [])),
-            "temperature_schedule": self.tau.state_dict() if self.tau is not None else {},
+            "temperature_schedule": self.tau.state_dict(),
             "grad_scaler": self.scaler.state_dict(),
             "collapse_warnings": list(self.collapse_warnings),
             "policy_ready": self.policy_ready, "last_ce": self.last_ce,
@@ -237,7 +232,7 @@ class Trainer:
             ce = own_loss(out, target) if own_loss is not None else classification_loss(
                 out.logits, target)
             loss, eff = ce, torch.zeros(())
-            if phase == "policy" and self.eff_loss is not None:
+            if phase == "policy":
                 eff = self.eff_loss(out.logits, out.decisions, target)
                 loss = ce + eff
             check_finite(float(loss.detach()), stage=p.stage, epoch=p.epoch, step=self.step)
@@ -333,7 +328,7 @@ class Trainer:
         return not self.policy_ready
 
     def _end_epoch(self, p: Pass, val_loader: Any, record: dict[str, Any]) -> None:
-        if self.tau is not None and p.stage == "joint":
+        if p.stage == "joint":
             self.tau.step()
             self.tau.apply(self.model)
         for name, sched in self.scheds.items():

@@ -28,7 +28,8 @@ import torch
 
 from ..engine.trainer import write_json
 from .compare import compare
-from .report import TableRow, plain
+from ..engine.config import plain_data
+from .report import TableRow
 from .report import format_table as _format_table
 
 __all__ = ["DemoSettings", "METHODS", "run_demo", "format_table", "format_evidence",
@@ -236,7 +237,7 @@ def _run(out: Path, seed: int, settings: DemoSettings, show_progress: bool,
     say(f"total {seconds['total']:.1f} s; wrote {out / 'metrics.json'}")
     write_json(out / "metrics.json", results)
     write_json(out / "demo.json", {
-        "seed": seed, "settings": plain(dataclasses.asdict(settings)),
+        "seed": seed, "settings": plain_data(dataclasses.asdict(settings)),
         "config": raw, "random_policy_p": comparison.random_p,
         "selection_vs_evidence": evidence, "seconds": seconds})
     return results

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from .._pyplot import pyplot
 from ..data.sources import build_dataset
 from ..engine.modelio import model_from_checkpoint
 from ..engine.predict import draw_segment, predict_inputs
@@ -13,15 +14,6 @@ __all__ = ["plot_accuracy_vs_gflops", "plot_decisions"]
 
 _COLOURS = {"adamml": "tab:red", "fusion": "tab:blue", "random": "tab:grey",
             "unimodal_rgb": "tab:green", "unimodal_audio": "tab:orange"}
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_accuracy_vs_gflops(results: Mapping[str, Mapping[str, Any]], path: str | Path, *,
@@ -33,7 +25,7 @@ def plot_accuracy_vs_gflops(results: Mapping[str, Mapping[str, Any]], path: str 
         path: the PNG to write.
         labels: display name per method.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     for method, m in results.items():
         name = (labels or {}).get(method, method)
@@ -71,7 +63,7 @@ def plot_decisions(checkpoint: str | Path, source: str, num_classes: int, seed: 
         path: the PNG to write.
         videos: how many test videos (the first ones of the split).
     """
-    plt = _pyplot()
+    plt = pyplot()
     model, _ = model_from_checkpoint(checkpoint)
     ds = build_dataset(source, model.input_spec, train=False, num_classes=num_classes,
                        seed=seed, segments=segments)

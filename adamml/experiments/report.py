@@ -9,11 +9,10 @@ AdaMML            91.00  97.52       41.3      100.0    0.02469  -52.8% |
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-__all__ = ["TableRow", "format_table", "plain", "MODALITY_ORDER", "MODALITY_LABELS"]
+__all__ = ["TableRow", "format_table", "MODALITY_ORDER", "MODALITY_LABELS"]
 
 MODALITY_ORDER: tuple[str, ...] = ("rgb", "flow", "rgbdiff", "audio")
 """The order of the selection-rate columns (other modalities follow, sorted)."""
@@ -38,11 +37,6 @@ class TableRow:
     group: str = ""
     baseline: str | None = None
     paper: tuple[float, float | None] | None = None
-
-
-def plain(value: Any) -> Any:
-    """``value`` as plain JSON types (mappings to dicts, tuples to lists), for YAML and JSON."""
-    return json.loads(json.dumps(value, default=dict))
 
 
 def format_table(rows: Sequence[Any], metrics: Mapping[str, Mapping[str, Any]], *,

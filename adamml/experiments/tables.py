@@ -33,7 +33,8 @@ import yaml
 
 from ..losses import REFERENCE_COST_WEIGHTS
 from .report import MODALITY_LABELS as LABELS
-from .report import format_table, plain
+from ..engine.config import plain_data
+from .report import format_table
 
 __all__ = ["Run", "Settings", "TableSpec", "COST_WEIGHTS", "FULL", "MINI", "main", "cli",
            "unimodal_runs", "build_config", "validate", "run_rows"]
@@ -258,7 +259,7 @@ def build_config(run: Run, spec: TableSpec, args: argparse.Namespace, out: Path
         "schedule": schedule,
         "loss": {"cost_weights": dict(run.cost_weights) if run.cost_weights else None,
                  "gamma": GAMMA},
-        "model_args": plain(run.model_args),
+        "model_args": plain_data(run.model_args),
         "seed": args.seed,
         "batch_size": s.batch_size,
         "workers": s.workers,
@@ -401,11 +402,11 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
         "table": spec.name, "mode": mode, "seed": args.seed,
         "seconds": round(time.perf_counter() - t0, 1),
         "rows": [{"key": r.key, "label": r.label, "group": r.group, "model":
-                  configs[r.key]["model"], "model_args": plain(r.model_args),
+                  configs[r.key]["model"], "model_args": plain_data(r.model_args),
                   "cost_weights": configs[r.key]["loss"]["cost_weights"],
                   "paper": ({spec.paper_metric: r.paper[0], "gflops": r.paper[1],
                              "dataset": spec.paper_data} if r.paper else None),
-                  "extra": plain(r.extra),
+                  "extra": plain_data(r.extra),
                   "metrics": {k: metrics[r.key][k] for k in
                               ("top1", "top5", "mAP", "selection_rate", "gflops", "num_videos")}}
                  for r in rows],

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from adamml.experiments.demo import format_table as demo_table
-from adamml.experiments.report import TableRow, format_table, plain
+from adamml.engine.config import plain_data as plain
+from adamml.experiments.report import TableRow, format_table
 
 METRICS = {
     "fusion": {"top1": 80.0, "mAP": 90.0, "gflops": 2.0,
