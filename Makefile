@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test test-slow docs install clean
+.PHONY: demo test test-slow docs install lint format clean
 
 # what the demo needs (torch, adamml and its runtime dependencies) ...
 $(VENV)/.runtime: pyproject.toml
@@ -28,11 +28,21 @@ demo: $(VENV)/.runtime
 	$(VENV)/bin/adamml demo --out demo_out
 
 test: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
 	$(PY) -m mkdocs build --strict --site-dir build/site -q
 
 test-slow: install
 	$(PY) -m pytest -q -m slow
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
 
 docs: install
 	$(PY) -m mkdocs build --strict --site-dir build/site

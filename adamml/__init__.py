@@ -19,9 +19,9 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     # assembled models
     "AdaMML": "adamml.model",
-    "create_model": "adamml.models",
-    "list_models": "adamml.models",
-    "register_model": "adamml.models",
+    "create_model": "adamml.zoo",
+    "list_models": "adamml.zoo",
+    "register_model": "adamml.zoo",
     # policies and the gate
     "GumbelGate": "adamml.policies",
     "TemperatureSchedule": "adamml.policies",
@@ -94,19 +94,34 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .registries import list_plugins
     from .backbones import create_backbone, list_backbones
     from .errors import *  # noqa: F403
     from .flops import CostTable, count_gflops
-    from .fusion import (AverageFusion, ClasswiseFusion, FC2Fusion, LearnableLateFusion,
-                         MaxFusion, create_fusion, list_fusions)
+    from .fusion import (
+        AverageFusion,
+        ClasswiseFusion,
+        FC2Fusion,
+        LearnableLateFusion,
+        MaxFusion,
+        create_fusion,
+        list_fusions,
+    )
     from .losses import EfficiencyLoss
     from .modalities import InputSpec, Modality, get_modality, list_modalities, register_modality
     from .model import AdaMML
-    from .models import create_model, list_models, register_model
-    from .policies import (AllPolicy, GumbelGate, JointGatePolicy, PolicyFC, PolicyLSTM,
-                           RandomPolicy, TemperatureSchedule, create_policy, list_policies)
+    from .policies import (
+        AllPolicy,
+        GumbelGate,
+        JointGatePolicy,
+        PolicyFC,
+        PolicyLSTM,
+        RandomPolicy,
+        TemperatureSchedule,
+        create_policy,
+        list_policies,
+    )
     from .reference import load_reference_checkpoint
-    from .registries import BACKBONES, FUSIONS, MODALITIES, MODELS, POLICIES
+    from .registries import BACKBONES, FUSIONS, MODALITIES, MODELS, POLICIES, list_plugins
     from .router import ModalityRouter
     from .types import ModelOutput, PolicyOutput
+    from .zoo import create_model, list_models, register_model

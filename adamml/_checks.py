@@ -20,8 +20,13 @@ from .modalities import canonical_name as _canonical
 __all__ = ["check_kwargs", "accepts", "canonical_modalities", "canonical_inputs"]
 
 
-def check_kwargs(factory: Callable[..., Any], kwargs: Mapping[str, Any], *, what: str,
-                 given: Iterable[str] = ("modalities",)) -> None:
+def check_kwargs(
+    factory: Callable[..., Any],
+    kwargs: Mapping[str, Any],
+    *,
+    what: str,
+    given: Iterable[str] = ("modalities",),
+) -> None:
     """Check ``kwargs`` against the signature of ``factory`` before calling it.
 
     Args:
@@ -48,14 +53,20 @@ def check_kwargs(factory: Callable[..., Any], kwargs: Mapping[str, Any], *, what
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
     skip = {"self", *given}
-    accepted = sorted(n for n, p in params.items()
-                      if n not in skip and p.kind is not p.VAR_POSITIONAL)
+    accepted = sorted(
+        n for n, p in params.items() if n not in skip and p.kind is not p.VAR_POSITIONAL
+    )
     unknown = sorted(k for k in kwargs if k not in params or k in skip)
     if unknown:
         raise ConfigError(f"{what} does not take {unknown}; it accepts {accepted}")
-    missing = sorted(n for n, p in params.items()
-                     if n not in skip and n not in kwargs and p.default is p.empty
-                     and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+    missing = sorted(
+        n
+        for n, p in params.items()
+        if n not in skip
+        and n not in kwargs
+        and p.default is p.empty
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    )
     if missing:
         raise ConfigError(f"{what} needs {missing}; it accepts {accepted}")
 
@@ -69,8 +80,9 @@ def accepts(factory: Callable[..., Any], name: str) -> bool:
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
-def canonical_modalities(modalities: Sequence[str] | str, *, what: str = "a block"
-                         ) -> tuple[str, ...]:
+def canonical_modalities(
+    modalities: Sequence[str] | str, *, what: str = "a block"
+) -> tuple[str, ...]:
     """Modality names with aliases resolved (``sound`` -> ``audio``), in order (= M).
 
     Args:
@@ -84,8 +96,9 @@ def canonical_modalities(modalities: Sequence[str] | str, *, what: str = "a bloc
         modalities = (modalities,)
     names = tuple(modalities)
     if not names or not all(isinstance(n, str) for n in names):
-        raise ConfigError(f"{what} needs a non-empty sequence of modality names; "
-                          f"got {modalities!r}")
+        raise ConfigError(
+            f"{what} needs a non-empty sequence of modality names; got {modalities!r}"
+        )
     out = tuple(_canonical(n) for n in names)
     if len(set(out)) != len(out):
         raise ConfigError(f"modalities must be distinct (aliases resolved); got {list(names)}")
@@ -95,13 +108,16 @@ def canonical_modalities(modalities: Sequence[str] | str, *, what: str = "a bloc
 def _not_a_dict(inputs: Any, what: str) -> ShapeError:
     kind = type(inputs).__module__ + "." + type(inputs).__qualname__
     kind = kind.removeprefix("builtins.")
-    return ShapeError(f"{what} must be a dict {{modality: tensor (B, S, T, C, H, W)}}, e.g. "
-                      f"{{'rgb': x, 'audio': a}}; got a {kind}")
+    return ShapeError(
+        f"{what} must be a dict {{modality: tensor (B, S, T, C, H, W)}}, e.g. "
+        f"{{'rgb': x, 'audio': a}}; got a {kind}"
+    )
 
 
 def _check_value(name: str, x: Any, what: str) -> None:
-    if isinstance(x, Tensor) or (hasattr(x, "gather") and hasattr(x, "shape")
-                                 and not hasattr(x, "__array__")):
+    if isinstance(x, Tensor) or (
+        hasattr(x, "gather") and hasattr(x, "shape") and not hasattr(x, "__array__")
+    ):
         return  # a tensor or a SegmentSource
     kind = type(x).__module__ + "." + type(x).__qualname__
     kind = kind.removeprefix("builtins.")
@@ -114,9 +130,14 @@ def _check_value(name: str, x: Any, what: str) -> None:
     raise ShapeError(f"{what}[{name!r}] is a {kind}, not a tensor (B, S, T, C, H, W); {fix}")
 
 
-def canonical_inputs(inputs: Mapping[str, Any], needed: Sequence[str], *, what: str = "inputs",
-                     min_dim: int = 3, unused: str = "ignore"
-                     ) -> tuple[dict[str, Any], int, int]:
+def canonical_inputs(
+    inputs: Mapping[str, Any],
+    needed: Sequence[str],
+    *,
+    what: str = "inputs",
+    min_dim: int = 3,
+    unused: str = "ignore",
+) -> tuple[dict[str, Any], int, int]:
     """Check a ``{modality: tensor}`` dict and read its ``(B, S)``.
 
     Keys are resolved to canonical modality names; every name in ``needed`` must be present,
@@ -152,16 +173,21 @@ def canonical_inputs(inputs: Mapping[str, Any], needed: Sequence[str], *, what: 
             except UnknownModalityError as err:
                 raise UnknownModalityError(f"{what} key {err}") from None
         if name in canon:
-            raise ShapeError(f"{what} give modality {name!r} twice (aliases resolved): "
-                             f"{list(inputs)}")
+            raise ShapeError(
+                f"{what} give modality {name!r} twice (aliases resolved): {list(inputs)}"
+            )
         canon[name] = value
     missing = [m for m in needed if m not in canon]
     if missing:
         raise ShapeError(f"{what} lack {missing}; needed: {list(needed)}, got {list(inputs)}")
     extra = [k for k in canon if k not in needed]
     if extra and unused == "warn":
-        warnings.warn(f"{what} hold {extra}, which this model does not use (it needs "
-                      f"{list(needed)}); they are ignored", UnusedInputWarning, stacklevel=3)
+        warnings.warn(
+            f"{what} hold {extra}, which this model does not use (it needs "
+            f"{list(needed)}); they are ignored",
+            UnusedInputWarning,
+            stacklevel=3,
+        )
     first: tuple[str, tuple[int, ...]] | None = None
     for name in needed:
         x = canon[name]
@@ -172,8 +198,10 @@ def canonical_inputs(inputs: Mapping[str, Any], needed: Sequence[str], *, what: 
         if first is None:
             first = (name, shape)
         elif shape[:2] != first[1][:2]:
-            raise ShapeError(f"{what} disagree on (B, S): {first[0]!r} has shape {first[1]} "
-                             f"but {name!r} has shape {shape}")
+            raise ShapeError(
+                f"{what} disagree on (B, S): {first[0]!r} has shape {first[1]} "
+                f"but {name!r} has shape {shape}"
+            )
     if first is None:
         raise ShapeError(f"{what}: no modality is needed, so (B, S) cannot be read")
     return canon, first[1][0], first[1][1]

@@ -16,9 +16,10 @@ import fnmatch
 import importlib
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import DuplicateNameError, UnknownNameError
 
@@ -182,7 +183,8 @@ class Registry(Generic[T]):
         close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
         raise self.error(
-            f"{name!r} is not a registered {self.kind}{hint} Known: {', '.join(sorted(self._items))}"
+            f"{name!r} is not a registered {self.kind}{hint} "
+            f"Known: {', '.join(sorted(self._items))}"
         )
 
     def get(self, name: str) -> T:

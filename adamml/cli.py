@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 __all__ = ["main", "build_parser"]
 
@@ -29,15 +30,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"config {args.config!r} is not valid YAML: "
-                          f"{str(err).splitlines()[0]}") from None
+        raise ConfigError(
+            f"config {args.config!r} is not valid YAML: {str(err).splitlines()[0]}"
+        ) from None
     overrides = list(args.overrides) + ([f"precision={args.precision}"] if args.precision else [])
     cfg = TrainConfig.from_dict(apply_overrides(raw, overrides))
     out = Path(args.out) if args.out else Path("runs") / path.stem
     info = init_distributed(cfg.device)
     try:
-        metrics = Trainer(cfg, out, info=info, resume=args.resume, base_dir=path.parent,
-                          show_progress=not args.quiet).run()
+        metrics = Trainer(
+            cfg,
+            out,
+            info=info,
+            resume=args.resume,
+            base_dir=path.parent,
+            show_progress=not args.quiet,
+        ).run()
     finally:
         cleanup(info)
     if info.is_main:
@@ -47,8 +55,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _print_metrics(metrics: dict[str, Any], where: Path) -> None:
     rates = ", ".join(f"{m} {r:.1f}%" for m, r in metrics["selection_rate"].items())
-    print(f"top1 {metrics['top1']:.2f}%  top5 {metrics['top5']:.2f}%  mAP {metrics['mAP']:.2f}%  "
-          f"GFLOPs {metrics['gflops']:.4g}  selection: {rates}  ({metrics['num_videos']} videos)")
+    print(
+        f"top1 {metrics['top1']:.2f}%  top5 {metrics['top5']:.2f}%  mAP {metrics['mAP']:.2f}%  "
+        f"GFLOPs {metrics['gflops']:.4g}  selection: {rates}  ({metrics['num_videos']} videos)"
+    )
     print(f"wrote {where}")
 
 
@@ -57,9 +67,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .engine.distributed import cleanup, init_distributed
     from .engine.evaluate import evaluate
     from .engine.flowsettings import resolve_flow_method
+    from .engine.instantiate import model_from_checkpoint
     from .engine.loaders import make_loader
     from .engine.metrics import summarize
-    from .engine.modelio import model_from_checkpoint
     from .engine.trainer import write_json
 
     info = init_distributed(args.device)
@@ -67,15 +77,30 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         model, ckpt = model_from_checkpoint(args.checkpoint, map_location=info.device)
         _run_options(model, args)
         cfg = ckpt.get("config", {})
-        flow_method = resolve_flow_method(ckpt, args.flow_method,
-                                          input_spec=_computes_flow(args, model))
+        flow_method = resolve_flow_method(
+            ckpt, args.flow_method, input_spec=_computes_flow(args, model)
+        )
         # flow on demand: only the segments the policy selects are computed
-        ds = build_dataset(args.data, model.input_spec, segments=args.segments, train=False,
-                           num_classes=int(ckpt["num_classes"]), seed=int(cfg.get("seed", 0)),
-                           on_error=args.on_error, flow_dir=args.flow_dir,
-                           flow_method=flow_method, flow_on_demand=True)
-        loader, _ = make_loader(ds, batch_size=args.batch_size * info.world_size, info=info,
-                                train=False, seed=0, workers=args.workers)
+        ds = build_dataset(
+            args.data,
+            model.input_spec,
+            segments=args.segments,
+            train=False,
+            num_classes=int(ckpt["num_classes"]),
+            seed=int(cfg.get("seed", 0)),
+            on_error=args.on_error,
+            flow_dir=args.flow_dir,
+            flow_method=flow_method,
+            flow_on_demand=True,
+        )
+        loader, _ = make_loader(
+            ds,
+            batch_size=args.batch_size * info.world_size,
+            info=info,
+            train=False,
+            seed=0,
+            workers=args.workers,
+        )
         result = evaluate(model, loader, info, show_progress=not args.quiet)
         metrics = summarize(result)
         out = Path(args.out) if args.out else Path(args.checkpoint).parent / "eval"
@@ -91,17 +116,24 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .engine.flowsettings import resolve_flow_method
-    from .engine.modelio import model_from_checkpoint
+    from .engine.instantiate import model_from_checkpoint
     from .engine.predict import draw_decisions, load_inputs, predict_inputs
 
     model, ckpt = model_from_checkpoint(args.checkpoint)
     _run_options(model, args)
     seed = int(ckpt.get("config", {}).get("seed", 0))
-    flow_method = resolve_flow_method(ckpt, args.flow_method,
-                                      input_spec=_computes_flow(args, model))
-    inputs = load_inputs(args.video, model, args.segments, seed=seed,
-                         num_classes=int(ckpt["num_classes"]), flow_dir=args.flow_dir,
-                         flow_method=flow_method)
+    flow_method = resolve_flow_method(
+        ckpt, args.flow_method, input_spec=_computes_flow(args, model)
+    )
+    inputs = load_inputs(
+        args.video,
+        model,
+        args.segments,
+        seed=seed,
+        num_classes=int(ckpt["num_classes"]),
+        flow_dir=args.flow_dir,
+        flow_method=flow_method,
+    )
     pred = predict_inputs(model, inputs, topk=args.topk, classes=ckpt.get("classes") or None)
     print(pred.format())
     if args.figure:
@@ -118,14 +150,19 @@ def _run_options(model: Any, args: argparse.Namespace) -> None:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
-                        help="autocast the backbones (bf16 on CPUs with bf16 matrix units)")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the backbones' inference copies")
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "bf16", "fp16"),
+        help="autocast the backbones (bf16 on CPUs with bf16 matrix units)",
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the backbones' inference copies"
+    )
 
 
 def _cmd_flops(args: argparse.Namespace) -> int:
-    from .models import create_model
+    from .zoo import create_model
 
     model = create_model(args.model, num_classes=args.num_classes)
     table = model.cost_table
@@ -136,15 +173,22 @@ def _cmd_flops(args: argparse.Namespace) -> int:
         print(f"  policy      {m:<10} {float(v):.4f}")
     print(f"  policy total           {float(table.policy_total):.4f}")
     everything = sum(float(table.recognition[m]) for m in model.modalities)
-    print(f"per video, {args.segments} segments, every modality on: "
-          f"{args.segments * (everything + float(table.policy_total)):.2f}")
+    print(
+        f"per video, {args.segments} segments, every modality on: "
+        f"{args.segments * (everything + float(table.policy_total)):.2f}"
+    )
     return 0
 
 
-_LISTS = {"models": ("models", "list_models"), "modalities": ("modalities", "list_modalities"),
-          "backbones": ("backbones", "list_backbones"), "policies": ("policies", "list_policies"),
-          "fusions": ("fusion", "list_fusions"), "plugins": ("registries", "list_plugins"),
-          "sources": ("data.sources", "list_data_sources")}
+_LISTS = {
+    "models": ("models", "list_models"),
+    "modalities": ("modalities", "list_modalities"),
+    "backbones": ("backbones", "list_backbones"),
+    "policies": ("policies", "list_policies"),
+    "fusions": ("fusion", "list_fusions"),
+    "plugins": ("registries", "list_plugins"),
+    "sources": ("data.sources", "list_data_sources"),
+}
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -173,17 +217,22 @@ def _computes_flow(args: argparse.Namespace, model: Any) -> dict[str, Any]:
 def _add_flow_arguments(parser: argparse.ArgumentParser) -> None:
     from .data.flow import FLOW_METHODS
 
-    parser.add_argument("--flow-dir", help="stored optical flow from `adamml extract flow` "
-                        "(no flow is computed)")
-    parser.add_argument("--flow-method", choices=FLOW_METHODS, default=None,
-                        help="how flow is computed (default: the checkpoint's data.flow_method; "
-                        "another one warns)")
+    parser.add_argument(
+        "--flow-dir", help="stored optical flow from `adamml extract flow` (no flow is computed)"
+    )
+    parser.add_argument(
+        "--flow-method",
+        choices=FLOW_METHODS,
+        default=None,
+        help="how flow is computed (default: the checkpoint's data.flow_method; another one warns)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``adamml`` argument parser (subcommands)."""
-    p = argparse.ArgumentParser(prog="adamml", description="AdaMML: adaptive multi-modal "
-                                "video recognition (ICCV 2021)")
+    p = argparse.ArgumentParser(
+        prog="adamml", description="AdaMML: adaptive multi-modal video recognition (ICCV 2021)"
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train from a YAML config")
@@ -191,16 +240,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="run folder (default runs/<config name>)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
-    t.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
-                   help="autocast precision (overrides the config's precision)")
-    t.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="dotted overrides, e.g. schedule.joint_epochs=3")
+    t.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        help="autocast precision (overrides the config's precision)",
+    )
+    t.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="dotted overrides, e.g. schedule.joint_epochs=3",
+    )
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("eval", help="evaluate a checkpoint on a manifest")
     e.add_argument("--checkpoint", required=True)
-    e.add_argument("--data", required=True,
-                   help="manifest CSV or data source (synthetic:N, syntheticav:N,split=test)")
+    e.add_argument(
+        "--data",
+        required=True,
+        help="manifest CSV or data source (synthetic:N, syntheticav:N,split=test)",
+    )
     e.add_argument("--segments", type=int, default=10)
     e.add_argument("--out", help="folder for metrics.json (default CKPT_DIR/eval)")
     e.add_argument("--batch-size", type=int, default=8, help="per process")
@@ -213,8 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_eval)
 
     r = sub.add_parser("predict", help="classify one video and show the modality choices")
-    r.add_argument("video", help="video file, .pt tensors, or one video of a data source "
-                   "(synthetic:N,index=I)")
+    r.add_argument(
+        "video", help="video file, .pt tensors, or one video of a data source (synthetic:N,index=I)"
+    )
     r.add_argument("--checkpoint", required=True)
     r.add_argument("--figure", help="write a decisions figure (PNG)")
     r.add_argument("--topk", type=int, default=5)
@@ -247,8 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     dm = sub.add_parser("demo", help="train and compare on synthetic data (CPU, minutes)")
     dm.add_argument("--out", default="demo_out")
     dm.add_argument("--seed", type=int, default=0, help="seeds the synthetic data and training")
-    dm.add_argument("--threads", type=int, default=None,
-                    help="torch threads (default: one per core; use 1 on a busy machine)")
+    dm.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: one per core; use 1 on a busy machine)",
+    )
     dm.set_defaults(func=_cmd_demo)
     return p
 

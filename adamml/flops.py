@@ -30,8 +30,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .errors import AdamMLError, ConfigError
 
-__all__ = ["CONVENTIONS", "CostTable", "measure_macs", "count_gflops", "measure_cost_table",
-           "CostTableError"]
+__all__ = [
+    "CONVENTIONS",
+    "CostTable",
+    "measure_macs",
+    "count_gflops",
+    "measure_cost_table",
+    "CostTableError",
+]
 
 CONVENTIONS = ("paper", "all")
 
@@ -100,8 +106,9 @@ def _measuring(root: nn.Module, convention: str) -> Iterator[Callable[[], float]
                     lstm_macs.append(rows * 4 * m.hidden_size * (joint + m.hidden_size))
 
                 handles.append(mod.register_forward_hook(hook))
-    counter = FlopCounterMode(display=False,
-                              custom_mapping=_ALL_EXTRA if convention == "all" else {})
+    counter = FlopCounterMode(
+        display=False, custom_mapping=_ALL_EXTRA if convention == "all" else {}
+    )
 
     def result() -> float:
         if convention == "all":
@@ -124,8 +131,13 @@ def _measuring(root: nn.Module, convention: str) -> Iterator[Callable[[], float]
             p.requires_grad_(flag)
 
 
-def measure_macs(module: nn.Module, *example_inputs: Any, convention: str = "paper",
-                 on_meta: bool = True, **kwargs: Any) -> float:
+def measure_macs(
+    module: nn.Module,
+    *example_inputs: Any,
+    convention: str = "paper",
+    on_meta: bool = True,
+    **kwargs: Any,
+) -> float:
     """GMACs of one call ``module(*example_inputs, **kwargs)``, measured in eval mode.
 
     Args:
@@ -173,8 +185,14 @@ def _batch_size(inputs: Any) -> int:
     raise ConfigError("count_gflops needs at least one input tensor (B, S, ...) to know B")
 
 
-def count_gflops(model: nn.Module, inputs: Any, decisions: Tensor | None = None,
-                 convention: str = "paper", *, per_video: bool = False) -> float | Tensor:
+def count_gflops(
+    model: nn.Module,
+    inputs: Any,
+    decisions: Tensor | None = None,
+    convention: str = "paper",
+    *,
+    per_video: bool = False,
+) -> float | Tensor:
     """Per-video GMACs of ``model(inputs, decisions=decisions)``, measured on what runs.
 
     The model runs in eval mode, so skipped segments are really skipped (the router gathers the
@@ -245,8 +263,9 @@ class CostTable:
         """GMACs of one segment through every recognition backbone (weighted-fusion baseline)."""
         return sum(self.recognition.values())
 
-    def per_video(self, decisions: Tensor | Mapping[str, float],
-                  segments: int | None = None) -> Tensor | float:
+    def per_video(
+        self, decisions: Tensor | Mapping[str, float], segments: int | None = None
+    ) -> Tensor | float:
         """Per-video GMACs for given decisions or selection rates (reference §7 formula).
 
         ``sum_k recognition_k · (segments where k was selected) + S · policy_total``.
@@ -266,10 +285,13 @@ class CostTable:
         names = list(self.recognition)
         if isinstance(decisions, Tensor):
             if decisions.dim() != 3 or decisions.shape[-1] != len(names):
-                raise CostTableError(f"decisions must be (B, S, M={len(names)}) for {names}; "
-                                     f"got {tuple(decisions.shape)}")
-            w = torch.tensor([self.recognition[m] for m in names], dtype=torch.float32,
-                             device=decisions.device)
+                raise CostTableError(
+                    f"decisions must be (B, S, M={len(names)}) for {names}; "
+                    f"got {tuple(decisions.shape)}"
+                )
+            w = torch.tensor(
+                [self.recognition[m] for m in names], dtype=torch.float32, device=decisions.device
+            )
             selected = (decisions.float() * w).sum(dim=(1, 2))
             return selected + decisions.shape[1] * self.policy_total
         unknown = sorted(set(decisions) - set(names))
@@ -300,8 +322,10 @@ def measure_cost_table(model: nn.Module, convention: str = "paper") -> CostTable
         rec[m] = measure_macs(model.router.backbone(m), x, convention=convention)
     inputs = {m: torch.zeros(1, 1, *s.shape, device=device) for m, s in model.input_spec.items()}
     views = model.policy_views(inputs)
-    pol = {m: measure_macs(net, views[m][:, 0], convention=convention)
-           for m, net in model.policy_extractors().items()}
+    pol = {
+        m: measure_macs(net, views[m][:, 0], convention=convention)
+        for m, net in model.policy_extractors().items()
+    }
     whole = measure_macs(model.policy, views, convention=convention)
     extra = max(whole - sum(pol.values()), 0.0)
     return CostTable(rec, pol, extra, convention)

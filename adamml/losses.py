@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -22,8 +23,9 @@ REFERENCE_COST_WEIGHTS: dict[tuple[str, ...], dict[str, float]] = {
 }
 
 
-def default_cost_weights(modalities: Sequence[str],
-                         specs: Mapping[str, Modality] | None = None) -> dict[str, float]:
+def default_cost_weights(
+    modalities: Sequence[str], specs: Mapping[str, Modality] | None = None
+) -> dict[str, float]:
     """The default lambda_k of AdaMML Eq. 4 for ``modalities``: the reference's table for its
     three combinations, else each modality's ``cost_weight``.
 
@@ -37,9 +39,8 @@ def default_cost_weights(modalities: Sequence[str],
     specs = specs or {}
     return {m: (specs.get(m) or get_modality(m)).cost_weight for m in names}
 
+
 PENALTIES = ("blockdrop", "mean")
-
-
 
 
 class EfficiencyTerms(NamedTuple):
@@ -112,7 +113,7 @@ class EfficiencyLoss(nn.Module):
         cost_weights: Mapping[str, float],
         gamma: float = 10.0,
         *,
-        modalities: Optional[Sequence[str]] = None,
+        modalities: Sequence[str] | None = None,
         penalty: str = "blockdrop",
     ) -> None:
         super().__init__()
@@ -140,9 +141,7 @@ class EfficiencyLoss(nn.Module):
         self.gamma = float(gamma)
         self.penalty = penalty
         # not persistent: the weights are configuration, not learned state
-        self.register_buffer(
-            "lambdas", torch.tensor([weights[n] for n in order]), persistent=False
-        )
+        self.register_buffer("lambdas", torch.tensor([weights[n] for n in order]), persistent=False)
 
     @property
     def cost_weights(self) -> dict[str, float]:
@@ -155,7 +154,7 @@ class EfficiencyLoss(nn.Module):
             return pred == target
         return target.gather(1, pred.unsqueeze(1)).squeeze(1) > 0
 
-    def _check(self, logits: Tensor, decisions: Tensor, target: Optional[Tensor]) -> None:
+    def _check(self, logits: Tensor, decisions: Tensor, target: Tensor | None) -> None:
         m = len(self.modalities)
         if decisions.dim() != 3 or decisions.shape[-1] != m:
             raise ShapeError(
@@ -171,12 +170,12 @@ class EfficiencyLoss(nn.Module):
             return
         if target.shape not in ((batch,), tuple(logits.shape)):
             raise ShapeError(
-                f"target must be (B,)={batch,} class indices or (B, K)={tuple(logits.shape)} "
+                f"target must be (B,)={(batch,)} class indices or (B, K)={tuple(logits.shape)} "
                 f"multi-hot; got {tuple(target.shape)}"
             )
 
     def components(
-        self, logits: Tensor, decisions: Tensor, target: Optional[Tensor] = None
+        self, logits: Tensor, decisions: Tensor, target: Tensor | None = None
     ) -> EfficiencyTerms:
         """The loss with its parts and the selection fractions (AdaMML Eq. 4).
 
@@ -208,9 +207,7 @@ class EfficiencyLoss(nn.Module):
         fractions = {n: frac[:, k].detach().mean() for k, n in enumerate(self.modalities)}
         return EfficiencyTerms(cost + gamma_term, cost, gamma_term, correct, fractions)
 
-    def forward(
-        self, logits: Tensor, decisions: Tensor, target: Optional[Tensor] = None
-    ) -> Tensor:
+    def forward(self, logits: Tensor, decisions: Tensor, target: Tensor | None = None) -> Tensor:
         """The scalar efficiency loss (see the class docstring; AdaMML Eq. 4).
 
         Args:

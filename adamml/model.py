@@ -32,8 +32,13 @@ from .modalities import canonical_name as _canonical
 from .precision import autocast, check_precision, full_precision
 from .types import ModelOutput
 
-__all__ = ["AdaMML", "PolicyViewClassifier", "SegmentDistiller", "PHASES",
-           "freeze_norm_and_dropout"]
+__all__ = [
+    "AdaMML",
+    "PolicyViewClassifier",
+    "SegmentDistiller",
+    "PHASES",
+    "freeze_norm_and_dropout",
+]
 
 POLICY_PART = "policy."
 """Prefix of the part names of the policy's feature extractors (``policy.rgb``)."""
@@ -101,8 +106,14 @@ class SegmentDistiller(nn.Module):
         decisions (B, S, 1) of ones, None, gflops (B,) of zeros)``.
     """
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, student_modality: str,
-                 teacher_modality: str, specs: Mapping[str, Modality]) -> None:
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: nn.Module,
+        student_modality: str,
+        teacher_modality: str,
+        specs: Mapping[str, Modality],
+    ) -> None:
         super().__init__()
         self.student = student
         self.teacher = teacher.eval()
@@ -119,7 +130,7 @@ class SegmentDistiller(nn.Module):
         names = dict.fromkeys((self.student_modality, self.teacher_modality))
         return {m: self.specs[m].input_spec for m in names}
 
-    def train(self, mode: bool = True) -> "SegmentDistiller":
+    def train(self, mode: bool = True) -> SegmentDistiller:
         """The student trains; the teacher stays in eval mode (frozen BatchNorm)."""
         super().train(mode)
         self.teacher.eval()
@@ -133,8 +144,7 @@ class SegmentDistiller(nn.Module):
         """None: there is no policy to train."""
         return []
 
-    def forward(self, inputs: Mapping[str, Tensor], decisions: Tensor | None = None
-                ) -> ModelOutput:
+    def forward(self, inputs: Mapping[str, Tensor], decisions: Tensor | None = None) -> ModelOutput:
         """Run the student (and, in training, the teacher) on every segment."""
         x = inputs[self.student_modality]
         b, s = x.shape[:2]
@@ -152,16 +162,19 @@ class SegmentDistiller(nn.Module):
             raise RuntimeError("training_loss needs a training forward first")
         z, t = self._segment_logits
         self._segment_logits = None
-        return torch.nn.functional.kl_div(z.flatten(0, 1).log_softmax(-1),
-                                          t.flatten(0, 1).log_softmax(-1),
-                                          log_target=True, reduction="batchmean")
+        return torch.nn.functional.kl_div(
+            z.flatten(0, 1).log_softmax(-1),
+            t.flatten(0, 1).log_softmax(-1),
+            log_target=True,
+            reduction="batchmean",
+        )
 
 
 class AdaMML(nn.Module):
     """Adaptive multi-modal video recognition (AdaMML, ICCV 2021, Sec. 3 and Fig. 2).
 
     The blocks are given, not built (dependency injection, as TorchMultimodal does), so a variant
-    is a few lines; [`create_model`][adamml.models.create_model] builds them from registered
+    is a few lines; [`create_model`][adamml.zoo.create_model] builds them from registered
     names. Decision k of the policy gates recognition modality k: with the RGB-difference proxy
     the policy looks at ``("rgb", "rgbdiff")`` while the router runs ``("rgb", "flow")``, and flow
     is only needed on the segments where it was selected (pass it as a ``SegmentSource``).
@@ -213,9 +226,12 @@ class AdaMML(nn.Module):
     ) -> None:
         super().__init__()
         if num_segments is not None:
-            warnings.warn("AdaMML(num_segments=...) is deprecated and ignored: the data "
-                          "pipeline sets S (data.segments_train, data.segments_eval)",
-                          DeprecationWarning, stacklevel=2)
+            warnings.warn(
+                "AdaMML(num_segments=...) is deprecated and ignored: the data "
+                "pipeline sets S (data.segments_train, data.segments_eval)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         self.precision = check_precision(precision)
         self.policy = policy
         self.router = router
@@ -242,7 +258,7 @@ class AdaMML(nn.Module):
         self._cost_tables: dict[str, Any] = {}
 
     # -- how it runs ---------------------------------------------------------------------------
-    def set_precision(self, precision: str) -> "AdaMML":
+    def set_precision(self, precision: str) -> AdaMML:
         """Run the backbones in ``"fp32"``, ``"bf16"`` or ``"fp16"`` from now on (returns self).
 
         Raises:
@@ -251,7 +267,7 @@ class AdaMML(nn.Module):
         self.precision = check_precision(precision)
         return self
 
-    def configure_inference(self, **options: Any) -> "AdaMML":
+    def configure_inference(self, **options: Any) -> AdaMML:
         """Set fields of every backbone's eval fast path
         ([`InferenceOptions`][adamml.backbones.fast.InferenceOptions]: ``enabled``,
         ``fold_bn``, ``channels_last``, ``chunk_mb``, ``compile``); returns self.
@@ -305,8 +321,9 @@ class AdaMML(nn.Module):
         """Parameters of the policy network (trained with Adam)."""
         return list(self.policy.parameters())
 
-    def set_phase(self, phase: str, *, freeze_statistics: bool = True,
-                  policy_decisions: str = "sample") -> "AdaMML":
+    def set_phase(
+        self, phase: str, *, freeze_statistics: bool = True, policy_decisions: str = "sample"
+    ) -> AdaMML:
         """Train mode for one training phase: ``"recognition"`` (router and fusion learn, the
         policy is frozen) or ``"policy"`` (the reverse); AdaMML "Training Details".
 
@@ -328,8 +345,9 @@ class AdaMML(nn.Module):
         if phase not in PHASES:
             raise ConfigError(f"phase must be one of {PHASES}; got {phase!r}")
         if policy_decisions not in DECISION_MODES:
-            raise ConfigError(f"policy_decisions must be one of {DECISION_MODES}; "
-                              f"got {policy_decisions!r}")
+            raise ConfigError(
+                f"policy_decisions must be one of {DECISION_MODES}; got {policy_decisions!r}"
+            )
         self.train()
         train_policy = phase == "policy"
         for p in self.recognition_parameters():
@@ -378,7 +396,7 @@ class AdaMML(nn.Module):
 
     def part_modality(self, name: str) -> str:
         """The modality part ``name`` looks at (``"policy.rgbdiff"`` -> ``"rgbdiff"``)."""
-        return _canonical(name[len(POLICY_PART):] if self.is_policy_part(name) else name)
+        return _canonical(name[len(POLICY_PART) :] if self.is_policy_part(name) else name)
 
     def part(self, name: str) -> nn.Module:
         """The module of part ``name`` (see `part_names`).
@@ -392,11 +410,12 @@ class AdaMML(nn.Module):
         else:
             module = self.router.backbone(m) if m in self.modalities else None
         if module is None:
-            raise ConfigError(f"{name!r} is not a part of this model; its parts are "
-                              f"{list(self.part_names)}")
+            raise ConfigError(
+                f"{name!r} is not a part of this model; its parts are {list(self.part_names)}"
+            )
         return module
 
-    def part_classifier(self, name: str, num_classes: int) -> "AdaMML":
+    def part_classifier(self, name: str, num_classes: int) -> AdaMML:
         """A one-modality classifier around a copy of part ``name``, for pre-training it.
 
         A recognition backbone is used as it is; a policy extractor gets a classifier and sees
@@ -423,13 +442,19 @@ class AdaMML(nn.Module):
         if self.is_policy_part(name):
             reset = getattr(net, "reset_classifier", None)
             if not callable(reset):
-                raise ConfigError(f"the {name!r} extractor ({type(net).__name__}) has no "
-                                  "reset_classifier(num_classes), so it cannot be pre-trained "
-                                  "as a classifier; give it an init checkpoint instead")
+                raise ConfigError(
+                    f"the {name!r} extractor ({type(net).__name__}) has no "
+                    "reset_classifier(num_classes), so it cannot be pre-trained "
+                    "as a classifier; give it an init checkpoint instead"
+                )
             reset(num_classes)
             net = PolicyViewClassifier(net, self.specs[m])
-        return AdaMML(AllPolicy((m,)), ModalityRouter({m: net}), AverageFusion((m,)),
-                      modality_specs={m: self.specs[m]})
+        return AdaMML(
+            AllPolicy((m,)),
+            ModalityRouter({m: net}),
+            AverageFusion((m,)),
+            modality_specs={m: self.specs[m]},
+        )
 
     def teacher_of(self, name: str) -> str:
         """The recognition modality whose decision a policy part's modality makes
@@ -449,8 +474,9 @@ class AdaMML(nn.Module):
         student = classifier.router.backbone(m)
         teacher_m = self.teacher_of(name)
         teacher = copy.deepcopy(self.part(teacher_m))
-        return SegmentDistiller(student, teacher, m, teacher_m,
-                                {m: self.specs[m], teacher_m: self.specs[teacher_m]})
+        return SegmentDistiller(
+            student, teacher, m, teacher_m, {m: self.specs[m], teacher_m: self.specs[teacher_m]}
+        )
 
     def load_part_state(self, name: str, state: Mapping[str, Tensor], *, what: str = "") -> None:
         """Load weights into part ``name``.
@@ -471,12 +497,13 @@ class AdaMML(nn.Module):
         m = self.part_modality(name)
         picked = dict(state)
         for prefix in (f"router.backbones.{m}.", "router.backbones."):
-            found = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            found = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
             if found and prefix == "router.backbones.":  # another name for the only backbone
                 names = {k.split(".", 1)[0] for k in found}
                 if len(names) != 1:
-                    raise CheckpointError(f"{what or 'the state'} holds backbones "
-                                          f"{sorted(names)}, none named {m!r}")
+                    raise CheckpointError(
+                        f"{what or 'the state'} holds backbones {sorted(names)}, none named {m!r}"
+                    )
                 found = {k.split(".", 1)[1]: v for k, v in found.items()}
             if found:
                 picked = found
@@ -492,8 +519,10 @@ class AdaMML(nn.Module):
             target.load_state_dict(picked, strict=True)
         except RuntimeError as err:
             lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-            raise CheckpointError(f"{what or 'the state'} does not fit part {name!r}: "
-                                  f"{' '.join(lines[1:4]) or lines[0]}") from None
+            raise CheckpointError(
+                f"{what or 'the state'} does not fit part {name!r}: "
+                f"{' '.join(lines[1:4]) or lines[0]}"
+            ) from None
 
     def part_architecture(self, name: str) -> dict[str, tuple[int, ...]]:
         """Weight names and shapes of part ``name`` without its classifier: two parts with
@@ -518,17 +547,24 @@ class AdaMML(nn.Module):
         """A policy-only input (``rgbdiff`` with the proxy) may be given as the policy's view
         already, ``(B, S, T', C, H', W')``: the pipeline then computes only the frames the
         policy looks at (`adamml.data.load_video_inputs`)."""
-        return (m not in self.modalities and isinstance(x, Tensor) and x.dim() == 6
-                and tuple(x.shape[2:]) == self.specs[m].policy_input_spec.shape)
+        return (
+            m not in self.modalities
+            and isinstance(x, Tensor)
+            and x.dim() == 6
+            and tuple(x.shape[2:]) == self.specs[m].policy_input_spec.shape
+        )
 
     def policy_views(self, inputs: Mapping[str, Any]) -> dict[str, Tensor]:
         """The policy's view of each modality it looks at (AdaMML appendix B)."""
         if not getattr(self.policy, "needs_views", True):
-            ref = next((v for v in inputs.values() if isinstance(v, Tensor)),
-                       next(iter(inputs.values())))  # only B, S and the device are read
+            ref = next(
+                (v for v in inputs.values() if isinstance(v, Tensor)), next(iter(inputs.values()))
+            )  # only B, S and the device are read
             return {m: inputs.get(m, ref) for m in self.policy_modalities}
-        return {m: inputs[m] if self._is_policy_view(m, inputs[m])
-                else self._source_view(m, inputs[m]) for m in self.policy_modalities}
+        return {
+            m: inputs[m] if self._is_policy_view(m, inputs[m]) else self._source_view(m, inputs[m])
+            for m in self.policy_modalities
+        }
 
     def _source_view(self, m: str, x: Any) -> Tensor:
         """The policy view of a tensor, or of a ``SegmentSource`` (e.g. on-demand flow): one
@@ -572,8 +608,9 @@ class AdaMML(nn.Module):
                 return torch.device(device).type
         return "cpu"
 
-    def _forward(self, canon: dict[str, Any], b: int, s: int, decisions: Tensor | None,
-                 device_type: str) -> ModelOutput:
+    def _forward(
+        self, canon: dict[str, Any], b: int, s: int, decisions: Tensor | None, device_type: str
+    ) -> ModelOutput:
         policy_out = self.policy(self.policy_views(canon))
         policy_logits = policy_out.logits
         if decisions is None:
@@ -587,8 +624,9 @@ class AdaMML(nn.Module):
             ref = policy_out.decisions
             decisions = decisions.to(device=ref.device, dtype=ref.dtype)
         features = getattr(self.fusion, "input_kind", "logits") == "features"
-        per_modality = self.router({m: canon[m] for m in self.modalities}, decisions,
-                                   features=features)
+        per_modality = self.router(
+            {m: canon[m] for m in self.modalities}, decisions, features=features
+        )
         with full_precision(device_type):  # fusion and the video logits in float32
             per_modality = {m: v.float() for m, v in per_modality.items()}
             segment_logits = self.fusion(per_modality, decisions.float())

@@ -17,8 +17,11 @@ from .errors import ConfigError
 
 __all__ = ["PRECISIONS", "check_precision", "autocast", "full_precision"]
 
-PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16,
-                                      "fp16": torch.float16}
+PRECISIONS: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
 """Precision names and their dtypes."""
 
 

@@ -24,8 +24,13 @@ import torch
 from torch import Tensor, nn
 
 from .errors import CheckpointError
-from .reference_keys import (map_mobilenetv2, map_resnet, mobilenetv2_to_reference,
-                             resnet_to_reference, sub_state_dict)
+from .reference_keys import (
+    map_mobilenetv2,
+    map_resnet,
+    mobilenetv2_to_reference,
+    resnet_to_reference,
+    sub_state_dict,
+)
 
 __all__ = ["load_reference_checkpoint", "convert_reference_state_dict", "to_reference_state_dict"]
 
@@ -41,8 +46,9 @@ def _is_resnet(sd: Mapping[str, Tensor]) -> bool:
     return "conv1.weight" in sd
 
 
-def _read(path_or_state_dict: str | os.PathLike[str] | Mapping[str, Any]
-          ) -> tuple[dict[str, Tensor], float | None]:
+def _read(
+    path_or_state_dict: str | os.PathLike[str] | Mapping[str, Any],
+) -> tuple[dict[str, Tensor], float | None]:
     if isinstance(path_or_state_dict, Mapping):
         ckpt: Any = path_or_state_dict
     else:
@@ -59,9 +65,11 @@ def _read(path_or_state_dict: str | os.PathLike[str] | Mapping[str, Any]
     temperature = ckpt.get("temperature") if isinstance(ckpt, Mapping) else None
     sd = ckpt.get("state_dict", ckpt) if isinstance(ckpt, Mapping) else None
     if not isinstance(sd, Mapping) or not all(isinstance(v, Tensor) for v in sd.values()):
-        raise CheckpointError("the checkpoint holds no state dict of tensors "
-                              "(expected the reference's {'state_dict': ..., 'temperature': ...})")
-    sd = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in sd.items()}
+        raise CheckpointError(
+            "the checkpoint holds no state dict of tensors "
+            "(expected the reference's {'state_dict': ..., 'temperature': ...})"
+        )
+    sd = {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in sd.items()}
     return sd, None if temperature is None else float(temperature)
 
 
@@ -106,8 +114,11 @@ def convert_reference_state_dict(sd: Mapping[str, Tensor], model: nn.Module) -> 
     leftover = [k for k in sd if k not in consumed]
     unfilled = [k for k in ours if k not in out and not k.endswith(".tau")]
     unknown = [k for k in out if k not in ours]
-    wrong = [f"{k}: {tuple(out[k].shape)} vs {tuple(ours[k].shape)}"
-             for k in out if k in ours and out[k].shape != ours[k].shape]
+    wrong = [
+        f"{k}: {tuple(out[k].shape)} vs {tuple(ours[k].shape)}"
+        for k in out
+        if k in ours and out[k].shape != ours[k].shape
+    ]
     if leftover or unfilled or unknown or wrong:
         raise CheckpointError(
             "the reference checkpoint does not fit this model: "
@@ -119,9 +130,12 @@ def convert_reference_state_dict(sd: Mapping[str, Tensor], model: nn.Module) -> 
     return out
 
 
-def load_reference_checkpoint(path_or_state_dict: str | os.PathLike[str] | Mapping[str, Any],
-                              name: str = "adamml_rgb_audio", num_classes: int | None = None,
-                              **create_kwargs: Any) -> nn.Module:
+def load_reference_checkpoint(
+    path_or_state_dict: str | os.PathLike[str] | Mapping[str, Any],
+    name: str = "adamml_rgb_audio",
+    num_classes: int | None = None,
+    **create_kwargs: Any,
+) -> nn.Module:
     """Build ``name`` and load a checkpoint saved by the authors' reference implementation.
 
     With the same decisions the loaded model gives the reference's video-level logits to
@@ -135,7 +149,7 @@ def load_reference_checkpoint(path_or_state_dict: str | os.PathLike[str] | Mappi
         name: the registered model with the reference's layout, e.g. ``"adamml_rgb_audio"``,
             ``"adamml_rgb_flow_rgbdiff"``, ``"adamml_rgb_audio_flow_rgbdiff"``.
         num_classes: K; inferred from the classifier when omitted.
-        **create_kwargs: passed to [`create_model`][adamml.models.create_model].
+        **create_kwargs: passed to [`create_model`][adamml.zoo.create_model].
 
     Returns:
         The model, in eval mode, with the checkpoint's temperature restored.
@@ -147,7 +161,7 @@ def load_reference_checkpoint(path_or_state_dict: str | os.PathLike[str] | Mappi
         >>> model = adamml.load_reference_checkpoint("kinetics_sounds_rgb_sound.pth.tar",
         ...                                          name="adamml_rgb_audio")  # doctest: +SKIP
     """
-    from .models import create_model
+    from .zoo import create_model
 
     sd, temperature = _read(path_or_state_dict)
     model = create_model(name, num_classes=num_classes or _infer_num_classes(sd), **create_kwargs)
@@ -158,8 +172,9 @@ def load_reference_checkpoint(path_or_state_dict: str | os.PathLike[str] | Mappi
     return model.eval()
 
 
-def to_reference_state_dict(model: nn.Module, key_tables: Mapping[str, Sequence[str]] | None
-                            = None, *, prefix: str = "") -> dict[str, Tensor]:
+def to_reference_state_dict(
+    model: nn.Module, key_tables: Mapping[str, Sequence[str]] | None = None, *, prefix: str = ""
+) -> dict[str, Tensor]:
     """Export ``model`` in the reference layout (for tests and for tools built on the reference).
 
     Args:

@@ -23,8 +23,14 @@ from torch import Tensor, nn
 
 from .errors import CheckpointError
 
-__all__ = ["read_key_table", "sub_state_dict", "map_resnet", "resnet_to_reference",
-           "map_mobilenetv2", "mobilenetv2_to_reference"]
+__all__ = [
+    "read_key_table",
+    "sub_state_dict",
+    "map_resnet",
+    "resnet_to_reference",
+    "map_mobilenetv2",
+    "mobilenetv2_to_reference",
+]
 
 
 def read_key_table(path: str | Path) -> dict[str, tuple[int, ...]]:
@@ -40,7 +46,7 @@ def read_key_table(path: str | Path) -> dict[str, tuple[int, ...]]:
 
 def sub_state_dict(state: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
     """The entries under ``prefix`` (e.g. ``"main_net.nets.0."``), prefix removed, order kept."""
-    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
 def _shape(v: Tensor | Sequence[int]) -> tuple[int, ...]:
@@ -50,12 +56,17 @@ def _shape(v: Tensor | Sequence[int]) -> tuple[int, ...]:
 def _check_same_keys(src: Mapping[str, Tensor], target: Mapping[str, object], what: str) -> None:
     missing = [k for k in target if k not in src]
     unexpected = [k for k in src if k not in target]
-    wrong = [f"{k}: {_shape(src[k])} vs {_shape(target[k])}"  # type: ignore[arg-type]
-             for k in src if k in target and _shape(src[k]) != _shape(target[k])]  # type: ignore[arg-type]
+    wrong = [
+        f"{k}: {_shape(src[k])} vs {_shape(target[k])}"  # type: ignore[arg-type]
+        for k in src
+        if k in target and _shape(src[k]) != _shape(target[k])
+    ]  # type: ignore[arg-type]
     if missing or unexpected or wrong:
-        raise CheckpointError(f"{what}: missing {missing[:8]}, unexpected {unexpected[:8]}, "
-                              f"shape mismatch {wrong[:8]} ({len(missing)}/{len(unexpected)}/"
-                              f"{len(wrong)} in all)")
+        raise CheckpointError(
+            f"{what}: missing {missing[:8]}, unexpected {unexpected[:8]}, "
+            f"shape mismatch {wrong[:8]} ({len(missing)}/{len(unexpected)}/"
+            f"{len(wrong)} in all)"
+        )
 
 
 def map_resnet(ref_sd: Mapping[str, Tensor], ours: nn.Module | None = None) -> dict[str, Tensor]:
@@ -80,8 +91,11 @@ def resnet_to_reference(our_sd: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return dict(our_sd)
 
 
-def _pair_by_order(src: Mapping[str, Tensor], target: Mapping[str, object], what: str,
-                   ) -> dict[str, Tensor]:
+def _pair_by_order(
+    src: Mapping[str, Tensor],
+    target: Mapping[str, object],
+    what: str,
+) -> dict[str, Tensor]:
     src_keys, tgt_keys = list(src), list(target)
     problems = []
     for i in range(max(len(src_keys), len(tgt_keys))):
@@ -90,12 +104,12 @@ def _pair_by_order(src: Mapping[str, Tensor], target: Mapping[str, object], what
         if s is None or t is None:
             problems.append(f"#{i}: {s or '(none)'} <-> {t or '(none)'} (unmatched)")
         elif _shape(src[s]) != _shape(target[t]):  # type: ignore[arg-type]
-            problems.append(f"#{i}: {s} {_shape(src[s])} <-> {t} "
-                            f"{_shape(target[t])}")  # type: ignore[arg-type]
+            problems.append(f"#{i}: {s} {_shape(src[s])} <-> {t} {_shape(target[t])}")  # type: ignore[arg-type]
     if problems:
         raise CheckpointError(
             f"{what}: {len(src_keys)} tensors vs {len(tgt_keys)}; first problems: "
-            + "; ".join(problems[:6]) + f" ({len(problems)} in all)"
+            + "; ".join(problems[:6])
+            + f" ({len(problems)} in all)"
         )
     return {t: src[s] for s, t in zip(src_keys, tgt_keys)}
 
@@ -118,9 +132,10 @@ def map_mobilenetv2(ref_sd: Mapping[str, Tensor], ours: nn.Module) -> dict[str, 
     return _pair_by_order(ref_sd, ours.state_dict(), "reference MobileNetV2 -> adamml")
 
 
-def mobilenetv2_to_reference(our_sd: Mapping[str, Tensor],
-                             ref_keys: Sequence[str] | Mapping[str, Sequence[int]],
-                             ) -> dict[str, Tensor]:
+def mobilenetv2_to_reference(
+    our_sd: Mapping[str, Tensor],
+    ref_keys: Sequence[str] | Mapping[str, Sequence[int]],
+) -> dict[str, Tensor]:
     """Our MobileNetV2 state dict -> the reference layout given by its key list (in order).
 
     Args:
@@ -136,5 +151,5 @@ def mobilenetv2_to_reference(our_sd: Mapping[str, Tensor],
     else:
         target = {k: our_sd[o].shape for k, o in zip(ref_keys, our_sd)}
         if len(ref_keys) != len(our_sd):
-            target = dict(target, **{k: () for k in ref_keys[len(our_sd):]})
+            target = dict(target, **{k: () for k in ref_keys[len(our_sd) :]})
     return _pair_by_order(our_sd, target, "adamml MobileNetV2 -> reference")

@@ -27,8 +27,16 @@ from .errors import (
     UnknownPolicyError,
 )
 
-__all__ = ["MODALITIES", "BACKBONES", "POLICIES", "FUSIONS", "MODELS", "DATA_SOURCES",
-           "REGISTRIES", "list_plugins"]
+__all__ = [
+    "MODALITIES",
+    "BACKBONES",
+    "POLICIES",
+    "FUSIONS",
+    "MODELS",
+    "DATA_SOURCES",
+    "REGISTRIES",
+    "list_plugins",
+]
 
 MODALITIES: Registry[Any] = Registry(
     "modality", "adamml.modalities", UnknownModalityError, ("adamml.modalities",)
@@ -40,16 +48,19 @@ POLICIES: Registry[Any] = Registry(
     "policy", "adamml.policies", UnknownPolicyError, ("adamml.policies",)
 )
 FUSIONS: Registry[Any] = Registry(
-    "fusion", "adamml.fusions", UnknownFusionError, ("adamml.fusion",))
-MODELS: Registry[Any] = Registry("model", "adamml.models", UnknownModelError, ("adamml.models",))
+    "fusion", "adamml.fusions", UnknownFusionError, ("adamml.fusion",)
+)
+MODELS: Registry[Any] = Registry("model", "adamml.models", UnknownModelError, ("adamml.zoo",))
 DATA_SOURCES: Registry[Any] = Registry(
-    "data source", "adamml.data_sources", UnknownDataSourceError,
-    ("adamml.data.sources", "adamml.data.synthetic.patterns", "adamml.data.synthetic.source"))
+    "data source",
+    "adamml.data_sources",
+    UnknownDataSourceError,
+    ("adamml.data.sources", "adamml.data.synthetic.patterns", "adamml.data.synthetic.source"),
+)
 
 #: Every registry by entry-point group (what ``list_plugins`` walks).
 REGISTRIES: dict[str, Registry[Any]] = {
-    reg.group: reg
-    for reg in (MODALITIES, BACKBONES, POLICIES, FUSIONS, MODELS, DATA_SOURCES)
+    reg.group: reg for reg in (MODALITIES, BACKBONES, POLICIES, FUSIONS, MODELS, DATA_SOURCES)
 }
 
 

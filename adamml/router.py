@@ -18,7 +18,8 @@ decisions (B, S, M) ───────────┼──> backbone_k on al
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol, Union, runtime_checkable
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
 
 import torch
 from einops import rearrange
@@ -62,9 +63,7 @@ class SegmentSource(Protocol):
         ...
 
 
-RouterInput = Union[Tensor, SegmentSource]
-
-
+RouterInput = Tensor | SegmentSource
 
 
 class ModalityRouter(nn.Module):
@@ -125,8 +124,9 @@ class ModalityRouter(nn.Module):
         """
         key = _canonical(name)
         if key not in self.backbones:
-            raise ConfigError(f"the router has no backbone for {name!r}; it runs "
-                              f"{list(self.modalities)}")
+            raise ConfigError(
+                f"the router has no backbone for {name!r}; it runs {list(self.modalities)}"
+            )
         return self.backbones[key]
 
     def _output_dim(self, name: str, *, features: bool) -> int:

@@ -17,7 +17,7 @@ Shape legend:
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from torch import Tensor
 
@@ -35,7 +35,7 @@ class PolicyOutput(NamedTuple):
     """
 
     decisions: Tensor
-    logits: Optional[Tensor] = None
+    logits: Tensor | None = None
 
 
 class ModelOutput(NamedTuple):
@@ -50,5 +50,5 @@ class ModelOutput(NamedTuple):
 
     logits: Tensor
     decisions: Tensor
-    policy_logits: Optional[Tensor]
+    policy_logits: Tensor | None
     gflops: Tensor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["cpu_model", "bf16_matrix_units", "best_seconds"]
 

@@ -19,10 +19,9 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
+from _common import best_seconds, cpu_model
 
 from adamml.backbones import create_backbone
-
-from _common import best_seconds, cpu_model
 
 BUDGETS = (6.0, 12.0, 24.0, 48.0, 96.0, None)
 
@@ -38,17 +37,25 @@ def main() -> None:
     cpu = cpu_model()
     print(f"# chunking: {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     nets = {
-        "resnet50_tsn (rgb 8x3x224x224)": (create_backbone("resnet50_tsn", modality="rgb",
-                                                           num_classes=31), (8, 3, 224, 224)),
-        "mobilenetv2_policy (4x3x160x160)": (create_backbone("mobilenetv2_policy",
-                                                             modality="rgb"), (4, 3, 160, 160)),
-        "mobilenetv2_audio (1x1x256x256)": (create_backbone("mobilenetv2_audio",
-                                                            modality="audio", num_classes=31),
-                                            (1, 1, 256, 256)),
+        "resnet50_tsn (rgb 8x3x224x224)": (
+            create_backbone("resnet50_tsn", modality="rgb", num_classes=31),
+            (8, 3, 224, 224),
+        ),
+        "mobilenetv2_policy (4x3x160x160)": (
+            create_backbone("mobilenetv2_policy", modality="rgb"),
+            (4, 3, 160, 160),
+        ),
+        "mobilenetv2_audio (1x1x256x256)": (
+            create_backbone("mobilenetv2_audio", modality="audio", num_classes=31),
+            (1, 1, 256, 256),
+        ),
     }
     nets = {k: v for k, v in nets.items() if not args.only or args.only in k}
-    head = "| network | segments | " + " | ".join(
-        f"{b:g} MiB" if b else "no chunks" for b in BUDGETS) + " |"
+    head = (
+        "| network | segments | "
+        + " | ".join(f"{b:g} MiB" if b else "no chunks" for b in BUDGETS)
+        + " |"
+    )
     print(head)
     print("|" + "---|" * (len(BUDGETS) + 2))
     worst = {b: 0.0 for b in BUDGETS}
@@ -64,11 +71,17 @@ def main() -> None:
             best = min(times.values())
             for b in BUDGETS:
                 worst[b] = max(worst[b], times[b] / best)
-            print(f"| {name} | {n} | " + " | ".join(
-                f"{times[b]:.3f} s ({times[b] / best:.2f})" for b in BUDGETS) + " |", flush=True)
+            print(
+                f"| {name} | {n} | "
+                + " | ".join(f"{times[b]:.3f} s ({times[b] / best:.2f})" for b in BUDGETS)
+                + " |",
+                flush=True,
+            )
     choice = min(worst, key=lambda b: worst[b] if b is not None else float("inf"))
-    print("\nworst ratio to the best budget: " + ", ".join(
-        f"{b if b else 'none'}: {w:.2f}" for b, w in worst.items()))
+    print(
+        "\nworst ratio to the best budget: "
+        + ", ".join(f"{b if b else 'none'}: {w:.2f}" for b, w in worst.items())
+    )
     print(f"best worst-case budget: {choice} MiB")
 
 

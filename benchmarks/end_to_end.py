@@ -29,26 +29,35 @@ import os
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import torch
+from _common import cpu_model
 
 import adamml
 from adamml.data import decode as decode_module
 from adamml.data import flowclip as flowclip_module
 from adamml.data import transforms as transforms_module
 
-from _common import cpu_model
-
-PARTS = ("decode", "audio features", "rgb frames", "rgb difference", "flow", "policy",
-         "backbones", "other")
-OPERATING_POINTS = {"adamml_rgb_audio": {"rgb": 0.46, "audio": 0.94},
-                    "adamml_rgb_flow_rgbdiff": {"rgb": 0.45, "flow": 0.37}}
+PARTS = (
+    "decode",
+    "audio features",
+    "rgb frames",
+    "rgb difference",
+    "flow",
+    "policy",
+    "backbones",
+    "other",
+)
+OPERATING_POINTS = {
+    "adamml_rgb_audio": {"rgb": 0.46, "audio": 0.94},
+    "adamml_rgb_flow_rgbdiff": {"rgb": 0.45, "flow": 0.37},
+}
 PAIRS = (("fusion_rgb_audio", "adamml_rgb_audio"), ("fusion_rgb_flow", "adamml_rgb_flow_rgbdiff"))
 
 
@@ -76,13 +85,16 @@ class Timers:
                 return fn(*args, **kwargs)
             finally:
                 self.stop(part)
+
         return timed
 
     def hook(self, module: torch.nn.Module, part: str) -> list[Any]:
         """Time a module's calls with forward hooks (a patched ``forward`` would be copied
         into the backbones' inference copies, which call their original)."""
-        return [module.register_forward_pre_hook(lambda *_: self.start()),
-                module.register_forward_hook(lambda *_: self.stop(part))]
+        return [
+            module.register_forward_pre_hook(lambda *_: self.start()),
+            module.register_forward_hook(lambda *_: self.stop(part)),
+        ]
 
 
 @contextlib.contextmanager
@@ -125,8 +137,9 @@ def write_720p(folder: Path, frames: int = 160) -> Path:
     from adamml.data.synthetic.writer import write_video
 
     video = SyntheticAV(1, seed=0, size=128, frames=frames).video(0)
-    scaled = np.stack([cv2.resize(f, (1280, 720), interpolation=cv2.INTER_LINEAR)
-                       for f in video.frames])
+    scaled = np.stack(
+        [cv2.resize(f, (1280, 720), interpolation=cv2.INTER_LINEAR) for f in video.frames]
+    )
     path = folder / "synthetic_720p.mp4"
     from dataclasses import replace
 
@@ -142,18 +155,21 @@ def forced(model: torch.nn.Module, rates: dict[str, float] | None, segments: int
     g = torch.Generator().manual_seed(0)
     d = torch.zeros(1, segments, m)
     for k, name in enumerate(model.modalities):
-        d[0, torch.randperm(segments, generator=g)[:round(rates[name] * segments)], k] = 1.0
+        d[0, torch.randperm(segments, generator=g)[: round(rates[name] * segments)], k] = 1.0
     return d
 
 
-def run(name: str, video: Path, method: str, segments: int, precision: str = "fp32"
-        ) -> tuple[float, dict[str, float], dict[str, float]]:
+def run(
+    name: str, video: Path, method: str, segments: int, precision: str = "fp32"
+) -> tuple[float, dict[str, float], dict[str, float]]:
     """One end-to-end pass: total seconds, exclusive seconds per part, selection rates."""
     model = adamml.create_model(name, num_classes=31, precision=precision).eval()
     d = forced(model, OPERATING_POINTS.get(name), segments)
     with torch.inference_mode():  # warm-up: the backbones' inference copies are built once
-        model({m: torch.zeros(1, segments, *s.shape) for m, s in model.input_spec.items()},
-              decisions=torch.ones_like(d))
+        model(
+            {m: torch.zeros(1, segments, *s.shape) for m, s in model.input_spec.items()},
+            decisions=torch.ones_like(d),
+        )
     timers = Timers()
     with torch.inference_mode(), patched(timers, model):
         start = time.perf_counter()
@@ -169,25 +185,39 @@ def run(name: str, video: Path, method: str, segments: int, precision: str = "fp
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", help="any video file (default: a SyntheticAV video at 720p)")
-    parser.add_argument("--frames", type=int, default=160,
-                        help="frames of the default SyntheticAV video (12.5 fps): on a short "
-                             "video the flow stacks of neighbouring segments share frame pairs")
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=160,
+        help="frames of the default SyntheticAV video (12.5 fps): on a short "
+        "video the flow stacks of neighbouring segments share frame pairs",
+    )
     parser.add_argument("--methods", nargs="+", default=["tvl1", "dis"])
     parser.add_argument("--segments", type=int, default=10)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--pairs", nargs="+", default=["rgb_audio", "rgb_flow"],
-                        choices=("rgb_audio", "rgb_flow"))
-    parser.add_argument("--precision", nargs="+", default=["fp32"],
-                        choices=("fp32", "bf16", "fp16"),
-                        help="rgb_audio rows for each precision (flow rows: the first)")
+    parser.add_argument(
+        "--pairs", nargs="+", default=["rgb_audio", "rgb_flow"], choices=("rgb_audio", "rgb_flow")
+    )
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        default=["fp32"],
+        choices=("fp32", "bf16", "fp16"),
+        help="rgb_audio rows for each precision (flow rows: the first)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(args.video) if args.video else write_720p(Path(tmp), args.frames)
-        print(f"# end_to_end: {cpu_model()}, {torch.get_num_threads()} threads, torch "
-              f"{torch.__version__}, {video.name}, S={args.segments}")
-        print("| model | precision | flow method | selection % | total (s) | " + " | ".join(PARTS)
-              + " | time vs fusion |")
+        print(
+            f"# end_to_end: {cpu_model()}, {torch.get_num_threads()} threads, torch "
+            f"{torch.__version__}, {video.name}, S={args.segments}"
+        )
+        print(
+            "| model | precision | flow method | selection % | total (s) | "
+            + " | ".join(PARTS)
+            + " | time vs fusion |"
+        )
         print("|" + "---|" * (len(PARTS) + 6))
         pairs = [p for p in PAIRS if p[0].split("_", 1)[1] in args.pairs]
         for method in args.methods:
@@ -201,9 +231,13 @@ def main() -> None:
                         total, parts, rates = run(name, video, method, args.segments, precision)
                         base = total if base is None else base
                         sel = ", ".join(f"{m} {r:.0f}" for m, r in rates.items())
-                        print(f"| {name} | {precision} | {method if flows else '-'} | {sel} | "
-                              f"{total:.2f} | " + " | ".join(f"{parts[p]:.2f}" for p in PARTS)
-                              + f" | {total / base:.3f} |", flush=True)
+                        print(
+                            f"| {name} | {precision} | {method if flows else '-'} | {sel} | "
+                            f"{total:.2f} | "
+                            + " | ".join(f"{parts[p]:.2f}" for p in PARTS)
+                            + f" | {total / base:.3f} |",
+                            flush=True,
+                        )
 
 
 if __name__ == "__main__":

@@ -22,10 +22,9 @@ import argparse
 import time
 
 import torch
+from _common import best_seconds, bf16_matrix_units, cpu_model
 
 import adamml
-
-from _common import best_seconds, bf16_matrix_units, cpu_model
 
 
 def _frame_backbones(module: torch.nn.Module) -> list[torch.nn.Module]:
@@ -53,15 +52,21 @@ def main() -> None:
     model = adamml.create_model("adamml_rgb_audio", num_classes=31).eval()
     fusion = adamml.create_model("fusion_rgb_audio", num_classes=31).eval()
     units = bf16_matrix_units()
-    print(f"# policy_levers: {cpu_model()}, {torch.get_num_threads()} threads, torch "
-          f"{torch.__version__}, S={args.segments}, best of {args.repeats}, "
-          f"bf16 matrix units: {', '.join(units) or 'none'}")
+    print(
+        f"# policy_levers: {cpu_model()}, {torch.get_num_threads()} threads, torch "
+        f"{torch.__version__}, S={args.segments}, best of {args.repeats}, "
+        f"bf16 matrix units: {', '.join(units) or 'none'}"
+    )
 
     rows: list[tuple[str, dict, bool, str]] = [
         ("plain module, NCHW (main before the fast path)", {"enabled": False}, False, "fp32"),
         ("+ channels_last", {"enabled": False}, True, "fp32"),
-        ("+ inference copy, BatchNorm folded, all segments at once",
-         {"enabled": True, "chunk_mb": None}, True, "fp32"),
+        (
+            "+ inference copy, BatchNorm folded, all segments at once",
+            {"enabled": True, "chunk_mb": None},
+            True,
+            "fp32",
+        ),
         ("+ chunks (default budget) = **default path**", {"chunk_mb": "auto"}, True, "fp32"),
     ]
     if not args.no_compile:
@@ -70,13 +75,14 @@ def main() -> None:
 
     with torch.inference_mode():
         for b in args.batch:
-            x = {m: torch.randn(b, args.segments, *s.shape)
-                 for m, s in model.input_spec.items()}
+            x = {m: torch.randn(b, args.segments, *s.shape) for m, s in model.input_spec.items()}
             off = torch.zeros(b, args.segments, len(model.modalities))
             t_fusion = best_seconds(lambda: fusion(x), args.repeats)
             print(f"\n## batch {b}: fusion_rgb_audio {t_fusion * 1e3:.0f} ms (fp32, default path)")
-            print("| policy configuration | time (ms) | speed-up vs row 1 | vs row above "
-                  "| share of fusion's time |")
+            print(
+                "| policy configuration | time (ms) | speed-up vs row 1 | vs row above "
+                "| share of fusion's time |"
+            )
             print("|---|---|---|---|---|")
             first = previous = None
             for label, options, channels_last, precision in rows:
@@ -94,8 +100,11 @@ def main() -> None:
                 t = best_seconds(lambda: model(x, decisions=off), args.repeats)
                 first = first or t
                 step = f"{previous / t:.2f}x" if previous else "-"
-                print(f"| {label}{note} | {t * 1e3:.0f} | {first / t:.2f}x | {step} "
-                      f"| {100 * t / t_fusion:.1f} % |", flush=True)
+                print(
+                    f"| {label}{note} | {t * 1e3:.0f} | {first / t:.2f}x | {step} "
+                    f"| {100 * t / t_fusion:.1f} % |",
+                    flush=True,
+                )
                 previous = t
             model.set_precision("fp32")
             model.configure_inference(compile=False)

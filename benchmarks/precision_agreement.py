@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 
 import torch
+from _common import bf16_matrix_units, cpu_model
 
 from adamml.data.sources import build_dataset
 from adamml.engine.distributed import DistInfo
 from adamml.engine.evaluate import evaluate
+from adamml.engine.instantiate import model_from_checkpoint
 from adamml.engine.loaders import make_loader
-from adamml.engine.modelio import model_from_checkpoint
-
-from _common import bf16_matrix_units, cpu_model
 
 
 def main() -> None:
@@ -39,13 +38,21 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     model, ckpt = model_from_checkpoint(args.checkpoint)
-    ds = build_dataset(args.data, model.input_spec, segments=args.segments, train=False,
-                       num_classes=int(ckpt["num_classes"]), seed=args.seed)
+    ds = build_dataset(
+        args.data,
+        model.input_spec,
+        segments=args.segments,
+        train=False,
+        num_classes=int(ckpt["num_classes"]),
+        seed=args.seed,
+    )
     loader, _ = make_loader(ds, batch_size=16, info=DistInfo(), train=False, seed=0)
     units = bf16_matrix_units()
-    print(f"# precision_agreement: {cpu_model()}, bf16 matrix units: "
-          f"{', '.join(units) or 'none'}; {args.checkpoint} on {args.data} (seed {args.seed}), "
-          f"{len(ds)} videos")
+    print(
+        f"# precision_agreement: {cpu_model()}, bf16 matrix units: "
+        f"{', '.join(units) or 'none'}; {args.checkpoint} on {args.data} (seed {args.seed}), "
+        f"{len(ds)} videos"
+    )
 
     results = {}
     for precision in ("fp32", *args.precision):
@@ -55,20 +62,27 @@ def main() -> None:
     top2 = ref.logits.softmax(-1).topk(2, dim=-1).values
     margin = top2[:, 0] - top2[:, 1]
     mods = ref.modalities
-    print("| precision | top-1 agrees with fp32 | "
-          + " | ".join(f"{m} decisions agree" for m in mods)
-          + " | top-1 accuracy | GFLOPs/video | fp32 margins of changed predictions |")
+    print(
+        "| precision | top-1 agrees with fp32 | "
+        + " | ".join(f"{m} decisions agree" for m in mods)
+        + " | top-1 accuracy | GFLOPs/video | fp32 margins of changed predictions |"
+    )
     print("|---" * (5 + len(mods)) + "|")
     for precision, res in results.items():
         pred, ref_pred = res.logits.argmax(-1), ref.logits.argmax(-1)
         same = pred == ref_pred
-        dec = [(res.decisions[..., k] == ref.decisions[..., k]).float().mean().item()
-               for k in range(len(mods))]
+        dec = [
+            (res.decisions[..., k] == ref.decisions[..., k]).float().mean().item()
+            for k in range(len(mods))
+        ]
         acc = (pred == res.target).float().mean().item()
         changed = ", ".join(f"{v:.3f}" for v in margin[~same].tolist()) or "-"
-        print(f"| {precision} | {100 * same.float().mean().item():.2f} % ({int(same.sum())}/"
-              f"{len(same)}) | " + " | ".join(f"{100 * d:.2f} %" for d in dec)
-              + f" | {100 * acc:.2f} % | {res.gflops.mean().item():.4g} | {changed} |")
+        print(
+            f"| {precision} | {100 * same.float().mean().item():.2f} % ({int(same.sum())}/"
+            f"{len(same)}) | "
+            + " | ".join(f"{100 * d:.2f} %" for d in dec)
+            + f" | {100 * acc:.2f} % | {res.gflops.mean().item():.4g} | {changed} |"
+        )
 
 
 if __name__ == "__main__":

@@ -29,11 +29,12 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -62,18 +63,39 @@ class Variant:
 
 
 VARIANTS: tuple[Variant, ...] = (
-    Variant("sound_only", "classes told apart only by sound (no visual evidence)", 6,
-            {"p_rgb_only": 0.0, "p_both": 0.0, "p_audio_only": 0.3, "p_neither": 0.7}),
-    Variant("picture_only", "only by picture (no audio evidence), 4 classes", 4,
-            {"p_audio_only": 0.0, "p_both": 0.0, "p_rgb_only": 0.3, "p_neither": 0.7}),
-    Variant("motion12", "12 classes told apart by shape and motion direction", 12,
-            {"motion_pairs": 6}),
-    Variant("evidence", "evidence probabilities: more audio, more both", 6,
-            {"p_rgb_only": 0.1, "p_audio_only": 0.15, "p_both": 0.15, "p_neither": 0.6}),
-    Variant("distractors", "strong distractors: 5 sprites, 2.5 sounds/segment, noise 8", 6,
-            {"distractors": 5, "audio_distractor_rate": 2.5, "frame_noise": 8.0}),
-    Variant("long", "videos twice as long, evidence in 20 short bursts", 6,
-            {"frames": 320, "evidence_segments": 20}),
+    Variant(
+        "sound_only",
+        "classes told apart only by sound (no visual evidence)",
+        6,
+        {"p_rgb_only": 0.0, "p_both": 0.0, "p_audio_only": 0.3, "p_neither": 0.7},
+    ),
+    Variant(
+        "picture_only",
+        "only by picture (no audio evidence), 4 classes",
+        4,
+        {"p_audio_only": 0.0, "p_both": 0.0, "p_rgb_only": 0.3, "p_neither": 0.7},
+    ),
+    Variant(
+        "motion12", "12 classes told apart by shape and motion direction", 12, {"motion_pairs": 6}
+    ),
+    Variant(
+        "evidence",
+        "evidence probabilities: more audio, more both",
+        6,
+        {"p_rgb_only": 0.1, "p_audio_only": 0.15, "p_both": 0.15, "p_neither": 0.6},
+    ),
+    Variant(
+        "distractors",
+        "strong distractors: 5 sprites, 2.5 sounds/segment, noise 8",
+        6,
+        {"distractors": 5, "audio_distractor_rate": 2.5, "frame_noise": 8.0},
+    ),
+    Variant(
+        "long",
+        "videos twice as long, evidence in 20 short bursts",
+        6,
+        {"frames": 320, "evidence_segments": 20},
+    ),
     Variant("default_mp4", "SyntheticAV defaults from written mp4 files", 6, {}, mp4=True),
 )
 IN_MEMORY = tuple(v.name for v in VARIANTS if not v.mp4)
@@ -84,22 +106,38 @@ def _source(n: int, split: str, options: Mapping[str, Any]) -> str:
     return f"syntheticav:{n},split={split}{opts}"
 
 
-def cell_config(v: Variant, seed: int, videos: tuple[int, int, int], folder: Path
-                ) -> dict[str, Any]:
+def cell_config(
+    v: Variant, seed: int, videos: tuple[int, int, int], folder: Path
+) -> dict[str, Any]:
     """The plain config of one cell: model, num_classes, data, schedule and seed."""
     if v.mp4:
         data_dir = folder / "data"
         if not (data_dir / "test.csv").exists():
             from adamml.data.synthetic.writer import write_synthetic_av
 
-            write_synthetic_av(data_dir, videos[0], num_val=videos[1], num_test=videos[2],
-                               num_classes=v.num_classes, seed=seed, **dict(v.options))
-        data = {"train": str(data_dir / "train.csv"), "val": str(data_dir / "val.csv"),
-                "test": str(data_dir / "test.csv")}
+            write_synthetic_av(
+                data_dir,
+                videos[0],
+                num_val=videos[1],
+                num_test=videos[2],
+                num_classes=v.num_classes,
+                seed=seed,
+                **dict(v.options),
+            )
+        data = {
+            "train": str(data_dir / "train.csv"),
+            "val": str(data_dir / "val.csv"),
+            "test": str(data_dir / "test.csv"),
+        }
     else:
         data = {s: _source(n, s, v.options) for s, n in zip(("train", "val", "test"), videos)}
-    return {"model": "test_adamml_rgb_audio", "num_classes": v.num_classes, "data": data,
-            "schedule": dict(SCHEDULE), "seed": seed}
+    return {
+        "model": "test_adamml_rgb_audio",
+        "num_classes": v.num_classes,
+        "data": data,
+        "schedule": dict(SCHEDULE),
+        "seed": seed,
+    }
 
 
 def _die_with_parent() -> None:
@@ -117,8 +155,9 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def run_cell(name: str, seed: int, out: str, videos: tuple[int, int, int],
-             threads: int) -> dict[str, Any]:
+def run_cell(
+    name: str, seed: int, out: str, videos: tuple[int, int, int], threads: int
+) -> dict[str, Any]:
     """Train one cell (in a worker process) and return its summary."""
     import torch
 
@@ -136,13 +175,21 @@ def run_cell(name: str, seed: int, out: str, videos: tuple[int, int, int],
     result = compare(raw, folder, echo=lambda line: None)
     rel = result.relations()
     summary = {
-        "variant": name, "seed": seed, "what": v.what, "config": raw, **rel,
-        "passed": bool(rel["adamml_minus_fusion"] >= -2.0 and rel["gflops_ratio"] <= 0.60
-                       and rel["adamml_minus_random"] >= 5.0),
+        "variant": name,
+        "seed": seed,
+        "what": v.what,
+        "config": raw,
+        **rel,
+        "passed": bool(
+            rel["adamml_minus_fusion"] >= -2.0
+            and rel["gflops_ratio"] <= 0.60
+            and rel["adamml_minus_random"] >= 5.0
+        ),
         "top1": {m: result.metrics[m]["top1"] for m in result.metrics},
         "selection_rate": {m: result.metrics[m]["selection_rate"] for m in result.metrics},
-        "pretrain_top1": {s: v["top1"] for s, v in
-                          (result.metrics["adamml"].get("pretrain") or {}).items()},
+        "pretrain_top1": {
+            s: v["top1"] for s, v in (result.metrics["adamml"].get("pretrain") or {}).items()
+        },
         "warnings": result.metrics["adamml"].get("warnings", []),
         "seconds": round(time.perf_counter() - start, 1),
     }
@@ -152,16 +199,20 @@ def run_cell(name: str, seed: int, out: str, videos: tuple[int, int, int],
 
 def format_table(cells: list[dict[str, Any]]) -> str:
     """The sweep as a markdown table, one row per cell."""
-    head = ("| variant | seed | AdaMML top-1 | fusion | random | AdaMML - fusion | GFLOPs ratio "
-            "| AdaMML - random | AdaMML RGB / audio sel. % | pass |")
+    head = (
+        "| variant | seed | AdaMML top-1 | fusion | random | AdaMML - fusion | GFLOPs ratio "
+        "| AdaMML - random | AdaMML RGB / audio sel. % | pass |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for c in cells:
         t, sel = c["top1"], c["selection_rate"]["adamml"]
         rates = " / ".join(f"{sel[m]:.0f}" for m in sel)
-        lines.append(f"| {c['variant']} | {c['seed']} | {t['adamml']:.2f} | {t['fusion']:.2f} | "
-                     f"{t['random']:.2f} | {c['adamml_minus_fusion']:+.2f} | "
-                     f"{c['gflops_ratio']:.3f} | {c['adamml_minus_random']:+.2f} | {rates} | "
-                     f"{'yes' if c['passed'] else '**no**'} |")
+        lines.append(
+            f"| {c['variant']} | {c['seed']} | {t['adamml']:.2f} | {t['fusion']:.2f} | "
+            f"{t['random']:.2f} | {c['adamml_minus_fusion']:+.2f} | "
+            f"{c['gflops_ratio']:.3f} | {c['adamml_minus_random']:+.2f} | {rates} | "
+            f"{'yes' if c['passed'] else '**no**'} |"
+        )
     passed = sum(c["passed"] for c in cells)
     lines.append(f"\n{passed} of {len(cells)} cells pass all three relations.")
     return "\n".join(lines)
@@ -172,10 +223,22 @@ def main() -> None:
     parser.add_argument("--out", default="runs/robustness")
     parser.add_argument("--only", nargs="+", help="variant names (default: all)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--videos", type=int, nargs=3, default=[400, 150, 400],
-                        metavar=("TRAIN", "VAL", "TEST"), help="videos per split (in memory)")
-    parser.add_argument("--mp4-videos", type=int, nargs=3, default=[240, 144, 240],
-                        metavar=("TRAIN", "VAL", "TEST"), help="videos per split (mp4 cell)")
+    parser.add_argument(
+        "--videos",
+        type=int,
+        nargs=3,
+        default=[400, 150, 400],
+        metavar=("TRAIN", "VAL", "TEST"),
+        help="videos per split (in memory)",
+    )
+    parser.add_argument(
+        "--mp4-videos",
+        type=int,
+        nargs=3,
+        default=[240, 144, 240],
+        metavar=("TRAIN", "VAL", "TEST"),
+        help="videos per split (mp4 cell)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="cells trained at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per cell")
     parser.add_argument("--list", action="store_true", help="print the variants and stop")
@@ -191,22 +254,37 @@ def main() -> None:
     jobs = [(n, s) for n in names for s in (args.seeds if n in IN_MEMORY else args.seeds[:1])]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"# robustness: {cpu_model()}, {len(jobs)} cells, "
-          f"{args.jobs} at a time, {args.threads} thread(s) each", flush=True)
+    print(
+        f"# robustness: {cpu_model()}, {len(jobs)} cells, "
+        f"{args.jobs} at a time, {args.threads} thread(s) each",
+        flush=True,
+    )
     cells: list[dict[str, Any]] = []
     ctx = get_context("spawn")
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx,
-                             initializer=_die_with_parent) as pool:
-        futures = {pool.submit(run_cell, n, s, str(out),
-                               tuple(args.mp4_videos if n not in IN_MEMORY else args.videos),
-                               args.threads): (n, s) for n, s in jobs}
+    with ProcessPoolExecutor(
+        max_workers=args.jobs, mp_context=ctx, initializer=_die_with_parent
+    ) as pool:
+        futures = {
+            pool.submit(
+                run_cell,
+                n,
+                s,
+                str(out),
+                tuple(args.mp4_videos if n not in IN_MEMORY else args.videos),
+                args.threads,
+            ): (n, s)
+            for n, s in jobs
+        }
         for fut in futures:
             cell = fut.result()
             cells.append(cell)
-            print(f"{cell['variant']}-s{cell['seed']}: AdaMML-fusion "
-                  f"{cell['adamml_minus_fusion']:+.2f}, GFLOPs x{cell['gflops_ratio']:.3f}, "
-                  f"AdaMML-random {cell['adamml_minus_random']:+.2f} "
-                  f"({'pass' if cell['passed'] else 'FAIL'}, {cell['seconds']:.0f} s)", flush=True)
+            print(
+                f"{cell['variant']}-s{cell['seed']}: AdaMML-fusion "
+                f"{cell['adamml_minus_fusion']:+.2f}, GFLOPs x{cell['gflops_ratio']:.3f}, "
+                f"AdaMML-random {cell['adamml_minus_random']:+.2f} "
+                f"({'pass' if cell['passed'] else 'FAIL'}, {cell['seconds']:.0f} s)",
+                flush=True,
+            )
     table = format_table(cells)
     print(table)
     (out / "robustness.md").write_text(table + "\n")

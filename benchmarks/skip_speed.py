@@ -27,10 +27,9 @@ import time
 from collections.abc import Callable
 
 import torch
+from _common import cpu_model
 
 import adamml
-
-from _common import cpu_model
 
 
 def _time(fn: Callable[[], object], repeats: int) -> float:
@@ -43,8 +42,9 @@ def _time(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def forced_decisions(b: int, s: int, rates: dict[str, float], modalities: tuple[str, ...],
-                     seed: int = 0) -> torch.Tensor:
+def forced_decisions(
+    b: int, s: int, rates: dict[str, float], modalities: tuple[str, ...], seed: int = 0
+) -> torch.Tensor:
     """Exactly round(rate * B * S) selected (video, segment) pairs per modality, at random."""
     g = torch.Generator().manual_seed(seed)
     d = torch.zeros(b, s, len(modalities))
@@ -62,8 +62,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rgb-rates", type=float, nargs="+", default=[0.0, 0.25, 0.46, 0.75, 1.0])
     parser.add_argument("--audio-rate", type=float, default=0.94)
-    parser.add_argument("--precision", nargs="+", default=["fp32"],
-                        choices=("fp32", "bf16", "fp16"))
+    parser.add_argument(
+        "--precision", nargs="+", default=["fp32"], choices=("fp32", "bf16", "fp16")
+    )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -73,8 +74,10 @@ def main() -> None:
     model = adamml.create_model("adamml_rgb_audio", num_classes=31).eval()
     fusion = adamml.create_model("fusion_rgb_audio", num_classes=31).eval()
     mods = model.modalities
-    print(f"# skip_speed: {cpu_model()}, {torch.get_num_threads()} threads, torch "
-          f"{torch.__version__}, S={args.segments}, median of {args.repeats}, default eval path")
+    print(
+        f"# skip_speed: {cpu_model()}, {torch.get_num_threads()} threads, torch "
+        f"{torch.__version__}, S={args.segments}, median of {args.repeats}, default eval path"
+    )
 
     with torch.inference_mode():
         for precision in args.precision:
@@ -95,12 +98,16 @@ def _table(model, fusion, mods, b: int, precision: str, args: argparse.Namespace
         only = none.clone()
         only[..., k] = 1.0
         t_backbone[m] = _time(lambda d=only: model(x, decisions=d), args.repeats) - t_policy
-    print(f"\n## {precision}, batch {b}: fusion_rgb_audio {t_fusion * 1e3:.0f} ms, "
-          f"{g_fusion:.2f} GFLOPs/video; policy {t_policy * 1e3:.0f} ms "
-          f"({100 * t_policy / t_fusion:.1f} % of fusion's time); "
-          + ", ".join(f"{m} on all segments {t * 1e3:.0f} ms" for m, t in t_backbone.items()))
-    print("| RGB % | audio % | GFLOPs/video | GFLOPs ratio | time (ms) | time ratio "
-          "| time/GFLOPs ratio | ideal (ms) | measured/ideal |")
+    print(
+        f"\n## {precision}, batch {b}: fusion_rgb_audio {t_fusion * 1e3:.0f} ms, "
+        f"{g_fusion:.2f} GFLOPs/video; policy {t_policy * 1e3:.0f} ms "
+        f"({100 * t_policy / t_fusion:.1f} % of fusion's time); "
+        + ", ".join(f"{m} on all segments {t * 1e3:.0f} ms" for m, t in t_backbone.items())
+    )
+    print(
+        "| RGB % | audio % | GFLOPs/video | GFLOPs ratio | time (ms) | time ratio "
+        "| time/GFLOPs ratio | ideal (ms) | measured/ideal |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in args.rgb_rates:
         rates = {"rgb": r, "audio": args.audio_rate}
@@ -110,9 +117,12 @@ def _table(model, fusion, mods, b: int, precision: str, args: argparse.Namespace
         real = {m: float(d[..., k].mean()) for k, m in enumerate(mods)}
         ideal = t_policy + sum(real[m] * t_backbone[m] for m in mods)
         gr, tr = g / g_fusion, t / t_fusion
-        print(f"| {100 * real['rgb']:.0f} | {100 * real['audio']:.0f} | {g:.2f} "
-              f"| {gr:.3f} | {t * 1e3:.0f} | {tr:.3f} | {tr / gr:.3f} "
-              f"| {ideal * 1e3:.0f} | {t / ideal:.3f} |", flush=True)
+        print(
+            f"| {100 * real['rgb']:.0f} | {100 * real['audio']:.0f} | {g:.2f} "
+            f"| {gr:.3f} | {t * 1e3:.0f} | {tr:.3f} | {tr / gr:.3f} "
+            f"| {ideal * 1e3:.0f} | {t / ideal:.3f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -15,25 +15,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
-from typing import Callable
+from collections.abc import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
+from _common import best_seconds, bf16_matrix_units, cpu_model
 
 import adamml
 from adamml.backbones import create_backbone
 from adamml.flops import measure_macs
 from adamml.precision import autocast
 
-from _common import best_seconds, bf16_matrix_units, cpu_model
-
 
 def matmul_peak(dtype: torch.dtype, repeats: int, n: int = 4096) -> float:
     """GMAC/s of an n x n x n matmul in ``dtype``."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    return n ** 3 / best_seconds(lambda: torch.mm(a, b), repeats) / 1e9
+    return n**3 / best_seconds(lambda: torch.mm(a, b), repeats) / 1e9
 
 
 def main() -> None:
@@ -45,10 +43,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     units = bf16_matrix_units()
-    print(f"# throughput: {cpu_model()}, {torch.get_num_threads()} threads, torch "
-          f"{torch.__version__}, bf16 matrix units: {', '.join(units) or 'none'}")
-    print("| workload | videos x segments | precision | time (s) | GMAC/s | matmul GMAC/s, "
-          "same moment | share of peak |")
+    print(
+        f"# throughput: {cpu_model()}, {torch.get_num_threads()} threads, torch "
+        f"{torch.__version__}, bf16 matrix units: {', '.join(units) or 'none'}"
+    )
+    print(
+        "| workload | videos x segments | precision | time (s) | GMAC/s | matmul GMAC/s, "
+        "same moment | share of peak |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     resnet = create_backbone("resnet50_tsn", modality="rgb", num_classes=31).eval()
     model = adamml.create_model("adamml_rgb_audio", num_classes=31).eval()
@@ -59,11 +61,14 @@ def main() -> None:
         x = {m: torch.randn(videos, 10, *s.shape) for m, s in model.input_spec.items()}
         views = model.policy_views(x)
         macs_rgb = measure_macs(resnet, rgb[:1], convention="all") * n
-        macs_policy = measure_macs(model.policy, {m: v[:1, :1] for m, v in views.items()},
-                                   convention="all") * n
-        rows = (("resnet50_tsn", lambda: resnet(rgb), macs_rgb),
-                ("AdaMML policy (2 MobileNetV2 + LSTM)", lambda: model.policy(views),
-                 macs_policy))
+        macs_policy = (
+            measure_macs(model.policy, {m: v[:1, :1] for m, v in views.items()}, convention="all")
+            * n
+        )
+        rows = (
+            ("resnet50_tsn", lambda: resnet(rgb), macs_rgb),
+            ("AdaMML policy (2 MobileNetV2 + LSTM)", lambda: model.policy(views), macs_policy),
+        )
         for precision in precisions:
             dtype = adamml.precision.PRECISIONS[precision]
             for name, fn, macs in rows:
@@ -75,8 +80,11 @@ def main() -> None:
 
                 sec = best_seconds(run, args.repeats)
                 rate = macs / sec
-                print(f"| {name} | {videos} x 10 | {precision} | {sec:.3f} | {rate:.1f} | "
-                      f"{peak:.1f} | {100 * rate / peak:.0f} % |", flush=True)
+                print(
+                    f"| {name} | {videos} x 10 | {precision} | {sec:.3f} | {rate:.1f} | "
+                    f"{peak:.1f} | {100 * rate / peak:.0f} % |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -24,10 +24,23 @@ def build(args: argparse.Namespace) -> list[Run]:
     init = {"rgb": "unimodal_rgb", "audio": "unimodal_audio"}
     return [
         *unimodal_runs(("rgb", "audio")),
-        Run("fusion_rgb_audio", "Weighted Fusion", "fusion_rgb_audio", init=init,
-            paper=(87.86, 145.17), baseline="fusion_rgb_audio"),
-        Run("adamml_rgb_audio", "AdaMML", "adamml_rgb_audio", init=init, cost_weights=WEIGHTS,
-            paper=(88.17, 76.45), baseline="fusion_rgb_audio"),
+        Run(
+            "fusion_rgb_audio",
+            "Weighted Fusion",
+            "fusion_rgb_audio",
+            init=init,
+            paper=(87.86, 145.17),
+            baseline="fusion_rgb_audio",
+        ),
+        Run(
+            "adamml_rgb_audio",
+            "AdaMML",
+            "adamml_rgb_audio",
+            init=init,
+            cost_weights=WEIGHTS,
+            paper=(88.17, 76.45),
+            baseline="fusion_rgb_audio",
+        ),
     ]
 
 

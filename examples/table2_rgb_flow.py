@@ -25,12 +25,32 @@ def build(args: argparse.Namespace) -> list[Run]:
     base = "fusion_rgb_flow"
     return [
         *unimodal_runs(("rgb", "flow")),
-        Run(base, "Weighted Fusion", "fusion_rgb_flow", init=init, paper=(83.47, 304.75),
-            baseline=base),
-        Run("adamml_rgb_flow", "AdaMML-Flow", "adamml_rgb_flow", init=init,
-            cost_weights=WEIGHTS, paper=(83.82, 151.54), baseline=base),
-        Run("adamml_rgb_flow_rgbdiff", "AdaMML-RGBDiff", "adamml_rgb_flow_rgbdiff", init=init,
-            cost_weights=WEIGHTS, paper=(84.36, 137.03), baseline=base),
+        Run(
+            base,
+            "Weighted Fusion",
+            "fusion_rgb_flow",
+            init=init,
+            paper=(83.47, 304.75),
+            baseline=base,
+        ),
+        Run(
+            "adamml_rgb_flow",
+            "AdaMML-Flow",
+            "adamml_rgb_flow",
+            init=init,
+            cost_weights=WEIGHTS,
+            paper=(83.82, 151.54),
+            baseline=base,
+        ),
+        Run(
+            "adamml_rgb_flow_rgbdiff",
+            "AdaMML-RGBDiff",
+            "adamml_rgb_flow_rgbdiff",
+            init=init,
+            cost_weights=WEIGHTS,
+            paper=(84.36, 137.03),
+            baseline=base,
+        ),
     ]
 
 

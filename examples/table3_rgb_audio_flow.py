@@ -24,12 +24,32 @@ def build(args: argparse.Namespace) -> list[Run]:
     base = "fusion_rgb_audio_flow"
     return [
         *unimodal_runs(("rgb", "flow", "audio")),
-        Run(base, "Weighted Fusion", "fusion_rgb_audio_flow", init=init, paper=(88.25, 308.56),
-            baseline=base),
-        Run("adamml_rgb_audio_flow", "AdaMML-Flow", "adamml_rgb_audio_flow", init=init,
-            cost_weights=WEIGHTS, paper=(88.54, 132.94), baseline=base),
-        Run("adamml_rgb_audio_flow_rgbdiff", "AdaMML-RGBDiff", "adamml_rgb_audio_flow_rgbdiff",
-            init=init, cost_weights=WEIGHTS, paper=(89.06, 141.97), baseline=base),
+        Run(
+            base,
+            "Weighted Fusion",
+            "fusion_rgb_audio_flow",
+            init=init,
+            paper=(88.25, 308.56),
+            baseline=base,
+        ),
+        Run(
+            "adamml_rgb_audio_flow",
+            "AdaMML-Flow",
+            "adamml_rgb_audio_flow",
+            init=init,
+            cost_weights=WEIGHTS,
+            paper=(88.54, 132.94),
+            baseline=base,
+        ),
+        Run(
+            "adamml_rgb_audio_flow_rgbdiff",
+            "AdaMML-RGBDiff",
+            "adamml_rgb_audio_flow_rgbdiff",
+            init=init,
+            cost_weights=WEIGHTS,
+            paper=(89.06, 141.97),
+            baseline=base,
+        ),
     ]
 
 

@@ -23,12 +23,27 @@ from adamml.experiments.tables import COST_WEIGHTS, Run, TableSpec, cli, unimoda
 
 WEIGHTS = COST_WEIGHTS[("rgb", "audio")]
 VARIANTS = (  # key suffix, label, model, backbones, paper (ActivityNet mAP, GFLOPs)
-    ("_resnet18", "AdaMML ResNet-18 | ResNet-18", "adamml_rgb_audio_resnet18",
-     {"rgb": "resnet18_tsn", "audio": "resnet18_tsn"}, (80.05, 82.33)),
-    ("", "AdaMML ResNet-50 | MobileNetV2", "adamml_rgb_audio",
-     {"rgb": "resnet50_tsn", "audio": "mobilenetv2_audio"}, (84.73, 110.14)),
-    ("_efficientnet", "AdaMML EffNet-b3 | EffNet-b0", "adamml_rgb_audio_efficientnet",
-     {"rgb": "efficientnet_b3", "audio": "efficientnet_b0"}, (85.62, 30.55)),
+    (
+        "_resnet18",
+        "AdaMML ResNet-18 | ResNet-18",
+        "adamml_rgb_audio_resnet18",
+        {"rgb": "resnet18_tsn", "audio": "resnet18_tsn"},
+        (80.05, 82.33),
+    ),
+    (
+        "",
+        "AdaMML ResNet-50 | MobileNetV2",
+        "adamml_rgb_audio",
+        {"rgb": "resnet50_tsn", "audio": "mobilenetv2_audio"},
+        (84.73, 110.14),
+    ),
+    (
+        "_efficientnet",
+        "AdaMML EffNet-b3 | EffNet-b0",
+        "adamml_rgb_audio_efficientnet",
+        {"rgb": "efficientnet_b3", "audio": "efficientnet_b0"},
+        (85.62, 30.55),
+    ),
 )
 
 
@@ -38,16 +53,29 @@ def build(args: argparse.Namespace) -> list[Run]:
         # The default pair keeps the registered (or, in mini, tiny) backbones unchanged.
         override = backbones if suffix else None
         uni = unimodal_runs(("rgb", "audio"), backbones=override, suffix=suffix, paper={})
-        rows += [Run(r.key, r.label, r.model, model_args=r.model_args, group=label)
-                 for r in uni]
-        rows.append(Run(f"adamml_rgb_audio{suffix}", label, model,
-                        init={"rgb": f"unimodal_rgb{suffix}", "audio": f"unimodal_audio{suffix}"},
-                        cost_weights=WEIGHTS, paper=paper, group=label))
+        rows += [Run(r.key, r.label, r.model, model_args=r.model_args, group=label) for r in uni]
+        rows.append(
+            Run(
+                f"adamml_rgb_audio{suffix}",
+                label,
+                model,
+                init={"rgb": f"unimodal_rgb{suffix}", "audio": f"unimodal_audio{suffix}"},
+                cost_weights=WEIGHTS,
+                paper=paper,
+                group=label,
+            )
+        )
     return rows
 
 
-SPEC = TableSpec("table6", "Table 6: backbones (RGB + Audio)", build, paper_data="ActivityNet",
-                 paper_metric="mAP", select_metric="mAP")
+SPEC = TableSpec(
+    "table6",
+    "Table 6: backbones (RGB + Audio)",
+    build,
+    paper_data="ActivityNet",
+    paper_metric="mAP",
+    select_metric="mAP",
+)
 
 if __name__ == "__main__":
     cli(SPEC)

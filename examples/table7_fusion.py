@@ -20,23 +20,61 @@ import argparse
 from adamml.experiments.tables import COST_WEIGHTS, Run, TableSpec, cli, unimodal_runs
 
 TASKS = {  # task: modalities, AdaMML model, paper accuracy per row (Kinetics-Sounds)
-    "rgb_audio": (("rgb", "audio"), "adamml_rgb_audio",
-                  {"average": 88.15, "classwise": 87.86, "max": 86.49, "fc2": 87.73,
-                   "learnable": 87.86, "adamml": 88.17}, (145.17, 76.45)),
-    "rgb_flow": (("rgb", "flow"), "adamml_rgb_flow_rgbdiff",
-                 {"average": 83.30, "classwise": 83.82, "max": 83.47, "fc2": 83.30,
-                  "learnable": 83.47, "adamml": 84.36}, (304.75, 137.03)),
-    "rgb_audio_flow": (("rgb", "audio", "flow"), "adamml_rgb_audio_flow_rgbdiff",
-                       {"average": 88.18, "classwise": 87.75, "max": 88.06, "fc2": 87.84,
-                        "learnable": 88.25, "adamml": 89.06}, (308.56, 141.97)),
+    "rgb_audio": (
+        ("rgb", "audio"),
+        "adamml_rgb_audio",
+        {
+            "average": 88.15,
+            "classwise": 87.86,
+            "max": 86.49,
+            "fc2": 87.73,
+            "learnable": 87.86,
+            "adamml": 88.17,
+        },
+        (145.17, 76.45),
+    ),
+    "rgb_flow": (
+        ("rgb", "flow"),
+        "adamml_rgb_flow_rgbdiff",
+        {
+            "average": 83.30,
+            "classwise": 83.82,
+            "max": 83.47,
+            "fc2": 83.30,
+            "learnable": 83.47,
+            "adamml": 84.36,
+        },
+        (304.75, 137.03),
+    ),
+    "rgb_audio_flow": (
+        ("rgb", "audio", "flow"),
+        "adamml_rgb_audio_flow_rgbdiff",
+        {
+            "average": 88.18,
+            "classwise": 87.75,
+            "max": 88.06,
+            "fc2": 87.84,
+            "learnable": 88.25,
+            "adamml": 89.06,
+        },
+        (308.56, 141.97),
+    ),
 }
-FUSIONS = (("average", "Average Fusion"), ("classwise", "Class-wise Weighted Fusion"),
-           ("max", "Max Fusion"), ("fc2", "FC2 Fusion"), ("learnable", "Weighted Fusion"))
+FUSIONS = (
+    ("average", "Average Fusion"),
+    ("classwise", "Class-wise Weighted Fusion"),
+    ("max", "Max Fusion"),
+    ("fc2", "FC2 Fusion"),
+    ("learnable", "Weighted Fusion"),
+)
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tasks", default=",".join(TASKS),
-                   help=f"comma-separated columns of the table: {', '.join(TASKS)}")
+    p.add_argument(
+        "--tasks",
+        default=",".join(TASKS),
+        help=f"comma-separated columns of the table: {', '.join(TASKS)}",
+    )
 
 
 def build(args: argparse.Namespace) -> list[Run]:
@@ -44,8 +82,7 @@ def build(args: argparse.Namespace) -> list[Run]:
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
         raise SystemExit(f"error: unknown task(s) {unknown}; choose from {', '.join(TASKS)}")
-    mods_needed = [m for m in ("rgb", "flow", "audio")
-                   if any(m in TASKS[t][0] for t in tasks)]
+    mods_needed = [m for m in ("rgb", "flow", "audio") if any(m in TASKS[t][0] for t in tasks)]
     rows = unimodal_runs(mods_needed)
     for task in tasks:
         mods, adamml_model, paper, (fusion_gflops, adamml_gflops) = TASKS[task]
@@ -54,17 +91,36 @@ def build(args: argparse.Namespace) -> list[Run]:
         base = f"fusion_{task}"  # the learnable weighted fusion, as in Tables 1-3
         for name, label in FUSIONS:
             key = base if name == "learnable" else f"fusion_{task}_{name}"
-            rows.append(Run(key, label, f"fusion_{task}", init=init,
-                            model_args={} if name == "learnable" else {"fusion": name},
-                            paper=(paper[name], fusion_gflops), group=group, baseline=base))
-        rows.append(Run(f"{adamml_model}", "AdaMML" + ("-RGBDiff" if "flow" in mods else ""),
-                        adamml_model, init=init, cost_weights=COST_WEIGHTS[mods],
-                        paper=(paper["adamml"], adamml_gflops), group=group, baseline=base))
+            rows.append(
+                Run(
+                    key,
+                    label,
+                    f"fusion_{task}",
+                    init=init,
+                    model_args={} if name == "learnable" else {"fusion": name},
+                    paper=(paper[name], fusion_gflops),
+                    group=group,
+                    baseline=base,
+                )
+            )
+        rows.append(
+            Run(
+                f"{adamml_model}",
+                "AdaMML" + ("-RGBDiff" if "flow" in mods else ""),
+                adamml_model,
+                init=init,
+                cost_weights=COST_WEIGHTS[mods],
+                paper=(paper["adamml"], adamml_gflops),
+                group=group,
+                baseline=base,
+            )
+        )
     return rows
 
 
-SPEC = TableSpec("table7", "Table 7: fusion strategies", build, mini_data="synthetic",
-                 add_args=add_args)
+SPEC = TableSpec(
+    "table7", "Table 7: fusion strategies", build, mini_data="synthetic", add_args=add_args
+)
 
 if __name__ == "__main__":
     cli(SPEC)

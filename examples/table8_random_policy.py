@@ -30,26 +30,46 @@ from adamml.experiments.tables import COST_WEIGHTS, Run, TableSpec, cli, unimoda
 WEIGHTS = COST_WEIGHTS[("rgb", "audio")]
 # Kinetics-Sounds accuracy (ActivityNet mAP: 70.34, 58.31, 70.85, 73.91); the paper gives no
 # GFLOPs for the random rows (AdaMML: 76.45).
-ROWS = (("train", "Random (Train)", 84.34), ("test", "Random (Test)", 85.75),
-        ("both", "Random (Train + Test)", 86.28))
+ROWS = (
+    ("train", "Random (Train)", 84.34),
+    ("test", "Random (Test)", 85.75),
+    ("both", "Random (Train + Test)", 86.28),
+)
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--p", type=float, default=0.5,
-                   help="keep probability of every modality in the random rows")
+    p.add_argument(
+        "--p", type=float, default=0.5, help="keep probability of every modality in the random rows"
+    )
 
 
 def build(args: argparse.Namespace) -> list[Run]:
     init = {"rgb": "unimodal_rgb", "audio": "unimodal_audio"}
     rows = unimodal_runs(("rgb", "audio"))
     for when, label, acc in ROWS:
-        rows.append(Run(f"random_{when}_p{args.p:g}", label, "adamml_rgb_audio", init=init,
-                        model_args={"policy": "random",
-                                    "policy_args": {"p": args.p, "when": when,
-                                                    "seed": args.seed}},
-                        paper=(acc, None)))
-    rows.append(Run("adamml_rgb_audio", "AdaMML", "adamml_rgb_audio", init=init,
-                    cost_weights=WEIGHTS, paper=(88.17, 76.45)))
+        rows.append(
+            Run(
+                f"random_{when}_p{args.p:g}",
+                label,
+                "adamml_rgb_audio",
+                init=init,
+                model_args={
+                    "policy": "random",
+                    "policy_args": {"p": args.p, "when": when, "seed": args.seed},
+                },
+                paper=(acc, None),
+            )
+        )
+    rows.append(
+        Run(
+            "adamml_rgb_audio",
+            "AdaMML",
+            "adamml_rgb_audio",
+            init=init,
+            cost_weights=WEIGHTS,
+            paper=(88.17, 76.45),
+        )
+    )
     return rows
 
 

@@ -25,34 +25,58 @@ CURVE = "AdaMML-RGBDiff, RGB + Flow: lambda_RGB curve (loss.cost_weights.rgb)"
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--lambdas", default="0.25,0.5,1,2,4",
-                   help="values of loss.cost_weights.rgb for the curve (flow stays 1.0); "
-                   "empty for no curve")
+    p.add_argument(
+        "--lambdas",
+        default="0.25,0.5,1,2,4",
+        help="values of loss.cost_weights.rgb for the curve (flow stays 1.0); empty for no curve",
+    )
 
 
 def build(args: argparse.Namespace) -> list[Run]:
     rows = unimodal_runs(("rgb", "flow", "rgbdiff"))
     rows += [
-        Run("fusion_rgb_flow", "Weighted Fusion (RGB + Flow)", "fusion_rgb_flow",
-            init={"rgb": "unimodal_rgb", "flow": "unimodal_flow"}, paper=(83.47, 304.75)),
-        Run("fusion_rgb_rgbdiff", "Weighted Fusion (RGB + RGBDiff)", "fusion_rgb_rgbdiff",
-            init={"rgb": "unimodal_rgb", "rgbdiff": "unimodal_rgbdiff"}, paper=(83.30, 320.48)),
+        Run(
+            "fusion_rgb_flow",
+            "Weighted Fusion (RGB + Flow)",
+            "fusion_rgb_flow",
+            init={"rgb": "unimodal_rgb", "flow": "unimodal_flow"},
+            paper=(83.47, 304.75),
+        ),
+        Run(
+            "fusion_rgb_rgbdiff",
+            "Weighted Fusion (RGB + RGBDiff)",
+            "fusion_rgb_rgbdiff",
+            init={"rgb": "unimodal_rgb", "rgbdiff": "unimodal_rgbdiff"},
+            paper=(83.30, 320.48),
+        ),
     ]
     for text in (t.strip() for t in args.lambdas.split(",")):
         if not text:
             continue
         lam = float(text)
-        rows.append(Run(f"adamml_rgb_flow_rgbdiff_lrgb{lam:g}", f"lambda_RGB = {lam:g}",
-                        "adamml_rgb_flow_rgbdiff",
-                        init={"rgb": "unimodal_rgb", "flow": "unimodal_flow"},
-                        cost_weights={"rgb": lam, "flow": 1.0},
-                        paper=(84.36, 137.03) if lam == 1.0 else None, group=CURVE,
-                        baseline="fusion_rgb_flow", extra={"lambda_rgb": lam}))
+        rows.append(
+            Run(
+                f"adamml_rgb_flow_rgbdiff_lrgb{lam:g}",
+                f"lambda_RGB = {lam:g}",
+                "adamml_rgb_flow_rgbdiff",
+                init={"rgb": "unimodal_rgb", "flow": "unimodal_flow"},
+                cost_weights={"rgb": lam, "flow": 1.0},
+                paper=(84.36, 137.03) if lam == 1.0 else None,
+                group=CURVE,
+                baseline="fusion_rgb_flow",
+                extra={"lambda_rgb": lam},
+            )
+        )
     return rows
 
 
-SPEC = TableSpec("table9", "Table 9: RGB difference vs optical flow", build,
-                 mini_data="synthetic", add_args=add_args)
+SPEC = TableSpec(
+    "table9",
+    "Table 9: RGB difference vs optical flow",
+    build,
+    mini_data="synthetic",
+    add_args=add_args,
+)
 
 if __name__ == "__main__":
     cli(SPEC)

@@ -16,8 +16,11 @@ def _factory(modalities, *, hidden: int, p: float = 0.5):  # noqa: ANN001, ANN20
 
 
 def test_check_kwargs_names_unknown_and_accepted() -> None:
-    with pytest.raises(ConfigError, match=r"thing 'x' does not take \['q'\]; it accepts "
-                                          r"\['hidden', 'p'\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"thing 'x' does not take \['q'\]; it accepts "
+        r"\['hidden', 'p'\]",
+    ):
         check_kwargs(_factory, {"hidden": 1, "q": 2}, what="thing 'x'")
 
 
@@ -34,13 +37,16 @@ def test_check_kwargs_passes_var_keyword_and_unreadable_signatures() -> None:
     assert accepts(lambda **kw: None, "q")
 
 
-@pytest.mark.parametrize("call", [
-    lambda: adamml.create_model("test_adamml_rgb_audio", num_classes=3, polcy="fc"),
-    lambda: adamml.create_policy("random", modalities=("rgb",), q=1),
-    lambda: adamml.create_fusion("max", modalities=("rgb",), q=1),
-    lambda: adamml.create_backbone("tiny_tsn", modality="rgb", q=1),
-    lambda: adamml.create_model("test_adamml_rgb_audio", num_classes=3, fusion_args={"q": 1}),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: adamml.create_model("test_adamml_rgb_audio", num_classes=3, polcy="fc"),
+        lambda: adamml.create_policy("random", modalities=("rgb",), q=1),
+        lambda: adamml.create_fusion("max", modalities=("rgb",), q=1),
+        lambda: adamml.create_backbone("tiny_tsn", modality="rgb", q=1),
+        lambda: adamml.create_model("test_adamml_rgb_audio", num_classes=3, fusion_args={"q": 1}),
+    ],
+)
 def test_every_factory_rejects_an_unknown_keyword_with_the_accepted_names(call) -> None:
     with pytest.raises(ConfigError, match=r"does not take \['(polcy|q)'\]; it accepts \["):
         call()
@@ -49,8 +55,8 @@ def test_every_factory_rejects_an_unknown_keyword_with_the_accepted_names(call) 
 def test_models_registry_holds_factories_only() -> None:
     for name in adamml.list_models():
         entry = adamml.MODELS.get(name)
-        assert callable(entry) and isinstance(entry.recipe, adamml.models.ModelRecipe)
-    assert adamml.models.get_recipe("adamml_rgb_audio").modalities == ("rgb", "audio")
+        assert callable(entry) and isinstance(entry.recipe, adamml.zoo.ModelRecipe)
+    assert adamml.zoo.get_recipe("adamml_rgb_audio").modalities == ("rgb", "audio")
 
 
 def test_canonical_modalities() -> None:
@@ -70,18 +76,33 @@ def test_canonical_inputs_reads_batch_and_segments() -> None:
     assert (b, s) == (2, 3) and set(canon) == {"rgb", "audio"}
 
 
-@pytest.mark.parametrize("inputs, message", [
-    ([torch.zeros(1)], r"inputs must be a dict \{modality: tensor .*got a list"),
-    ({"rgb": np.zeros((2, 3, 4, 3, 8, 8)), "audio": torch.zeros(2, 3, 1, 1, 8, 8)},
-     r"inputs\['rgb'\] is a numpy.ndarray.*torch.from_numpy"),
-    ({"rgb": [[0.0]], "audio": torch.zeros(2, 3, 1, 1, 8, 8)},
-     r"inputs\['rgb'\] is a list.*torch.stack"),
-    ({"audio": torch.zeros(2, 3, 1, 1, 8, 8)}, r"inputs lack \['rgb'\]"),
-    ({"rgb": torch.zeros(2, 3, 4, 3, 8, 8), "audio": torch.zeros(2, 4, 1, 1, 8, 8)},
-     r"disagree on \(B, S\)"),
-    ({"rgb": torch.zeros(2, 3, 4, 3, 8, 8), "sound": torch.zeros(2, 3, 1, 1, 8, 8),
-      "audio": torch.zeros(2, 3, 1, 1, 8, 8)}, "twice"),
-])
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        ([torch.zeros(1)], r"inputs must be a dict \{modality: tensor .*got a list"),
+        (
+            {"rgb": np.zeros((2, 3, 4, 3, 8, 8)), "audio": torch.zeros(2, 3, 1, 1, 8, 8)},
+            r"inputs\['rgb'\] is a numpy.ndarray.*torch.from_numpy",
+        ),
+        (
+            {"rgb": [[0.0]], "audio": torch.zeros(2, 3, 1, 1, 8, 8)},
+            r"inputs\['rgb'\] is a list.*torch.stack",
+        ),
+        ({"audio": torch.zeros(2, 3, 1, 1, 8, 8)}, r"inputs lack \['rgb'\]"),
+        (
+            {"rgb": torch.zeros(2, 3, 4, 3, 8, 8), "audio": torch.zeros(2, 4, 1, 1, 8, 8)},
+            r"disagree on \(B, S\)",
+        ),
+        (
+            {
+                "rgb": torch.zeros(2, 3, 4, 3, 8, 8),
+                "sound": torch.zeros(2, 3, 1, 1, 8, 8),
+                "audio": torch.zeros(2, 3, 1, 1, 8, 8),
+            },
+            "twice",
+        ),
+    ],
+)
 def test_canonical_inputs_explains_each_mistake(inputs, message) -> None:
     with pytest.raises(ShapeError, match=message):
         canonical_inputs(inputs, ("rgb", "audio"))

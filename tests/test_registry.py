@@ -43,7 +43,9 @@ def _write_plugin(tmp_path, dist: str, module: str, body: str, entry: str) -> No
 
 def test_plugin_modality_is_discovered(tmp_path, monkeypatch) -> None:
     _write_plugin(
-        tmp_path, "depth_plugin", "depth_plugin_mod",
+        tmp_path,
+        "depth_plugin",
+        "depth_plugin_mod",
         """
         from adamml.modalities import Modality
         DEPTH = Modality("depth", channels=1, frames=8, size=(224, 224))
@@ -58,15 +60,24 @@ def test_plugin_modality_is_discovered(tmp_path, monkeypatch) -> None:
         assert adamml.get_modality("depth").channels == 1
         # the plugin modality builds and runs a model like any built-in
         import torch
+
         mods = ("rgb", "depth")
         model = adamml.AdaMML(
             policy=adamml.AllPolicy(mods),
-            router=adamml.ModalityRouter({
-                m: adamml.create_backbone("tiny_tsn", modality=adamml.get_modality(m).replace(
-                    frames=4, size=(32, 32)), num_classes=3) for m in mods}),
+            router=adamml.ModalityRouter(
+                {
+                    m: adamml.create_backbone(
+                        "tiny_tsn",
+                        modality=adamml.get_modality(m).replace(frames=4, size=(32, 32)),
+                        num_classes=3,
+                    )
+                    for m in mods
+                }
+            ),
             fusion=adamml.LearnableLateFusion(mods),
-            modality_specs={m: adamml.get_modality(m).replace(frames=4, size=(32, 32))
-                            for m in mods},
+            modality_specs={
+                m: adamml.get_modality(m).replace(frames=4, size=(32, 32)) for m in mods
+            },
         ).eval()
         assert model.input_spec["depth"].shape == (4, 1, 32, 32)
         x = {m: torch.randn(2, 3, *spec.shape) for m, spec in model.input_spec.items()}
@@ -81,7 +92,9 @@ def test_plugin_modality_is_discovered(tmp_path, monkeypatch) -> None:
 
 def test_broken_plugin_warns_and_library_keeps_working(tmp_path, monkeypatch) -> None:
     _write_plugin(
-        tmp_path, "broken_plugin", "broken_plugin_mod",
+        tmp_path,
+        "broken_plugin",
+        "broken_plugin_mod",
         "raise RuntimeError('boom at import')\n",
         "broken = broken_plugin_mod:THING",
     )
@@ -100,7 +113,9 @@ def test_broken_plugin_warns_and_library_keeps_working(tmp_path, monkeypatch) ->
 
 def test_autoload_can_be_disabled(tmp_path, monkeypatch) -> None:
     _write_plugin(
-        tmp_path, "off_plugin", "off_plugin_mod",
+        tmp_path,
+        "off_plugin",
+        "off_plugin_mod",
         """
         from adamml.modalities import Modality
         OFF = Modality("offmod", channels=1, frames=1, size=(8, 8))
@@ -126,11 +141,21 @@ def test_registry_module_does_not_import_the_registries() -> None:
     import adamml._registry as module
 
     tree = ast.parse(inspect.getsource(module))
-    imported = {node.module for node in ast.walk(tree)
-                if isinstance(node, ast.ImportFrom) and node.module}
-    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                 for alias in node.names}
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
+    imported |= {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
     assert "registries" not in imported and not any("registries" in m for m in imported)
     assert set(adamml.registries.REGISTRIES) == {
-        "adamml.modalities", "adamml.backbones", "adamml.policies", "adamml.fusions",
-        "adamml.models", "adamml.data_sources"}
+        "adamml.modalities",
+        "adamml.backbones",
+        "adamml.policies",
+        "adamml.fusions",
+        "adamml.models",
+        "adamml.data_sources",
+    }

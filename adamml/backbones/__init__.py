@@ -20,10 +20,18 @@ from . import zoo
 from .base import FrameBackbone, StagedBackbone, TimmFrameBackbone, temporal_max_pool
 from .weights import adapt_stem, load_backbone_weights, read_state_dict
 
-__all__ = ["create_backbone", "list_backbones", "resolve_backbone_name", "FrameBackbone",
-           "StagedBackbone",
-           "TimmFrameBackbone", "temporal_max_pool", "adapt_stem", "load_backbone_weights",
-           "read_state_dict"]
+__all__ = [
+    "create_backbone",
+    "list_backbones",
+    "resolve_backbone_name",
+    "FrameBackbone",
+    "StagedBackbone",
+    "TimmFrameBackbone",
+    "temporal_max_pool",
+    "adapt_stem",
+    "load_backbone_weights",
+    "read_state_dict",
+]
 
 TIMM_PREFIX = "timm:"
 
@@ -110,13 +118,17 @@ def create_backbone(
             "a local weight file instead, e.g. pretrained='resnet50_a1_0-14fe96d1.pth'"
         )
     if name.startswith(TIMM_PREFIX):
-        timm_name = name[len(TIMM_PREFIX):]
+        timm_name = name[len(TIMM_PREFIX) :]
 
         def builder(**kw: Any) -> nn.Module:
             return zoo.timm_frame_backbone(timm_name, **kw)
 
-        check_kwargs(zoo.timm_frame_backbone, kwargs, what=f"backbone {name!r}",
-                     given=("timm_name", "modality", "num_classes"))
+        check_kwargs(
+            zoo.timm_frame_backbone,
+            kwargs,
+            what=f"backbone {name!r}",
+            given=("timm_name", "modality", "num_classes"),
+        )
     else:
         builder = BACKBONES.get(name)
         check_kwargs(builder, kwargs, what=f"backbone {name!r}", given=("modality", "num_classes"))

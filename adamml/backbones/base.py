@@ -84,8 +84,9 @@ class FrameBackbone(nn.Module):
     built and the inputs in ``forward_features``. On a 2-core CPU this made a training step of
     the tiny twins 1.7x faster and the eval forward of the TSN ResNet-50 2.3x faster."""
 
-    def __init__(self, *, num_features: int, num_classes: int, in_chans: int, frames: int,
-                 drop_rate: float) -> None:
+    def __init__(
+        self, *, num_features: int, num_classes: int, in_chans: int, frames: int, drop_rate: float
+    ) -> None:
         super().__init__()
         self.num_features = int(num_features)
         self.num_classes = int(num_classes)
@@ -97,8 +98,12 @@ class FrameBackbone(nn.Module):
     def _fast(self, x: Tensor, *, features: bool) -> Tensor | None:
         """The fast path's output, or ``None`` where the plain forward must run (training,
         autograd on, or the fast path disabled)."""
-        if (self.training or torch.is_grad_enabled() or not self.inference_options.enabled
-                or not fast_path_allowed()):
+        if (
+            self.training
+            or torch.is_grad_enabled()
+            or not self.inference_options.enabled
+            or not fast_path_allowed()
+        ):
             return None
         if x.dim() != 5 or x.shape[2] != self.in_chans or x.shape[0] == 0 or x.is_meta:
             return None  # the plain forward raises the shape error / handles the empty batch
@@ -107,7 +112,7 @@ class FrameBackbone(nn.Module):
             path = _FAST[self] = FastPath()
         return path(self, x, self.inference_options, features=features)
 
-    def train(self, mode: bool = True) -> "FrameBackbone":
+    def train(self, mode: bool = True) -> FrameBackbone:
         """``nn.Module.train``; entering training drops the inference copies."""
         if mode and self in _FAST:
             _FAST[self].clear()
@@ -116,8 +121,11 @@ class FrameBackbone(nn.Module):
     def _init_head(self) -> None:
         # called by subclasses after the body, so the state dict lists tensors in network order
         self.head_drop = nn.Dropout(self.drop_rate)
-        self.fc: nn.Module = (nn.Linear(self.num_features, self.num_classes)
-                              if self.num_classes > 0 else nn.Identity())
+        self.fc: nn.Module = (
+            nn.Linear(self.num_features, self.num_classes)
+            if self.num_classes > 0
+            else nn.Identity()
+        )
         if self.use_channels_last:
             self.to(memory_format=torch.channels_last)
 
@@ -178,8 +186,11 @@ class FrameBackbone(nn.Module):
         """Replace the classifier by a fresh ``Linear(D, num_classes)`` (0: features)."""
         self.num_classes = int(num_classes)
         device = next(self.parameters()).device
-        self.fc = (nn.Linear(self.num_features, num_classes).to(device)
-                   if num_classes > 0 else nn.Identity())
+        self.fc = (
+            nn.Linear(self.num_features, num_classes).to(device)
+            if num_classes > 0
+            else nn.Identity()
+        )
 
 
 class StagedBackbone(FrameBackbone):
@@ -201,11 +212,25 @@ class StagedBackbone(FrameBackbone):
         drop_rate: dropout before ``fc`` (0.5 in the reference).
     """
 
-    def __init__(self, net: nn.Module, *, plan: Sequence[str], pool_before: Sequence[str] = (),
-                 temporal_pool: bool = True, num_classes: int = 0, in_chans: int = 3,
-                 frames: int = 1, drop_rate: float = 0.5) -> None:
-        super().__init__(num_features=int(net.num_features), num_classes=num_classes,
-                         in_chans=in_chans, frames=frames, drop_rate=drop_rate)
+    def __init__(
+        self,
+        net: nn.Module,
+        *,
+        plan: Sequence[str],
+        pool_before: Sequence[str] = (),
+        temporal_pool: bool = True,
+        num_classes: int = 0,
+        in_chans: int = 3,
+        frames: int = 1,
+        drop_rate: float = 0.5,
+    ) -> None:
+        super().__init__(
+            num_features=int(net.num_features),
+            num_classes=num_classes,
+            in_chans=in_chans,
+            frames=frames,
+            drop_rate=drop_rate,
+        )
         roots = {p.split(".")[0] for p in plan}
         for name, child in net.named_children():
             if name in roots:
@@ -238,10 +263,22 @@ class TimmFrameBackbone(FrameBackbone):
         drop_rate: dropout before ``fc``.
     """
 
-    def __init__(self, net: nn.Module, *, num_classes: int = 0, in_chans: int = 3,
-                 frames: int = 1, drop_rate: float = 0.5) -> None:
-        super().__init__(num_features=int(net.num_features), num_classes=num_classes,
-                         in_chans=in_chans, frames=frames, drop_rate=drop_rate)
+    def __init__(
+        self,
+        net: nn.Module,
+        *,
+        num_classes: int = 0,
+        in_chans: int = 3,
+        frames: int = 1,
+        drop_rate: float = 0.5,
+    ) -> None:
+        super().__init__(
+            num_features=int(net.num_features),
+            num_classes=num_classes,
+            in_chans=in_chans,
+            frames=frames,
+            drop_rate=drop_rate,
+        )
         self.net = net
         self._init_head()
 

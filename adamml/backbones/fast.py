@@ -32,15 +32,22 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["InferenceOptions", "FastPath", "fold_batchnorm", "largest_activation_bytes",
-           "DEFAULT_CHUNK_MB", "plain_forward", "fast_path_allowed"]
+__all__ = [
+    "InferenceOptions",
+    "FastPath",
+    "fold_batchnorm",
+    "largest_activation_bytes",
+    "DEFAULT_CHUNK_MB",
+    "plain_forward",
+    "fast_path_allowed",
+]
 
 _PLAIN = threading.local()
 # (architecture, input shape) -> bytes of the largest float32 activation of one segment
@@ -62,6 +69,7 @@ def plain_forward() -> Iterator[None]:
 def fast_path_allowed() -> bool:
     """False inside `plain_forward`."""
     return not getattr(_PLAIN, "depth", 0)
+
 
 DEFAULT_CHUNK_MB: dict[str, float | None] = {"cpu": 48.0, "cuda": 1024.0}
 """Default activation budget per chunk by device type (MiB of the largest activation);
@@ -88,7 +96,7 @@ class InferenceOptions:
     chunk_mb: float | str | None = "auto"
     compile: bool = False
 
-    def replace(self, **changes: Any) -> "InferenceOptions":
+    def replace(self, **changes: Any) -> InferenceOptions:
         """A copy with some fields changed."""
         return replace(self, **changes)
 
@@ -116,8 +124,9 @@ class _FoldedNorm(nn.Module):
         return self.act(self.drop(x))
 
 
-def _pairs(module: nn.Module, sample: Tensor, run: Callable[[Tensor], Any]
-           ) -> list[tuple[nn.Conv2d, str, nn.Module]]:
+def _pairs(
+    module: nn.Module, sample: Tensor, run: Callable[[Tensor], Any]
+) -> list[tuple[nn.Conv2d, str, nn.Module]]:
     """(conv, norm's dotted name, norm) pairs where the norm reads only that conv's output."""
     calls: list[tuple[nn.Module, Tensor | None, Tensor]] = []
     names = {m: n for n, m in module.named_modules()}
@@ -152,8 +161,9 @@ def _pairs(module: nn.Module, sample: Tensor, run: Callable[[Tensor], Any]
     return pairs
 
 
-def fold_batchnorm(module: nn.Module, sample: Tensor,
-                   run: Callable[[Tensor], Any] | None = None) -> int:
+def fold_batchnorm(
+    module: nn.Module, sample: Tensor, run: Callable[[Tensor], Any] | None = None
+) -> int:
     """Fold every eval-mode BatchNorm that reads only a convolution's output into that
     convolution, in place.
 
@@ -172,8 +182,11 @@ def fold_batchnorm(module: nn.Module, sample: Tensor,
     """
     pairs = _pairs(module, sample, run or module)
     for conv, name, norm in pairs:
-        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps) if norm.affine else (
-            1.0 / torch.sqrt(norm.running_var + norm.eps))
+        scale = (
+            norm.weight / torch.sqrt(norm.running_var + norm.eps)
+            if norm.affine
+            else (1.0 / torch.sqrt(norm.running_var + norm.eps))
+        )
         shift = (norm.bias if norm.affine else 0.0) - norm.running_mean * scale
         with torch.no_grad():
             conv.weight.mul_(scale.reshape(-1, 1, 1, 1).to(conv.weight))
@@ -248,8 +261,14 @@ class FastPath:
             p.requires_grad_(False)
         return fast
 
-    def _build(self, owner: nn.Module, sample: Tensor, dtype: torch.dtype,
-               opts: InferenceOptions, features: bool) -> Callable[[Tensor], Tensor]:
+    def _build(
+        self,
+        owner: nn.Module,
+        sample: Tensor,
+        dtype: torch.dtype,
+        opts: InferenceOptions,
+        features: bool,
+    ) -> Callable[[Tensor], Tensor]:
         fast = self._plain_copy(owner, opts)
         self.folded = 0
         if opts.fold_bn:
@@ -272,8 +291,14 @@ class FastPath:
             call = torch.compile(call, dynamic=False)
         return call
 
-    def _call(self, owner: nn.Module, sample: Tensor, dtype: torch.dtype,
-              opts: InferenceOptions, features: bool) -> Callable[[Tensor], Tensor]:
+    def _call(
+        self,
+        owner: nn.Module,
+        sample: Tensor,
+        dtype: torch.dtype,
+        opts: InferenceOptions,
+        features: bool,
+    ) -> Callable[[Tensor], Tensor]:
         params = _params_key(owner)
         if params != self._owner_key:
             self.clear()
@@ -298,8 +323,9 @@ class FastPath:
         per = _ACTIVATION_BYTES[key] * x.element_size() // 4
         return max(1, int(float(budget) * 2**20 // max(1, per)))
 
-    def __call__(self, owner: nn.Module, x: Tensor, opts: InferenceOptions, *,
-                 features: bool) -> Tensor:
+    def __call__(
+        self, owner: nn.Module, x: Tensor, opts: InferenceOptions, *, features: bool
+    ) -> Tensor:
         """The eval forward of ``owner`` on ``x`` through the inference copy, in chunks."""
         device_type = x.device.type
         if torch.is_autocast_enabled(device_type):
@@ -314,4 +340,4 @@ class FastPath:
             call = lambda part: _bucketed(run, part, n)  # noqa: E731
         if n >= x.shape[0]:
             return call(x)
-        return torch.cat([call(x[i:i + n]) for i in range(0, x.shape[0], n)])
+        return torch.cat([call(x[i : i + n]) for i in range(0, x.shape[0], n)])

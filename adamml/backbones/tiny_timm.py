@@ -45,35 +45,56 @@ class TinyResNet(ResNet):
     Only the stem changes: names and the rest of the network are timm's.
     """
 
-    def __init__(self, *, stem_width: int = 12, stem_kernel: int = 3, in_chans: int = 3,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, stem_width: int = 12, stem_kernel: int = 3, in_chans: int = 3, **kwargs: Any
+    ) -> None:
         super().__init__(in_chans=in_chans, **kwargs)
         block = self.layer1[0]
-        self.conv1 = nn.Conv2d(in_chans, stem_width, kernel_size=stem_kernel, stride=2,
-                               padding=stem_kernel // 2, bias=False)
+        self.conv1 = nn.Conv2d(
+            in_chans,
+            stem_width,
+            kernel_size=stem_kernel,
+            stride=2,
+            padding=stem_kernel // 2,
+            bias=False,
+        )
         self.bn1 = nn.BatchNorm2d(stem_width)
-        block.conv1 = nn.Conv2d(stem_width, block.conv1.out_channels, kernel_size=3, padding=1,
-                                bias=False)
-        block.downsample[0] = nn.Conv2d(stem_width, block.downsample[0].out_channels,
-                                        kernel_size=1, bias=False)
+        block.conv1 = nn.Conv2d(
+            stem_width, block.conv1.out_channels, kernel_size=3, padding=1, bias=False
+        )
+        block.downsample[0] = nn.Conv2d(
+            stem_width, block.downsample[0].out_channels, kernel_size=1, bias=False
+        )
         self.feature_info[0]["num_chs"] = stem_width
         for m in (self.conv1, block.conv1, block.downsample[0]):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
 
-_CFG: dict[str, Any] = {"url": "", "num_classes": 0, "input_size": (3, 32, 32),
-                        "first_conv": "", "classifier": "fc"}
+_CFG: dict[str, Any] = {
+    "url": "",
+    "num_classes": 0,
+    "input_size": (3, 32, 32),
+    "first_conv": "",
+    "classifier": "fc",
+}
 
 
 @register_model
 def adamml_tiny_resnet(pretrained: bool = False, **kwargs: Any) -> TinyResNet:
     """Tiny timm ResNet (BasicBlock x [1, 1, 1, 1]) for the ``test_*`` models."""
-    args: dict[str, Any] = dict(block=BasicBlock, layers=(1, 1, 1, 1), stem_width=12,
-                                stem_kernel=3,
-                                channels=(28, 48, 96, 192), zero_init_last=False)
+    args: dict[str, Any] = dict(
+        block=BasicBlock,
+        layers=(1, 1, 1, 1),
+        stem_width=12,
+        stem_kernel=3,
+        channels=(28, 48, 96, 192),
+        zero_init_last=False,
+    )
     cfg = dict(_CFG, first_conv="conv1", classifier="fc")
     kwargs["pretrained_cfg"] = kwargs.get("pretrained_cfg") or cfg
-    return build_model_with_cfg(TinyResNet, "adamml_tiny_resnet", pretrained, **dict(args, **kwargs))
+    return build_model_with_cfg(
+        TinyResNet, "adamml_tiny_resnet", pretrained, **dict(args, **kwargs)
+    )
 
 
 @register_model
@@ -90,5 +111,6 @@ def adamml_tiny_mobilenetv2(pretrained: bool = False, **kwargs: Any) -> Efficien
     )
     cfg = dict(_CFG, first_conv="conv_stem", classifier="classifier")
     kwargs["pretrained_cfg"] = kwargs.get("pretrained_cfg") or cfg
-    return build_model_with_cfg(EfficientNet, "adamml_tiny_mobilenetv2", pretrained,
-                                **dict(args, **kwargs))
+    return build_model_with_cfg(
+        EfficientNet, "adamml_tiny_mobilenetv2", pretrained, **dict(args, **kwargs)
+    )

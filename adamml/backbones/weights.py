@@ -33,8 +33,10 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     """
     p = Path(path)
     if not p.is_file():
-        raise CheckpointError(f"weight file {str(p)!r} does not exist; pass a local file path "
-                              "(adamml never downloads weights)")
+        raise CheckpointError(
+            f"weight file {str(p)!r} does not exist; pass a local file path "
+            "(adamml never downloads weights)"
+        )
     if p.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -102,8 +104,11 @@ def load_backbone_weights(model: nn.Module, path: str | Path, *, stem_init: str 
             del src[k]  # a classifier for other classes: keep ours, freshly initialised
     missing = sorted(k for k in ours if k not in src and k not in head)
     unexpected = sorted(k for k in src if k not in ours)
-    wrong = sorted(f"{k}: file {tuple(src[k].shape)} vs model {tuple(ours[k].shape)}"
-                   for k in src if k in ours and src[k].shape != ours[k].shape)
+    wrong = sorted(
+        f"{k}: file {tuple(src[k].shape)} vs model {tuple(ours[k].shape)}"
+        for k in src
+        if k in ours and src[k].shape != ours[k].shape
+    )
     if missing or unexpected or wrong:
         raise CheckpointError(
             f"{str(path)!r} does not fit {type(model).__name__}: missing {missing[:10]}, "

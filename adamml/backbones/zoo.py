@@ -24,111 +24,145 @@ MOBILENET_POOLS = ("blocks.3", "blocks.5")  # reference §2: the 64- and 160-cha
 
 
 def _timm(name: str, modality: Modality, **kwargs: object) -> nn.Module:
-    return timm.create_model(name, pretrained=False, num_classes=0, in_chans=modality.channels,
-                             **kwargs)
+    return timm.create_model(
+        name, pretrained=False, num_classes=0, in_chans=modality.channels, **kwargs
+    )
 
 
-def _resnet_tsn(timm_name: str, modality: Modality, num_classes: int, temporal_pool: bool,
-                drop_rate: float) -> FrameBackbone:
+def _resnet_tsn(
+    timm_name: str, modality: Modality, num_classes: int, temporal_pool: bool, drop_rate: float
+) -> FrameBackbone:
     # zero_init_last=False: the reference's ResNets do not zero the last BN of each block, and
     # with it the residual branches would receive no gradient on the first step
     net = _timm(timm_name, modality, zero_init_last=False)
-    return StagedBackbone(net, plan=RESNET_PLAN, pool_before=RESNET_POOLS,
-                          temporal_pool=temporal_pool, num_classes=num_classes,
-                          in_chans=modality.channels, frames=modality.frames, drop_rate=drop_rate)
+    return StagedBackbone(
+        net,
+        plan=RESNET_PLAN,
+        pool_before=RESNET_POOLS,
+        temporal_pool=temporal_pool,
+        num_classes=num_classes,
+        in_chans=modality.channels,
+        frames=modality.frames,
+        drop_rate=drop_rate,
+    )
 
 
-def _mobilenet(timm_name: str, modality: Modality, num_classes: int, temporal_pool: bool,
-               drop_rate: float) -> FrameBackbone:
-    return StagedBackbone(_timm(timm_name, modality), plan=MOBILENET_PLAN,
-                          pool_before=MOBILENET_POOLS if temporal_pool else (),
-                          temporal_pool=temporal_pool, num_classes=num_classes,
-                          in_chans=modality.channels, frames=modality.frames, drop_rate=drop_rate)
+def _mobilenet(
+    timm_name: str, modality: Modality, num_classes: int, temporal_pool: bool, drop_rate: float
+) -> FrameBackbone:
+    return StagedBackbone(
+        _timm(timm_name, modality),
+        plan=MOBILENET_PLAN,
+        pool_before=MOBILENET_POOLS if temporal_pool else (),
+        temporal_pool=temporal_pool,
+        num_classes=num_classes,
+        in_chans=modality.channels,
+        frames=modality.frames,
+        drop_rate=drop_rate,
+    )
 
 
 @BACKBONES.register("resnet50_tsn", aliases=("resnet50",))
-def resnet50_tsn(*, modality: Modality, num_classes: int = 0, temporal_pool: bool = True,
-                 drop_rate: float = 0.5) -> FrameBackbone:
+def resnet50_tsn(
+    *, modality: Modality, num_classes: int = 0, temporal_pool: bool = True, drop_rate: float = 0.5
+) -> FrameBackbone:
     """TSN ResNet-50 with temporal max-pools before stages 2-4 (AdaMML Table 1, reference §3)."""
     return _resnet_tsn("resnet50", modality, num_classes, temporal_pool, drop_rate)
 
 
 @BACKBONES.register("resnet18_tsn", aliases=("resnet18",))
-def resnet18_tsn(*, modality: Modality, num_classes: int = 0, temporal_pool: bool = True,
-                 drop_rate: float = 0.5) -> FrameBackbone:
+def resnet18_tsn(
+    *, modality: Modality, num_classes: int = 0, temporal_pool: bool = True, drop_rate: float = 0.5
+) -> FrameBackbone:
     """TSN ResNet-18 with temporal max-pools before stages 2-4 (AdaMML Table 6)."""
     return _resnet_tsn("resnet18", modality, num_classes, temporal_pool, drop_rate)
 
 
 @BACKBONES.register("mobilenetv2_audio")
-def mobilenetv2_audio(*, modality: Modality, num_classes: int = 0,
-                      drop_rate: float = 0.5) -> FrameBackbone:
+def mobilenetv2_audio(
+    *, modality: Modality, num_classes: int = 0, drop_rate: float = 0.5
+) -> FrameBackbone:
     """MobileNetV2 on a 1x256x256 spectrogram, dropout 0.5 + Linear(1280, K) (reference §3)."""
     return _mobilenet("mobilenetv2_100", modality, num_classes, False, drop_rate)
 
 
 @BACKBONES.register("mobilenetv2_policy")
-def mobilenetv2_policy(*, modality: Modality, num_classes: int = 0, temporal_pool: bool = True,
-                       drop_rate: float = 0.0) -> FrameBackbone:
+def mobilenetv2_policy(
+    *, modality: Modality, num_classes: int = 0, temporal_pool: bool = True, drop_rate: float = 0.0
+) -> FrameBackbone:
     """Policy MobileNetV2 on 4x160x160 frames, temporal pools 4 -> 2 -> 1, 1280-d (ref. §2)."""
     return _mobilenet("mobilenetv2_100", modality, num_classes, temporal_pool, drop_rate)
 
 
 @BACKBONES.register("mobilenetv2_audio_policy")
-def mobilenetv2_audio_policy(*, modality: Modality, num_classes: int = 0,
-                             drop_rate: float = 0.0) -> FrameBackbone:
+def mobilenetv2_audio_policy(
+    *, modality: Modality, num_classes: int = 0, drop_rate: float = 0.0
+) -> FrameBackbone:
     """Policy MobileNetV2 for audio: no temporal pooling, 1280-d features (reference §2)."""
     return _mobilenet("mobilenetv2_100", modality, num_classes, False, drop_rate)
 
 
-def timm_frame_backbone(timm_name: str, *, modality: Modality, num_classes: int = 0,
-                        drop_rate: float = 0.5) -> FrameBackbone:
+def timm_frame_backbone(
+    timm_name: str, *, modality: Modality, num_classes: int = 0, drop_rate: float = 0.5
+) -> FrameBackbone:
     """Any timm model on every frame, features averaged over frames (``timm:<name>``)."""
-    return TimmFrameBackbone(_timm(timm_name, modality), num_classes=num_classes,
-                             in_chans=modality.channels, frames=modality.frames,
-                             drop_rate=drop_rate)
+    return TimmFrameBackbone(
+        _timm(timm_name, modality),
+        num_classes=num_classes,
+        in_chans=modality.channels,
+        frames=modality.frames,
+        drop_rate=drop_rate,
+    )
 
 
 @BACKBONES.register("efficientnet_b0")
-def efficientnet_b0(*, modality: Modality, num_classes: int = 0,
-                    drop_rate: float = 0.5) -> FrameBackbone:
+def efficientnet_b0(
+    *, modality: Modality, num_classes: int = 0, drop_rate: float = 0.5
+) -> FrameBackbone:
     """EfficientNet-B0 per frame, averaged over frames (AdaMML Table 6)."""
-    return timm_frame_backbone("efficientnet_b0", modality=modality, num_classes=num_classes,
-                               drop_rate=drop_rate)
+    return timm_frame_backbone(
+        "efficientnet_b0", modality=modality, num_classes=num_classes, drop_rate=drop_rate
+    )
 
 
 @BACKBONES.register("efficientnet_b3")
-def efficientnet_b3(*, modality: Modality, num_classes: int = 0,
-                    drop_rate: float = 0.5) -> FrameBackbone:
+def efficientnet_b3(
+    *, modality: Modality, num_classes: int = 0, drop_rate: float = 0.5
+) -> FrameBackbone:
     """EfficientNet-B3 per frame, averaged over frames (AdaMML Table 6)."""
-    return timm_frame_backbone("efficientnet_b3", modality=modality, num_classes=num_classes,
-                               drop_rate=drop_rate)
+    return timm_frame_backbone(
+        "efficientnet_b3", modality=modality, num_classes=num_classes, drop_rate=drop_rate
+    )
 
 
 # -- tiny backbones of the test_* models ----------------------------------------------------------
 @BACKBONES.register("tiny_tsn")
-def tiny_tsn(*, modality: Modality, num_classes: int = 0, temporal_pool: bool = True,
-             drop_rate: float = 0.5) -> FrameBackbone:
+def tiny_tsn(
+    *, modality: Modality, num_classes: int = 0, temporal_pool: bool = True, drop_rate: float = 0.5
+) -> FrameBackbone:
     """Tiny TSN ResNet (RGB, flow, RGB difference on 4x32x32), same code path as resnet50_tsn."""
     return _resnet_tsn("adamml_tiny_resnet", modality, num_classes, temporal_pool, drop_rate)
 
 
 @BACKBONES.register("tiny_audio")
-def tiny_audio(*, modality: Modality, num_classes: int = 0,
-               drop_rate: float = 0.5) -> FrameBackbone:
+def tiny_audio(
+    *, modality: Modality, num_classes: int = 0, drop_rate: float = 0.5
+) -> FrameBackbone:
     """Tiny audio MobileNetV2 on 1x1x32x32, same code path as mobilenetv2_audio."""
     return _mobilenet("adamml_tiny_mobilenetv2", modality, num_classes, False, drop_rate)
 
 
 @BACKBONES.register("tiny_policy")
-def tiny_policy(*, modality: Modality, num_classes: int = 0, temporal_pool: bool = True,
-                drop_rate: float = 0.0) -> FrameBackbone:
+def tiny_policy(
+    *, modality: Modality, num_classes: int = 0, temporal_pool: bool = True, drop_rate: float = 0.0
+) -> FrameBackbone:
     """Tiny policy MobileNetV2 on 2x24x24 views with the two temporal pools."""
     return _mobilenet("adamml_tiny_mobilenetv2", modality, num_classes, temporal_pool, drop_rate)
 
 
 @BACKBONES.register("tiny_audio_policy")
-def tiny_audio_policy(*, modality: Modality, num_classes: int = 0,
-                      drop_rate: float = 0.0) -> FrameBackbone:
+def tiny_audio_policy(
+    *, modality: Modality, num_classes: int = 0, drop_rate: float = 0.0
+) -> FrameBackbone:
     """Tiny audio policy MobileNetV2 (no temporal pooling)."""
     return _mobilenet("adamml_tiny_mobilenetv2", modality, num_classes, False, drop_rate)

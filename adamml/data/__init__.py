@@ -12,34 +12,78 @@ from __future__ import annotations
 from typing import Any
 
 from .audio import audio_window, log_spectrogram
-from .clip import lazy_modalities, load_video_inputs
 from .check import ManifestReport, check_manifest, import_reference_list
+from .clip import lazy_modalities, load_video_inputs
 from .dataset import VideoDataset, collate_clips
 from .decode import VideoReader
-from .errors import (DataError, FlowWeightsError, ManifestError, MediaFileError,
-                     NoAudioStreamError, NoVideoStreamError, VideoDecodeError)
+from .errors import (
+    DataError,
+    FlowWeightsError,
+    ManifestError,
+    MediaFileError,
+    NoAudioStreamError,
+    NoVideoStreamError,
+    VideoDecodeError,
+)
 from .extract import ExtractResult, extract_audio, extract_flow, extract_frames
-from .flow import (FLOW_METHODS, FlowMethod, dequantise_flow, normalise_flow, optical_flow,
-                   optical_flow_batch, quantise_flow)
+from .flow import (
+    FLOW_METHODS,
+    FlowMethod,
+    dequantise_flow,
+    normalise_flow,
+    optical_flow,
+    optical_flow_batch,
+    quantise_flow,
+)
 from .flowclip import FlowRequest, OnDemandFlow
 from .flowstore import find_flow_file
 from .frames import FrameFolderReader, open_media
-from .manifest import (Manifest, builtin_classes, expected_num_classes, read_classes,
-                       read_manifest)
+from .manifest import Manifest, builtin_classes, expected_num_classes, read_classes, read_manifest
 from .sampling import sample_segments
 from .spatial import SpatialParams
 from .transforms import ClipTransform
 
 __all__ = [
-    "VideoReader", "FrameFolderReader", "load_video_inputs", "lazy_modalities", "open_media",
-    "sample_segments", "log_spectrogram", "audio_window", "ClipTransform", "SpatialParams",
-    "optical_flow", "optical_flow_batch", "FlowMethod", "FLOW_METHODS", "quantise_flow",
-    "dequantise_flow", "normalise_flow", "FlowRequest", "OnDemandFlow", "find_flow_file",
+    "VideoReader",
+    "FrameFolderReader",
+    "load_video_inputs",
+    "lazy_modalities",
+    "open_media",
+    "sample_segments",
+    "log_spectrogram",
+    "audio_window",
+    "ClipTransform",
+    "SpatialParams",
+    "optical_flow",
+    "optical_flow_batch",
+    "FlowMethod",
+    "FLOW_METHODS",
+    "quantise_flow",
+    "dequantise_flow",
+    "normalise_flow",
+    "FlowRequest",
+    "OnDemandFlow",
+    "find_flow_file",
     "extract_flow",
-    "extract_frames", "extract_audio", "ExtractResult", "VideoDataset", "collate_clips",
-    "Manifest", "read_manifest", "read_classes", "builtin_classes", "expected_num_classes",
-    "check_manifest", "ManifestReport", "import_reference_list", "DataError", "MediaFileError",
-    "VideoDecodeError", "NoVideoStreamError", "NoAudioStreamError", "ManifestError",
+    "extract_frames",
+    "extract_audio",
+    "ExtractResult",
+    "VideoDataset",
+    "collate_clips",
+    "Manifest",
+    "read_manifest",
+    "read_classes",
+    "builtin_classes",
+    "expected_num_classes",
+    "check_manifest",
+    "ManifestReport",
+    "import_reference_list",
+    "DataError",
+    "MediaFileError",
+    "VideoDecodeError",
+    "NoVideoStreamError",
+    "NoAudioStreamError",
+    "ManifestError",
     "FlowWeightsError",
 ]
 
@@ -49,5 +93,6 @@ def __getattr__(name: str) -> Any:
     # does not depend on it.
     if name == "SyntheticAV":
         from .synthetic import SyntheticAV
+
         return SyntheticAV
     raise AttributeError(f"module 'adamml.data' has no attribute {name!r}")

@@ -15,13 +15,19 @@ from torch import Tensor
 
 from ..errors import ShapeError
 
-__all__ = ["log_spectrogram", "audio_window", "AUDIO_WINDOW_SECONDS", "N_FFT", "HOP_LENGTH",
-           "WIN_LENGTH"]
+__all__ = [
+    "log_spectrogram",
+    "audio_window",
+    "AUDIO_WINDOW_SECONDS",
+    "N_FFT",
+    "HOP_LENGTH",
+    "WIN_LENGTH",
+]
 
 AUDIO_WINDOW_SECONDS = 1.28
-N_FFT = 511          # 1 + 511 // 2 = 256 frequency bins
-HOP_LENGTH = 120     # 5 ms at 24 kHz
-WIN_LENGTH = 240     # 10 ms at 24 kHz
+N_FFT = 511  # 1 + 511 // 2 = 256 frequency bins
+HOP_LENGTH = 120  # 5 ms at 24 kHz
+WIN_LENGTH = 240  # 10 ms at 24 kHz
 _EPS = 1e-6
 
 
@@ -47,22 +53,36 @@ def log_spectrogram(wave: Tensor | np.ndarray) -> Tensor:
     """
     x = torch.as_tensor(wave)
     if x.dim() == 0 or x.shape[-1] < 2:
-        raise ShapeError(f"log_spectrogram needs a wave of shape (..., N) with N >= 2; "
-                         f"got {tuple(x.shape)}")
+        raise ShapeError(
+            f"log_spectrogram needs a wave of shape (..., N) with N >= 2; got {tuple(x.shape)}"
+        )
     if not x.is_floating_point():
         x = x.float()
     lead = x.shape[:-1]
     flat = x.reshape(-1, x.shape[-1])
     window = torch.hann_window(WIN_LENGTH, periodic=True, dtype=flat.dtype, device=flat.device)
-    spec = torch.stft(flat, n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH,
-                      window=window, center=True, pad_mode="constant", return_complex=True)
+    spec = torch.stft(
+        flat,
+        n_fft=N_FFT,
+        hop_length=HOP_LENGTH,
+        win_length=WIN_LENGTH,
+        window=window,
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )
     power = spec.real.square() + spec.imag.square()
     out = torch.log(power + _EPS)
     return out.reshape(*lead, *out.shape[-2:]).to(torch.float32)
 
 
-def audio_window(audio: np.ndarray, centre_seconds: float, *, sample_rate: int = 24000,
-                 seconds: float = AUDIO_WINDOW_SECONDS) -> np.ndarray:
+def audio_window(
+    audio: np.ndarray,
+    centre_seconds: float,
+    *,
+    sample_rate: int = 24000,
+    seconds: float = AUDIO_WINDOW_SECONDS,
+) -> np.ndarray:
     """The ``seconds``-long window of ``audio`` centred on ``centre_seconds``.
 
     As the reference (§8): a window that would start before 0 is the first ``seconds``; one that
@@ -87,4 +107,4 @@ def audio_window(audio: np.ndarray, centre_seconds: float, *, sample_rate: int =
         return audio[:length].copy()
     start = int(round(centre_seconds * sample_rate)) - length // 2
     start = min(max(start, 0), audio.size - length)
-    return audio[start:start + length].copy()
+    return audio[start : start + length].copy()

@@ -44,18 +44,21 @@ class ManifestReport:
 
     def __str__(self) -> str:
         empty = [c for c, n in self.class_counts.items() if n == 0]
-        lines = [f"{self.manifest}: {self.num_videos} videos, {len(self.class_counts)} classes, "
-                 f"{self.total_duration / 3600:.2f} h",
-                 f"  missing: {len(self.missing)}, unreadable: {len(self.unreadable)}, "
-                 f"without audio: {len(self.no_audio)}, classes without videos: {len(empty)}"]
+        lines = [
+            f"{self.manifest}: {self.num_videos} videos, {len(self.class_counts)} classes, "
+            f"{self.total_duration / 3600:.2f} h",
+            f"  missing: {len(self.missing)}, unreadable: {len(self.unreadable)}, "
+            f"without audio: {len(self.no_audio)}, classes without videos: {len(empty)}",
+        ]
         lines += [f"  missing {p}" for p in self.missing]
         lines += [f"  unreadable {p}: {m}" for p, m in self.unreadable.items()]
         lines += [f"  no audio {p}" for p in self.no_audio]
         return "\n".join(lines)
 
 
-def check_manifest(path: str | os.PathLike[str], classes: list[str] | str | None = None
-                   ) -> ManifestReport:
+def check_manifest(
+    path: str | os.PathLike[str], classes: list[str] | str | None = None
+) -> ManifestReport:
     """Open every file of a manifest and report problems (nothing is raised for bad files).
 
     Raises:
@@ -87,11 +90,15 @@ def _class_names(classes: list[str] | str | os.PathLike[str]) -> list[str]:
     return read_classes(p) if p.suffix == ".txt" or p.exists() else builtin_classes(str(classes))
 
 
-def import_reference_list(list_file: str | os.PathLike[str], out_csv: str | os.PathLike[str], *,
-                          classes: list[str] | str | os.PathLike[str],
-                          audio_list: str | os.PathLike[str] | None = None,
-                          root: str | os.PathLike[str] | None = None,
-                          fps: float = 29.97) -> Path:
+def import_reference_list(
+    list_file: str | os.PathLike[str],
+    out_csv: str | os.PathLike[str],
+    *,
+    classes: list[str] | str | os.PathLike[str],
+    audio_list: str | os.PathLike[str] | None = None,
+    root: str | os.PathLike[str] | None = None,
+    fps: float = 29.97,
+) -> Path:
     """Convert a reference list file (``path;start;end;label`` lines) into a manifest.
 
     The reference (§8) lists frame folders (``%05d.jpg``) with integer labels; several labels
@@ -128,8 +135,10 @@ def import_reference_list(list_file: str | os.PathLike[str], out_csv: str | os.P
     video_rows = rows(list_file)
     audio_rows = rows(Path(audio_list)) if audio_list else None
     if audio_rows is not None and len(audio_rows) != len(video_rows):
-        raise ManifestError(f"{audio_list}: {len(audio_rows)} lines but {list_file} has "
-                            f"{len(video_rows)}; the lists must be aligned line by line")
+        raise ManifestError(
+            f"{audio_list}: {len(audio_rows)} lines but {list_file} has "
+            f"{len(video_rows)}; the lists must be aligned line by line"
+        )
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     with out_csv.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
@@ -138,8 +147,9 @@ def import_reference_list(list_file: str | os.PathLike[str], out_csv: str | os.P
             try:
                 labels = [names[int(x)] for x in parts[3:]]
             except (ValueError, IndexError) as e:
-                raise ManifestError(f"{list_file}:{n + 1}: bad label {parts[3:]} for "
-                                    f"{len(names)} classes") from e
+                raise ManifestError(
+                    f"{list_file}:{n + 1}: bad label {parts[3:]} for {len(names)} classes"
+                ) from e
             rel = lambda p: os.path.relpath(base / p, out_csv.parent)  # noqa: E731
             audio = rel(audio_rows[n][0]) if audio_rows else ""
             w.writerow([rel(parts[0]), ";".join(labels), audio, fps])

@@ -55,13 +55,18 @@ def _device(model: Any, device: torch.device | str | None) -> torch.device:
     return first.device if isinstance(first, Tensor) else torch.device("cpu")
 
 
-def load_video_inputs(path: str | os.PathLike[str], input_spec: Mapping[str, InputSpec] | Any,
-                      *, segments: int = 10, missing_audio: str = "zeros",
-                      flow_on_demand: bool | None = None,
-                      flow_dir: str | os.PathLike[str] | None = None,
-                      flow_method: FlowMethod = "tvl1", flow_reduced: bool = False,
-                      device: torch.device | str | None = None
-                      ) -> dict[str, Tensor | OnDemandFlow]:
+def load_video_inputs(
+    path: str | os.PathLike[str],
+    input_spec: Mapping[str, InputSpec] | Any,
+    *,
+    segments: int = 10,
+    missing_audio: str = "zeros",
+    flow_on_demand: bool | None = None,
+    flow_dir: str | os.PathLike[str] | None = None,
+    flow_method: FlowMethod = "tvl1",
+    flow_reduced: bool = False,
+    device: torch.device | str | None = None,
+) -> dict[str, Tensor | OnDemandFlow]:
     """Decode ``path`` and build the evaluation inputs a model asks for.
 
     Evaluation sampling (``segments`` evenly spaced segments, centre crop), exactly as
@@ -103,9 +108,16 @@ def load_video_inputs(path: str | os.PathLike[str], input_spec: Mapping[str, Inp
     dev = _device(input_spec, device)
     lazy = bool(lazy_modalities(input_spec)) if flow_on_demand is None else flow_on_demand
     views = _policy_only_views(input_spec)
-    transform = ClipTransform(spec, segments=segments, train=False, flow_method=flow_method,
-                              flow_reduced=flow_reduced, flow_on_demand=lazy, flow_device=dev,
-                              frame_subsets={m: frames for m, (frames, _) in views.items()})
+    transform = ClipTransform(
+        spec,
+        segments=segments,
+        train=False,
+        flow_method=flow_method,
+        flow_reduced=flow_reduced,
+        flow_on_demand=lazy,
+        flow_device=dev,
+        frame_subsets={m: frames for m, (frames, _) in views.items()},
+    )
     stored = None
     if flow_dir is not None and "flow" in transform.kinds.values():
         flow_path = find_flow_file(flow_dir, path)
@@ -117,12 +129,15 @@ def load_video_inputs(path: str | os.PathLike[str], input_spec: Mapping[str, Inp
             audio = media.get_audio()
         elif missing_audio == "raise":
             raise NoAudioStreamError(f"{path}: the file has no audio stream")
-    inputs = transform(media.get_frames, media.num_frames, media.fps, audio,
-                       np.random.default_rng(0), flow=stored)
+    inputs = transform(
+        media.get_frames, media.num_frames, media.fps, audio, np.random.default_rng(0), flow=stored
+    )
     for m, (_, view) in views.items():  # the frames the policy keeps, resized to its view
         inputs[m] = view(inputs[m].unsqueeze(0))[0]
-    return {m: OnDemandFlow([x], device=dev) if isinstance(x, FlowRequest)
-            else x.unsqueeze(0).to(dev) for m, x in inputs.items()}
+    return {
+        m: OnDemandFlow([x], device=dev) if isinstance(x, FlowRequest) else x.unsqueeze(0).to(dev)
+        for m, x in inputs.items()
+    }
 
 
 def _policy_only_views(model: Any) -> dict[str, tuple[tuple[int, ...], Any]]:

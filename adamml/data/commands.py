@@ -28,13 +28,21 @@ def add_extract_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="a manifest CSV or video files")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes")
-    parser.add_argument("--method", default="tvl1", choices=FLOW_METHODS,
-                        help="optical-flow method (flow only; tvl1 is the paper's)")
-    parser.add_argument("--device", default="cpu",
-                        help="where raft_small runs (e.g. cuda); the OpenCV methods use the CPU")
+    parser.add_argument(
+        "--method",
+        default="tvl1",
+        choices=FLOW_METHODS,
+        help="optical-flow method (flow only; tvl1 is the paper's)",
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where raft_small runs (e.g. cuda); the OpenCV methods use the CPU",
+    )
     parser.add_argument("--reduced", action="store_true", help="faster reduced TV-L1 settings")
-    parser.add_argument("--flow-size", type=int, default=256,
-                        help="shorter side of the frames flow is computed on")
+    parser.add_argument(
+        "--flow-size", type=int, default=256, help="shorter side of the frames flow is computed on"
+    )
     parser.add_argument("--short-side", type=int, default=256, help="frames: shorter side")
     parser.add_argument("--sample-rate", type=int, default=24000, help="audio: Hz")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -53,9 +61,15 @@ def run_extract(args: argparse.Namespace) -> int:
         videos, root = _videos(args.inputs)
         common = dict(root=root, workers=args.workers, progress=not args.no_progress)
         if args.kind == "flow":
-            result: ExtractResult = extract_flow(videos, args.out, method=args.method,
-                                                 reduced=args.reduced, flow_size=args.flow_size,
-                                                 device=args.device, **common)
+            result: ExtractResult = extract_flow(
+                videos,
+                args.out,
+                method=args.method,
+                reduced=args.reduced,
+                flow_size=args.flow_size,
+                device=args.device,
+                **common,
+            )
         elif args.kind == "frames":
             result = extract_frames(videos, args.out, short_side=args.short_side, **common)
         else:
@@ -63,8 +77,10 @@ def run_extract(args: argparse.Namespace) -> int:
     except AdamMLError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{args.kind}: {len(result.written)} written, {len(result.skipped)} already done, "
-          f"{len(result.failed)} failed")
+    print(
+        f"{args.kind}: {len(result.written)} written, {len(result.skipped)} already done, "
+        f"{len(result.failed)} failed"
+    )
     for video, err in result.failed.items():
         print(f"  failed {video}: {err}", file=sys.stderr)
     return 1 if result.failed else 0
@@ -85,8 +101,11 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps({**report.__dict__, "manifest": str(report.manifest), "ok": report.ok},
-                         indent=2))
+        print(
+            json.dumps(
+                {**report.__dict__, "manifest": str(report.manifest), "ok": report.ok}, indent=2
+            )
+        )
     else:
         print(report)
     return 0 if report.ok else 1

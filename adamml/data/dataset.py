@@ -85,29 +85,43 @@ class VideoDataset(Dataset):
         >>> inputs, label = ds[0]  # doctest: +SKIP
     """
 
-    def __init__(self, manifest: str | os.PathLike[str] | Manifest,
-                 input_spec: Mapping[str, InputSpec] | Any, segments: int = 5,
-                 train: bool = True, on_error: OnError = "raise",
-                 flow_dir: str | os.PathLike[str] | None = None, seed: int = 0, *,
-                 classes: list[str] | str | None = None,
-                 missing_audio: Literal["zeros", "raise"] = "zeros",
-                 flow_on_demand: bool = False, max_retries: int = 10,
-                 error_log: str | os.PathLike[str] | None = None,
-                 **transform_kwargs: Any) -> None:
+    def __init__(
+        self,
+        manifest: str | os.PathLike[str] | Manifest,
+        input_spec: Mapping[str, InputSpec] | Any,
+        segments: int = 5,
+        train: bool = True,
+        on_error: OnError = "raise",
+        flow_dir: str | os.PathLike[str] | None = None,
+        seed: int = 0,
+        *,
+        classes: list[str] | str | None = None,
+        missing_audio: Literal["zeros", "raise"] = "zeros",
+        flow_on_demand: bool = False,
+        max_retries: int = 10,
+        error_log: str | os.PathLike[str] | None = None,
+        **transform_kwargs: Any,
+    ) -> None:
         if on_error not in ("raise", "skip", "warn"):
             raise ConfigError(f"on_error must be 'raise', 'skip' or 'warn', got {on_error!r}")
         if missing_audio not in ("zeros", "raise"):
             raise ConfigError(f"missing_audio must be 'zeros' or 'raise', got {missing_audio!r}")
-        self.manifest = manifest if isinstance(manifest, Manifest) else read_manifest(manifest,
-                                                                                      classes)
+        self.manifest = (
+            manifest if isinstance(manifest, Manifest) else read_manifest(manifest, classes)
+        )
         if not self.manifest.entries:
             raise ConfigError(f"{self.manifest.path}: the manifest has no rows")
         self.input_spec = _specs(input_spec)
         self.segments, self.train, self.on_error, self.seed = segments, train, on_error, seed
         self.flow_dir = Path(flow_dir) if flow_dir else None
         self.missing_audio, self.max_retries = missing_audio, max_retries
-        self.transform = ClipTransform(self.input_spec, segments=segments, train=train,
-                                       flow_on_demand=flow_on_demand, **transform_kwargs)
+        self.transform = ClipTransform(
+            self.input_spec,
+            segments=segments,
+            train=train,
+            flow_on_demand=flow_on_demand,
+            **transform_kwargs,
+        )
         self._needs_audio = "audio" in self.transform.kinds.values()
         self.epoch = 0
         if error_log is None:
@@ -150,6 +164,7 @@ class VideoDataset(Dataset):
         if self._needs_audio:
             if entry.audio is not None and not media.has_audio:
                 from .frames import _audio_only
+
                 audio = _audio_only(entry.audio, 24000)
             elif media.has_audio:
                 audio = media.get_audio()
@@ -161,8 +176,9 @@ class VideoDataset(Dataset):
             path = flow_file(self.flow_dir, rel)
             stored = lambda starts: read_flow_pairs(path, starts)  # noqa: E731
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        return self.transform(media.get_frames, media.num_frames, media.fps, audio, rng,
-                              flow=stored)
+        return self.transform(
+            media.get_frames, media.num_frames, media.fps, audio, rng, flow=stored
+        )
 
     def __getitem__(self, index: int) -> tuple[dict[str, Tensor | FlowRequest], Tensor]:
         if self.on_error == "raise":
@@ -176,14 +192,17 @@ class VideoDataset(Dataset):
                 self._record(i, e)
                 tried += 1
                 if tried >= min(self.max_retries, len(self)):
-                    raise DataError(f"{tried} files in a row failed to load from item {index} "
-                                    f"(last: {e}); see ds.report_errors()") from e
+                    raise DataError(
+                        f"{tried} files in a row failed to load from item {index} "
+                        f"(last: {e}); see ds.report_errors()"
+                    ) from e
                 i = (i + 1) % len(self)
 
     def _record(self, index: int, error: DataError) -> None:
         path = str(self.manifest.entries[index].path)
-        line = json.dumps({"path": path, "index": index, "error": f"{type(error).__name__}: "
-                                                                    f"{error}"})
+        line = json.dumps(
+            {"path": path, "index": index, "error": f"{type(error).__name__}: {error}"}
+        )
         with open(self.error_log, "a", encoding="utf-8") as f:  # O_APPEND: safe across workers
             f.write(line + "\n")
         if self.on_error == "warn":
@@ -207,9 +226,12 @@ class VideoDataset(Dataset):
             clear: empty the log afterwards (e.g. at the end of each epoch).
         """
         bad = self.bad_files()
-        text = (f"{len(bad)} bad file(s) skipped:\n" + "\n".join(f"  {p}: {m}" for p, m in
-                                                                 sorted(bad.items()))
-                if bad else "no bad files")
+        text = (
+            f"{len(bad)} bad file(s) skipped:\n"
+            + "\n".join(f"  {p}: {m}" for p, m in sorted(bad.items()))
+            if bad
+            else "no bad files"
+        )
         if bad:
             warnings.warn(text, RuntimeWarning, stacklevel=2)
         if clear and self.error_log.exists():

@@ -97,12 +97,13 @@ class VideoReader:
             self.height = int(s.codec_context.height)
             self.has_audio = bool(c.streams.audio)
             self.audio_rate = int(c.streams.audio[0].rate or 0) if self.has_audio else 0
-            self.audio_channels = (c.streams.audio[0].codec_context.channels
-                                   if self.has_audio else 0)
+            self.audio_channels = c.streams.audio[0].codec_context.channels if self.has_audio else 0
 
     def __repr__(self) -> str:
-        return (f"VideoReader('{self.path}', {self.width}x{self.height}, fps={self.fps:.3f}, "
-                f"frames={self.num_frames}, audio={self.has_audio})")
+        return (
+            f"VideoReader('{self.path}', {self.width}x{self.height}, fps={self.fps:.3f}, "
+            f"frames={self.num_frames}, audio={self.has_audio})"
+        )
 
     def _index(self, frame: Any, previous: int) -> int:
         if frame.pts is None:
@@ -111,8 +112,12 @@ class VideoReader:
         # timestamp rounding, so constant-rate files give exactly 0, 1, 2, ...
         return int(np.ceil((frame.pts - self._start_pts) * self._time_base * self.fps - 0.1))
 
-    def get_frames(self, indices: Sequence[int] | np.ndarray, *,
-                   strategy: Literal["forward", "per_frame"] = "forward") -> np.ndarray:
+    def get_frames(
+        self,
+        indices: Sequence[int] | np.ndarray,
+        *,
+        strategy: Literal["forward", "per_frame"] = "forward",
+    ) -> np.ndarray:
         """RGB frames at ``indices``, in the order asked (duplicates allowed).
 
         ``"forward"`` seeks once to the keyframe before the smallest index, decodes forward and

@@ -22,8 +22,14 @@ from tqdm import tqdm
 
 from .decode import AUDIO_RATE, VideoReader
 from .errors import DataError
-from .flow import (FLOW_BOUND, FLOW_SIZE, FlowMethod, check_flow_method, optical_flow_batch,
-                   quantise_flow)
+from .flow import (
+    FLOW_BOUND,
+    FLOW_SIZE,
+    FlowMethod,
+    check_flow_method,
+    optical_flow_batch,
+    quantise_flow,
+)
 from .flowstore import flow_file, write_flow_file
 from .spatial import resize_short
 
@@ -46,8 +52,9 @@ def _rel(video: Path, root: Path | None) -> str:
 _CHUNK = 64  # frame pairs per optical_flow_batch call (one batched call for raft_small)
 
 
-def _flow_one(job: tuple[Path, Path], method: FlowMethod, reduced: bool,
-              flow_size: int, device: str = "cpu") -> tuple[str, str]:
+def _flow_one(
+    job: tuple[Path, Path], method: FlowMethod, reduced: bool, flow_size: int, device: str = "cpu"
+) -> tuple[str, str]:
     video, out = job
     try:
         frames = resize_short(VideoReader(video).read_all(), flow_size)
@@ -56,9 +63,17 @@ def _flow_one(job: tuple[Path, Path], method: FlowMethod, reduced: bool,
         pairs = []
         for i in range(0, len(frames) - 1, _CHUNK):  # quantise as we go: float flow is 8x
             j = min(i + _CHUNK, len(frames) - 1)
-            pairs += list(quantise_flow(optical_flow_batch(frames[i:j], frames[i + 1:j + 1],
-                                                           method=method, reduced=reduced,
-                                                           device=device)))
+            pairs += list(
+                quantise_flow(
+                    optical_flow_batch(
+                        frames[i:j],
+                        frames[i + 1 : j + 1],
+                        method=method,
+                        reduced=reduced,
+                        device=device,
+                    )
+                )
+            )
         if not pairs:  # one-frame video: one zero field so readers find something
             pairs = [quantise_flow(np.zeros((*frames.shape[1:3], 2), np.float32))]
         write_flow_file(out, pairs, FLOW_BOUND)
@@ -67,8 +82,14 @@ def _flow_one(job: tuple[Path, Path], method: FlowMethod, reduced: bool,
         return str(video), str(e)
 
 
-def _run(jobs: list[tuple[Path, Path]], worker: partial, workers: int, desc: str,
-         result: ExtractResult, progress: bool) -> ExtractResult:
+def _run(
+    jobs: list[tuple[Path, Path]],
+    worker: partial,
+    workers: int,
+    desc: str,
+    result: ExtractResult,
+    progress: bool,
+) -> ExtractResult:
     out_of = {str(v): o for v, o in jobs}
     if workers > 1 and len(jobs) > 1:
         with mp.get_context("spawn").Pool(workers) as pool:
@@ -84,11 +105,18 @@ def _run(jobs: list[tuple[Path, Path]], worker: partial, workers: int, desc: str
     return result
 
 
-def extract_flow(videos: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str], *,
-                 root: str | os.PathLike[str] | None = None, workers: int = 1,
-                 method: FlowMethod = "tvl1", reduced: bool = False,
-                 flow_size: int = FLOW_SIZE, progress: bool = True,
-                 device: str = "cpu") -> ExtractResult:
+def extract_flow(
+    videos: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    root: str | os.PathLike[str] | None = None,
+    workers: int = 1,
+    method: FlowMethod = "tvl1",
+    reduced: bool = False,
+    flow_size: int = FLOW_SIZE,
+    progress: bool = True,
+    device: str = "cpu",
+) -> ExtractResult:
     """Compute and store quantised optical flow for every video (see `flowstore`).
 
     Args:
@@ -119,8 +147,7 @@ def extract_flow(videos: Sequence[str | os.PathLike[str]], out_dir: str | os.Pat
         from .raft import load_raft_small
 
         load_raft_small(device=device)
-    worker = partial(_flow_one, method=method, reduced=reduced, flow_size=flow_size,
-                     device=device)
+    worker = partial(_flow_one, method=method, reduced=reduced, flow_size=flow_size, device=device)
     return _run(jobs, worker, workers, "flow", result, progress)
 
 
@@ -131,17 +158,26 @@ def _frames_one(job: tuple[Path, Path], short_side: int) -> tuple[str, str]:
         tmp = out.with_name(f".{out.name}.tmp")
         tmp.mkdir(parents=True, exist_ok=True)
         for i, f in enumerate(frames, start=1):
-            cv2.imwrite(str(tmp / f"{i:05d}.jpg"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR),
-                        [cv2.IMWRITE_JPEG_QUALITY, 95])
+            cv2.imwrite(
+                str(tmp / f"{i:05d}.jpg"),
+                cv2.cvtColor(f, cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, 95],
+            )
         os.replace(tmp, out)
         return str(video), ""
     except DataError as e:
         return str(video), str(e)
 
 
-def extract_frames(videos: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str], *,
-                   root: str | os.PathLike[str] | None = None, workers: int = 1,
-                   short_side: int = 256, progress: bool = True) -> ExtractResult:
+def extract_frames(
+    videos: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    root: str | os.PathLike[str] | None = None,
+    workers: int = 1,
+    short_side: int = 256,
+    progress: bool = True,
+) -> ExtractResult:
     """Write each video's frames as ``%05d.jpg`` (shorter side ``short_side``), one folder per
     video (``out_dir/<rel>``), as the reference's ``tools/extract_rgb.py`` does."""
     base = Path(root) if root else None
@@ -149,8 +185,9 @@ def extract_frames(videos: Sequence[str | os.PathLike[str]], out_dir: str | os.P
     for v in map(Path, videos):
         out = Path(out_dir) / Path(_rel(v, base)).with_suffix("")
         (result.skipped.append(out) if out.is_dir() else jobs.append((v, out)))
-    return _run(jobs, partial(_frames_one, short_side=short_side), workers, "frames", result,
-                progress)
+    return _run(
+        jobs, partial(_frames_one, short_side=short_side), workers, "frames", result, progress
+    )
 
 
 def _audio_one(job: tuple[Path, Path], sample_rate: int) -> tuple[str, str]:
@@ -172,9 +209,15 @@ def _audio_one(job: tuple[Path, Path], sample_rate: int) -> tuple[str, str]:
         return str(video), str(e)
 
 
-def extract_audio(videos: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str], *,
-                  root: str | os.PathLike[str] | None = None, workers: int = 1,
-                  sample_rate: int = AUDIO_RATE, progress: bool = True) -> ExtractResult:
+def extract_audio(
+    videos: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    root: str | os.PathLike[str] | None = None,
+    workers: int = 1,
+    sample_rate: int = AUDIO_RATE,
+    progress: bool = True,
+) -> ExtractResult:
     """Write each video's audio as a mono 16-bit WAV at ``sample_rate`` (``out_dir/<rel>.wav``),
     as the reference's ``ffmpeg -ac 1 -ar 24000`` does. Videos without audio are ``failed``."""
     base = Path(root) if root else None
@@ -182,5 +225,6 @@ def extract_audio(videos: Sequence[str | os.PathLike[str]], out_dir: str | os.Pa
     for v in map(Path, videos):
         out = Path(out_dir) / Path(_rel(v, base)).with_suffix(".wav")
         (result.skipped.append(out) if out.is_file() else jobs.append((v, out)))
-    return _run(jobs, partial(_audio_one, sample_rate=sample_rate), workers, "audio", result,
-                progress)
+    return _run(
+        jobs, partial(_audio_one, sample_rate=sample_rate), workers, "audio", result, progress
+    )

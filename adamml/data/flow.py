@@ -24,16 +24,26 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["FlowMethod", "FLOW_METHODS", "check_flow_method", "optical_flow",
-           "optical_flow_batch", "quantise_flow", "dequantise_flow", "normalise_flow",
-           "FLOW_BOUND", "FLOW_STD", "FLOW_SIZE"]
+__all__ = [
+    "FlowMethod",
+    "FLOW_METHODS",
+    "check_flow_method",
+    "optical_flow",
+    "optical_flow_batch",
+    "quantise_flow",
+    "dequantise_flow",
+    "normalise_flow",
+    "FLOW_BOUND",
+    "FLOW_STD",
+    "FLOW_SIZE",
+]
 
 FlowMethod = Literal["tvl1", "farneback", "dis", "raft_small"]
 FLOW_METHODS: tuple[str, ...] = get_args(FlowMethod)
 """Every flow method name, in `FlowMethod` order (config and CLI choices come from here)."""
 FLOW_BOUND = 20.0
-FLOW_STD = 0.226   # mean(0.229, 0.224, 0.225), the reference's flow std on [0, 1] values
-FLOW_SIZE = 256    # shorter side of the frames flow is computed on (appendix B)
+FLOW_STD = 0.226  # mean(0.229, 0.224, 0.225), the reference's flow std on [0, 1] values
+FLOW_SIZE = 256  # shorter side of the frames flow is computed on (appendix B)
 
 _ALGOS: dict[tuple[str, bool], Any] = {}
 
@@ -58,8 +68,10 @@ def _algorithm(method: str, reduced: bool) -> Any:
     if key not in _ALGOS:
         if method == "tvl1":
             if not hasattr(cv2, "optflow"):
-                raise ConfigError("TV-L1 flow needs opencv-contrib (pip install "
-                                  "opencv-contrib-python-headless); or use method='dis'")
+                raise ConfigError(
+                    "TV-L1 flow needs opencv-contrib (pip install "
+                    "opencv-contrib-python-headless); or use method='dis'"
+                )
             algo = cv2.optflow.DualTVL1OpticalFlow_create()
             if reduced:  # ~4x faster, dependency notes §3
                 algo.setScalesNumber(3)
@@ -82,9 +94,15 @@ def _gray(img: np.ndarray) -> np.ndarray:
     return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
 
 
-def optical_flow(prev: np.ndarray, nxt: np.ndarray, *, method: FlowMethod = "tvl1",
-                 reduced: bool = False, bound: float = FLOW_BOUND,
-                 device: torch.device | str | None = None) -> np.ndarray:
+def optical_flow(
+    prev: np.ndarray,
+    nxt: np.ndarray,
+    *,
+    method: FlowMethod = "tvl1",
+    reduced: bool = False,
+    bound: float = FLOW_BOUND,
+    device: torch.device | str | None = None,
+) -> np.ndarray:
     """Dense flow from ``prev`` to ``nxt``, clipped to ``[-bound, bound]``.
 
     Args:
@@ -107,8 +125,9 @@ def optical_flow(prev: np.ndarray, nxt: np.ndarray, *, method: FlowMethod = "tvl
         (32, 32, 2)
     """
     if method == "raft_small":
-        return optical_flow_batch(prev[None], nxt[None], method=method, bound=bound,
-                                  device=device)[0]
+        return optical_flow_batch(prev[None], nxt[None], method=method, bound=bound, device=device)[
+            0
+        ]
     a, b = np.ascontiguousarray(_gray(prev)), np.ascontiguousarray(_gray(nxt))
     algo = _algorithm(method, reduced)
     if method == "farneback":
@@ -118,9 +137,15 @@ def optical_flow(prev: np.ndarray, nxt: np.ndarray, *, method: FlowMethod = "tvl
     return np.clip(flow.astype(np.float32, copy=False), -bound, bound)
 
 
-def optical_flow_batch(prev: np.ndarray, nxt: np.ndarray, *, method: FlowMethod = "tvl1",
-                       reduced: bool = False, bound: float = FLOW_BOUND,
-                       device: torch.device | str | None = None) -> np.ndarray:
+def optical_flow_batch(
+    prev: np.ndarray,
+    nxt: np.ndarray,
+    *,
+    method: FlowMethod = "tvl1",
+    reduced: bool = False,
+    bound: float = FLOW_BOUND,
+    device: torch.device | str | None = None,
+) -> np.ndarray:
     """Flow for many pairs ``(prev[i], nxt[i])``: one batched network call for ``raft_small``,
     one OpenCV call per pair otherwise.
 
@@ -146,16 +171,19 @@ def optical_flow_batch(prev: np.ndarray, nxt: np.ndarray, *, method: FlowMethod 
     """
     check_flow_method(method)
     if len(prev) != len(nxt):
-        raise ConfigError(f"optical_flow_batch needs as many next frames as previous ones; got "
-                          f"{len(prev)} and {len(nxt)}")
+        raise ConfigError(
+            f"optical_flow_batch needs as many next frames as previous ones; got "
+            f"{len(prev)} and {len(nxt)}"
+        )
     if method == "raft_small":
         from .raft import raft_flow
 
         return raft_flow(prev, nxt, device=device, bound=bound)
     if len(prev) == 0:
         return np.zeros((0, *np.shape(prev)[1:3], 2), np.float32)
-    return np.stack([optical_flow(a, b, method=method, reduced=reduced, bound=bound)
-                     for a, b in zip(prev, nxt)])
+    return np.stack(
+        [optical_flow(a, b, method=method, reduced=reduced, bound=bound) for a, b in zip(prev, nxt)]
+    )
 
 
 def quantise_flow(flow: np.ndarray, bound: float = FLOW_BOUND) -> np.ndarray:

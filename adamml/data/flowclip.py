@@ -37,9 +37,16 @@ def flow_pairs(indices: np.ndarray, consecutive: int, num_frames: int) -> np.nda
     return np.clip(p, 0, max(num_frames - 2, 0))
 
 
-def compute_fields(get_frames: FrameGetter, starts: Sequence[int], num_frames: int, *,
-                   method: FlowMethod, reduced: bool, flow_size: int,
-                   device: torch.device | str | None = None) -> dict[int, np.ndarray]:
+def compute_fields(
+    get_frames: FrameGetter,
+    starts: Sequence[int],
+    num_frames: int,
+    *,
+    method: FlowMethod,
+    reduced: bool,
+    flow_size: int,
+    device: torch.device | str | None = None,
+) -> dict[int, np.ndarray]:
     """Flow fields ``(H, W, 2)`` for pairs ``(p, p + 1)``, frames resized to ``flow_size``.
 
     One decode for all the frames the pairs need and one
@@ -53,13 +60,22 @@ def compute_fields(get_frames: FrameGetter, starts: Sequence[int], num_frames: i
     need = sorted(set(starts) | set(ends))
     frames = resize_short(get_frames(need), flow_size)
     pos = {k: i for i, k in enumerate(need)}
-    fields = optical_flow_batch(frames[[pos[s] for s in starts]], frames[[pos[e] for e in ends]],
-                                method=method, reduced=reduced, device=device)
+    fields = optical_flow_batch(
+        frames[[pos[s] for s in starts]],
+        frames[[pos[e] for e in ends]],
+        method=method,
+        reduced=reduced,
+        device=device,
+    )
     return dict(zip(starts, fields))
 
 
-def flow_segments(fields: Callable[[int], np.ndarray], pairs: np.ndarray,
-                  size: tuple[int, int], params: SpatialParams) -> Tensor:
+def flow_segments(
+    fields: Callable[[int], np.ndarray],
+    pairs: np.ndarray,
+    size: tuple[int, int],
+    params: SpatialParams,
+) -> Tensor:
     """Stack, augment and normalise flow for segments.
 
     Args:
@@ -72,11 +88,11 @@ def flow_segments(fields: Callable[[int], np.ndarray], pairs: np.ndarray,
         ``(S, T, 2P, h, w)`` float32, channels interleaved x1, y1, ..., xP, yP.
     """
     s, t, p = pairs.shape
-    stack = np.stack([fields(int(k)) for k in pairs.reshape(-1)])          # (S*T*P, H, W, 2)
+    stack = np.stack([fields(int(k)) for k in pairs.reshape(-1)])  # (S*T*P, H, W, 2)
     stack = apply_spatial(stack, size, params, is_flow=True)
     stack = normalise_flow(stack).reshape(s, t, p, *size, 2)
     out = torch.from_numpy(np.ascontiguousarray(stack))
-    return out.permute(0, 1, 2, 5, 3, 4).reshape(s, t, 2 * p, *size)     # (x1, y1, x2, y2, ...)
+    return out.permute(0, 1, 2, 5, 3, 4).reshape(s, t, 2 * p, *size)  # (x1, y1, x2, y2, ...)
 
 
 @dataclass
@@ -136,8 +152,9 @@ class OnDemandFlow:
         torch.Size([3, 8, 10, 224, 224])
     """
 
-    def __init__(self, requests: Sequence[FlowRequest], *,
-                 device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self, requests: Sequence[FlowRequest], *, device: torch.device | str = "cpu"
+    ) -> None:
         if not requests:
             raise ValueError("OnDemandFlow needs at least one FlowRequest")
         self.requests = list(requests)
@@ -149,7 +166,7 @@ class OnDemandFlow:
         self._fields: dict[tuple[int, int], np.ndarray] = {}
         self._segments: dict[tuple[int, int], Tensor] = {}
 
-    def to(self, device: torch.device | str) -> "OnDemandFlow":
+    def to(self, device: torch.device | str) -> OnDemandFlow:
         """Return tensors on ``device`` from now on (the cache is kept); returns ``self``."""
         self.device = torch.device(device)
         return self
@@ -158,8 +175,15 @@ class OnDemandFlow:
         """Compute the fields of video ``b``'s pair starts ``pairs`` that are not cached."""
         req = self.requests[b]
         todo = [int(k) for k in np.unique(pairs) if (b, int(k)) not in self._fields]
-        new = compute_fields(req.get_frames, todo, req.num_frames, method=req.method,
-                             reduced=req.reduced, flow_size=req.flow_size, device=self.device)
+        new = compute_fields(
+            req.get_frames,
+            todo,
+            req.num_frames,
+            method=req.method,
+            reduced=req.reduced,
+            flow_size=req.flow_size,
+            device=self.device,
+        )
         self.pairs_computed += len(new)
         self._fields.update({(b, k): f for k, f in new.items()})
 
@@ -200,10 +224,13 @@ class OnDemandFlow:
         t_idx = [int(t) for t in frame_idx]
         out = []
         for b, req in enumerate(self.requests):
-            pairs = req.pairs()[:, t_idx]                                  # (S, T', P)
+            pairs = req.pairs()[:, t_idx]  # (S, T', P)
             done = [(b, s) in self._segments for s in range(self.shape[1])]
-            out.append(torch.stack([self._segments[(b, s)][t_idx] for s in range(self.shape[1])])
-                       if all(done) else self._build(b, pairs))
+            out.append(
+                torch.stack([self._segments[(b, s)][t_idx] for s in range(self.shape[1])])
+                if all(done)
+                else self._build(b, pairs)
+            )
         return torch.stack(out).to(self.device)
 
     def computed(self, b: int, s: int) -> Tensor | None:

@@ -41,17 +41,21 @@ def find_flow_file(flow_dir: str | os.PathLike[str], video: str | os.PathLike[st
         path = flow_file(flow_dir, Path(*parts[i:]))
         if path.is_file():
             return path
-    raise MediaFileError(f"{video}: no stored flow in {flow_dir} (looked for "
-                         f"{flow_file(flow_dir, Path(*parts[-1:]))} and the paths under its "
-                         f"parent folders); run `adamml extract flow` on it or drop the flow "
-                         f"folder to compute flow")
+    raise MediaFileError(
+        f"{video}: no stored flow in {flow_dir} (looked for "
+        f"{flow_file(flow_dir, Path(*parts[-1:]))} and the paths under its "
+        f"parent folders); run `adamml extract flow` on it or drop the flow "
+        f"folder to compute flow"
+    )
 
 
 def write_flow_file(path: Path, quantised: Sequence[np.ndarray], bound: float) -> None:
     """Write ``(H, W, 2)`` uint8 fields atomically (temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, np.ndarray] = {"num_pairs": np.array(len(quantised)),
-                                     "bound": np.array(bound, np.float32)}
+    arrays: dict[str, np.ndarray] = {
+        "num_pairs": np.array(len(quantised)),
+        "bound": np.array(bound, np.float32),
+    }
     for k, q in enumerate(quantised):
         arrays[f"x{k:05d}"], arrays[f"y{k:05d}"] = q[..., 0], q[..., 1]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -28,8 +28,13 @@ class FrameFolderReader:
         MediaFileError: the folder is missing or holds no ``.jpg`` frames.
     """
 
-    def __init__(self, folder: str | os.PathLike[str], *, fps: float = 29.97,
-                 audio: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        fps: float = 29.97,
+        audio: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.path = Path(folder)
         if not self.path.is_dir():
             raise MediaFileError(f"{self.path}: frame folder not found")
@@ -71,8 +76,12 @@ def _audio_only(path: Path, sample_rate: int) -> np.ndarray:
     return VideoReader.get_audio(reader, sample_rate)
 
 
-def open_media(path: str | os.PathLike[str], *, audio: str | os.PathLike[str] | None = None,
-               fps: float | None = None) -> VideoReader | FrameFolderReader:
+def open_media(
+    path: str | os.PathLike[str],
+    *,
+    audio: str | os.PathLike[str] | None = None,
+    fps: float | None = None,
+) -> VideoReader | FrameFolderReader:
     """A `VideoReader` for a file, a `FrameFolderReader` for a folder of frames."""
     p = Path(path)
     if p.is_dir():

@@ -17,11 +17,23 @@ from pathlib import Path
 
 from .errors import ManifestError
 
-__all__ = ["ManifestEntry", "Manifest", "read_manifest", "read_classes", "builtin_classes",
-           "expected_num_classes", "EXPECTED_NUM_CLASSES", "check_num_classes"]
+__all__ = [
+    "ManifestEntry",
+    "Manifest",
+    "read_manifest",
+    "read_classes",
+    "builtin_classes",
+    "expected_num_classes",
+    "EXPECTED_NUM_CLASSES",
+    "check_num_classes",
+]
 
-EXPECTED_NUM_CLASSES = {"kinetics_sounds": 31, "activitynet": 200, "fcvid": 239,
-                        "mini_sports1m": 487}
+EXPECTED_NUM_CLASSES = {
+    "kinetics_sounds": 31,
+    "activitynet": 200,
+    "fcvid": 239,
+    "mini_sports1m": 487,
+}
 """Class counts of the paper's datasets (AdaMML appendix A)."""
 
 
@@ -97,8 +109,7 @@ class Manifest:
         return any(len(e.labels) != 1 for e in self.entries)
 
 
-def read_manifest(path: str | os.PathLike[str], classes: list[str] | str | None = None
-                  ) -> Manifest:
+def read_manifest(path: str | os.PathLike[str], classes: list[str] | str | None = None) -> Manifest:
     """Parse a ``path,label`` manifest.
 
     Args:
@@ -120,8 +131,9 @@ def read_manifest(path: str | os.PathLike[str], classes: list[str] | str | None 
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
-            raise ManifestError(f"{path}: the header must be 'path,label' "
-                                f"(got {reader.fieldnames})")
+            raise ManifestError(
+                f"{path}: the header must be 'path,label' (got {reader.fieldnames})"
+            )
         for line, row in enumerate(reader, start=2):
             rel, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
             if not rel or not label:
@@ -129,13 +141,20 @@ def read_manifest(path: str | os.PathLike[str], classes: list[str] | str | None 
             names = [n.strip() for n in label.split(";") if n.strip()]
             unknown = [n for n in names if n not in index]
             if unknown:
-                raise ManifestError(f"{path}:{line}: unknown class {unknown[0]!r} "
-                                    f"(not in the class list of {len(classes)} names)")
+                raise ManifestError(
+                    f"{path}:{line}: unknown class {unknown[0]!r} "
+                    f"(not in the class list of {len(classes)} names)"
+                )
             audio = (row.get("audio") or "").strip()
             fps = (row.get("fps") or "").strip()
-            entries.append(ManifestEntry(root / rel, tuple(index[n] for n in names),
-                                         root / audio if audio else None,
-                                         float(fps) if fps else None))
+            entries.append(
+                ManifestEntry(
+                    root / rel,
+                    tuple(index[n] for n in names),
+                    root / audio if audio else None,
+                    float(fps) if fps else None,
+                )
+            )
     return Manifest(path, entries, list(classes))
 
 

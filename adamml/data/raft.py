@@ -37,8 +37,9 @@ def raft_weights_file(weights: str = "DEFAULT") -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
-def load_raft_small(weights: str | None = "DEFAULT",
-                    device: torch.device | str = "cpu") -> nn.Module:
+def load_raft_small(
+    weights: str | None = "DEFAULT", device: torch.device | str = "cpu"
+) -> nn.Module:
     """torchvision's ``raft_small`` in eval mode on ``device`` (cached per weights and device).
 
     Args:
@@ -69,7 +70,8 @@ def load_raft_small(weights: str | None = "DEFAULT",
                     f"RAFT-small weights {weights!r} are not cached at {cached} and could not be "
                     f"downloaded ({type(err).__name__}); download them once on a connected "
                     f"machine (torchvision raft_small(weights='DEFAULT')) and copy the file "
-                    f"there, or use flow_method 'dis' or 'tvl1'") from None
+                    f"there, or use flow_method 'dis' or 'tvl1'"
+                ) from None
         _MODELS[key] = net.eval().requires_grad_(False).to(device)
     return _MODELS[key]
 
@@ -88,9 +90,15 @@ def _pad(x: Tensor) -> Tensor:
     return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
 
-def raft_flow(prev: np.ndarray, nxt: np.ndarray, *, device: torch.device | str | None = None,
-              bound: float = 20.0, weights: str | None = "DEFAULT",
-              batch_size: int = 32) -> np.ndarray:
+def raft_flow(
+    prev: np.ndarray,
+    nxt: np.ndarray,
+    *,
+    device: torch.device | str | None = None,
+    bound: float = 20.0,
+    weights: str | None = "DEFAULT",
+    batch_size: int = 32,
+) -> np.ndarray:
     """RAFT-small flow from ``prev[i]`` to ``nxt[i]`` for every i, ``batch_size`` pairs a call.
 
     Args:
@@ -115,8 +123,8 @@ def raft_flow(prev: np.ndarray, nxt: np.ndarray, *, device: torch.device | str |
     out = []
     with torch.inference_mode():
         for i in range(0, len(prev), batch_size):
-            a = _pad(_as_batch(prev[i:i + batch_size], dev))
-            b = _pad(_as_batch(nxt[i:i + batch_size], dev))
-            flow = net(a, b)[-1][:, :, :h, :w]                                  # (n, 2, H, W)
+            a = _pad(_as_batch(prev[i : i + batch_size], dev))
+            b = _pad(_as_batch(nxt[i : i + batch_size], dev))
+            flow = net(a, b)[-1][:, :, :h, :w]  # (n, 2, H, W)
             out.append(flow.clamp(-bound, bound).permute(0, 2, 3, 1).float().cpu().numpy())
     return np.concatenate(out)

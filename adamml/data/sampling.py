@@ -23,9 +23,16 @@ FRAME_STRIDE = 4
 """Temporal stride between the sampled frames of a segment (appendix B: 8 of 32 frames)."""
 
 
-def sample_segments(num_frames: int, segments: int, frames: int, *, train: bool,
-                    rng: np.random.Generator | None = None, stride: int = FRAME_STRIDE,
-                    consecutive: int = 1) -> np.ndarray:
+def sample_segments(
+    num_frames: int,
+    segments: int,
+    frames: int,
+    *,
+    train: bool,
+    rng: np.random.Generator | None = None,
+    stride: int = FRAME_STRIDE,
+    consecutive: int = 1,
+) -> np.ndarray:
     """Frame indices of each segment.
 
     Args:
@@ -56,8 +63,10 @@ def sample_segments(num_frames: int, segments: int, frames: int, *, train: bool,
     if train:
         rng = rng if rng is not None else np.random.default_rng()
         bounds = [(i * (max_start + 1)) // segments for i in range(segments + 1)]
-        starts = np.array([rng.integers(lo, max(hi, lo + 1)) for lo, hi in
-                           zip(bounds[:-1], bounds[1:])], dtype=np.int64)
+        starts = np.array(
+            [rng.integers(lo, max(hi, lo + 1)) for lo, hi in zip(bounds[:-1], bounds[1:])],
+            dtype=np.int64,
+        )
         starts = np.minimum(starts, max_start)
     else:
         starts = np.linspace(0, max_start, segments).astype(np.int64)

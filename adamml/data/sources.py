@@ -21,17 +21,26 @@ names an instance of a [`DataSource`][adamml.data.sources.DataSource] subclass.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from torch.utils.data import Dataset
 
 from ..errors import ConfigError
 from ..registries import DATA_SOURCES
 
-__all__ = ["DATA_SOURCES", "DataSource", "SourceRequest", "ManifestSource", "parse_source",
-           "build_dataset", "source_flow_method", "list_data_sources"]
+__all__ = [
+    "DATA_SOURCES",
+    "DataSource",
+    "SourceRequest",
+    "ManifestSource",
+    "parse_source",
+    "build_dataset",
+    "source_flow_method",
+    "list_data_sources",
+]
 
 # two or more characters, so that a Windows drive letter ("C:/data/train.csv") is a path
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_.-]+):(?!//)(.*)$", re.S)
@@ -140,10 +149,20 @@ def parse_source(source: str) -> tuple[str, str, dict[str, Any]]:
     return DATA_SOURCES.resolve(scheme), head.strip(), options
 
 
-def build_dataset(source: str, input_spec: Mapping[str, Any], *, segments: int, train: bool,
-                  num_classes: int, seed: int = 0, on_error: str = "raise",
-                  base_dir: str | Path | None = None, flow_dir: str | Path | None = None,
-                  flow_method: str = "tvl1", flow_on_demand: bool = False) -> Dataset:
+def build_dataset(
+    source: str,
+    input_spec: Mapping[str, Any],
+    *,
+    segments: int,
+    train: bool,
+    num_classes: int,
+    seed: int = 0,
+    on_error: str = "raise",
+    base_dir: str | Path | None = None,
+    flow_dir: str | Path | None = None,
+    flow_method: str = "tvl1",
+    flow_on_demand: bool = False,
+) -> Dataset:
     """The dataset a data-source string names (see the module's table).
 
     Args:
@@ -166,8 +185,18 @@ def build_dataset(source: str, input_spec: Mapping[str, Any], *, segments: int, 
         4
     """
     scheme, arg, options = parse_source(source)
-    request = SourceRequest(input_spec, segments, train, num_classes, seed, on_error, base_dir,
-                            flow_dir, flow_method, flow_on_demand)
+    request = SourceRequest(
+        input_spec,
+        segments,
+        train,
+        num_classes,
+        seed,
+        on_error,
+        base_dir,
+        flow_dir,
+        flow_method,
+        flow_on_demand,
+    )
     return DATA_SOURCES.get(scheme).open(arg, options, request)
 
 
@@ -195,16 +224,25 @@ class ManifestSource(DataSource):
     def open(self, arg: str, options: Mapping[str, Any], request: SourceRequest) -> Dataset:
         path = request.resolve(arg)
         if not path.is_file():
-            raise ConfigError(f"manifest {str(path)!r} does not exist (a CSV with header "
-                              "path,label, or a data source such as synthetic:N)")
+            raise ConfigError(
+                f"manifest {str(path)!r} does not exist (a CSV with header "
+                "path,label, or a data source such as synthetic:N)"
+            )
         from .dataset import VideoDataset
         from .manifest import check_num_classes
 
         flow_dir = request.resolve(request.flow_dir) if request.flow_dir else None
-        ds = VideoDataset(str(path), request.input_spec, segments=request.segments,
-                          train=request.train, on_error=request.on_error, seed=request.seed,
-                          flow_dir=flow_dir, flow_method=request.flow_method,
-                          flow_on_demand=request.flow_on_demand)
+        ds = VideoDataset(
+            str(path),
+            request.input_spec,
+            segments=request.segments,
+            train=request.train,
+            on_error=request.on_error,
+            seed=request.seed,
+            flow_dir=flow_dir,
+            flow_method=request.flow_method,
+            flow_on_demand=request.flow_on_demand,
+        )
         # before training or evaluation: a label past K fails deep in the loss otherwise
         check_num_classes(ds.manifest, request.num_classes)
         return ds

@@ -40,12 +40,16 @@ class SpatialParams:
 EVAL_SPATIAL = SpatialParams()
 
 
-def draw_spatial(rng: np.random.Generator, *, scale_range: tuple[int, int] = (256, 320),
-                 flip_p: float = 0.5) -> SpatialParams:
+def draw_spatial(
+    rng: np.random.Generator, *, scale_range: tuple[int, int] = (256, 320), flip_p: float = 0.5
+) -> SpatialParams:
     """A random training augmentation (scale in ``scale_range`` inclusive, crop, flip)."""
-    return SpatialParams(scale=int(rng.integers(scale_range[0], scale_range[1] + 1)),
-                         fy=float(rng.random()), fx=float(rng.random()),
-                         flip=bool(rng.random() < flip_p))
+    return SpatialParams(
+        scale=int(rng.integers(scale_range[0], scale_range[1] + 1)),
+        fy=float(rng.random()),
+        fx=float(rng.random()),
+        flip=bool(rng.random() < flip_p),
+    )
 
 
 def resize_short(frames: np.ndarray, short: int) -> np.ndarray:
@@ -61,8 +65,9 @@ def resize_short(frames: np.ndarray, short: int) -> np.ndarray:
     return np.stack(out).reshape(n, nh, nw, *frames.shape[3:])
 
 
-def apply_spatial(frames: np.ndarray, size: tuple[int, int], params: SpatialParams, *,
-                  is_flow: bool = False) -> np.ndarray:
+def apply_spatial(
+    frames: np.ndarray, size: tuple[int, int], params: SpatialParams, *, is_flow: bool = False
+) -> np.ndarray:
     """Scale, crop and flip ``frames`` to ``size``.
 
     Args:
@@ -80,7 +85,7 @@ def apply_spatial(frames: np.ndarray, size: tuple[int, int], params: SpatialPara
     h, w = x.shape[1:3]
     y0 = int(round(params.fy * (h - ch)))
     x0 = int(round(params.fx * (w - cw)))
-    x = x[:, y0:y0 + ch, x0:x0 + cw]
+    x = x[:, y0 : y0 + ch, x0 : x0 + cw]
     if params.flip:
         x = x[:, :, ::-1]
         if is_flow:

@@ -41,8 +41,10 @@ def modality_kind(key: str, spec: InputSpec) -> str:
     for name in (spec.modality, key):
         if name in _KINDS:
             return _KINDS[name]
-    raise ConfigError(f"no data pipeline for modality {key!r} (spec modality "
-                      f"{spec.modality!r}); known: rgb, flow, rgbdiff, audio (sound)")
+    raise ConfigError(
+        f"no data pipeline for modality {key!r} (spec modality "
+        f"{spec.modality!r}); known: rgb, flow, rgbdiff, audio (sound)"
+    )
 
 
 def _normalise_rgb(x: np.ndarray) -> np.ndarray:
@@ -86,12 +88,22 @@ class ClipTransform:
         (torch.Size([3, 4, 3, 32, 32]), torch.Size([3, 1, 1, 32, 32]))
     """
 
-    def __init__(self, input_spec: Mapping[str, InputSpec], *, segments: int, train: bool,
-                 independent_augment: bool = False, flow_method: FlowMethod = "tvl1",
-                 flow_reduced: bool = False, flow_size: int = FLOW_SIZE,
-                 flow_on_demand: bool = False, rgbdiff_uint8: bool = False,
-                 stride: int = 4, flow_device: torch.device | str = "cpu",
-                 frame_subsets: Mapping[str, Sequence[int]] | None = None) -> None:
+    def __init__(
+        self,
+        input_spec: Mapping[str, InputSpec],
+        *,
+        segments: int,
+        train: bool,
+        independent_augment: bool = False,
+        flow_method: FlowMethod = "tvl1",
+        flow_reduced: bool = False,
+        flow_size: int = FLOW_SIZE,
+        flow_on_demand: bool = False,
+        rgbdiff_uint8: bool = False,
+        stride: int = 4,
+        flow_device: torch.device | str = "cpu",
+        frame_subsets: Mapping[str, Sequence[int]] | None = None,
+    ) -> None:
         if segments < 1:
             raise ConfigError(f"segments must be >= 1, got {segments}")
         self.input_spec = dict(input_spec)
@@ -104,27 +116,51 @@ class ClipTransform:
         self.frame_subsets = {k: tuple(int(t) for t in v) for k, v in (frame_subsets or {}).items()}
         for key in self.frame_subsets:
             if self.kinds.get(key) not in ("rgb", "rgbdiff"):
-                raise ConfigError(f"frame_subsets names {key!r}; only RGB and RGB-difference "
-                                  f"inputs can be produced for some frames (kinds: {self.kinds})")
+                raise ConfigError(
+                    f"frame_subsets names {key!r}; only RGB and RGB-difference "
+                    f"inputs can be produced for some frames (kinds: {self.kinds})"
+                )
         self.flow_on_demand, self.rgbdiff_uint8 = flow_on_demand, rgbdiff_uint8
         # Stacked frames per sampled frame: flow C/2 pairs, RGB difference C/3 differences.
         per = {"flow": 2, "rgbdiff": 3}
-        self.consecutive = max([self.input_spec[k].channels // per[kind]
-                                for k, kind in self.kinds.items() if kind in per] or [1])
+        self.consecutive = max(
+            [
+                self.input_spec[k].channels // per[kind]
+                for k, kind in self.kinds.items()
+                if kind in per
+            ]
+            or [1]
+        )
 
     def sample(self, num_frames: int, rng: np.random.Generator) -> dict[int, np.ndarray]:
         """``(S, T)`` indices for each distinct T among the modalities (same region draws)."""
-        frames = sorted({s.frames for k, s in self.input_spec.items()
-                         if self.kinds[k] != "audio"}) or [8]
+        frames = sorted(
+            {s.frames for k, s in self.input_spec.items() if self.kinds[k] != "audio"}
+        ) or [8]
         seed = int(rng.integers(2**62))
-        return {t: sample_segments(num_frames, self.segments, t, train=self.train,
-                                   rng=np.random.default_rng(seed), stride=self.stride,
-                                   consecutive=self.consecutive) for t in frames}
+        return {
+            t: sample_segments(
+                num_frames,
+                self.segments,
+                t,
+                train=self.train,
+                rng=np.random.default_rng(seed),
+                stride=self.stride,
+                consecutive=self.consecutive,
+            )
+            for t in frames
+        }
 
-    def __call__(self, get_frames: FrameGetter, num_frames: int, fps: float,
-                 audio: np.ndarray | None, rng: np.random.Generator, *,
-                 flow: Callable[[Sequence[int]], np.ndarray] | None = None
-                 ) -> dict[str, Tensor | FlowRequest]:
+    def __call__(
+        self,
+        get_frames: FrameGetter,
+        num_frames: int,
+        fps: float,
+        audio: np.ndarray | None,
+        rng: np.random.Generator,
+        *,
+        flow: Callable[[Sequence[int]], np.ndarray] | None = None,
+    ) -> dict[str, Tensor | FlowRequest]:
         """One clip's inputs.
 
         Args:
@@ -142,8 +178,10 @@ class ClipTransform:
         num_frames = max(int(num_frames), 1)
         indices = self.sample(num_frames, rng)
         shared = draw_spatial(rng) if self.train else EVAL_SPATIAL
-        params = {k: (draw_spatial(rng) if self.train and self.independent_augment else shared)
-                  for k in self.input_spec}
+        params = {
+            k: (draw_spatial(rng) if self.train and self.independent_augment else shared)
+            for k in self.input_spec
+        }
         needed: set[int] = set()
         for key, kind in self.kinds.items():
             idx = indices.get(self.input_spec[key].frames)
@@ -188,13 +226,19 @@ class ClipTransform:
         x = torch.from_numpy(x).reshape(self.segments, t, *spec.size, 3)
         return x.permute(0, 1, 4, 2, 3).contiguous()
 
-    def _rgbdiff(self, spatial: Callable[..., np.ndarray], idx: np.ndarray,
-                 num_frames: int, spec: InputSpec, p: SpatialParams) -> Tensor:
+    def _rgbdiff(
+        self,
+        spatial: Callable[..., np.ndarray],
+        idx: np.ndarray,
+        num_frames: int,
+        spec: InputSpec,
+        p: SpatialParams,
+    ) -> Tensor:
         n = spec.channels // 3
-        ix = np.clip(idx[..., None] + np.arange(n + 1), 0, num_frames - 1)   # (S, T, n+1)
+        ix = np.clip(idx[..., None] + np.arange(n + 1), 0, num_frames - 1)  # (S, T, n+1)
         f = spatial(ix.reshape(-1), spec.size, p).astype(np.float32)
         f = f.reshape(*ix.shape, *spec.size, 3)
-        d = f[:, :, 1:] - f[:, :, :-1]                                     # (S, T, n, h, w, 3)
+        d = f[:, :, 1:] - f[:, :, :-1]  # (S, T, n, h, w, 3)
         if self.rgbdiff_uint8:
             v = np.floor((d + 255.0) * 255.0 / 510.0) / 255.0
         else:
@@ -203,28 +247,50 @@ class ClipTransform:
         x = torch.from_numpy(v.astype(np.float32)).permute(0, 1, 2, 5, 3, 4)
         return x.reshape(self.segments, idx.shape[1], 3 * n, *spec.size).contiguous()
 
-    def _flow(self, take: Callable[[np.ndarray], np.ndarray], get_frames: FrameGetter,
-              stored: Callable[[Sequence[int]], np.ndarray] | None, idx: np.ndarray,
-              num_frames: int, spec: InputSpec, p: SpatialParams) -> Tensor | FlowRequest:
+    def _flow(
+        self,
+        take: Callable[[np.ndarray], np.ndarray],
+        get_frames: FrameGetter,
+        stored: Callable[[Sequence[int]], np.ndarray] | None,
+        idx: np.ndarray,
+        num_frames: int,
+        spec: InputSpec,
+        p: SpatialParams,
+    ) -> Tensor | FlowRequest:
         n = spec.channels // 2
         if self.flow_on_demand and stored is None:
-            return FlowRequest(get_frames, num_frames, idx, n, spec.size, p, self.flow_method,
-                               self.flow_reduced, self.flow_size)
+            return FlowRequest(
+                get_frames,
+                num_frames,
+                idx,
+                n,
+                spec.size,
+                p,
+                self.flow_method,
+                self.flow_reduced,
+                self.flow_size,
+            )
         pairs = flow_pairs(idx, n, num_frames)
         starts = np.unique(pairs).tolist()
         if stored is not None:
             fields = dict(zip(starts, stored(starts)))
         else:
-            fields = compute_fields(lambda ix: take(np.asarray(ix)), starts, num_frames,
-                                    method=self.flow_method, reduced=self.flow_reduced,
-                                    flow_size=self.flow_size, device=self.flow_device)
+            fields = compute_fields(
+                lambda ix: take(np.asarray(ix)),
+                starts,
+                num_frames,
+                method=self.flow_method,
+                reduced=self.flow_reduced,
+                flow_size=self.flow_size,
+                device=self.flow_device,
+            )
         return flow_segments(fields.__getitem__, pairs, spec.size, p)
 
     def _audio(self, audio: np.ndarray | None, centres: np.ndarray, spec: InputSpec) -> Tensor:
         if audio is None or np.size(audio) == 0:
             return torch.zeros(self.segments, *spec.shape)
         waves = np.stack([audio_window(audio, float(c)) for c in centres])
-        spec_img = log_spectrogram(torch.from_numpy(waves))                 # (S, 256, 256)
+        spec_img = log_spectrogram(torch.from_numpy(waves))  # (S, 256, 256)
         if tuple(spec_img.shape[-2:]) != spec.size:
             spec_img = F.adaptive_avg_pool2d(spec_img[:, None], spec.size)[:, 0]
         return spec_img.reshape(self.segments, *spec.shape)

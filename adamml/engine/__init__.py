@@ -10,13 +10,27 @@ from __future__ import annotations
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import DataConfig, LossConfig, OptimConfig, ScheduleConfig, TrainConfig
 from .evaluate import evaluate
-from .metrics import (EvalResult, mean_average_precision, selection_rate, summarize,
-                      topk_accuracy)
-from .modelio import build_model, model_from_checkpoint
+from .instantiate import build_model, model_from_checkpoint
+from .metrics import EvalResult, mean_average_precision, selection_rate, summarize, topk_accuracy
 from .runlog import NonFiniteLossError
 from .trainer import Trainer
 
-__all__ = ["Trainer", "TrainConfig", "DataConfig", "ScheduleConfig", "LossConfig", "OptimConfig",
-           "evaluate", "summarize", "EvalResult", "topk_accuracy", "mean_average_precision",
-           "selection_rate", "save_checkpoint", "load_checkpoint", "build_model",
-           "model_from_checkpoint", "NonFiniteLossError"]
+__all__ = [
+    "Trainer",
+    "TrainConfig",
+    "DataConfig",
+    "ScheduleConfig",
+    "LossConfig",
+    "OptimConfig",
+    "evaluate",
+    "summarize",
+    "EvalResult",
+    "topk_accuracy",
+    "mean_average_precision",
+    "selection_rate",
+    "save_checkpoint",
+    "load_checkpoint",
+    "build_model",
+    "model_from_checkpoint",
+    "NonFiniteLossError",
+]

@@ -22,8 +22,16 @@ import torch
 
 from ..errors import CheckpointError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "rng_state",
-           "set_rng_state", "atomic_write_bytes", "FORMAT", "read_torch_file"]
+__all__ = [
+    "save_checkpoint",
+    "load_checkpoint",
+    "latest_checkpoint",
+    "rng_state",
+    "set_rng_state",
+    "atomic_write_bytes",
+    "FORMAT",
+    "read_torch_file",
+]
 
 FORMAT = "adamml-train-v1"
 LAST = "last.pt"
@@ -35,8 +43,13 @@ def rng_state() -> dict[str, Any]:
     name, keys, pos, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
         "python": [py[0], list(py[1]), py[2]],
-        "numpy": {"name": str(name), "keys": torch.from_numpy(keys.astype(np.int64)),
-                  "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -49,8 +62,15 @@ def set_rng_state(state: dict[str, Any]) -> None:
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     npst = state["numpy"]
-    np.random.set_state((npst["name"], npst["keys"].numpy().astype(np.uint32), npst["pos"],
-                         npst["has_gauss"], npst["cached"]))
+    np.random.set_state(
+        (
+            npst["name"],
+            npst["keys"].numpy().astype(np.uint32),
+            npst["pos"],
+            npst["has_gauss"],
+            npst["cached"],
+        )
+    )
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -98,8 +118,14 @@ def _replace_into_place(tmp: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def save_checkpoint(state: dict[str, Any], folder: str | Path, name: str, *,
-                    update_last: bool = True, keep: int | None = None) -> Path:
+def save_checkpoint(
+    state: dict[str, Any],
+    folder: str | Path,
+    name: str,
+    *,
+    update_last: bool = True,
+    keep: int | None = None,
+) -> Path:
     """Save ``state`` as ``folder/name`` atomically and point ``last.pt`` at it.
 
     Args:
@@ -187,28 +213,41 @@ def _unreadable(path: Path, err: BaseException) -> str:
     with path.open("rb") as fh:
         head = fh.read(64).lstrip()
     if head[:1] in (b"{", b"["):
-        return (f"{str(path)!r} is a JSON file (metrics.json or a config?), not a checkpoint; "
-                "pass a run's best.pt or last.pt, or the run folder")
+        return (
+            f"{str(path)!r} is a JSON file (metrics.json or a config?), not a checkpoint; "
+            "pass a run's best.pt or last.pt, or the run folder"
+        )
     text = _ANSI.sub("", str(err))
     pickled = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
     if pickled:
-        return (f"{str(path)!r} holds a pickled Python object ({pickled.group(1)}), such as a "
-                "whole model saved with torch.save(model); adamml reads only tensors: save "
-                "model.state_dict() instead, or use a checkpoint written by adamml train")
+        return (
+            f"{str(path)!r} holds a pickled Python object ({pickled.group(1)}), such as a "
+            "whole model saved with torch.save(model); adamml reads only tensors: save "
+            "model.state_dict() instead, or use a checkpoint written by adamml train"
+        )
     reason = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
     first = reason.group(1) if reason else (text.strip().splitlines() or [""])[0]
     first = first.strip().split(". ")[0]
     reason_text = f"{type(err).__name__}: {first}" if first else type(err).__name__
-    return (f"cannot read checkpoint {str(path)!r}: not a PyTorch checkpoint, or a damaged one "
-            f"({reason_text})")
+    return (
+        f"cannot read checkpoint {str(path)!r}: not a PyTorch checkpoint, or a damaged one "
+        f"({reason_text})"
+    )
 
 
 def _not_training_checkpoint(path: Path, state: Any) -> str:
-    if isinstance(state, dict) and state and all(isinstance(v, torch.Tensor)
-                                                 for v in state.values()):
-        return (f"{str(path)!r} is a plain state dict, not an adamml training checkpoint (it has "
-                "no model name); eval and predict need a checkpoint written by adamml train, a "
-                "state dict can only initialise a part (init: {rgb: ...})")
+    if (
+        isinstance(state, dict)
+        and state
+        and all(isinstance(v, torch.Tensor) for v in state.values())
+    ):
+        return (
+            f"{str(path)!r} is a plain state dict, not an adamml training checkpoint (it has "
+            "no model name); eval and predict need a checkpoint written by adamml train, a "
+            "state dict can only initialise a part (init: {rgb: ...})"
+        )
     found = state.get("format") if isinstance(state, dict) else None
-    return (f"{str(path)!r} is not an adamml training checkpoint (format {found!r}; expected "
-            f"{FORMAT!r})")
+    return (
+        f"{str(path)!r} is not an adamml training checkpoint (format {found!r}; expected "
+        f"{FORMAT!r})"
+    )

@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 
-__all__ = ["DataConfig", "ScheduleConfig", "LossConfig", "OptimConfig", "PretrainConfig",
-           "TrainConfig",
-           "apply_overrides", "parse_value", "plain_data"]
+__all__ = [
+    "DataConfig",
+    "ScheduleConfig",
+    "LossConfig",
+    "OptimConfig",
+    "PretrainConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "parse_value",
+    "plain_data",
+]
 
 
 if TYPE_CHECKING:  # the flow method names live with the flow code (adamml.data.flow)
@@ -182,7 +191,7 @@ class TrainConfig:
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         init: ``{modality: checkpoint}`` unimodal checkpoints loaded into the recognition
             backbones; ``{policy.<modality>: checkpoint}`` into the policy's feature
-            extractors (see `adamml.engine.modelio.load_backbone_init`). A part given here is
+            extractors (see `adamml.engine.instantiate.load_backbone_init`). A part given here is
             not pre-trained.
         pretrain: the [`PretrainConfig`][adamml.engine.config.PretrainConfig].
         alternation: ``"epoch"`` (the reference: a recognition pass, then a policy pass) or
@@ -193,8 +202,8 @@ class TrainConfig:
             ``"sample"`` (the reference) or ``"argmax"``.
         finetune_from: which joint weights fine-tuning starts from: ``"last"`` (default: the
             end of joint training, where the temperature is lowest) or ``"best"`` (the best
-            validation epoch of joint training, the reference). With ``"last"``, ``best.pt`` is chosen
-            among the fine-tuning epochs only: they share the final policy, while an earlier
+            validation epoch of joint training, the reference). With ``"last"``, ``best.pt`` is
+            chosen among the fine-tuning epochs only: they share the final policy, while an earlier
             joint epoch would bring back a policy that training moved away from (often the
             costly all-on one of the first joint epochs, which validation accuracy favours).
         freeze_bn_of_frozen: keep BatchNorm/dropout of a frozen part in eval mode (``False``
@@ -264,34 +273,46 @@ class TrainConfig:
         if self.pretrain.optimizer is not None:
             _choice("pretrain.optimizer", self.pretrain.optimizer, ("sgd", "adam"))
         if not isinstance(self.pretrain.eval_every, int) or self.pretrain.eval_every < 1:
-            raise ConfigError("config key 'pretrain.eval_every' must be an integer >= 1; got "
-                              f"{self.pretrain.eval_every!r}")
-        if self.pretrain.epochs is not None and (not isinstance(self.pretrain.epochs, int)
-                                                 or self.pretrain.epochs < 1):
-            raise ConfigError("config key 'pretrain.epochs' must be an integer >= 1 or null; "
-                              f"got {self.pretrain.epochs!r}")
+            raise ConfigError(
+                "config key 'pretrain.eval_every' must be an integer >= 1; got "
+                f"{self.pretrain.eval_every!r}"
+            )
+        if self.pretrain.epochs is not None and (
+            not isinstance(self.pretrain.epochs, int) or self.pretrain.epochs < 1
+        ):
+            raise ConfigError(
+                "config key 'pretrain.epochs' must be an integer >= 1 or null; "
+                f"got {self.pretrain.epochs!r}"
+            )
         if not self.model:
             raise ConfigError("config key 'model' is required (e.g. model: test_adamml_rgb_audio)")
-        for key, value in (("num_classes", self.num_classes), ("batch_size", self.batch_size),
-                           ("eval_every", self.eval_every),
-                           ("data.segments_train", self.data.segments_train),
-                           ("data.segments_eval", self.data.segments_eval)):
+        for key, value in (
+            ("num_classes", self.num_classes),
+            ("batch_size", self.batch_size),
+            ("eval_every", self.eval_every),
+            ("data.segments_train", self.data.segments_train),
+            ("data.segments_eval", self.data.segments_eval),
+        ):
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"config key {key!r} must be an integer >= 1; got {value!r}")
         for key in ("warmup_epochs", "joint_epochs", "finetune_epochs"):
             value = getattr(self.schedule, key)
             if not isinstance(value, int) or value < 0:
-                raise ConfigError(f"config key 'schedule.{key}' must be an integer >= 0; "
-                                  f"got {value!r}")
-        for key, value in (("optim.lr", self.optim.lr), ("optim.policy_lr", self.optim.policy_lr),
-                           ("tau_start", self.tau_start)):
+                raise ConfigError(
+                    f"config key 'schedule.{key}' must be an integer >= 0; got {value!r}"
+                )
+        for key, value in (
+            ("optim.lr", self.optim.lr),
+            ("optim.policy_lr", self.optim.policy_lr),
+            ("tau_start", self.tau_start),
+        ):
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"config key {key!r} must be a number > 0; got {value!r}")
         if not self.data.train:
             raise ConfigError("config key 'data.train' is required (a manifest CSV or synthetic:N)")
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> "TrainConfig":
+    def from_dict(cls, raw: Mapping[str, Any]) -> TrainConfig:
         """Build a config from nested plain values (a parsed YAML file).
 
         Raises:
@@ -306,8 +327,13 @@ class TrainConfig:
         return plain_data(dataclasses.asdict(self))
 
 
-_SECTIONS = {"data": DataConfig, "schedule": ScheduleConfig, "loss": LossConfig,
-             "optim": OptimConfig, "pretrain": PretrainConfig}
+_SECTIONS = {
+    "data": DataConfig,
+    "schedule": ScheduleConfig,
+    "loss": LossConfig,
+    "optim": OptimConfig,
+    "pretrain": PretrainConfig,
+}
 # Convenience: optimiser keys may be written at the top level (``lr: 0.01``).
 _OPTIM_KEYS = {f.name for f in dataclasses.fields(OptimConfig)}
 
@@ -327,7 +353,9 @@ def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
             continue
         if key not in known:
             names = sorted(known) + (sorted(_OPTIM_KEYS) if cls is TrainConfig else [])
-            raise ConfigError(f"unknown config key {prefix + str(key)!r}; known: {', '.join(names)}")
+            raise ConfigError(
+                f"unknown config key {prefix + str(key)!r}; known: {', '.join(names)}"
+            )
         if cls is TrainConfig and key in _SECTIONS:
             if value is None:
                 value = {}
@@ -386,8 +414,9 @@ def apply_overrides(raw: Mapping[str, Any], overrides: list[str]) -> dict[str, A
     out: dict[str, Any] = plain_data(dict(raw))
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like key=value "
-                              "(e.g. schedule.joint_epochs=3)")
+            raise ConfigError(
+                f"override {item!r} must look like key=value (e.g. schedule.joint_epochs=3)"
+            )
         key, text = item.split("=", 1)
         parts = [p for p in key.strip().split(".") if p]
         if not parts:

@@ -19,8 +19,16 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["DistInfo", "init_distributed", "wrap_model", "unwrap", "all_gather_objects",
-           "barrier", "resolve_device", "cleanup"]
+__all__ = [
+    "DistInfo",
+    "init_distributed",
+    "wrap_model",
+    "unwrap",
+    "all_gather_objects",
+    "barrier",
+    "resolve_device",
+    "cleanup",
+]
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,9 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(f"device {name!r} requested but CUDA is not available; use device=cpu")
+            raise ConfigError(
+                f"device {name!r} requested but CUDA is not available; use device=cpu"
+            )
         return torch.device(name if ":" in name else f"cuda:{local_rank}")
     return torch.device(name)
 
@@ -72,8 +82,7 @@ def init_distributed(device: str = "cpu") -> DistInfo:
         backend = "nccl" if dev.type == "cuda" else "gloo"
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        dist.init_process_group(backend=backend, init_method="env://", rank=rank,
-                                world_size=world)
+        dist.init_process_group(backend=backend, init_method="env://", rank=rank, world_size=world)
     return DistInfo(rank=rank, world_size=world, local_rank=local, device=dev)
 
 
@@ -88,7 +97,8 @@ def wrap_model(model: nn.Module, info: DistInfo) -> nn.Module:
     if info.device.type == "cuda":
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         return nn.parallel.DistributedDataParallel(
-            model, device_ids=[info.device.index], find_unused_parameters=True)
+            model, device_ids=[info.device.index], find_unused_parameters=True
+        )
     return nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
 
 

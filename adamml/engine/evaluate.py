@@ -8,7 +8,8 @@ their dataset indices and duplicates from `DistributedSampler` padding are dropp
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -24,6 +25,7 @@ __all__ = ["evaluate", "to_device"]
 def to_device(inputs: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     """Move every tensor input to ``device``; a segment source with a ``to`` method (e.g.
     `adamml.data.OnDemandFlow`) is told to return its tensors there; other values unchanged."""
+
     def move(v: Any) -> Any:
         if isinstance(v, Tensor):
             return v.to(device, non_blocking=True)
@@ -35,8 +37,14 @@ def to_device(inputs: Mapping[str, Any], device: torch.device) -> dict[str, Any]
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, info: DistInfo, *,
-             show_progress: bool = False, desc: str = "eval") -> EvalResult:
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    info: DistInfo,
+    *,
+    show_progress: bool = False,
+    desc: str = "eval",
+) -> EvalResult:
     """Run ``model`` in eval mode over ``loader`` and gather per-video results from all ranks.
 
     Args:
@@ -53,11 +61,17 @@ def evaluate(model: nn.Module, loader: DataLoader, info: DistInfo, *,
     net = unwrap(model)
     was_training = net.training
     net.eval()
-    parts: dict[str, list[Tensor]] = {"index": [], "logits": [], "target": [], "decisions": [],
-                                      "gflops": []}
+    parts: dict[str, list[Tensor]] = {
+        "index": [],
+        "logits": [],
+        "target": [],
+        "decisions": [],
+        "gflops": [],
+    }
     try:
-        for index, inputs, target in progress(loader, enabled=show_progress and info.is_main,
-                                              desc=desc):
+        for index, inputs, target in progress(
+            loader, enabled=show_progress and info.is_main, desc=desc
+        ):
             out = net(to_device(inputs, info.device))
             parts["index"].append(torch.as_tensor(index).cpu())
             parts["logits"].append(out.logits.float().cpu())
@@ -68,8 +82,7 @@ def evaluate(model: nn.Module, loader: DataLoader, info: DistInfo, *,
         net.train(was_training)
     local = {k: torch.cat(v) if v else torch.empty(0) for k, v in parts.items()}
     gathered = all_gather_objects(local, info)
-    merged = {k: torch.cat([g[k] for g in gathered if g[k].numel() or k == "index"])
-              for k in local}
+    merged = {k: torch.cat([g[k] for g in gathered if g[k].numel() or k == "index"]) for k in local}
     index = merged["index"].long()
     # keep the first occurrence of every index (DistributedSampler pads with repeats)
     order = torch.argsort(index, stable=True)

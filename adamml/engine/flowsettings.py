@@ -9,7 +9,8 @@ unless told otherwise, and warn when told otherwise.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["training_flow_method", "resolve_flow_method", "uses_flow"]
 
@@ -35,8 +36,9 @@ def uses_flow(input_spec: Mapping[str, Any]) -> bool:
     return any(k == "flow" or getattr(s, "modality", "") == "flow" for k, s in input_spec.items())
 
 
-def resolve_flow_method(ckpt: Mapping[str, Any], requested: str | None, *,
-                        input_spec: Mapping[str, Any] | None = None) -> str:
+def resolve_flow_method(
+    ckpt: Mapping[str, Any], requested: str | None, *, input_spec: Mapping[str, Any] | None = None
+) -> str:
     """The flow method to evaluate ``ckpt`` with.
 
     Args:
@@ -64,9 +66,16 @@ def resolve_flow_method(ckpt: Mapping[str, Any], requested: str | None, *,
     if requested is None:
         return check_flow_method(trained or "tvl1", "the checkpoint's data.flow_method")
     check_flow_method(requested, "--flow-method")
-    if trained is not None and requested != trained and (input_spec is None
-                                                         or uses_flow(input_spec)):
-        warnings.warn(f"the checkpoint was trained on {trained!r} optical flow but flow is now "
-                      f"computed with {requested!r}; its inputs differ from training (leave out "
-                      f"--flow-method to use {trained!r})", UserWarning, stacklevel=2)
+    if (
+        trained is not None
+        and requested != trained
+        and (input_spec is None or uses_flow(input_spec))
+    ):
+        warnings.warn(
+            f"the checkpoint was trained on {trained!r} optical flow but flow is now "
+            f"computed with {requested!r}; its inputs differ from training (leave out "
+            f"--flow-method to use {trained!r})",
+            UserWarning,
+            stacklevel=2,
+        )
     return requested

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,8 +23,15 @@ from torch import nn
 from .distributed import DistInfo, all_gather_objects, unwrap
 from .evaluate import to_device
 
-__all__ = ["PolicyCollapseWarning", "check_policy", "flip_effect", "ADVICE", "EXTREME",
-           "MATTERS", "IDLE"]
+__all__ = [
+    "PolicyCollapseWarning",
+    "check_policy",
+    "flip_effect",
+    "ADVICE",
+    "EXTREME",
+    "MATTERS",
+    "IDLE",
+]
 
 EXTREME = 1.0
 """A selection rate within this many percent of 0 or 100 is an extreme."""
@@ -33,9 +41,11 @@ many percent of the validation predictions."""
 IDLE = 1.0
 """A modality that is always selected is a collapse when turning it off changes fewer than this
 many percent of the validation predictions."""
-ADVICE = ("What usually helps: keep pretrain: auto (the default) or give init checkpoints for "
-          "every part, lower loss.cost_scale (or loss.cost_weights), keep the policy's "
-          "init_use at 0.9 (the default), lower optim.policy_lr.")
+ADVICE = (
+    "What usually helps: keep pretrain: auto (the default) or give init checkpoints for "
+    "every part, lower loss.cost_scale (or loss.cost_weights), keep the policy's "
+    "init_use at 0.9 (the default), lower optim.policy_lr."
+)
 
 
 class PolicyCollapseWarning(UserWarning):
@@ -44,8 +54,7 @@ class PolicyCollapseWarning(UserWarning):
 
 
 @torch.no_grad()
-def flip_effect(model: nn.Module, loader: Any, info: DistInfo, index: int, value: float
-                ) -> float:
+def flip_effect(model: nn.Module, loader: Any, info: DistInfo, index: int, value: float) -> float:
     """Percent of videos whose predicted class changes when modality ``index``'s decisions
     are forced to ``value`` on every segment (the others as the policy decided).
 
@@ -76,9 +85,17 @@ def flip_effect(model: nn.Module, loader: Any, info: DistInfo, index: int, value
     return 100.0 * changed / max(1, total)
 
 
-def check_policy(*, epoch: int, train_rates: Mapping[str, float], val: Mapping[str, Any] | None,
-                 num_classes: int, modalities: tuple[str, ...], model: nn.Module,
-                 val_loader: Any, info: DistInfo) -> list[str]:
+def check_policy(
+    *,
+    epoch: int,
+    train_rates: Mapping[str, float],
+    val: Mapping[str, Any] | None,
+    num_classes: int,
+    modalities: tuple[str, ...],
+    model: nn.Module,
+    val_loader: Any,
+    info: DistInfo,
+) -> list[str]:
     """The collapse warnings of one joint epoch (empty when the policy looks healthy).
 
     Args:
@@ -105,17 +122,23 @@ def check_policy(*, epoch: int, train_rates: Mapping[str, float], val: Mapping[s
             continue
         changed = flip_effect(model, val_loader, info, k, 1.0 if never else 0.0)
         if never and changed >= MATTERS:
-            problems.append(f"{m} was selected on {rate:.1f}% of training segments, yet "
-                            f"turning it on changes {changed:.0f}% of validation predictions")
+            problems.append(
+                f"{m} was selected on {rate:.1f}% of training segments, yet "
+                f"turning it on changes {changed:.0f}% of validation predictions"
+            )
         elif not never and changed < IDLE:
-            problems.append(f"{m} was selected on {rate:.1f}% of training segments, yet "
-                            f"turning it off changes only {changed:.1f}% of validation "
-                            "predictions (the policy no longer decides)")
+            problems.append(
+                f"{m} was selected on {rate:.1f}% of training segments, yet "
+                f"turning it off changes only {changed:.1f}% of validation "
+                "predictions (the policy no longer decides)"
+            )
     if val is not None and "top1" in val:
         chance = 100.0 / max(1, num_classes)
         if float(val["top1"]) < chance + 5.0:
-            problems.append(f"validation top-1 {float(val['top1']):.1f}% is at chance "
-                            f"({chance:.1f}% for {num_classes} classes)")
+            problems.append(
+                f"validation top-1 {float(val['top1']):.1f}% is at chance "
+                f"({chance:.1f}% for {num_classes} classes)"
+            )
     if not problems:
         return []
     return [f"policy collapse in joint epoch {epoch + 1}: {'; '.join(problems)}. {ADVICE}"]

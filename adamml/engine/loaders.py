@@ -11,7 +11,8 @@ number of ranks, which is what makes resumed and multi-process runs reproducible
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate
@@ -41,8 +42,9 @@ class IndexedDataset(Dataset):
             self.dataset.set_epoch(epoch)
 
 
-def collate_indexed(batch: list[tuple[int, Mapping[str, Any], Any]]
-                    ) -> tuple[Tensor, dict[str, Any], Any]:
+def collate_indexed(
+    batch: list[tuple[int, Mapping[str, Any], Any]],
+) -> tuple[Tensor, dict[str, Any], Any]:
     """Collate ``(index, inputs, label)`` items: PyTorch's default collation, except that
     `adamml.data.FlowRequest` inputs (``flow_on_demand``) become one `adamml.data.OnDemandFlow`
     per batch, as `adamml.data.collate_clips` does for ``(inputs, label)`` items."""
@@ -52,14 +54,16 @@ def collate_indexed(batch: list[tuple[int, Mapping[str, Any], Any]]
     from ..data import FlowRequest, OnDemandFlow
 
     lazy = [k for k, v in first.items() if isinstance(v, FlowRequest)]
-    index, eager, label = default_collate([(i, {k: v for k, v in x.items() if k not in lazy}, y)
-                                           for i, x, y in batch])
+    index, eager, label = default_collate(
+        [(i, {k: v for k, v in x.items() if k not in lazy}, y) for i, x, y in batch]
+    )
     sources = {k: OnDemandFlow([x[k] for _, x, _ in batch]) for k in lazy}
     return index, {k: sources[k] if k in sources else eager[k] for k in first}, label
 
 
-def make_loader(dataset: Dataset, *, batch_size: int, info: DistInfo, train: bool, seed: int,
-                workers: int = 0) -> tuple[DataLoader, DistributedSampler]:
+def make_loader(
+    dataset: Dataset, *, batch_size: int, info: DistInfo, train: bool, seed: int, workers: int = 0
+) -> tuple[DataLoader, DistributedSampler]:
     """A loader over ``(index, inputs, label)`` batches with this rank's share.
 
     Batches are collated by [`collate_indexed`][adamml.engine.loaders.collate_indexed], so
@@ -74,12 +78,27 @@ def make_loader(dataset: Dataset, *, batch_size: int, info: DistInfo, train: boo
         ConfigError: if the global batch does not split evenly over the ranks.
     """
     if batch_size % info.world_size:
-        raise ConfigError(f"batch_size {batch_size} does not split over {info.world_size} "
-                          "processes; use a multiple of the number of processes")
+        raise ConfigError(
+            f"batch_size {batch_size} does not split over {info.world_size} "
+            "processes; use a multiple of the number of processes"
+        )
     indexed = IndexedDataset(dataset)
-    sampler = DistributedSampler(indexed, num_replicas=info.world_size, rank=info.rank,
-                                 shuffle=train, seed=seed, drop_last=False)
-    loader = DataLoader(indexed, batch_size=batch_size // info.world_size, sampler=sampler,
-                        num_workers=workers, drop_last=False, collate_fn=collate_indexed,
-                        persistent_workers=False, pin_memory=info.device.type == "cuda")
+    sampler = DistributedSampler(
+        indexed,
+        num_replicas=info.world_size,
+        rank=info.rank,
+        shuffle=train,
+        seed=seed,
+        drop_last=False,
+    )
+    loader = DataLoader(
+        indexed,
+        batch_size=batch_size // info.world_size,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=False,
+        collate_fn=collate_indexed,
+        persistent_workers=False,
+        pin_memory=info.device.type == "cuda",
+    )
     return loader, sampler

@@ -7,8 +7,8 @@ per-batch selection rates; both are fixed here).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -16,8 +16,16 @@ from torch import Tensor
 
 from ..errors import ShapeError
 
-__all__ = ["cross_entropy", "topk_accuracy", "average_precision", "mean_average_precision", "selection_rate",
-           "to_multi_hot", "EvalResult", "summarize"]
+__all__ = [
+    "cross_entropy",
+    "topk_accuracy",
+    "average_precision",
+    "mean_average_precision",
+    "selection_rate",
+    "to_multi_hot",
+    "EvalResult",
+    "summarize",
+]
 
 
 def to_multi_hot(target: Tensor, num_classes: int) -> Tensor:
@@ -103,8 +111,9 @@ def selection_rate(decisions: Tensor, modalities: Sequence[str]) -> dict[str, fl
         modalities: the M names.
     """
     if decisions.dim() != 3 or decisions.shape[2] != len(modalities):
-        raise ShapeError(f"decisions must be (N, S, {len(modalities)}); got "
-                         f"{tuple(decisions.shape)}")
+        raise ShapeError(
+            f"decisions must be (N, S, {len(modalities)}); got {tuple(decisions.shape)}"
+        )
     if decisions.shape[0] * decisions.shape[1] == 0:
         return {m: 0.0 for m in modalities}
     rate = decisions.float().mean(dim=(0, 1)) * 100.0
@@ -135,9 +144,14 @@ class EvalResult:
         """Write the per-video decisions to an ``.npz`` (keys ``index``, ``decisions``
         (bool N x S x M), ``modalities``, ``prediction``, ``target``, ``gflops``)."""
         np.savez_compressed(
-            path, index=self.index.numpy(), decisions=self.decisions.numpy().astype(bool),
-            modalities=np.array(self.modalities), prediction=self.logits.argmax(1).numpy(),
-            target=self.target.numpy(), gflops=self.gflops.numpy())
+            path,
+            index=self.index.numpy(),
+            decisions=self.decisions.numpy().astype(bool),
+            modalities=np.array(self.modalities),
+            prediction=self.logits.argmax(1).numpy(),
+            target=self.target.numpy(),
+            gflops=self.gflops.numpy(),
+        )
 
 
 def cross_entropy(logits: Tensor, target: Tensor) -> float:

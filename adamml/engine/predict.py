@@ -9,9 +9,10 @@ computed, is a blank "not computed" cell (drawing never computes flow).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -19,8 +20,14 @@ from torch import Tensor, nn
 from .._pyplot import pyplot
 from ..errors import ConfigError
 
-__all__ = ["Prediction", "predict_inputs", "load_inputs", "draw_decisions", "draw_segment",
-           "draw_placeholder"]
+__all__ = [
+    "Prediction",
+    "predict_inputs",
+    "load_inputs",
+    "draw_decisions",
+    "draw_segment",
+    "draw_placeholder",
+]
 
 
 @dataclass(frozen=True)
@@ -41,8 +48,9 @@ class Prediction:
 
     def format(self) -> str:
         """A human-readable report: top classes, then one line per segment."""
-        lines = [f"{rank + 1}. {name}  {prob * 100:.1f}%" for rank, (name, prob)
-                 in enumerate(self.top)]
+        lines = [
+            f"{rank + 1}. {name}  {prob * 100:.1f}%" for rank, (name, prob) in enumerate(self.top)
+        ]
         lines.append(f"GFLOPs: {self.gflops:.4g}")
         for s, row in enumerate(self.decisions.tolist()):
             used = [m for m, d in zip(self.modalities, row) if d > 0.5]
@@ -51,8 +59,13 @@ class Prediction:
 
 
 @torch.no_grad()
-def predict_inputs(model: nn.Module, inputs: Mapping[str, Any], *, topk: int = 5,
-                   classes: Sequence[str] | None = None) -> Prediction:
+def predict_inputs(
+    model: nn.Module,
+    inputs: Mapping[str, Any],
+    *,
+    topk: int = 5,
+    classes: Sequence[str] | None = None,
+) -> Prediction:
     """Run ``model`` (in eval mode) on one video's inputs ``{m: (S, T, C, H, W)}``.
 
     A ``SegmentSource`` input (on-demand flow from `load_inputs`) is already a batch of one
@@ -64,13 +77,24 @@ def predict_inputs(model: nn.Module, inputs: Mapping[str, Any], *, topk: int = 5
     k = min(topk, probs.numel())
     values, idx = probs.topk(k)
     names = [classes[i] if classes and i < len(classes) else str(i) for i in idx.tolist()]
-    return Prediction(list(zip(names, values.tolist())), out.decisions[0].cpu(),
-                      tuple(model.modalities), float(out.gflops[0]))
+    return Prediction(
+        list(zip(names, values.tolist())),
+        out.decisions[0].cpu(),
+        tuple(model.modalities),
+        float(out.gflops[0]),
+    )
 
 
-def load_inputs(video: str, input_spec: Mapping[str, Any] | Any, segments: int, *,
-                seed: int = 0, num_classes: int = 1, flow_dir: str | None = None,
-                flow_method: str = "tvl1") -> dict[str, Any]:
+def load_inputs(
+    video: str,
+    input_spec: Mapping[str, Any] | Any,
+    segments: int,
+    *,
+    seed: int = 0,
+    num_classes: int = 1,
+    flow_dir: str | None = None,
+    flow_method: str = "tvl1",
+) -> dict[str, Any]:
     """One video's inputs for a model (or its ``input_spec``).
 
     ``video`` is a video file (decoded by `adamml.data.load_video_inputs`), a ``.pt`` file
@@ -104,8 +128,17 @@ def load_inputs(video: str, input_spec: Mapping[str, Any] | Any, segments: int, 
 
         scheme, arg, options = parse_source(video)
         if scheme != "manifest":
-            return _source_video(video, scheme, arg, options, spec, segments, seed=seed,
-                                 num_classes=num_classes, flow_method=flow_method)
+            return _source_video(
+                video,
+                scheme,
+                arg,
+                options,
+                spec,
+                segments,
+                seed=seed,
+                num_classes=num_classes,
+                flow_method=flow_method,
+            )
     path = Path(video)
     if not path.is_file():
         raise ConfigError(f"video {video!r} does not exist")
@@ -116,15 +149,25 @@ def load_inputs(video: str, input_spec: Mapping[str, Any] | Any, segments: int, 
         return data
     from ..data import load_video_inputs
 
-    batch = load_video_inputs(str(path), input_spec, segments=segments, flow_dir=flow_dir,
-                              flow_method=flow_method)  # type: ignore[arg-type]
+    batch = load_video_inputs(
+        str(path), input_spec, segments=segments, flow_dir=flow_dir, flow_method=flow_method
+    )  # type: ignore[arg-type]
     # one video: tensors without the batch dimension; a segment source stays a batch of one
     return {m: x[0] if isinstance(x, Tensor) else x for m, x in batch.items()}
 
 
-def _source_video(video: str, scheme: str, arg: str, options: Mapping[str, Any],
-                  spec: Mapping[str, Any], segments: int, *, seed: int, num_classes: int,
-                  flow_method: str) -> dict[str, Any]:
+def _source_video(
+    video: str,
+    scheme: str,
+    arg: str,
+    options: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    segments: int,
+    *,
+    seed: int,
+    num_classes: int,
+    flow_method: str,
+) -> dict[str, Any]:
     """Item ``index`` of a data source's evaluation dataset (see `load_inputs`)."""
     from ..data.sources import DATA_SOURCES, SourceRequest
 
@@ -133,11 +176,15 @@ def _source_video(video: str, scheme: str, arg: str, options: Mapping[str, Any],
         try:
             index = int(arg)
         except ValueError:
-            raise ConfigError(f"{video!r} must be synthetic:N,index=I with integers N > I"
-                              ) from None
-        warnings.warn(f"predict {video!r}: 'synthetic:I' is deprecated (synthetic:N means N "
-                      f"videos everywhere else); write 'synthetic:{index + 1},index={index}'",
-                      FutureWarning, stacklevel=3)
+            raise ConfigError(
+                f"{video!r} must be synthetic:N,index=I with integers N > I"
+            ) from None
+        warnings.warn(
+            f"predict {video!r}: 'synthetic:I' is deprecated (synthetic:N means N "
+            f"videos everywhere else); write 'synthetic:{index + 1},index={index}'",
+            FutureWarning,
+            stacklevel=3,
+        )
         arg, options["index"] = str(index + 1), index
     index = options.pop("index", 0)
     if not isinstance(index, int) or index < 0:
@@ -145,8 +192,7 @@ def _source_video(video: str, scheme: str, arg: str, options: Mapping[str, Any],
     request = SourceRequest(spec, segments, False, num_classes, seed, flow_method=flow_method)
     dataset = DATA_SOURCES.get(scheme).open(arg, options, request)
     if index >= len(dataset):  # type: ignore[arg-type]
-        raise ConfigError(f"{video!r}: index {index} is out of range for "
-                          f"{len(dataset)} videos")  # type: ignore[arg-type]
+        raise ConfigError(f"{video!r}: index {index} is out of range for {len(dataset)} videos")  # type: ignore[arg-type]
     return dataset[index][0]
 
 
@@ -158,13 +204,18 @@ def _thumbnail(x: Tensor) -> Tensor:
     return (img - lo) / (hi - lo + 1e-8)
 
 
-def draw_segment(ax: Any, x: Tensor, selected: bool, *, faded: float = 0.25,
-                 frame_width: float = 4.0) -> None:
+def draw_segment(
+    ax: Any, x: Tensor, selected: bool, *, faded: float = 0.25, frame_width: float = 4.0
+) -> None:
     """Draw one segment's input on a matplotlib axis: a frame (or the spectrogram), framed
     green when ``selected``, faded with a thin grey frame when skipped."""
     img = _thumbnail(x).numpy()
-    ax.imshow(img, cmap="magma" if img.ndim == 2 else None, alpha=1.0 if selected else faded,
-              aspect="auto")
+    ax.imshow(
+        img,
+        cmap="magma" if img.ndim == 2 else None,
+        alpha=1.0 if selected else faded,
+        aspect="auto",
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
@@ -175,8 +226,9 @@ def draw_segment(ax: Any, x: Tensor, selected: bool, *, faded: float = 0.25,
 def draw_placeholder(ax: Any, selected: bool, *, text: str = "not\ncomputed") -> None:
     """An empty cell for a segment whose input was never computed (skipped on-demand flow)."""
     ax.set_facecolor("whitesmoke")
-    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=7, color="grey",
-            transform=ax.transAxes)
+    ax.text(
+        0.5, 0.5, text, ha="center", va="center", fontsize=7, color="grey", transform=ax.transAxes
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
@@ -214,8 +266,9 @@ def draw_decisions(inputs: Mapping[str, Any], pred: Prediction, path: str | Path
                 ax.set_ylabel(m)
             if r == 0:
                 ax.set_title(f"seg {c + 1}", fontsize=8)
-    fig.suptitle(f"{pred.top[0][0]} ({pred.top[0][1] * 100:.1f}%), {pred.gflops:.3g} GFLOPs",
-                 fontsize=9)
+    fig.suptitle(
+        f"{pred.top[0][0]} ({pred.top[0][1] * 100:.1f}%), {pred.gflops:.3g} GFLOPs", fontsize=9
+    )
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

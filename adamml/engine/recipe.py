@@ -22,8 +22,9 @@ stage whose ``metrics.json`` exists is done and is not run again.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from torch import nn
 
@@ -36,9 +37,14 @@ PART_MODEL = "adamml.engine.recipe:part_model"
 rebuild with ``adamml eval`` like any other)."""
 
 
-def part_model(num_classes: int, *, parent: str, part: str,
-               parent_args: Mapping[str, Any] | None = None,
-               teacher: str | None = None) -> nn.Module:
+def part_model(
+    num_classes: int,
+    *,
+    parent: str,
+    part: str,
+    parent_args: Mapping[str, Any] | None = None,
+    teacher: str | None = None,
+) -> nn.Module:
     """The model that pre-trains ``part`` of model ``parent``: a one-modality classifier, or,
     with ``teacher``, a `SegmentDistiller` of a policy part.
 
@@ -50,14 +56,15 @@ def part_model(num_classes: int, *, parent: str, part: str,
         teacher: a checkpoint of the recognition backbone the policy part decides for (a
             pre-training stage's); its weights are the teacher's.
     """
-    from .modelio import build_model, read_weights
+    from .instantiate import build_model, read_weights
 
     model = build_model(parent, num_classes, parent_args)
     if teacher is None:
         return model.part_classifier(part, num_classes)
     teacher_part = model.teacher_of(part)
-    model.load_part_state(teacher_part, read_weights(teacher, teacher_part),
-                          what=f"teacher checkpoint {teacher!r}")
+    model.load_part_state(
+        teacher_part, read_weights(teacher, teacher_part), what=f"teacher checkpoint {teacher!r}"
+    )
     return model.part_distiller(part, num_classes)
 
 
@@ -93,17 +100,28 @@ def pretraining_plan(cfg: TrainConfig, model: nn.Module) -> list[PretrainStage]:
     if not all(hasattr(model, a) for a in ("part_classifier", "part_architecture")):
         import warnings
 
-        warnings.warn(f"pretrain: auto does nothing for {type(model).__name__}: it offers no "
-                      "part_classifier/part_architecture (see adamml.AdaMML); set "
-                      "pretrain: none or give init checkpoints", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"pretrain: auto does nothing for {type(model).__name__}: it offers no "
+            "part_classifier/part_architecture (see adamml.AdaMML); set "
+            "pretrain: none or give init checkpoints",
+            UserWarning,
+            stacklevel=3,
+        )
         return []
     policy_parts = set(getattr(model, "policy_part_names", ()))
     wanted = [n for n in names if n not in cfg.init and (p.policy or n not in policy_parts)]
     stages: list[tuple[str, list[str]]] = []
     for name in wanted:
         arch = model.part_architecture(name)
-        same = next((s for s in stages if _part_modality(model, s[0]) == _part_modality(model, name)
-                     and model.part_architecture(s[0]) == arch), None)
+        same = next(
+            (
+                s
+                for s in stages
+                if _part_modality(model, s[0]) == _part_modality(model, name)
+                and model.part_architecture(s[0]) == arch
+            ),
+            None,
+        )
         if same is not None:
             same[1].append(name)
         else:
@@ -111,8 +129,7 @@ def pretraining_plan(cfg: TrainConfig, model: nn.Module) -> list[PretrainStage]:
     out = []
     for name, parts in stages:
         teacher = None
-        if (name in policy_parts and p.policy_target == "distill"
-                and hasattr(model, "teacher_of")):
+        if name in policy_parts and p.policy_target == "distill" and hasattr(model, "teacher_of"):
             teacher = model.teacher_of(name)
         out.append(PretrainStage(name, tuple(parts), _stage_config(cfg, name, p), teacher))
     return out
@@ -127,23 +144,36 @@ def _part_modality(model: nn.Module, name: str) -> str:
 
 def _stage_config(cfg: TrainConfig, part: str, p: PretrainConfig) -> TrainConfig:
     s = cfg.schedule
-    epochs = p.epochs if p.epochs is not None else (
-        s.warmup_epochs + s.joint_epochs + s.finetune_epochs)
-    optim = dataclasses.replace(cfg.optim, lr=p.lr if p.lr is not None else cfg.optim.lr,
-                                optimizer=p.optimizer or cfg.optim.optimizer)
+    epochs = (
+        p.epochs if p.epochs is not None else (s.warmup_epochs + s.joint_epochs + s.finetune_epochs)
+    )
+    optim = dataclasses.replace(
+        cfg.optim,
+        lr=p.lr if p.lr is not None else cfg.optim.lr,
+        optimizer=p.optimizer or cfg.optim.optimizer,
+    )
     return dataclasses.replace(
-        cfg, model=PART_MODEL,
+        cfg,
+        model=PART_MODEL,
         model_args={"parent": cfg.model, "parent_args": dict(cfg.model_args), "part": part},
-        schedule=ScheduleConfig(epochs=epochs), optim=optim, init={},
+        schedule=ScheduleConfig(epochs=epochs),
+        optim=optim,
+        init={},
         pretrain=PretrainConfig(mode="none"),
-        data=dataclasses.replace(cfg.data, test=None), keep_checkpoints=1,
-        eval_every=p.eval_every)
+        data=dataclasses.replace(cfg.data, test=None),
+        keep_checkpoints=1,
+        eval_every=p.eval_every,
+    )
 
 
-def run_pretraining(stages: list[PretrainStage], out: Path, *, resume: bool,
-                    run_stage: Callable[[PretrainStage, Path], Mapping[str, Any]],
-                    init: Mapping[str, str] | None = None
-                    ) -> tuple[dict[str, str], dict[str, Any]]:
+def run_pretraining(
+    stages: list[PretrainStage],
+    out: Path,
+    *,
+    resume: bool,
+    run_stage: Callable[[PretrainStage, Path], Mapping[str, Any]],
+    init: Mapping[str, str] | None = None,
+) -> tuple[dict[str, str], dict[str, Any]]:
     """Run each stage (with ``resume``, a finished one is read back instead); return ``init``
     for the parts and a summary per stage.
 
@@ -166,15 +196,20 @@ def run_pretraining(stages: list[PretrainStage], out: Path, *, resume: bool,
         folder = out / "pretrain" / stage.name
         if stage.teacher is not None:
             args = dict(stage.config.model_args, teacher=known[stage.teacher])
-            stage = dataclasses.replace(stage, config=dataclasses.replace(stage.config,
-                                                                         model_args=args))
+            stage = dataclasses.replace(
+                stage, config=dataclasses.replace(stage.config, model_args=args)
+            )
         done = folder / "metrics.json"
         finished = resume and done.exists()
         metrics = json.loads(done.read_text()) if finished else run_stage(stage, folder)
         best = folder / ("best.pt" if (folder / "best.pt").exists() else "last.pt")
         result.update({part: str(best) for part in stage.parts})
         known.update(result)
-        summary[stage.name] = {"top1": metrics["top1"], "mAP": metrics["mAP"],
-                               "parts": list(stage.parts), "folder": str(folder),
-                               **({"teacher": stage.teacher} if stage.teacher else {})}
+        summary[stage.name] = {
+            "top1": metrics["top1"],
+            "mAP": metrics["mAP"],
+            "parts": list(stage.parts),
+            "folder": str(folder),
+            **({"teacher": stage.teacher} if stage.teacher else {}),
+        }
     return result, summary

@@ -6,8 +6,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from ..errors import AdamMLError
 
@@ -27,18 +28,21 @@ def check_finite(value: float, *, stage: str, epoch: int, step: int, what: str =
     if not math.isfinite(value):
         raise NonFiniteLossError(
             f"{what} is {value} in stage {stage!r}, epoch {epoch}, step {step}; lower the "
-            "learning rate (lr / policy_lr), set optim.clip_grad_norm, or check the inputs")
+            "learning rate (lr / policy_lr), set optim.clip_grad_norm, or check the inputs"
+        )
 
 
-def progress(iterable: Iterable[Any], *, enabled: bool, desc: str, total: int | None = None
-             ) -> Iterator[Any]:
+def progress(
+    iterable: Iterable[Any], *, enabled: bool, desc: str, total: int | None = None
+) -> Iterator[Any]:
     """A tqdm bar on rank 0; ``disable=None`` keeps it quiet when stderr is not a TTY."""
     if not enabled:
         return iter(iterable)
     from tqdm.auto import tqdm
 
-    return iter(tqdm(iterable, desc=desc, total=total, disable=None, leave=False,
-                     dynamic_ncols=True))
+    return iter(
+        tqdm(iterable, desc=desc, total=total, disable=None, leave=False, dynamic_ncols=True)
+    )
 
 
 def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -65,8 +69,9 @@ class RunLogger:
         tensorboard: write event files under ``folder/tb``.
     """
 
-    def __init__(self, folder: str | Path | None, *, resume_from_pass: int = 0,
-                 tensorboard: bool = True) -> None:
+    def __init__(
+        self, folder: str | Path | None, *, resume_from_pass: int = 0, tensorboard: bool = True
+    ) -> None:
         self.folder = None if folder is None else Path(folder)
         self._tb: Any = None
         if self.folder is None:

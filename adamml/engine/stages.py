@@ -3,11 +3,11 @@
 AdaMML ("Training Details") trains in three stages:
 
 ```
-warm-up   (W epochs)  policy frozen            recognition: CE, SGD
-joint     (J epochs)  alternate per epoch:     recognition pass (CE, SGD, policy frozen)
-                                               policy pass (CE + efficiency, Adam, recognition frozen)
+warm-up   (W epochs)  policy frozen        recognition: CE, SGD
+joint     (J epochs)  alternate per epoch: recognition pass (CE, SGD, policy frozen)
+                                           policy pass (CE + efficiency, Adam, recognition frozen)
                       or per iteration in one pass (alternation: iteration)
-fine-tune (F epochs)  best policy, frozen      recognition: CE, SGD
+fine-tune (F epochs)  best policy, frozen  recognition: CE, SGD
 ```
 
 Models without a learned policy (unimodal, weighted fusion, random) train in one ``supervised``
@@ -25,8 +25,16 @@ from torch import nn
 
 from .config import TrainConfig
 
-__all__ = ["Pass", "build_plan", "has_learned_policy", "split_parameters", "set_trainable",
-           "build_optimizers", "build_schedulers", "current_lrs"]
+__all__ = [
+    "Pass",
+    "build_plan",
+    "has_learned_policy",
+    "split_parameters",
+    "set_trainable",
+    "build_optimizers",
+    "build_schedulers",
+    "current_lrs",
+]
 
 
 @dataclass(frozen=True)
@@ -67,20 +75,26 @@ def build_plan(cfg: TrainConfig, model: nn.Module) -> list[Pass]:
     s = cfg.schedule
     plan: list[Pass] = []
     if not has_learned_policy(model):
-        epochs = s.epochs if s.epochs is not None else (
-            s.warmup_epochs + s.joint_epochs + s.finetune_epochs)
+        epochs = (
+            s.epochs
+            if s.epochs is not None
+            else (s.warmup_epochs + s.joint_epochs + s.finetune_epochs)
+        )
         stage = "unimodal" if len(getattr(model, "modalities", ())) == 1 else "supervised"
         return [Pass(stage, e, "recognition", True, epochs) for e in range(epochs)]
-    plan += [Pass("warmup", e, "recognition", True, s.warmup_epochs)
-             for e in range(s.warmup_epochs)]
+    plan += [
+        Pass("warmup", e, "recognition", True, s.warmup_epochs) for e in range(s.warmup_epochs)
+    ]
     for e in range(s.joint_epochs):
         if cfg.alternation == "epoch":
             plan.append(Pass("joint", e, "recognition", False, s.joint_epochs))
             plan.append(Pass("joint", e, "policy", True, s.joint_epochs))
         else:
             plan.append(Pass("joint", e, "alternate", True, s.joint_epochs))
-    plan += [Pass("finetune", e, "recognition", True, s.finetune_epochs)
-             for e in range(s.finetune_epochs)]
+    plan += [
+        Pass("finetune", e, "recognition", True, s.finetune_epochs)
+        for e in range(s.finetune_epochs)
+    ]
     return plan
 
 
@@ -109,23 +123,28 @@ def set_trainable(model: nn.Module, phase: str, *, stage: str, cfg: TrainConfig)
         p.requires_grad_(phase == "policy")
 
 
-def build_optimizers(model: nn.Module, stage: str, cfg: TrainConfig
-                     ) -> dict[str, torch.optim.Optimizer]:
+def build_optimizers(
+    model: nn.Module, stage: str, cfg: TrainConfig
+) -> dict[str, torch.optim.Optimizer]:
     """SGD (or Adam, ``optim.optimizer``) for the recognition network in every stage, plus Adam
     for the policy in ``joint`` (lr 0.001/0.01, momentum 0.9, weight decay 1e-4; reference §6)."""
     o = cfg.optim
     rec, pol = split_parameters(model)
     opts: dict[str, torch.optim.Optimizer] = {
-        "recognition": torch.optim.SGD(rec, lr=o.lr, momentum=o.momentum,
-                                       weight_decay=o.weight_decay) if o.optimizer == "sgd"
-        else torch.optim.Adam(rec, lr=o.lr, weight_decay=o.weight_decay)}
+        "recognition": torch.optim.SGD(
+            rec, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay
+        )
+        if o.optimizer == "sgd"
+        else torch.optim.Adam(rec, lr=o.lr, weight_decay=o.weight_decay)
+    }
     if stage == "joint" and pol:
         opts["policy"] = torch.optim.Adam(pol, lr=o.policy_lr, weight_decay=o.policy_weight_decay)
     return opts
 
 
-def build_schedulers(opts: dict[str, torch.optim.Optimizer], stage_epochs: int, cfg: TrainConfig
-                     ) -> dict[str, Any]:
+def build_schedulers(
+    opts: dict[str, torch.optim.Optimizer], stage_epochs: int, cfg: TrainConfig
+) -> dict[str, Any]:
     """One LR scheduler per optimiser *in use*, stepped once per epoch of the stage."""
     o = cfg.optim
     out: dict[str, Any] = {}

@@ -19,23 +19,28 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .checkpoint import (atomic_write_bytes, latest_checkpoint, load_checkpoint, rng_state,
-                         save_checkpoint, set_rng_state)
 from ..data.sources import build_dataset
 from ..errors import ConfigError
 from ..losses import EfficiencyLoss
 from ..policies.schedule import TemperatureSchedule
+from .checkpoint import (
+    atomic_write_bytes,
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from .config import TrainConfig
 from .distributed import DistInfo, barrier, unwrap, wrap_model
 from .evaluate import evaluate, to_device
 from .health import chance_ce, check_policy, warn
+from .instantiate import build_model, load_backbone_init, load_state_strict
 from .loaders import make_loader
 from .metrics import summarize
-from .modelio import build_model, load_backbone_init, load_state_strict
 from .recipe import PretrainStage, pretraining_plan, run_pretraining
 from .runlog import RunLogger, check_finite, progress
-from .stages import (Pass, build_optimizers, build_plan, build_schedulers, current_lrs,
-                     set_trainable)
+from .stages import Pass, build_optimizers, build_plan, build_schedulers, current_lrs, set_trainable
 
 __all__ = ["Trainer", "seed_everything", "classification_loss"]
 
@@ -78,9 +83,16 @@ class Trainer:
         >>> metrics = Trainer(cfg, "runs/a").run()  # doctest: +SKIP
     """
 
-    def __init__(self, cfg: TrainConfig, out: str | Path, *, info: DistInfo | None = None,
-                 resume: bool = False, base_dir: str | Path | None = None,
-                 show_progress: bool = True) -> None:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        out: str | Path,
+        *,
+        info: DistInfo | None = None,
+        resume: bool = False,
+        base_dir: str | Path | None = None,
+        show_progress: bool = True,
+    ) -> None:
         self.cfg, self.out = cfg, Path(out)
         self.info = info or DistInfo()
         self.resume, self.base_dir, self.show_progress = resume, base_dir, show_progress
@@ -91,8 +103,7 @@ class Trainer:
         if cfg.compile and hasattr(self.model, "configure_inference"):
             self.model.configure_inference(compile=True)
         # fp16 gradients underflow without loss scaling; bf16 and fp32 need none
-        self.scaler = torch.amp.GradScaler(self.info.device.type,
-                                           enabled=cfg.precision == "fp16")
+        self.scaler = torch.amp.GradScaler(self.info.device.type, enabled=cfg.precision == "fp16")
         if cfg.init:
             load_backbone_init(self.model, cfg.init)
         self.plan = build_plan(cfg, self.model)
@@ -112,8 +123,7 @@ class Trainer:
 
     # -- set-up ------------------------------------------------------------------------------
     def _temperature_schedule(self) -> Any:
-        return TemperatureSchedule(self.cfg.tau_start, self.cfg.tau_decay,
-                                   min_tau=self.cfg.tau_min)
+        return TemperatureSchedule(self.cfg.tau_start, self.cfg.tau_decay, min_tau=self.cfg.tau_min)
 
     def _efficiency_loss(self) -> Any:
         loss = self.cfg.loss
@@ -126,16 +136,29 @@ class Trainer:
         d = self.cfg.data
         # evaluation computes flow only where the policy selected it; training runs every
         # segment (masked path), so its flow is computed eagerly in the loader
-        return build_dataset(source, self.model.input_spec, train=train,
-                             segments=d.segments_train if train else d.segments_eval,
-                             num_classes=self.cfg.num_classes, seed=self.cfg.seed,
-                             on_error=d.on_error, base_dir=self.base_dir,
-                             flow_dir=d.flow_dir, flow_method=d.flow_method,
-                             flow_on_demand=not train)
+        return build_dataset(
+            source,
+            self.model.input_spec,
+            train=train,
+            segments=d.segments_train if train else d.segments_eval,
+            num_classes=self.cfg.num_classes,
+            seed=self.cfg.seed,
+            on_error=d.on_error,
+            base_dir=self.base_dir,
+            flow_dir=d.flow_dir,
+            flow_method=d.flow_method,
+            flow_on_demand=not train,
+        )
 
     def _loader(self, dataset: Any, train: bool) -> Any:
-        return make_loader(dataset, batch_size=self.cfg.batch_size, info=self.info, train=train,
-                           seed=self.cfg.seed, workers=self.cfg.workers)
+        return make_loader(
+            dataset,
+            batch_size=self.cfg.batch_size,
+            info=self.info,
+            train=train,
+            seed=self.cfg.seed,
+            workers=self.cfg.workers,
+        )
 
     def _start_stage(self, p: Pass) -> None:
         self._stage = p.stage
@@ -171,19 +194,28 @@ class Trainer:
 
     def _state(self, p: Pass) -> dict[str, Any]:
         return {
-            "model_name": self.cfg.model, "num_classes": self.cfg.num_classes,
-            "model_args": dict(self.cfg.model_args), "config": self.cfg.to_dict(),
+            "model_name": self.cfg.model,
+            "num_classes": self.cfg.num_classes,
+            "model_args": dict(self.cfg.model_args),
+            "config": self.cfg.to_dict(),
             "model": unwrap(self.model).state_dict(),
             "optimizers": {k: o.state_dict() for k, o in self.opts.items()},
             "schedulers": {k: s.state_dict() for k, s in self.scheds.items()},
-            "stage": p.stage, "epoch": p.epoch, "phase": p.phase, "next_pass": self.next_pass,
-            "sampler_epoch": self.next_pass - 1, "step": self.step, "best": self.best,
-            "best_joint": self.best_joint, "rng": rng_state(),
+            "stage": p.stage,
+            "epoch": p.epoch,
+            "phase": p.phase,
+            "next_pass": self.next_pass,
+            "sampler_epoch": self.next_pass - 1,
+            "step": self.step,
+            "best": self.best,
+            "best_joint": self.best_joint,
+            "rng": rng_state(),
             "classes": list(getattr(self, "_classes", [])),
             "temperature_schedule": self.tau.state_dict(),
             "grad_scaler": self.scaler.state_dict(),
             "collapse_warnings": list(self.collapse_warnings),
-            "policy_ready": self.policy_ready, "last_ce": self.last_ce,
+            "policy_ready": self.policy_ready,
+            "last_ce": self.last_ce,
         }
 
     def _pretrain(self) -> None:
@@ -193,17 +225,30 @@ class Trainer:
             return
         started = self.resume and latest_checkpoint(self.out) is not None
         init, self.pretrain_summary = run_pretraining(
-            stages, self.out, resume=self.resume or started, run_stage=self._run_stage,
-            init=self.cfg.init)
+            stages,
+            self.out,
+            resume=self.resume or started,
+            run_stage=self._run_stage,
+            init=self.cfg.init,
+        )
         if not started:  # a started main run restores its own weights
             load_backbone_init(self.model, init)
 
     def _run_stage(self, stage: PretrainStage, folder: Path) -> dict[str, Any]:
         if self.info.is_main:
-            print(f"pretrain {stage.name} ({', '.join(stage.parts)}): "
-                  f"{stage.config.schedule.epochs} epochs -> {folder}", flush=True)
-        trainer = Trainer(stage.config, folder, info=self.info, resume=self.resume,
-                          base_dir=self.base_dir, show_progress=self.show_progress)
+            print(
+                f"pretrain {stage.name} ({', '.join(stage.parts)}): "
+                f"{stage.config.schedule.epochs} epochs -> {folder}",
+                flush=True,
+            )
+        trainer = Trainer(
+            stage.config,
+            folder,
+            info=self.info,
+            resume=self.resume,
+            base_dir=self.base_dir,
+            show_progress=self.show_progress,
+        )
         metrics = trainer.run()
         if self.info.is_main:
             print(f"pretrain {stage.name}: val top-1 {metrics['top1']:.2f}%", flush=True)
@@ -215,9 +260,13 @@ class Trainer:
         sums = {"loss": 0.0, "ce": 0.0, "eff": 0.0, "correct": 0.0, "gflops": 0.0, "n": 0}
         sel = torch.zeros(len(self.modalities), dtype=torch.float64)
         segs, phase_now = 0, None
-        for i, (_, inputs, target) in enumerate(progress(
-                loader, enabled=self.show_progress and self.info.is_main,
-                desc=f"{p.stage} {p.epoch + 1}/{p.stage_epochs} {p.phase}")):
+        for i, (_, inputs, target) in enumerate(
+            progress(
+                loader,
+                enabled=self.show_progress and self.info.is_main,
+                desc=f"{p.stage} {p.epoch + 1}/{p.stage_epochs} {p.phase}",
+            )
+        ):
             phase = p.phase if p.phase != "alternate" else ("recognition", "policy")[i % 2]
             if phase != phase_now:
                 set_trainable(model, phase, stage=p.stage, cfg=cfg)
@@ -229,8 +278,11 @@ class Trainer:
                 forced = torch.ones(b, s, len(self.modalities), device=self.info.device)
             out = net(inputs, forced)
             own_loss = getattr(model, "training_loss", None)  # e.g. a SegmentDistiller's
-            ce = own_loss(out, target) if own_loss is not None else classification_loss(
-                out.logits, target)
+            ce = (
+                own_loss(out, target)
+                if own_loss is not None
+                else classification_loss(out.logits, target)
+            )
             loss, eff = ce, torch.zeros(())
             if phase == "policy":
                 eff = self.eff_loss(out.logits, out.decisions, target)
@@ -251,18 +303,27 @@ class Trainer:
             sums["loss"] += float(loss.detach()) * n
             sums["ce"] += float(ce.detach()) * n
             sums["eff"] += float(eff.detach()) * n
-            hit = (out.logits.argmax(1) == target) if target.dim() == 1 else \
-                target.gather(1, out.logits.argmax(1, keepdim=True)).squeeze(1) > 0
+            hit = (
+                (out.logits.argmax(1) == target)
+                if target.dim() == 1
+                else target.gather(1, out.logits.argmax(1, keepdim=True)).squeeze(1) > 0
+            )
             sums["correct"] += float(hit.sum())
             sums["gflops"] += float(out.gflops.double().sum())
             sums["n"] += n
             sel += out.decisions.detach().double().sum(dim=(0, 1)).cpu()
             segs += out.decisions.shape[0] * out.decisions.shape[1]
         n = max(1, sums["n"])
-        return {"loss": sums["loss"] / n, "ce": sums["ce"] / n, "eff": sums["eff"] / n,
-                "top1": 100.0 * sums["correct"] / n, "gflops": sums["gflops"] / n,
-                "selection_rate": {m: float(100.0 * sel[k] / max(1, segs))
-                                   for k, m in enumerate(self.modalities)}}
+        return {
+            "loss": sums["loss"] / n,
+            "ce": sums["ce"] / n,
+            "eff": sums["eff"] / n,
+            "top1": 100.0 * sums["correct"] / n,
+            "gflops": sums["gflops"] / n,
+            "selection_rate": {
+                m: float(100.0 * sel[k] / max(1, segs)) for k, m in enumerate(self.modalities)
+            },
+        }
 
     # -- the run -----------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -273,8 +334,10 @@ class Trainer:
         """
         cfg, info = self.cfg, self.info
         if not self.resume and latest_checkpoint(self.out) is not None:
-            raise ConfigError(f"{str(self.out)!r} already holds a run (last.pt); pass --resume "
-                              "to continue it or choose another --out")
+            raise ConfigError(
+                f"{str(self.out)!r} already holds a run (last.pt); pass --resume "
+                "to continue it or choose another --out"
+            )
         # the run's datasets first: in-memory sources (synthetic videos) are featurised once for
         # all the model's inputs, and the pre-training stages read their modalities from them
         train_set = self._dataset(cfg.data.train, True)
@@ -296,12 +359,19 @@ class Trainer:
                 seed_everything(cfg.seed + index)
                 sampler.set_epoch(index)
                 loader.dataset.set_epoch(index)
-                record: dict[str, Any] = {"pass": index, "stage": p.stage, "epoch": p.epoch,
-                                          "phase": p.phase, "lr": current_lrs(self.opts)}
+                record: dict[str, Any] = {
+                    "pass": index,
+                    "stage": p.stage,
+                    "epoch": p.epoch,
+                    "phase": p.phase,
+                    "lr": current_lrs(self.opts),
+                }
                 if self._hold_policy(p):
-                    record["skipped"] = (f"recognition cross-entropy {self.last_ce:.3f} is not "
-                                         f"below the uniform prediction's "
-                                         f"{chance_ce(cfg.num_classes):.3f} yet (policy_start)")
+                    record["skipped"] = (
+                        f"recognition cross-entropy {self.last_ce:.3f} is not "
+                        f"below the uniform prediction's "
+                        f"{chance_ce(cfg.num_classes):.3f} yet (policy_start)"
+                    )
                 else:
                     record["train"] = self._train_pass(net, loader, p)
                     if p.phase == "recognition" and val_loader is None:
@@ -312,8 +382,9 @@ class Trainer:
                 self.next_pass = index + 1
                 if info.is_main:
                     logger.log(record)
-                    save_checkpoint(self._state(p), self.out, f"pass_{index:04d}.pt",
-                                    keep=cfg.keep_checkpoints)
+                    save_checkpoint(
+                        self._state(p), self.out, f"pass_{index:04d}.pt", keep=cfg.keep_checkpoints
+                    )
                 barrier(info)
             return self._final(logger)
         finally:
@@ -340,8 +411,11 @@ class Trainer:
             if p.stage == "joint" and "train" in record and val_loader is None:
                 self._check_policy(p, record, None)
             return
-        metrics = summarize(evaluate(self.model, val_loader, self.info,
-                                     show_progress=self.show_progress, desc="val"))
+        metrics = summarize(
+            evaluate(
+                self.model, val_loader, self.info, show_progress=self.show_progress, desc="val"
+            )
+        )
         record["val"] = metrics
         self.last_ce = float(metrics["ce"])  # type: ignore[arg-type]
         if p.stage == "joint" and "train" in record:
@@ -358,10 +432,16 @@ class Trainer:
             self.best_joint = max(self.best_joint, score)
 
     def _check_policy(self, p: Pass, record: dict[str, Any], val_loader: Any) -> None:
-        messages = check_policy(epoch=p.epoch, train_rates=record["train"]["selection_rate"],
-                                val=record.get("val"), num_classes=self.cfg.num_classes,
-                                modalities=self.modalities, model=self.model,
-                                val_loader=val_loader, info=self.info)
+        messages = check_policy(
+            epoch=p.epoch,
+            train_rates=record["train"]["selection_rate"],
+            val=record.get("val"),
+            num_classes=self.cfg.num_classes,
+            modalities=self.modalities,
+            model=self.model,
+            val_loader=val_loader,
+            info=self.info,
+        )
         if messages:
             record["warnings"] = messages
             self.collapse_warnings.extend(messages)
@@ -369,8 +449,11 @@ class Trainer:
 
     def _selectable(self, stage: str) -> bool:
         """Whether an epoch of ``stage`` may become ``best.pt`` (see ``finetune_from``)."""
-        if stage == "joint" and self.cfg.finetune_from == "last" and any(
-                q.stage == "finetune" for q in self.plan):
+        if (
+            stage == "joint"
+            and self.cfg.finetune_from == "last"
+            and any(q.stage == "finetune" for q in self.plan)
+        ):
             return False
         return stage in _SELECTABLE
 
@@ -383,8 +466,9 @@ class Trainer:
             load_state_strict(self.model, load_checkpoint(best)["model"], str(best))
         split = d.test or d.val or d.train
         loader = self._loader(self._dataset(split, False), False)[0]
-        result = evaluate(self.model, loader, self.info, show_progress=self.show_progress,
-                          desc="test")
+        result = evaluate(
+            self.model, loader, self.info, show_progress=self.show_progress, desc="test"
+        )
         metrics = {**summarize(result), "weights": weights, "split": split}
         if self.pretrain_summary:
             metrics["pretrain"] = self.pretrain_summary

@@ -19,9 +19,10 @@ looks at.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..engine.config import TrainConfig
 from ..engine.trainer import Trainer
@@ -52,13 +53,20 @@ class Comparison:
         """AdaMML minus fusion (top-1 points), AdaMML's GFLOPs over fusion's, AdaMML minus
         random (points): the three numbers a comparison is judged by."""
         a, f, r = (self.metrics[m] for m in METHODS)
-        return {"adamml_minus_fusion": a["top1"] - f["top1"],
-                "gflops_ratio": a["gflops"] / f["gflops"] if f["gflops"] else float("nan"),
-                "adamml_minus_random": a["top1"] - r["top1"]}
+        return {
+            "adamml_minus_fusion": a["top1"] - f["top1"],
+            "gflops_ratio": a["gflops"] / f["gflops"] if f["gflops"] else float("nan"),
+            "adamml_minus_random": a["top1"] - r["top1"],
+        }
 
 
-def derived_config(raw: Mapping[str, Any], method: str, *, init: Mapping[str, str] = (),
-                   random_p: Mapping[str, float] | None = None) -> dict[str, Any]:
+def derived_config(
+    raw: Mapping[str, Any],
+    method: str,
+    *,
+    init: Mapping[str, str] = (),
+    random_p: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
     """The config of ``method`` derived from AdaMML's raw config ``raw``.
 
     ``fusion`` and ``random`` replace the policy (``model_args.policy``), take ``init``
@@ -85,8 +93,13 @@ def derived_config(raw: Mapping[str, Any], method: str, *, init: Mapping[str, st
     return out
 
 
-def run_config(raw: Mapping[str, Any], folder: str | Path, *, show_progress: bool = False,
-               base_dir: str | Path | None = None) -> tuple[dict[str, Any], float, bool]:
+def run_config(
+    raw: Mapping[str, Any],
+    folder: str | Path,
+    *,
+    show_progress: bool = False,
+    base_dir: str | Path | None = None,
+) -> tuple[dict[str, Any], float, bool]:
     """Train one raw config in ``folder``, resuming from its ``last.pt`` if it has one; every
     run of an experiment (a comparison's methods, a paper table's rows) goes through here.
 
@@ -98,13 +111,17 @@ def run_config(raw: Mapping[str, Any], folder: str | Path, *, show_progress: boo
     folder = Path(folder)
     resume = (folder / "last.pt").exists()
     start = time.perf_counter()
-    metrics = Trainer(TrainConfig.from_dict(dict(raw)), folder, resume=resume,
-                      base_dir=base_dir, show_progress=show_progress).run()
+    metrics = Trainer(
+        TrainConfig.from_dict(dict(raw)),
+        folder,
+        resume=resume,
+        base_dir=base_dir,
+        show_progress=show_progress,
+    ).run()
     return metrics, time.perf_counter() - start, resume
 
 
-def _recognition_init(metrics: Mapping[str, Any], modalities: tuple[str, ...]
-                      ) -> dict[str, str]:
+def _recognition_init(metrics: Mapping[str, Any], modalities: tuple[str, ...]) -> dict[str, str]:
     init: dict[str, str] = {}
     for stage in (metrics.get("pretrain") or {}).values():
         folder = Path(stage["folder"])
@@ -113,9 +130,15 @@ def _recognition_init(metrics: Mapping[str, Any], modalities: tuple[str, ...]
     return init
 
 
-def compare(raw: Mapping[str, Any], out: str | Path, *, methods: tuple[str, ...] = METHODS,
-            show_progress: bool = False, base_dir: str | Path | None = None,
-            echo: Callable[[str], None] | None = None) -> Comparison:
+def compare(
+    raw: Mapping[str, Any],
+    out: str | Path,
+    *,
+    methods: tuple[str, ...] = METHODS,
+    show_progress: bool = False,
+    base_dir: str | Path | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> Comparison:
     """Train AdaMML from ``raw`` (a config mapping, as in a YAML file), then the baselines.
 
     Args:
@@ -138,14 +161,20 @@ def compare(raw: Mapping[str, Any], out: str | Path, *, methods: tuple[str, ...]
             adamml = result.metrics["adamml"]
             init = _recognition_init(adamml, tuple(adamml["selection_rate"]))
             if method == "random":
-                result.random_p = {m: round(r / 100.0, 4)
-                                   for m, r in adamml["selection_rate"].items()}
+                result.random_p = {
+                    m: round(r / 100.0, 4) for m, r in adamml["selection_rate"].items()
+                }
         folder = out / method
         metrics, result.seconds[method], _ = run_config(
-            derived_config(raw, method, init=init, random_p=result.random_p), folder,
-            show_progress=show_progress, base_dir=base_dir)
+            derived_config(raw, method, init=init, random_p=result.random_p),
+            folder,
+            show_progress=show_progress,
+            base_dir=base_dir,
+        )
         result.metrics[method], result.folders[method] = metrics, folder
         rates = ", ".join(f"{m} {r:.0f}%" for m, r in metrics["selection_rate"].items())
-        say(f"{method:<8} top-1 {metrics['top1']:6.2f}%  GFLOPs {metrics['gflops']:.5f}  "
-            f"({rates}; {result.seconds[method]:.0f} s)")
+        say(
+            f"{method:<8} top-1 {metrics['top1']:6.2f}%  GFLOPs {metrics['gflops']:.5f}  "
+            f"({rates}; {result.seconds[method]:.0f} s)"
+        )
     return result

@@ -20,26 +20,39 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
+from ..engine.config import plain_data
 from ..engine.trainer import write_json
 from .compare import compare
-from ..engine.config import plain_data
 from .report import TableRow
 from .report import format_table as _format_table
 
-__all__ = ["DemoSettings", "METHODS", "run_demo", "format_table", "format_evidence",
-           "selection_vs_evidence", "evaluate_checkpoint"]
+__all__ = [
+    "DemoSettings",
+    "METHODS",
+    "run_demo",
+    "format_table",
+    "format_evidence",
+    "selection_vs_evidence",
+    "evaluate_checkpoint",
+]
 
 METHODS: tuple[str, ...] = ("unimodal_rgb", "unimodal_audio", "fusion", "random", "adamml")
 """The rows of the demo's table, in order."""
 
-LABELS = {"unimodal_rgb": "RGB only", "unimodal_audio": "Audio only",
-          "fusion": "Weighted fusion", "random": "Random policy", "adamml": "AdaMML"}
+LABELS = {
+    "unimodal_rgb": "RGB only",
+    "unimodal_audio": "Audio only",
+    "fusion": "Weighted fusion",
+    "random": "Random policy",
+    "adamml": "AdaMML",
+}
 
 
 @dataclass(frozen=True)
@@ -74,33 +87,47 @@ class DemoSettings:
 
     def config(self, seed: int) -> dict[str, Any]:
         """The plain config the demo trains AdaMML from."""
-        return {"model": "test_adamml_rgb_audio", "num_classes": self.num_classes,
-                "data": {"train": self.source(self.train_videos, "train"),
-                         "val": self.source(self.val_videos, "val"),
-                         "test": self.source(self.test_videos, "test")},
-                "schedule": {"warmup_epochs": self.warmup_epochs,
-                             "joint_epochs": self.joint_epochs,
-                             "finetune_epochs": self.finetune_epochs},
-                "seed": seed}
+        return {
+            "model": "test_adamml_rgb_audio",
+            "num_classes": self.num_classes,
+            "data": {
+                "train": self.source(self.train_videos, "train"),
+                "val": self.source(self.val_videos, "val"),
+                "test": self.source(self.test_videos, "test"),
+            },
+            "schedule": {
+                "warmup_epochs": self.warmup_epochs,
+                "joint_epochs": self.joint_epochs,
+                "finetune_epochs": self.finetune_epochs,
+            },
+            "seed": seed,
+        }
 
 
-def evaluate_checkpoint(checkpoint: str | Path, source: str, *, segments: int = 10,
-                        seed: int = 0, batch_size: int = 16) -> dict[str, Any]:
+def evaluate_checkpoint(
+    checkpoint: str | Path, source: str, *, segments: int = 10, seed: int = 0, batch_size: int = 16
+) -> dict[str, Any]:
     """The metrics of a training checkpoint on a data source (a manifest or ``syntheticav:``).
 
     Returns:
         ``metrics.json``-style metrics (`adamml.engine.metrics.summarize`).
     """
     from ..data.sources import build_dataset
-    from ..engine.loaders import make_loader
     from ..engine.distributed import DistInfo
     from ..engine.evaluate import evaluate
+    from ..engine.instantiate import model_from_checkpoint
+    from ..engine.loaders import make_loader
     from ..engine.metrics import summarize
-    from ..engine.modelio import model_from_checkpoint
 
     model, ckpt = model_from_checkpoint(checkpoint)
-    ds = build_dataset(source, model.input_spec, segments=segments, train=False,
-                       num_classes=int(ckpt["num_classes"]), seed=seed)
+    ds = build_dataset(
+        source,
+        model.input_spec,
+        segments=segments,
+        train=False,
+        num_classes=int(ckpt["num_classes"]),
+        seed=seed,
+    )
     loader, _ = make_loader(ds, batch_size=batch_size, info=DistInfo(), train=False, seed=0)
     return summarize(evaluate(model, loader, DistInfo()))
 
@@ -131,15 +158,16 @@ def selection_vs_evidence(decisions: str | Path, dataset: Any) -> dict[str, dict
     with np.load(decisions) as z:
         index, chosen = z["index"], z["decisions"].astype(bool)
         names = [str(m) for m in z["modalities"]]
-    truth = dataset.evidence[torch.from_numpy(index)].numpy() > 0   # (N, S, 2)
+    truth = dataset.evidence[torch.from_numpy(index)].numpy() > 0  # (N, S, 2)
     out: dict[str, dict[str, float]] = {}
     for k, m in enumerate(("rgb", "audio")):
         if m not in names:
             continue
         sel, ev = chosen[..., names.index(m)], truth[..., k]
-        out[m] = {"with_evidence": round(100.0 * float(sel[ev].mean()), 2) if ev.any() else 0.0,
-                  "without_evidence": round(100.0 * float(sel[~ev].mean()), 2)
-                  if (~ev).any() else 0.0}
+        out[m] = {
+            "with_evidence": round(100.0 * float(sel[ev].mean()), 2) if ev.any() else 0.0,
+            "without_evidence": round(100.0 * float(sel[~ev].mean()), 2) if (~ev).any() else 0.0,
+        }
     return out
 
 
@@ -147,8 +175,9 @@ def format_evidence(evidence: Mapping[str, Mapping[str, Mapping[str, float]]]) -
     """One line per method: selection rate on segments with and without the class's evidence."""
     lines = ["Selected on segments that carry the class / that do not (SyntheticAV ground truth):"]
     for method, per in evidence.items():
-        parts = [f"{m} {v['with_evidence']:.0f}% / {v['without_evidence']:.0f}%"
-                 for m, v in per.items()]
+        parts = [
+            f"{m} {v['with_evidence']:.0f}% / {v['without_evidence']:.0f}%" for m, v in per.items()
+        ]
         lines.append(f"  {LABELS[method]:<15} " + ", ".join(parts))
     return "\n".join(lines)
 
@@ -158,9 +187,16 @@ def _entry(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return {k: metrics[k] for k in keep}
 
 
-def run_demo(out_dir: str | Path, *, seed: int = 0, settings: DemoSettings | None = None,
-             show_progress: bool = True, echo: Callable[[str], None] | None = None,
-             figures: bool = True, **overrides: Any) -> dict[str, Any]:
+def run_demo(
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    settings: DemoSettings | None = None,
+    show_progress: bool = True,
+    echo: Callable[[str], None] | None = None,
+    figures: bool = True,
+    **overrides: Any,
+) -> dict[str, Any]:
     """Train and compare AdaMML, weighted fusion, a random policy and the unimodal models.
 
     Args:
@@ -191,18 +227,27 @@ def run_demo(out_dir: str | Path, *, seed: int = 0, settings: DemoSettings | Non
         torch.set_num_threads(threads)
 
 
-def _run(out: Path, seed: int, settings: DemoSettings, show_progress: bool,
-         echo: Callable[[str], None] | None, figures: bool) -> dict[str, Any]:
+def _run(
+    out: Path,
+    seed: int,
+    settings: DemoSettings,
+    show_progress: bool,
+    echo: Callable[[str], None] | None,
+    figures: bool,
+) -> dict[str, Any]:
     say = echo or (lambda line: print(line, flush=True))
     out.mkdir(parents=True, exist_ok=True)
     if (out / "adamml" / "last.pt").exists():
-        raise FileExistsError(f"{str(out)!r} already holds a demo run; choose another --out "
-                              "or remove it")
+        raise FileExistsError(
+            f"{str(out)!r} already holds a demo run; choose another --out or remove it"
+        )
     start = time.perf_counter()
     raw = settings.config(seed)
-    say(f"SyntheticAV seed {seed}: {settings.train_videos} train / {settings.val_videos} val / "
+    say(
+        f"SyntheticAV seed {seed}: {settings.train_videos} train / {settings.val_videos} val / "
         f"{settings.test_videos} test videos, {settings.num_classes} classes; AdaMML's plain "
-        "config, the default recipe")
+        "config, the default recipe"
+    )
     comparison = compare(raw, out, show_progress=show_progress, echo=say)
     results = {m: _entry(comparison.metrics[m]) for m in ("fusion", "random", "adamml")}
     test = raw["data"]["test"]
@@ -211,17 +256,21 @@ def _run(out: Path, seed: int, settings: DemoSettings, show_progress: bool,
             folder = Path(summary["folder"])
             ckpt = folder / ("best.pt" if (folder / "best.pt").exists() else "last.pt")
             results[f"unimodal_{stage}"] = _entry(evaluate_checkpoint(ckpt, test, seed=seed))
-    table = format_table(results, title=f"SyntheticAV, seed {seed}, {settings.test_videos} "
-                         "held-out videos, 10 segments")
+    table = format_table(
+        results,
+        title=f"SyntheticAV, seed {seed}, {settings.test_videos} held-out videos, 10 segments",
+    )
     say(table)
     from ..data.sources import build_dataset
-    from ..models import create_model
+    from ..zoo import create_model
 
     spec = create_model(raw["model"], num_classes=settings.num_classes).input_spec
-    test_set = build_dataset(test, spec, train=False, num_classes=settings.num_classes,
-                             seed=seed, segments=10)
-    evidence = {m: selection_vs_evidence(out / m / "decisions.npz", test_set)
-                for m in ("adamml", "random")}
+    test_set = build_dataset(
+        test, spec, train=False, num_classes=settings.num_classes, seed=seed, segments=10
+    )
+    evidence = {
+        m: selection_vs_evidence(out / m / "decisions.npz", test_set) for m in ("adamml", "random")
+    }
     say(format_evidence(evidence))
     (out / "table.txt").write_text(table + "\n")
     seconds = {k: round(v, 1) for k, v in comparison.seconds.items()}
@@ -230,14 +279,22 @@ def _run(out: Path, seed: int, settings: DemoSettings, show_progress: bool,
 
         t0 = time.perf_counter()
         plot_accuracy_vs_gflops(results, out / "accuracy_vs_gflops.png", labels=LABELS)
-        plot_decisions(out / "adamml" / "best.pt", test, settings.num_classes, seed, 10,
-                       out / "decisions.png")
+        plot_decisions(
+            out / "adamml" / "best.pt", test, settings.num_classes, seed, 10, out / "decisions.png"
+        )
         seconds["figures"] = round(time.perf_counter() - t0, 1)
     seconds["total"] = round(time.perf_counter() - start, 1)
     say(f"total {seconds['total']:.1f} s; wrote {out / 'metrics.json'}")
     write_json(out / "metrics.json", results)
-    write_json(out / "demo.json", {
-        "seed": seed, "settings": plain_data(dataclasses.asdict(settings)),
-        "config": raw, "random_policy_p": comparison.random_p,
-        "selection_vs_evidence": evidence, "seconds": seconds})
+    write_json(
+        out / "demo.json",
+        {
+            "seed": seed,
+            "settings": plain_data(dataclasses.asdict(settings)),
+            "config": raw,
+            "random_policy_p": comparison.random_p,
+            "selection_vs_evidence": evidence,
+            "seconds": seconds,
+        },
+    )
     return results

@@ -9,8 +9,9 @@ AdaMML            91.00  97.52       41.3      100.0    0.02469  -52.8% |
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 __all__ = ["TableRow", "format_table", "MODALITY_ORDER", "MODALITY_LABELS"]
 
@@ -39,9 +40,14 @@ class TableRow:
     paper: tuple[float, float | None] | None = None
 
 
-def format_table(rows: Sequence[Any], metrics: Mapping[str, Mapping[str, Any]], *,
-                 title: str = "", paper_metric: str | None = None,
-                 footer: str | None = None) -> str:
+def format_table(
+    rows: Sequence[Any],
+    metrics: Mapping[str, Mapping[str, Any]],
+    *,
+    title: str = "",
+    paper_metric: str | None = None,
+    footer: str | None = None,
+) -> str:
     """Rows laid out like the paper's tables: top-1 and mAP, the selection rate per modality,
     GFLOPs per video with the saving against the row's baseline, and (given ``paper_metric``)
     the paper's metric and GFLOPs.
@@ -60,9 +66,11 @@ def format_table(rows: Sequence[Any], metrics: Mapping[str, Mapping[str, Any]], 
     present = {m for r in rows for m in metrics.get(r.key, {}).get("selection_rate", {})}
     mods = [m for m in MODALITY_ORDER if m in present] + sorted(present - set(MODALITY_ORDER))
     width = max([len(r.label) for r in rows] + [28]) + 2
-    head = (f"{'Method':<{width}} {'Top-1':>6} {'mAP':>6} "
-            + " ".join(f"{'Sel.' + MODALITY_LABELS.get(m, m):>10}" for m in mods)
-            + f" {'GFLOPs':>10} {'saving':>8}")
+    head = (
+        f"{'Method':<{width}} {'Top-1':>6} {'mAP':>6} "
+        + " ".join(f"{'Sel.' + MODALITY_LABELS.get(m, m):>10}" for m in mods)
+        + f" {'GFLOPs':>10} {'saving':>8}"
+    )
     if paper_metric:
         head += f" | {'paper ' + paper_metric:>11} {'paper GFLOPs':>12}"
     lines = ([title] if title else []) + [head, "-" * len(head)]
@@ -78,10 +86,13 @@ def format_table(rows: Sequence[Any], metrics: Mapping[str, Mapping[str, Any]], 
         sel = m["selection_rate"]
         rates = " ".join(f"{sel[x]:>10.1f}" if x in sel else f"{'-':>10}" for x in mods)
         base = metrics.get(r.baseline or "", {}).get("gflops")
-        saving = (f"{100.0 * (m['gflops'] / base - 1.0):+.1f}%"
-                  if base and r.baseline != r.key else "")
-        line = (f"{r.label:<{width}} {m['top1']:>6.2f} {m['mAP']:>6.2f} {rates} "
-                f"{m['gflops']:>10.4g} {saving:>8}")
+        saving = (
+            f"{100.0 * (m['gflops'] / base - 1.0):+.1f}%" if base and r.baseline != r.key else ""
+        )
+        line = (
+            f"{r.label:<{width}} {m['top1']:>6.2f} {m['mAP']:>6.2f} {rates} "
+            f"{m['gflops']:>10.4g} {saving:>8}"
+        )
         if paper_metric:
             pm = f"{r.paper[0]:.2f}" if r.paper else ""
             pg = f"{r.paper[1]:.2f}" if r.paper and r.paper[1] is not None else ""

@@ -25,27 +25,44 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import yaml
 
+from ..engine.config import plain_data
 from ..losses import REFERENCE_COST_WEIGHTS
 from .report import MODALITY_LABELS as LABELS
-from ..engine.config import plain_data
 from .report import format_table
 
-__all__ = ["Run", "Settings", "TableSpec", "COST_WEIGHTS", "FULL", "MINI", "main", "cli",
-           "unimodal_runs", "build_config", "validate", "run_rows"]
+__all__ = [
+    "Run",
+    "Settings",
+    "TableSpec",
+    "COST_WEIGHTS",
+    "FULL",
+    "MINI",
+    "main",
+    "cli",
+    "unimodal_runs",
+    "build_config",
+    "validate",
+    "run_rows",
+]
 
 # The reference README's efficiency-loss weights lambda_k (reference-implementation.md §5).
 COST_WEIGHTS = REFERENCE_COST_WEIGHTS
 GAMMA = 10.0
 
 # Unimodal rows of the paper (Kinetics-Sounds, Tables 1-3 and 9): accuracy, GFLOPs per video.
-PAPER_UNIMODAL_KS = {"rgb": (82.85, 141.36), "flow": (75.73, 163.39),
-                     "rgbdiff": (80.10, 179.12), "audio": (65.49, 3.82)}
+PAPER_UNIMODAL_KS = {
+    "rgb": (82.85, 141.36),
+    "flow": (75.73, 163.39),
+    "rgbdiff": (80.10, 179.12),
+    "audio": (65.49, 3.82),
+}
 
 
 @dataclass(frozen=True)
@@ -131,18 +148,50 @@ class Settings:
 
 
 FULL = Settings(
-    segments_train=5, segments_eval=10, unimodal_segments_train=1, batch_size=72, workers=8,
-    device="auto", unimodal_epochs=60, unimodal_lr=0.01, unimodal_schedule="multistep",
-    unimodal_milestones=(20, 40, 50), warmup_epochs=5, joint_epochs=20, finetune_epochs=10,
-    lr=0.001, policy_lr=0.01, lr_schedule="multistep", milestones=(10, 15))
+    segments_train=5,
+    segments_eval=10,
+    unimodal_segments_train=1,
+    batch_size=72,
+    workers=8,
+    device="auto",
+    unimodal_epochs=60,
+    unimodal_lr=0.01,
+    unimodal_schedule="multistep",
+    unimodal_milestones=(20, 40, 50),
+    warmup_epochs=5,
+    joint_epochs=20,
+    finetune_epochs=10,
+    lr=0.001,
+    policy_lr=0.01,
+    lr_schedule="multistep",
+    milestones=(10, 15),
+)
 """The paper's recipe (Sec. 4.1 "Training Details", appendix B; reference §6 README values)."""
 
 MINI = Settings(
-    segments_train=5, segments_eval=10, unimodal_segments_train=5, batch_size=16, workers=0,
-    device="cpu", unimodal_epochs=8, unimodal_lr=0.05, unimodal_schedule="cosine",
-    unimodal_milestones=(), warmup_epochs=2, joint_epochs=6, finetune_epochs=2, lr=0.01,
-    policy_lr=0.01, lr_schedule="cosine", milestones=(), tau_decay=0.8, num_classes=6,
-    train_videos=240, val_videos=80, test_videos=160)
+    segments_train=5,
+    segments_eval=10,
+    unimodal_segments_train=5,
+    batch_size=16,
+    workers=0,
+    device="cpu",
+    unimodal_epochs=8,
+    unimodal_lr=0.05,
+    unimodal_schedule="cosine",
+    unimodal_milestones=(),
+    warmup_epochs=2,
+    joint_epochs=6,
+    finetune_epochs=2,
+    lr=0.01,
+    policy_lr=0.01,
+    lr_schedule="cosine",
+    milestones=(),
+    tau_decay=0.8,
+    num_classes=6,
+    train_videos=240,
+    val_videos=80,
+    test_videos=160,
+)
 """Minutes on a laptop CPU: tiny models, 240 training videos, a few epochs, larger learning
 rates (as ``adamml demo``), a faster temperature decay for the short joint stage."""
 
@@ -176,9 +225,13 @@ class TableSpec:
     add_args: Callable[[argparse.ArgumentParser], None] | None = None
 
 
-def unimodal_runs(modalities: Sequence[str], *, backbones: Mapping[str, str] | None = None,
-                  suffix: str = "", paper: Mapping[str, tuple[float, float]] | None = None
-                  ) -> list[Run]:
+def unimodal_runs(
+    modalities: Sequence[str],
+    *,
+    backbones: Mapping[str, str] | None = None,
+    suffix: str = "",
+    paper: Mapping[str, tuple[float, float]] | None = None,
+) -> list[Run]:
     """The unimodal rows (and initialisations) for ``modalities``.
 
     Args:
@@ -191,8 +244,15 @@ def unimodal_runs(modalities: Sequence[str], *, backbones: Mapping[str, str] | N
     rows = []
     for m in modalities:
         args = {"backbones": {m: backbones[m]}} if backbones and m in backbones else {}
-        rows.append(Run(f"unimodal_{m}{suffix}", f"{LABELS[m]}", f"unimodal_{m}",
-                        model_args=args, paper=paper.get(m)))
+        rows.append(
+            Run(
+                f"unimodal_{m}{suffix}",
+                f"{LABELS[m]}",
+                f"unimodal_{m}",
+                model_args=args,
+                paper=paper.get(m),
+            )
+        )
     return rows
 
 
@@ -202,19 +262,30 @@ def unimodal_runs(modalities: Sequence[str], *, backbones: Mapping[str, str] | N
 def _data_section(spec: TableSpec, args: argparse.Namespace, s: Settings) -> dict[str, Any]:
     if args.mini:
         if spec.mini_data == "syntheticav":
+
             def src(n: int, split: str) -> str:
                 return f"syntheticav:{n},split={split}"
-            return {"train": src(s.train_videos, "train"), "val": src(s.val_videos, "val"),
-                    "test": src(s.test_videos, "test")}
+
+            return {
+                "train": src(s.train_videos, "train"),
+                "val": src(s.val_videos, "val"),
+                "test": src(s.test_videos, "test"),
+            }
         # synthetic:N: every evaluation split shares its noise stream, so a separate test split
         # would contain the validation videos; report on val (the paper's Kinetics-Sounds
         # protocol also selects and reports on the same split).
-        return {"train": f"synthetic:{s.train_videos}", "val": f"synthetic:{s.val_videos}",
-                "test": None}
+        return {
+            "train": f"synthetic:{s.train_videos}",
+            "val": f"synthetic:{s.val_videos}",
+            "test": None,
+        }
     root = Path(args.data_root).resolve() if args.data_root else Path("DATA_ROOT")
     test = root / "test.csv"
-    return {"train": str(root / "train.csv"), "val": str(root / "val.csv"),
-            "test": str(test) if args.data_root and test.is_file() else None}
+    return {
+        "train": str(root / "train.csv"),
+        "val": str(root / "val.csv"),
+        "test": str(test) if args.data_root and test.is_file() else None,
+    }
 
 
 def _num_classes(args: argparse.Namespace, s: Settings) -> int:
@@ -227,38 +298,59 @@ def _num_classes(args: argparse.Namespace, s: Settings) -> int:
         if classes.is_file():
             return sum(1 for line in classes.read_text().splitlines() if line.strip())
         if not args.dry_run:
-            raise SystemExit(f"error: {classes} does not exist; the manifests need a classes.txt "
-                             "beside them (or pass --num-classes)")
+            raise SystemExit(
+                f"error: {classes} does not exist; the manifests need a classes.txt "
+                "beside them (or pass --num-classes)"
+            )
     return s.num_classes
 
 
-def build_config(run: Run, spec: TableSpec, args: argparse.Namespace, out: Path
-                 ) -> dict[str, Any]:
+def build_config(run: Run, spec: TableSpec, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """The raw training config (a YAML-able dict) of one row."""
     s = MINI if args.mini else FULL
     model = f"test_{run.model}" if args.mini else run.model
     if run.unimodal:
-        schedule = {"warmup_epochs": s.warmup_epochs, "joint_epochs": s.joint_epochs,
-                    "finetune_epochs": s.finetune_epochs, "epochs": s.unimodal_epochs}
-        optim = {"lr": s.unimodal_lr, "lr_schedule": s.unimodal_schedule,
-                 "milestones": list(s.unimodal_milestones)}
+        schedule = {
+            "warmup_epochs": s.warmup_epochs,
+            "joint_epochs": s.joint_epochs,
+            "finetune_epochs": s.finetune_epochs,
+            "epochs": s.unimodal_epochs,
+        }
+        optim = {
+            "lr": s.unimodal_lr,
+            "lr_schedule": s.unimodal_schedule,
+            "milestones": list(s.unimodal_milestones),
+        }
         seg_train = s.unimodal_segments_train
     else:
-        schedule = {"warmup_epochs": s.warmup_epochs, "joint_epochs": s.joint_epochs,
-                    "finetune_epochs": s.finetune_epochs, "epochs": None}
-        optim = {"lr": s.lr, "policy_lr": s.policy_lr, "lr_schedule": s.lr_schedule,
-                 "milestones": list(s.milestones)}
+        schedule = {
+            "warmup_epochs": s.warmup_epochs,
+            "joint_epochs": s.joint_epochs,
+            "finetune_epochs": s.finetune_epochs,
+            "epochs": None,
+        }
+        optim = {
+            "lr": s.lr,
+            "policy_lr": s.policy_lr,
+            "lr_schedule": s.lr_schedule,
+            "milestones": list(s.milestones),
+        }
         seg_train = s.segments_train
     if not optim["milestones"]:
         del optim["milestones"]
     raw: dict[str, Any] = {
         "model": model,
         "num_classes": _num_classes(args, s),
-        "data": {**_data_section(spec, args, s), "segments_train": seg_train,
-                 "segments_eval": s.segments_eval},
+        "data": {
+            **_data_section(spec, args, s),
+            "segments_train": seg_train,
+            "segments_eval": s.segments_eval,
+        },
         "schedule": schedule,
-        "loss": {"cost_weights": dict(run.cost_weights) if run.cost_weights else None,
-                 "gamma": GAMMA},
+        "loss": {
+            "cost_weights": dict(run.cost_weights) if run.cost_weights else None,
+            "gamma": GAMMA,
+        },
         "model_args": plain_data(run.model_args),
         "seed": args.seed,
         "batch_size": s.batch_size,
@@ -281,10 +373,10 @@ def validate(raw: Mapping[str, Any]) -> Any:
         adamml.errors.AdamMLError: for a bad key or value, or an unknown name.
     """
     from .. import list_fusions, list_policies
+    from ..backbones import resolve_backbone_name
     from ..engine import TrainConfig
     from ..errors import ConfigError
-    from ..models import get_recipe
-    from ..backbones import resolve_backbone_name
+    from ..zoo import get_recipe
 
     cfg = TrainConfig.from_dict(raw)
     get_recipe(cfg.model)  # UnknownModelError with close matches
@@ -292,16 +384,19 @@ def validate(raw: Mapping[str, Any]) -> Any:
     for key, known in (("fusion", list_fusions()), ("policy", list_policies())):
         name = args.get(key)
         if name is not None and name not in known:
-            raise ConfigError(f"{raw['model']}: model_args.{key} {name!r} is not registered; "
-                              f"known: {', '.join(known)}")
+            raise ConfigError(
+                f"{raw['model']}: model_args.{key} {name!r} is not registered; "
+                f"known: {', '.join(known)}"
+            )
     for name in (args.get("backbones") or {}).values():
         resolve_backbone_name(name)  # UnknownBackboneError with close matches
     return cfg
 
 
 # -- running ------------------------------------------------------------------------------------
-def run_rows(rows: Sequence[Run], configs: Mapping[str, dict[str, Any]], out: Path, *,
-             quiet: bool = False) -> dict[str, dict[str, Any]]:
+def run_rows(
+    rows: Sequence[Run], configs: Mapping[str, dict[str, Any]], out: Path, *, quiet: bool = False
+) -> dict[str, dict[str, Any]]:
     """Train the rows in order (``Trainer(cfg, out/<key>).run()``), reusing finished runs of the
     same config and resuming interrupted ones.
 
@@ -318,8 +413,10 @@ def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool) -> dict[s
     metrics_file = folder / "metrics.json"
     if saved.is_file():
         if yaml.safe_load(saved.read_text()) != raw:
-            raise SystemExit(f"error: {folder} holds a run with another config ({saved}); "
-                             "choose another --out or remove that folder")
+            raise SystemExit(
+                f"error: {folder} holds a run with another config ({saved}); "
+                "choose another --out or remove that folder"
+            )
         if metrics_file.is_file():
             print(f"{run.key:<28} reused {metrics_file}", flush=True)
             return json.loads(metrics_file.read_text())
@@ -327,30 +424,43 @@ def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool) -> dict[s
     saved.write_text(yaml.safe_dump(raw, sort_keys=False))
     validate(raw)
     metrics, seconds, resumed = run_config(raw, folder, show_progress=not quiet)
-    print(f"{run.key:<28} top-1 {metrics['top1']:6.2f}%  mAP {metrics['mAP']:6.2f}%  "
-          f"GFLOPs {metrics['gflops']:.5g}  ({seconds:.0f} s"
-          f"{', resumed' if resumed else ''})", flush=True)
+    print(
+        f"{run.key:<28} top-1 {metrics['top1']:6.2f}%  mAP {metrics['mAP']:6.2f}%  "
+        f"GFLOPs {metrics['gflops']:.5g}  ({seconds:.0f} s"
+        f"{', resumed' if resumed else ''})",
+        flush=True,
+    )
     return metrics
 
 
 def _parser(spec: TableSpec) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=f"AdaMML {spec.title}",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--mini", action="store_true",
-                   help="tiny test_* models on built-in synthetic data, minutes on a CPU")
-    p.add_argument("--data-root", help="folder with train.csv, val.csv (test.csv) and "
-                   "classes.txt (full mode)")
-    p.add_argument("--out", help="output folder (one run folder per row, configs/, "
-                   "results.json)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="build and validate the configs, print them and exit")
+    p = argparse.ArgumentParser(
+        description=f"AdaMML {spec.title}", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument(
+        "--mini",
+        action="store_true",
+        help="tiny test_* models on built-in synthetic data, minutes on a CPU",
+    )
+    p.add_argument(
+        "--data-root", help="folder with train.csv, val.csv (test.csv) and classes.txt (full mode)"
+    )
+    p.add_argument("--out", help="output folder (one run folder per row, configs/, results.json)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="build and validate the configs, print them and exit"
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"),
-                   help="override the mode's device (full: auto, mini: cpu)")
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "auto"),
+        help="override the mode's device (full: auto, mini: cpu)",
+    )
     p.add_argument("--num-classes", type=int, help="K, if the data root has no classes.txt")
-    p.add_argument("--select-metric", choices=("top1", "mAP"),
-                   help=f"model selection metric (default {spec.select_metric}; mAP for "
-                   "ActivityNet)")
+    p.add_argument(
+        "--select-metric",
+        choices=("top1", "mAP"),
+        help=f"model selection metric (default {spec.select_metric}; mAP for ActivityNet)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     if spec.add_args:
         spec.add_args(p)
@@ -390,26 +500,51 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     metrics = run_rows(rows, configs, out, quiet=args.quiet)
-    kind = ("mini: tiny test_* models, synthetic data "
-            f"({configs[rows[0].key]['data']['train']})" if args.mini
-            else f"full: {args.data_root}")
+    kind = (
+        f"mini: tiny test_* models, synthetic data ({configs[rows[0].key]['data']['train']})"
+        if args.mini
+        else f"full: {args.data_root}"
+    )
     title = f"AdaMML {spec.title} [{kind}]"
-    table = format_table(rows, metrics, title=title, paper_metric=spec.paper_metric,
-                         footer="Top-1, mAP and selection rates in %, GFLOPs per video (10 "
-                         f"segments); paper columns: {spec.paper_data}, full-size models.")
+    table = format_table(
+        rows,
+        metrics,
+        title=title,
+        paper_metric=spec.paper_metric,
+        footer="Top-1, mAP and selection rates in %, GFLOPs per video (10 "
+        f"segments); paper columns: {spec.paper_data}, full-size models.",
+    )
     print(table)
     results = {
-        "table": spec.name, "mode": mode, "seed": args.seed,
+        "table": spec.name,
+        "mode": mode,
+        "seed": args.seed,
         "seconds": round(time.perf_counter() - t0, 1),
-        "rows": [{"key": r.key, "label": r.label, "group": r.group, "model":
-                  configs[r.key]["model"], "model_args": plain_data(r.model_args),
-                  "cost_weights": configs[r.key]["loss"]["cost_weights"],
-                  "paper": ({spec.paper_metric: r.paper[0], "gflops": r.paper[1],
-                             "dataset": spec.paper_data} if r.paper else None),
-                  "extra": plain_data(r.extra),
-                  "metrics": {k: metrics[r.key][k] for k in
-                              ("top1", "top5", "mAP", "selection_rate", "gflops", "num_videos")}}
-                 for r in rows],
+        "rows": [
+            {
+                "key": r.key,
+                "label": r.label,
+                "group": r.group,
+                "model": configs[r.key]["model"],
+                "model_args": plain_data(r.model_args),
+                "cost_weights": configs[r.key]["loss"]["cost_weights"],
+                "paper": (
+                    {
+                        spec.paper_metric: r.paper[0],
+                        "gflops": r.paper[1],
+                        "dataset": spec.paper_data,
+                    }
+                    if r.paper
+                    else None
+                ),
+                "extra": plain_data(r.extra),
+                "metrics": {
+                    k: metrics[r.key][k]
+                    for k in ("top1", "top5", "mAP", "selection_rate", "gflops", "num_videos")
+                },
+            }
+            for r in rows
+        ],
     }
     (out / f"{spec.name}_results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / f"{spec.name}.txt").write_text(table + "\n")

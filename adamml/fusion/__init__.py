@@ -16,7 +16,8 @@ each states how it treats a skipped modality. Built-ins register in
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .._checks import check_kwargs
 from ..registries import FUSIONS

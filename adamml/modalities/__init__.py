@@ -10,25 +10,56 @@ from __future__ import annotations
 from ..registries import MODALITIES
 from .spec import InputSpec, Modality
 
-__all__ = ["InputSpec", "Modality", "get_modality", "canonical_name", "list_modalities", "register_modality",
-           "RGB", "FLOW", "RGBDIFF", "AUDIO"]
+__all__ = [
+    "InputSpec",
+    "Modality",
+    "get_modality",
+    "canonical_name",
+    "list_modalities",
+    "register_modality",
+    "RGB",
+    "FLOW",
+    "RGBDIFF",
+    "AUDIO",
+]
 
 RGB = Modality(
-    "rgb", channels=3, frames=8, size=(224, 224), cost_weight=1.0,
+    "rgb",
+    channels=3,
+    frames=8,
+    size=(224, 224),
+    cost_weight=1.0,
     description="RGB frames, 8 per segment (every 4th of 32), ImageNet-normalised",
 )
 FLOW = Modality(
-    "flow", channels=10, frames=8, size=(224, 224), consecutive=5, cost_weight=1.0,
+    "flow",
+    channels=10,
+    frames=8,
+    size=(224, 224),
+    consecutive=5,
+    cost_weight=1.0,
     description="TV-L1 optical flow, 5 interleaved x/y pairs per frame, clipped to [-20, 20]",
 )
 RGBDIFF = Modality(
-    "rgbdiff", channels=15, frames=8, size=(224, 224), consecutive=5, cost_weight=1.0,
+    "rgbdiff",
+    channels=15,
+    frames=8,
+    size=(224, 224),
+    consecutive=5,
+    cost_weight=1.0,
     description="RGB difference, 5 consecutive frame differences per frame (a cheap flow proxy)",
 )
 AUDIO = Modality(
-    "audio", channels=1, frames=1, size=(256, 256), is_audio=True, policy_size=None,
-    policy_frame_stride=1, recognition_backbone="mobilenetv2_audio",
-    policy_backbone="mobilenetv2_audio_policy", cost_weight=0.05,
+    "audio",
+    channels=1,
+    frames=1,
+    size=(256, 256),
+    is_audio=True,
+    policy_size=None,
+    policy_frame_stride=1,
+    recognition_backbone="mobilenetv2_audio",
+    policy_backbone="mobilenetv2_audio_policy",
+    cost_weight=0.05,
     description="log-power spectrogram of a 1.28 s window at 24 kHz, 256x256",
 )
 
@@ -63,8 +94,9 @@ def list_modalities(pattern: str = "*") -> list[str]:
     return MODALITIES.list(pattern)
 
 
-def register_modality(modality: Modality, *, aliases: tuple[str, ...] = (),
-                      override: bool = False) -> Modality:
+def register_modality(
+    modality: Modality, *, aliases: tuple[str, ...] = (), override: bool = False
+) -> Modality:
     """Register a user-defined modality under ``modality.name``.
 
     Beyond the paper's four (AdaMML Sec. 3.1); plugins use the ``adamml.modalities`` group.

@@ -107,7 +107,7 @@ class Modality:
         size = self.policy_size or self.size
         return InputSpec((frames, self.channels, *size), self.name, self.consecutive)
 
-    def replace(self, **changes: object) -> "Modality":
+    def replace(self, **changes: object) -> Modality:
         """A copy with some fields changed (e.g. a smaller ``size`` for tiny models)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 

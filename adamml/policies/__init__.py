@@ -23,6 +23,14 @@ from .lstm import PolicyLSTM, PolicyState
 from .schedule import TemperatureSchedule
 
 __all__ = [
-    "GumbelGate", "TemperatureSchedule", "PolicyLSTM", "PolicyState", "PolicyFC",
-    "JointGatePolicy", "RandomPolicy", "AllPolicy", "create_policy", "list_policies",
+    "GumbelGate",
+    "TemperatureSchedule",
+    "PolicyLSTM",
+    "PolicyState",
+    "PolicyFC",
+    "JointGatePolicy",
+    "RandomPolicy",
+    "AllPolicy",
+    "create_policy",
+    "list_policies",
 ]

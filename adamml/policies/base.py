@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from einops import rearrange
@@ -13,8 +14,13 @@ from ..errors import ConfigError, ShapeError
 from ..modalities import canonical_name as _canonical
 from ..precision import full_precision
 
-__all__ = ["canonical_modalities", "check_views", "batch_segments", "JointFeaturePolicy",
-           "init_use_bias"]
+__all__ = [
+    "canonical_modalities",
+    "check_views",
+    "batch_segments",
+    "JointFeaturePolicy",
+    "init_use_bias",
+]
 
 
 def init_use_bias(heads: Sequence[nn.Linear], init_use: float | None) -> None:
@@ -69,7 +75,9 @@ def check_views(views: Mapping[str, Tensor], modalities: Sequence[str]) -> dict[
     return out
 
 
-def batch_segments(views: Mapping[str, Any], modalities: Sequence[str]) -> tuple[int, int, torch.device]:
+def batch_segments(
+    views: Mapping[str, Any], modalities: Sequence[str]
+) -> tuple[int, int, torch.device]:
     """``(B, S, device)`` from any view, for policies that do not look at the content.
 
     Prefers the views of ``modalities``; any object with a ``.shape`` (a tensor, a
@@ -112,9 +120,13 @@ class JointFeaturePolicy(nn.Module):
     """``create_model`` builds a ``backbones`` dict of policy extractors for this class (any
     policy class may set it, plugins included)."""
 
-    def __init__(self, modalities: Sequence[str], *,
-                 backbones: Mapping[str, nn.Module | str] | None = None,
-                 joint_dim: int = 2048) -> None:
+    def __init__(
+        self,
+        modalities: Sequence[str],
+        *,
+        backbones: Mapping[str, nn.Module | str] | None = None,
+        joint_dim: int = 2048,
+    ) -> None:
         super().__init__()
         self.modalities = canonical_modalities(modalities, what="a policy")
         self.backbones = nn.ModuleDict(
@@ -124,8 +136,12 @@ class JointFeaturePolicy(nn.Module):
             raise ConfigError(f"joint_dim must be >= 1; got {joint_dim!r}")
         self.joint_dim = int(joint_dim)
         width = sum(int(b.num_features) for b in self.backbones.values())
-        self.joint = nn.Sequential(nn.Linear(width, self.joint_dim), nn.ReLU(inplace=True),
-                                   nn.Linear(self.joint_dim, self.joint_dim), nn.ReLU(inplace=True))
+        self.joint = nn.Sequential(
+            nn.Linear(width, self.joint_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(self.joint_dim, self.joint_dim),
+            nn.ReLU(inplace=True),
+        )
 
     def _build_backbones(self, backbones: Mapping[str, nn.Module | str] | None) -> list[nn.Module]:
         given = {} if backbones is None else {_canonical(k): v for k, v in backbones.items()}
@@ -144,7 +160,9 @@ class JointFeaturePolicy(nn.Module):
 
                 name = net if isinstance(net, str) else get_modality(m).policy_backbone
                 net = create_backbone(name, modality=m, num_classes=0)
-            if not isinstance(net, nn.Module) or not isinstance(getattr(net, "num_features", None), int):
+            if not isinstance(net, nn.Module) or not isinstance(
+                getattr(net, "num_features", None), int
+            ):
                 raise ConfigError(
                     f"the {m!r} policy extractor must be an nn.Module with an integer "
                     f"num_features; got {type(net).__name__}"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from torch import nn
 
@@ -13,8 +14,9 @@ from ..registries import POLICIES
 __all__ = ["create_policy", "list_policies"]
 
 
-def create_policy(name: str | nn.Module, modalities: Sequence[str] | None = None,
-                  **kwargs: Any) -> nn.Module:
+def create_policy(
+    name: str | nn.Module, modalities: Sequence[str] | None = None, **kwargs: Any
+) -> nn.Module:
     """Build the policy registered as ``name`` for ``modalities`` (AdaMML Sec. 3.2).
 
     Args:
@@ -45,7 +47,8 @@ def create_policy(name: str | nn.Module, modalities: Sequence[str] | None = None
 
 
 def list_policies(pattern: str = "*") -> list[str]:
-    """Registered policy names matching a shell-style ``pattern``, sorted (AdaMML Sec. 3.2, Table 8).
+    """Registered policy names matching a shell-style ``pattern``, sorted (AdaMML Sec. 3.2,
+    Table 8).
 
     Example:
         >>> "lstm" in list_policies() and list_policies("joint*") == ["joint_gate"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -63,10 +63,15 @@ class PolicyFC(JointFeaturePolicy):
         torch.Size([1, 3, 2])
     """
 
-    def __init__(self, modalities: Sequence[str], *,
-                 backbones: Mapping[str, nn.Module | str] | None = None,
-                 joint_dim: int = 2048, gate: GumbelGate | None = None,
-                 init_use: float | None = 0.9) -> None:
+    def __init__(
+        self,
+        modalities: Sequence[str],
+        *,
+        backbones: Mapping[str, nn.Module | str] | None = None,
+        joint_dim: int = 2048,
+        gate: GumbelGate | None = None,
+        init_use: float | None = 0.9,
+    ) -> None:
         super().__init__(modalities, backbones=backbones, joint_dim=joint_dim)
         if gate is not None and not isinstance(gate, GumbelGate):
             raise ConfigError(f"gate must be a GumbelGate; got {type(gate).__name__}")
@@ -74,8 +79,9 @@ class PolicyFC(JointFeaturePolicy):
         init_use_bias(self.heads, init_use)
         self.gate = gate if gate is not None else GumbelGate()
 
-    def forward(self, views: Mapping[str, Tensor], *,
-                generator: torch.Generator | None = None) -> PolicyOutput:
+    def forward(
+        self, views: Mapping[str, Tensor], *, generator: torch.Generator | None = None
+    ) -> PolicyOutput:
         """Decide for every segment independently.
 
         Args:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ..errors import ConfigError
 from ..registries import POLICIES
@@ -27,15 +28,21 @@ class _ContentFreePolicy(nn.Module):
         super().__init__()
         self.modalities = canonical_modalities(modalities)
 
-    def _size(self, views: Mapping[str, Any] | None, batch_size: int | None,
-              num_segments: int | None, device: torch.device | str | None
-              ) -> tuple[int, int, torch.device]:
+    def _size(
+        self,
+        views: Mapping[str, Any] | None,
+        batch_size: int | None,
+        num_segments: int | None,
+        device: torch.device | str | None,
+    ) -> tuple[int, int, torch.device]:
         if batch_size is not None and num_segments is not None:
             return int(batch_size), int(num_segments), torch.device(device or "cpu")
         b, s, dev = batch_segments(views or {}, self.modalities)
-        return (b if batch_size is None else int(batch_size),
-                s if num_segments is None else int(num_segments),
-                dev if device is None else torch.device(device))
+        return (
+            b if batch_size is None else int(batch_size),
+            s if num_segments is None else int(num_segments),
+            dev if device is None else torch.device(device),
+        )
 
 
 @POLICIES.register("all", aliases=("all_on",))
@@ -57,9 +64,14 @@ class AllPolicy(_ContentFreePolicy):
         torch.Size([2, 3, 2])
     """
 
-    def forward(self, views: Mapping[str, Any] | None = None, *, batch_size: int | None = None,
-                num_segments: int | None = None,
-                device: torch.device | str | None = None) -> PolicyOutput:
+    def forward(
+        self,
+        views: Mapping[str, Any] | None = None,
+        *,
+        batch_size: int | None = None,
+        num_segments: int | None = None,
+        device: torch.device | str | None = None,
+    ) -> PolicyOutput:
         """All-ones decisions.
 
         Args:
@@ -107,7 +119,8 @@ class RandomPolicy(_ContentFreePolicy):
         seed: optional seed (see above).
 
     Shape:
-        ``views`` (only B, S and the device are read) -> ``PolicyOutput(decisions (B, S, M), None)``.
+        ``views`` (only B, S and the device are read) ->
+        ``PolicyOutput(decisions (B, S, M), None)``.
 
     Raises:
         ConfigError: for p outside [0, 1], a p dict missing a modality, or an unknown ``when``.
@@ -120,8 +133,14 @@ class RandomPolicy(_ContentFreePolicy):
         (1.0, torch.Size([4, 10, 2]))
     """
 
-    def __init__(self, modalities: Sequence[str], p: float | Mapping[str, float] = 0.5, *,
-                 when: str = "both", seed: int | None = None) -> None:
+    def __init__(
+        self,
+        modalities: Sequence[str],
+        p: float | Mapping[str, float] = 0.5,
+        *,
+        when: str = "both",
+        seed: int | None = None,
+    ) -> None:
         super().__init__(modalities)
         if when not in _PHASES:
             raise ConfigError(f"RandomPolicy when must be one of {_PHASES}; got {when!r}")
@@ -129,7 +148,9 @@ class RandomPolicy(_ContentFreePolicy):
             given = {canonical_modalities((k,))[0]: v for k, v in p.items()}
             missing = [m for m in self.modalities if m not in given]
             if missing:
-                raise ConfigError(f"RandomPolicy p has no value for {missing}; got keys {sorted(p)}")
+                raise ConfigError(
+                    f"RandomPolicy p has no value for {missing}; got keys {sorted(p)}"
+                )
             probs = [given[m] for m in self.modalities]
         else:
             probs = [p] * len(self.modalities)
@@ -155,9 +176,15 @@ class RandomPolicy(_ContentFreePolicy):
             return self._train_generator
         return torch.Generator().manual_seed(int(self.seed))
 
-    def forward(self, views: Mapping[str, Any] | None = None, *, batch_size: int | None = None,
-                num_segments: int | None = None, device: torch.device | str | None = None,
-                generator: torch.Generator | None = None) -> PolicyOutput:
+    def forward(
+        self,
+        views: Mapping[str, Any] | None = None,
+        *,
+        batch_size: int | None = None,
+        num_segments: int | None = None,
+        device: torch.device | str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> PolicyOutput:
         """Random (or, outside the active phase, all-ones) decisions.
 
         Args:

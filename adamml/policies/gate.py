@@ -63,7 +63,8 @@ class GumbelGate(nn.Module):
 
     Args:
         tau: temperature of the relaxation, > 0; a buffer, so it is saved in ``state_dict``.
-            Set it with ``gate.tau = 2.0`` or [`set_temperature`][adamml.policies.GumbelGate.set_temperature].
+            Set it with ``gate.tau = 2.0`` or
+            [`set_temperature`][adamml.policies.GumbelGate.set_temperature].
         hard: return one-hot samples with straight-through gradients; ``False`` returns the soft
             relaxation ``softmax((logits + G) / tau)`` (``softmax(logits / tau)`` in
             deterministic eval).
@@ -88,7 +89,9 @@ class GumbelGate(nn.Module):
 
     tau: Tensor
 
-    def __init__(self, tau: float = 5.0, *, hard: bool = True, sample_at_eval: bool = False) -> None:
+    def __init__(
+        self, tau: float = 5.0, *, hard: bool = True, sample_at_eval: bool = False
+    ) -> None:
         super().__init__()
         self.register_buffer("tau", torch.tensor(_check_tau(tau)))
         self.hard = bool(hard)
@@ -172,8 +175,7 @@ class GumbelGate(nn.Module):
         return y_hard + (y_soft - y_soft.detach())
 
     def extra_repr(self) -> str:
-        return (f"tau={self.temperature:.4g}, hard={self.hard}, "
-                f"sample_at_eval={self.sample_at_eval}")
+        return f"tau={self.temperature:.4g}, hard={self.hard}, sample_at_eval={self.sample_at_eval}"
 
 
 def set_decision_mode(module: nn.Module, mode: str) -> None:

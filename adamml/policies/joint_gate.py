@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from einops import rearrange
@@ -26,7 +26,7 @@ def combination_bits(num_modalities: int) -> Tensor:
         >>> combination_bits(2).tolist()
         [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
     """
-    index = torch.arange(2 ** num_modalities).unsqueeze(1)
+    index = torch.arange(2**num_modalities).unsqueeze(1)
     return ((index >> torch.arange(num_modalities)) & 1).float()
 
 
@@ -86,20 +86,32 @@ class JointGatePolicy(PolicyLSTM):
 
     bits: Tensor
 
-    def __init__(self, modalities: Sequence[str], *,
-                 backbones: Mapping[str, nn.Module | str] | None = None,
-                 joint_dim: int = 2048, hidden_size: int = 256,
-                 gate: GumbelGate | None = None, feed_logits: bool = True,
-                 init_use: float | None = 0.9) -> None:
+    def __init__(
+        self,
+        modalities: Sequence[str],
+        *,
+        backbones: Mapping[str, nn.Module | str] | None = None,
+        joint_dim: int = 2048,
+        hidden_size: int = 256,
+        gate: GumbelGate | None = None,
+        feed_logits: bool = True,
+        init_use: float | None = 0.9,
+    ) -> None:
         count = 1 if isinstance(modalities, str) else len(tuple(modalities))
         if count > _MAX_MODALITIES:
             raise ConfigError(
                 f"JointGatePolicy scores 2**M combinations; M = {count} > {_MAX_MODALITIES} "
                 "is too many (use PolicyLSTM)"
             )
-        super().__init__(modalities, backbones=backbones, joint_dim=joint_dim,
-                         hidden_size=hidden_size, gate=gate, feed_logits=feed_logits,
-                         init_use=init_use)
+        super().__init__(
+            modalities,
+            backbones=backbones,
+            joint_dim=joint_dim,
+            hidden_size=hidden_size,
+            gate=gate,
+            feed_logits=feed_logits,
+            init_use=init_use,
+        )
         self.register_buffer("bits", combination_bits(len(self.modalities)), persistent=False)
 
     @property
@@ -133,11 +145,15 @@ class JointGatePolicy(PolicyLSTM):
 
     def _decide(self, raw: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         bits = self.bits.to(raw)
-        choice = self.gate(raw, generator=generator)           # (B, 2**M) one-hot
-        decisions = choice @ bits                               # (B, M)
+        choice = self.gate(raw, generator=generator)  # (B, 2**M) one-hot
+        decisions = choice @ bits  # (B, M)
         logp = torch.log_softmax(raw, dim=-1)
         # marginal log P(bit k = 0) and log P(bit k = 1): logsumexp over the matching rows
         masked = rearrange(logp, "b n -> b n 1 1") + torch.stack(
-            [torch.where(bits == 0, 0.0, float("-inf")),
-             torch.where(bits == 1, 0.0, float("-inf"))], dim=-1)   # (B, 2**M, M, 2)
+            [
+                torch.where(bits == 0, 0.0, float("-inf")),
+                torch.where(bits == 1, 0.0, float("-inf")),
+            ],
+            dim=-1,
+        )  # (B, 2**M, M, 2)
         return decisions, torch.logsumexp(masked, dim=1)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple, Sequence
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import torch
 from einops import rearrange
@@ -92,11 +93,17 @@ class PolicyLSTM(JointFeaturePolicy):
         (torch.Size([2, 5, 2]), torch.Size([2, 5, 2, 2]))
     """
 
-    def __init__(self, modalities: Sequence[str], *,
-                 backbones: Mapping[str, nn.Module | str] | None = None,
-                 joint_dim: int = 2048, hidden_size: int = 256,
-                 gate: GumbelGate | None = None, feed_logits: bool = True,
-                 init_use: float | None = 0.9) -> None:
+    def __init__(
+        self,
+        modalities: Sequence[str],
+        *,
+        backbones: Mapping[str, nn.Module | str] | None = None,
+        joint_dim: int = 2048,
+        hidden_size: int = 256,
+        gate: GumbelGate | None = None,
+        feed_logits: bool = True,
+        init_use: float | None = 0.9,
+    ) -> None:
         super().__init__(modalities, backbones=backbones, joint_dim=joint_dim)
         if int(hidden_size) < 1:
             raise ConfigError(f"hidden_size must be >= 1; got {hidden_size!r}")
@@ -137,8 +144,9 @@ class PolicyLSTM(JointFeaturePolicy):
         return {self.lstm: self._feedback_size() if self.feed_logits else 0}
 
     # -- streaming -----------------------------------------------------------------------------
-    def init_state(self, batch: int, device: torch.device | str | None = None,
-                   dtype: torch.dtype | None = None) -> PolicyState:
+    def init_state(
+        self, batch: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> PolicyState:
         """The state before the first segment: zero h, c and previous logits.
 
         Args:
@@ -153,8 +161,13 @@ class PolicyLSTM(JointFeaturePolicy):
         prev = torch.zeros(batch, self._feedback_size(), device=device, dtype=dtype)
         return PolicyState(zeros, zeros.clone(), prev)
 
-    def step(self, inputs: Tensor | Mapping[str, Tensor], state: PolicyState | None = None, *,
-             generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, PolicyState]:
+    def step(
+        self,
+        inputs: Tensor | Mapping[str, Tensor],
+        state: PolicyState | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor, PolicyState]:
         """Decide for one segment, carrying the state (for streaming, reference §2).
 
         Args:
@@ -174,7 +187,8 @@ class PolicyLSTM(JointFeaturePolicy):
             feature = inputs
             if feature.dim() != 2 or feature.shape[1] != self.joint_dim:
                 raise ShapeError(
-                    f"step() needs a joint feature (B, {self.joint_dim}); got {tuple(feature.shape)}"
+                    f"step() needs a joint feature (B, {self.joint_dim}); "
+                    f"got {tuple(feature.shape)}"
                 )
         else:
             views = {}
@@ -192,16 +206,18 @@ class PolicyLSTM(JointFeaturePolicy):
             decisions, logits, state = self._advance(feature.float(), state, generator)
         return decisions, logits, state
 
-    def _advance(self, feature: Tensor, state: PolicyState,
-                 generator: torch.Generator | None) -> tuple[Tensor, Tensor, PolicyState]:
+    def _advance(
+        self, feature: Tensor, state: PolicyState, generator: torch.Generator | None
+    ) -> tuple[Tensor, Tensor, PolicyState]:
         x = torch.cat([feature, state.prev_logits], dim=-1) if self.feed_logits else feature
         h, c = self.lstm(x, (state.h, state.c))
         raw = self._raw_logits(h)
         decisions, logits = self._decide(raw, generator)
         return decisions, logits, PolicyState(h, c, raw)
 
-    def forward(self, views: Mapping[str, Tensor], *,
-                generator: torch.Generator | None = None) -> PolicyOutput:
+    def forward(
+        self, views: Mapping[str, Tensor], *, generator: torch.Generator | None = None
+    ) -> PolicyOutput:
         """Decide for every segment of every video.
 
         Args:
@@ -222,5 +238,7 @@ class PolicyLSTM(JointFeaturePolicy):
         return PolicyOutput(torch.stack(decisions, dim=1), torch.stack(logits, dim=1))
 
     def extra_repr(self) -> str:
-        return (f"modalities={self.modalities}, joint_dim={self.joint_dim}, "
-                f"hidden_size={self.hidden_size}, feed_logits={self.feed_logits}")
+        return (
+            f"modalities={self.modalities}, joint_dim={self.joint_dim}, "
+            f"hidden_size={self.hidden_size}, feed_logits={self.feed_logits}"
+        )

@@ -47,8 +47,9 @@ class TemperatureSchedule:
         2.452
     """
 
-    def __init__(self, start: float = 5.0, decay: float = 0.965, *,
-                 min_tau: float | None = None) -> None:
+    def __init__(
+        self, start: float = 5.0, decay: float = 0.965, *, min_tau: float | None = None
+    ) -> None:
         if not (math.isfinite(start) and start > 0):
             raise ConfigError(f"TemperatureSchedule start must be > 0; got {start!r}")
         if not (0 < decay <= 1):
@@ -63,7 +64,7 @@ class TemperatureSchedule:
     @property
     def value(self) -> float:
         """The temperature after ``steps`` decays (closed form, so no rounding drift)."""
-        tau = self.start * self.decay ** self.steps
+        tau = self.start * self.decay**self.steps
         return tau if self.min_tau is None else max(tau, self.min_tau)
 
     def step(self) -> float:
@@ -88,8 +89,13 @@ class TemperatureSchedule:
 
     def state_dict(self) -> dict[str, Any]:
         """The schedule's state, for checkpoints (``value`` is informative)."""
-        return {"start": self.start, "decay": self.decay, "min_tau": self.min_tau,
-                "steps": self.steps, "value": self.value}
+        return {
+            "start": self.start,
+            "decay": self.decay,
+            "min_tau": self.min_tau,
+            "steps": self.steps,
+            "value": self.value,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state saved by [`state_dict`][adamml.policies.TemperatureSchedule.state_dict].
@@ -98,15 +104,17 @@ class TemperatureSchedule:
             ConfigError: if ``steps`` is missing or the values are invalid.
         """
         if "steps" not in state:
-            raise ConfigError(
-                f"TemperatureSchedule state needs 'steps'; got keys {sorted(state)}"
-            )
-        restored = TemperatureSchedule(state.get("start", self.start),
-                                       state.get("decay", self.decay),
-                                       min_tau=state.get("min_tau", self.min_tau))
+            raise ConfigError(f"TemperatureSchedule state needs 'steps'; got keys {sorted(state)}")
+        restored = TemperatureSchedule(
+            state.get("start", self.start),
+            state.get("decay", self.decay),
+            min_tau=state.get("min_tau", self.min_tau),
+        )
         self.start, self.decay, self.min_tau = restored.start, restored.decay, restored.min_tau
         self.steps = int(state["steps"])
 
     def __repr__(self) -> str:
-        return (f"TemperatureSchedule(start={self.start}, decay={self.decay}, "
-                f"min_tau={self.min_tau}, steps={self.steps}, value={self.value:.4g})")
+        return (
+            f"TemperatureSchedule(start={self.start}, decay={self.decay}, "
+            f"min_tau={self.min_tau}, steps={self.steps}, value={self.value:.4g})"
+        )

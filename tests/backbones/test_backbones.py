@@ -17,22 +17,39 @@ AUDIO = get_modality("audio").replace(size=(32, 32))
 
 def test_registry_lists_builtins() -> None:
     names = list_backbones()
-    for n in ("resnet50_tsn", "resnet18_tsn", "mobilenetv2_audio", "mobilenetv2_policy",
-              "mobilenetv2_audio_policy", "efficientnet_b0", "efficientnet_b3", "tiny_tsn",
-              "tiny_audio", "tiny_policy", "tiny_audio_policy"):
+    for n in (
+        "resnet50_tsn",
+        "resnet18_tsn",
+        "mobilenetv2_audio",
+        "mobilenetv2_policy",
+        "mobilenetv2_audio_policy",
+        "efficientnet_b0",
+        "efficientnet_b3",
+        "tiny_tsn",
+        "tiny_audio",
+        "tiny_policy",
+        "tiny_audio_policy",
+    ):
         assert n in names
-    assert adamml.list_backbones("tiny_*") == ["tiny_audio", "tiny_audio_policy", "tiny_policy",
-                                               "tiny_tsn"]
+    assert adamml.list_backbones("tiny_*") == [
+        "tiny_audio",
+        "tiny_audio_policy",
+        "tiny_policy",
+        "tiny_tsn",
+    ]
 
 
-@pytest.mark.parametrize("name,mod,shape,k", [
-    ("tiny_tsn", RGB, (4, 3, 32, 32), 5),
-    ("tiny_tsn", FLOW, (4, 10, 32, 32), 5),
-    ("tiny_audio", AUDIO, (1, 1, 32, 32), 5),
-    ("tiny_policy", RGB, (2, 3, 24, 24), 0),
-    ("tiny_audio_policy", AUDIO, (1, 1, 32, 32), 0),
-    ("timm:test_efficientnet", RGB, (4, 3, 32, 32), 3),
-])
+@pytest.mark.parametrize(
+    "name,mod,shape,k",
+    [
+        ("tiny_tsn", RGB, (4, 3, 32, 32), 5),
+        ("tiny_tsn", FLOW, (4, 10, 32, 32), 5),
+        ("tiny_audio", AUDIO, (1, 1, 32, 32), 5),
+        ("tiny_policy", RGB, (2, 3, 24, 24), 0),
+        ("tiny_audio_policy", AUDIO, (1, 1, 32, 32), 0),
+        ("timm:test_efficientnet", RGB, (4, 3, 32, 32), 3),
+    ],
+)
 @pytest.mark.parametrize("n", [1, 3])
 def test_contract_shapes(name: str, mod, shape, k: int, n: int) -> None:
     bb = create_backbone(name, modality=mod, num_classes=k).eval()
@@ -102,6 +119,7 @@ def test_pretrained_file_mean_stem(tmp_path, fmt: str) -> None:
         torch.save({"state_dict": src.state_dict()}, path)
     else:
         from safetensors.torch import save_file
+
         save_file({k: v.contiguous() for k, v in src.state_dict().items()}, str(path))
     flow = create_backbone("tiny_tsn", modality=FLOW, num_classes=5, pretrained=path)
     w = src.conv1.weight.mean(dim=1, keepdim=True).expand(-1, 10, -1, -1)

@@ -9,8 +9,13 @@ from torch import nn
 import adamml
 from adamml.backbones import create_backbone
 from adamml.backbones.base import _FAST
-from adamml.backbones.fast import (FastPath, InferenceOptions, fold_batchnorm,
-                                   largest_activation_bytes, plain_forward)
+from adamml.backbones.fast import (
+    FastPath,
+    InferenceOptions,
+    fold_batchnorm,
+    largest_activation_bytes,
+    plain_forward,
+)
 
 TINY_RGB = adamml.get_modality("rgb").replace(size=(32, 32), frames=4)
 TINY_AUDIO = adamml.get_modality("audio").replace(size=(32, 32))
@@ -30,8 +35,9 @@ def _plain(net: nn.Module, x: torch.Tensor, features: bool = False) -> torch.Ten
         return net.forward_features(x) if features else net(x)
 
 
-@pytest.mark.parametrize("name,modality", [("tiny_tsn", TINY_RGB), ("tiny_audio", TINY_AUDIO),
-                                           ("tiny_policy", TINY_RGB)])
+@pytest.mark.parametrize(
+    "name,modality", [("tiny_tsn", TINY_RGB), ("tiny_audio", TINY_AUDIO), ("tiny_policy", TINY_RGB)]
+)
 def test_fast_path_equals_plain_forward(name: str, modality) -> None:
     net, x = _pair(name, modality, num_classes=0 if name == "tiny_policy" else 5)
     with torch.inference_mode():
@@ -98,8 +104,13 @@ def test_bf16_copy_under_autocast() -> None:
 
 def test_fold_batchnorm_by_hand() -> None:
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
-                        nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4))
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, bias=False),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Conv2d(4, 4, 1),
+        nn.BatchNorm2d(4),
+    )
     for bn in (net[1], net[4]):
         bn.running_mean.uniform_(-1, 1)
         bn.running_var.uniform_(0.5, 2)
@@ -134,8 +145,10 @@ def test_largest_activation_is_measured_without_compute() -> None:
     net = create_backbone("resnet50_tsn", modality="rgb", num_classes=3).eval()
     size = largest_activation_bytes(net, torch.randn(1, 8, 3, 224, 224))
     assert size == 8 * 64 * 112 * 112 * 4  # the stem's output, float32
-    assert FastPath().chunk_size(net, torch.zeros(10, 8, 3, 224, 224),
-                                 InferenceOptions(chunk_mb=30)) == 1
+    assert (
+        FastPath().chunk_size(net, torch.zeros(10, 8, 3, 224, 224), InferenceOptions(chunk_mb=30))
+        == 1
+    )
 
 
 def test_model_configure_inference_reaches_every_backbone() -> None:

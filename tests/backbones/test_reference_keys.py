@@ -9,8 +9,14 @@ import torch
 
 from adamml.backbones import create_backbone
 from adamml.errors import CheckpointError
-from adamml.reference_keys import (map_mobilenetv2, map_resnet, mobilenetv2_to_reference,
-                                   read_key_table, resnet_to_reference, sub_state_dict)
+from adamml.reference_keys import (
+    map_mobilenetv2,
+    map_resnet,
+    mobilenetv2_to_reference,
+    read_key_table,
+    resnet_to_reference,
+    sub_state_dict,
+)
 
 KEYS = Path(__file__).resolve().parents[1] / "fixtures" / "official-checkpoint-keys"
 pytestmark = pytest.mark.skipif(not KEYS.is_dir(), reason="official key tables not available")
@@ -33,8 +39,10 @@ def test_policy_mobilenet(table) -> None:
     ref_shapes = sub_state_dict(table, "policy_net.joint_net.nets.0.")
     assert next(iter(ref_shapes)) == "features.0.0.weight" and "conv.0.weight" in ref_shapes
     _roundtrip(create_backbone("mobilenetv2_policy", modality="rgb"), ref_shapes)
-    _roundtrip(create_backbone("mobilenetv2_audio_policy", modality="audio"),
-               sub_state_dict(table, "policy_net.joint_net.nets.1."))
+    _roundtrip(
+        create_backbone("mobilenetv2_audio_policy", modality="audio"),
+        sub_state_dict(table, "policy_net.joint_net.nets.1."),
+    )
 
 
 def test_sound_mobilenet(table) -> None:
@@ -62,10 +70,13 @@ def test_mismatch_is_reported(table) -> None:
     bb = create_backbone("mobilenetv2_policy", modality="rgb")
     sound = mobilenetv2_to_reference(
         create_backbone("mobilenetv2_audio", modality="audio", num_classes=31).state_dict(),
-        sub_state_dict(table, "main_net.nets.1."))
+        sub_state_dict(table, "main_net.nets.1."),
+    )
     with pytest.raises(CheckpointError, match="unmatched"):
         map_mobilenetv2(sound, bb)
     rn = create_backbone("resnet18_tsn", modality="rgb").state_dict()
     with pytest.raises(CheckpointError, match="missing"):
-        map_resnet({k: v for k, v in rn.items() if k != "conv1.weight"},
-                   create_backbone("resnet18_tsn", modality="rgb"))
+        map_resnet(
+            {k: v for k, v in rn.items() if k != "conv1.weight"},
+            create_backbone("resnet18_tsn", modality="rgb"),
+        )

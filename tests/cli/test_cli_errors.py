@@ -21,10 +21,13 @@ from adamml.cli import main
 from adamml.engine.checkpoint import FORMAT
 
 CONFIG = {
-    "model": "test_unimodal_rgb", "num_classes": 2,
+    "model": "test_unimodal_rgb",
+    "num_classes": 2,
     "data": {"train": "data/train.csv", "segments_train": 2, "segments_eval": 2},
     "schedule": {"warmup_epochs": 1, "joint_epochs": 0, "finetune_epochs": 0},
-    "batch_size": 2, "seed": 0, "pretrain": "none",
+    "batch_size": 2,
+    "seed": 0,
+    "pretrain": "none",
 }
 
 
@@ -47,8 +50,13 @@ def _config(tmp_path: Path, **over) -> Path:
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
-    return subprocess.run([sys.executable, "-m", "adamml", *argv], capture_output=True,
-                          text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "adamml", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def _one_line(err: str, *needles: str) -> str:
@@ -62,34 +70,59 @@ def _one_line(err: str, *needles: str) -> str:
 
 def _checkpoint(path: Path, num_classes: int = 2, name: str = "test_unimodal_rgb") -> Path:
     model = adamml.create_model(name, num_classes=num_classes)
-    torch.save({"format": FORMAT, "model_name": name, "num_classes": num_classes,
-                "model": model.state_dict()}, path)
+    torch.save(
+        {
+            "format": FORMAT,
+            "model_name": name,
+            "num_classes": num_classes,
+            "model": model.state_dict(),
+        },
+        path,
+    )
     return path
 
 
 def test_train_with_more_classes_in_the_manifest_than_num_classes(tmp_path: Path) -> None:
     _manifest(tmp_path / "data", ["a", "b", "c"])
-    done = _run(["train", "--quiet", "--config", str(_config(tmp_path)), "--out",
-                 str(tmp_path / "run")])
+    done = _run(
+        ["train", "--quiet", "--config", str(_config(tmp_path)), "--out", str(tmp_path / "run")]
+    )
     assert done.returncode != 0
-    _one_line(done.stderr, "ManifestError", "train.csv", "has 3 classes", "num_classes=2",
-              "set num_classes: 3")
+    _one_line(
+        done.stderr,
+        "ManifestError",
+        "train.csv",
+        "has 3 classes",
+        "num_classes=2",
+        "set num_classes: 3",
+    )
 
 
 def test_train_with_num_classes_larger_than_classes_txt(tmp_path: Path, capsys) -> None:
     _manifest(tmp_path / "data", ["a", "b"])
     config = _config(tmp_path, num_classes=5)
-    assert main(["train", "--quiet", "--config", str(config), "--out",
-                 str(tmp_path / "run")]) != 0
+    assert main(["train", "--quiet", "--config", str(config), "--out", str(tmp_path / "run")]) != 0
     _one_line(capsys.readouterr().err, "has 2 classes", "num_classes=5", "set num_classes: 2")
 
 
-def test_eval_on_a_manifest_with_other_classes_than_the_checkpoint(tmp_path: Path,
-                                                                   capsys) -> None:
+def test_eval_on_a_manifest_with_other_classes_than_the_checkpoint(tmp_path: Path, capsys) -> None:
     manifest = _manifest(tmp_path / "data", ["a", "b", "c"])
     ckpt = _checkpoint(tmp_path / "best.pt", num_classes=2)
-    assert main(["eval", "--quiet", "--checkpoint", str(ckpt), "--data", str(manifest),
-                 "--out", str(tmp_path / "eval")]) != 0
+    assert (
+        main(
+            [
+                "eval",
+                "--quiet",
+                "--checkpoint",
+                str(ckpt),
+                "--data",
+                str(manifest),
+                "--out",
+                str(tmp_path / "eval"),
+            ]
+        )
+        != 0
+    )
     _one_line(capsys.readouterr().err, "train.csv", "has 3 classes", "num_classes=2")
 
 
@@ -119,17 +152,22 @@ def test_a_plain_state_dict_as_checkpoint(tmp_path: Path, capsys) -> None:
 
 def test_init_from_another_model(tmp_path: Path, capsys) -> None:
     other = _checkpoint(tmp_path / "audio.pt", name="test_unimodal_audio")
-    config = _config(tmp_path, data={"train": "synthetic:4", "segments_train": 2,
-                                     "segments_eval": 2}, init={"rgb": str(other)})
-    assert main(["train", "--quiet", "--config", str(config), "--out",
-                 str(tmp_path / "run")]) != 0
+    config = _config(
+        tmp_path,
+        data={"train": "synthetic:4", "segments_train": 2, "segments_eval": 2},
+        init={"rgb": str(other)},
+    )
+    assert main(["train", "--quiet", "--config", str(config), "--out", str(tmp_path / "run")]) != 0
     _one_line(capsys.readouterr().err, "audio.pt", "from another model", "'rgb'")
 
 
-@pytest.mark.parametrize("inputs, needles", [
-    ([torch.zeros(1)], ("ShapeError", "must be a dict", "got a list")),
-    ("numpy", ("ShapeError", "numpy.ndarray", "torch.from_numpy")),
-])
+@pytest.mark.parametrize(
+    "inputs, needles",
+    [
+        ([torch.zeros(1)], ("ShapeError", "must be a dict", "got a list")),
+        ("numpy", ("ShapeError", "numpy.ndarray", "torch.from_numpy")),
+    ],
+)
 def test_model_inputs_that_are_not_tensors(inputs, needles) -> None:
     import numpy as np
 

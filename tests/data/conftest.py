@@ -13,11 +13,22 @@ import pytest
 _LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1"}
 
 
-def make_video(path: Path, *, size: tuple[int, int] = (64, 48), fps: int = 30,
-               num_frames: int = 30, gop: int | None = 10, audio_channels: int = 2,
-               audio_rate: int = 44100, audio: bool = True, video: bool = True,
-               codec: str = "libx264", pix_fmt: str = "yuv420p",
-               frame_times: list[float] | None = None, tone: float = 440.0) -> Path:
+def make_video(
+    path: Path,
+    *,
+    size: tuple[int, int] = (64, 48),
+    fps: int = 30,
+    num_frames: int = 30,
+    gop: int | None = 10,
+    audio_channels: int = 2,
+    audio_rate: int = 44100,
+    audio: bool = True,
+    video: bool = True,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    frame_times: list[float] | None = None,
+    tone: float = 440.0,
+) -> Path:
     """Write a small video: a moving gradient whose frame number is in the first row.
 
     ``frame_times`` (seconds) makes a variable-frame-rate file. Each frame's top-left 8x8
@@ -34,8 +45,12 @@ def make_video(path: Path, *, size: tuple[int, int] = (64, 48), fps: int = 30,
             if codec == "libx264":
                 vs.options = {"preset": "ultrafast", "crf": "18"}
                 if gop is not None:
-                    vs.options = {**vs.options, "keyint": str(gop), "min-keyint": str(gop),
-                                  "scenecut": "0"}
+                    vs.options = {
+                        **vs.options,
+                        "keyint": str(gop),
+                        "min-keyint": str(gop),
+                        "scenecut": "0",
+                    }
             if frame_times is not None:
                 vs.codec_context.time_base = Fraction(1, 1000)
         aus = None
@@ -65,9 +80,10 @@ def make_video(path: Path, *, size: tuple[int, int] = (64, 48), fps: int = 30,
             data = np.repeat(wave[None], audio_channels, axis=0)
             hop = 1024
             for k in range(0, n, hop):
-                chunk = np.ascontiguousarray(data[:, k:k + hop])
-                af = av.AudioFrame.from_ndarray(chunk, format="fltp",
-                                                layout=_LAYOUTS[audio_channels])
+                chunk = np.ascontiguousarray(data[:, k : k + hop])
+                af = av.AudioFrame.from_ndarray(
+                    chunk, format="fltp", layout=_LAYOUTS[audio_channels]
+                )
                 af.sample_rate = audio_rate
                 af.pts = k
                 for p in aus.encode(af):

@@ -15,10 +15,10 @@ def _reference(wave: np.ndarray) -> np.ndarray:
     n_fft, hop, win = 511, 120, 240
     window = np.zeros(n_fft)
     left = (n_fft - win) // 2
-    window[left:left + win] = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win) / win)
+    window[left : left + win] = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win) / win)
     x = np.pad(wave.astype(np.float64), n_fft // 2)
     frames = 1 + (len(x) - n_fft) // hop
-    cols = np.stack([x[i * hop:i * hop + n_fft] * window for i in range(frames)], axis=1)
+    cols = np.stack([x[i * hop : i * hop + n_fft] * window for i in range(frames)], axis=1)
     spec = np.fft.rfft(cols, axis=0)
     return np.log(np.abs(spec) ** 2 + 1e-6)
 
@@ -50,8 +50,8 @@ def test_audio_window_edges_and_tiling() -> None:
     audio = np.arange(100000, dtype=np.float32)
     w = audio_window(audio, 2.0)
     assert w.size == 30720 and w[0] == 48000 - 15360
-    assert audio_window(audio, 0.0)[0] == 0                       # first 1.28 s
-    assert audio_window(audio, 100.0)[-1] == 99999                # last 1.28 s
-    short = audio_window(np.array([1, 2, 3], np.float32), 0.5)    # tiled
+    assert audio_window(audio, 0.0)[0] == 0  # first 1.28 s
+    assert audio_window(audio, 100.0)[-1] == 99999  # last 1.28 s
+    short = audio_window(np.array([1, 2, 3], np.float32), 0.5)  # tiled
     assert short.size == 30720 and short[:6].tolist() == [1, 2, 3, 1, 2, 3]
     assert not audio_window(np.zeros(0, np.float32), 1.0).any()

@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from adamml.data import VideoReader
-from adamml.data.commands import (add_check_arguments, add_extract_arguments, run_check,
-                                  run_extract)
+from adamml.data.commands import add_check_arguments, add_extract_arguments, run_check, run_extract
 
 
 def _parse(add, argv: list[str]) -> argparse.Namespace:  # noqa: ANN001
@@ -26,13 +25,19 @@ def test_check_and_extract(make_mp4, tmp_path: Path, capsys) -> None:  # noqa: A
     (tmp_path / "nohead.csv").write_text("a.mp4,x\n")
     assert run_check(_parse(add_check_arguments, [str(tmp_path / "nohead.csv")])) == 2
     assert "header must be 'path,label'" in capsys.readouterr().err
-    args = _parse(add_extract_arguments, ["audio", str(tmp_path / "m.csv"), "--out",
-                                          str(tmp_path / "wav"), "--no-progress"])
+    args = _parse(
+        add_extract_arguments,
+        ["audio", str(tmp_path / "m.csv"), "--out", str(tmp_path / "wav"), "--no-progress"],
+    )
     assert run_extract(args) == 0
     wav = tmp_path / "wav" / "a.wav"
     assert wav.is_file()
-    args = _parse(add_extract_arguments, ["frames", str(tmp_path / "a.mp4"), "--out",
-                                          str(tmp_path / "frames"), "--no-progress"])
+    args = _parse(
+        add_extract_arguments,
+        ["frames", str(tmp_path / "a.mp4"), "--out", str(tmp_path / "frames"), "--no-progress"],
+    )
     assert run_extract(args) == 0
-    assert len(list((tmp_path / "frames" / "a").glob("*.jpg"))) == VideoReader(
-        tmp_path / "a.mp4").num_frames
+    assert (
+        len(list((tmp_path / "frames" / "a").glob("*.jpg")))
+        == VideoReader(tmp_path / "a.mp4").num_frames
+    )

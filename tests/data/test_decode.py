@@ -27,16 +27,18 @@ def test_past_the_end_repeats_last_frame(make_mp4) -> None:
 
 
 def test_metadata(make_mp4) -> None:
-    r = VideoReader(make_mp4(size=(80, 60), fps=25, num_frames=50, audio_channels=1,
-                             audio_rate=8000))
+    r = VideoReader(
+        make_mp4(size=(80, 60), fps=25, num_frames=50, audio_channels=1, audio_rate=8000)
+    )
     assert (r.width, r.height, r.fps, r.num_frames) == (80, 60, 25.0, 50)
     assert r.duration == pytest.approx(2.0, abs=0.05) and r.has_audio and r.audio_rate == 8000
 
 
 @pytest.mark.parametrize("channels,rate", [(1, 8000), (2, 44100), (6, 48000)])
 def test_audio_mono_24k(make_mp4, channels: int, rate: int) -> None:
-    wave = VideoReader(make_mp4(num_frames=30, audio_channels=channels,
-                                audio_rate=rate)).get_audio()
+    wave = VideoReader(
+        make_mp4(num_frames=30, audio_channels=channels, audio_rate=rate)
+    ).get_audio()
     assert wave.dtype == np.float32 and wave.ndim == 1
     assert wave.size == pytest.approx(24000, rel=0.06)  # 1 s (+ AAC priming/padding)
     spectrum = np.abs(np.fft.rfft(wave[2000:22000]))

@@ -16,8 +16,8 @@ def _textured_pair(dx: int, dy: int, size: int = 96) -> tuple[np.ndarray, np.nda
     rng = np.random.default_rng(0)
     big = cv2.GaussianBlur(rng.random((size + 40, size + 40)).astype(np.float32), (0, 0), 2.0)
     big = cv2.normalize(big, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-    a = big[20:20 + size, 20:20 + size]
-    b = big[20 - dy:20 - dy + size, 20 - dx:20 - dx + size]   # content moves by (+dx, +dy)
+    a = big[20 : 20 + size, 20 : 20 + size]
+    b = big[20 - dy : 20 - dy + size, 20 - dx : 20 - dx + size]  # content moves by (+dx, +dy)
     return a, b
 
 
@@ -60,6 +60,7 @@ def test_on_demand_computes_only_selected_segments() -> None:
         return frames[np.asarray(idx)]
 
     from adamml.data.sampling import sample_segments
+
     idx = sample_segments(200, 10, 4, train=False, consecutive=5)
     req = FlowRequest(get, 200, idx, 5, (32, 32), EVAL_SPATIAL, method="dis", flow_size=48)
     src = OnDemandFlow([req, req])
@@ -68,7 +69,7 @@ def test_on_demand_computes_only_selected_segments() -> None:
     assert out.shape == (3, 4, 10, 32, 32)
     expected = len(np.unique(flow_pairs(idx[[1, 4, 8]], 5, 200)))
     assert src.pairs_computed == expected
-    src.gather([0], [4])                                           # cached
+    src.gather([0], [4])  # cached
     assert src.pairs_computed == expected
     full = len(np.unique(flow_pairs(idx, 5, 200)))
     assert expected < full and max(calls) < 200

@@ -7,8 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adamml.data import (DataError, MediaFileError, NoAudioStreamError, NoVideoStreamError,
-                         VideoDecodeError, VideoReader)
+from adamml.data import (
+    DataError,
+    MediaFileError,
+    NoAudioStreamError,
+    NoVideoStreamError,
+    VideoDecodeError,
+    VideoReader,
+)
 from adamml.errors import AdamMLError
 
 
@@ -52,7 +58,7 @@ def test_video_without_audio(make_mp4) -> None:
 def test_one_frame_video(make_mp4) -> None:
     r = VideoReader(make_mp4(num_frames=1))
     assert r.num_frames == 1
-    assert r.get_frames([0, 5, 40]).shape == (3, 48, 64, 3)        # clamped to the only frame
+    assert r.get_frames([0, 5, 40]).shape == (3, 48, 64, 3)  # clamped to the only frame
 
 
 def test_variable_frame_rate(make_mp4) -> None:

@@ -32,8 +32,7 @@ def test_consecutive_shortens_range() -> None:
 def test_short_and_one_frame_videos_clamp() -> None:
     for n in (1, 2, 7, 20):
         for train in (True, False):
-            idx = sample_segments(n, 5, 8, train=train, rng=np.random.default_rng(1),
-                                  consecutive=5)
+            idx = sample_segments(n, 5, 8, train=train, rng=np.random.default_rng(1), consecutive=5)
             assert idx.shape == (5, 8) and idx.min() >= 0 and idx.max() <= max(n - 1, 0)
     assert not sample_segments(1, 3, 8, train=False).any()
 

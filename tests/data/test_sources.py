@@ -8,8 +8,13 @@ import pytest
 import torch
 
 import adamml
-from adamml.data.sources import (DATA_SOURCES, DataSource, build_dataset, parse_source,
-                                 source_flow_method)
+from adamml.data.sources import (
+    DATA_SOURCES,
+    DataSource,
+    build_dataset,
+    parse_source,
+    source_flow_method,
+)
 from adamml.data.synthetic.patterns import GaussianPatternDataset
 from adamml.errors import ConfigError, UnknownDataSourceError
 from adamml.modalities import InputSpec
@@ -17,14 +22,19 @@ from adamml.modalities import InputSpec
 SPEC = {"rgb": InputSpec((2, 3, 8, 8)), "audio": InputSpec((1, 1, 8, 8))}
 
 
-@pytest.mark.parametrize("text, parsed", [
-    ("train.csv", ("manifest", "train.csv", {})),
-    ("C:/data/train.csv", ("manifest", "C:/data/train.csv", {})),
-    ("manifest:data/train.csv", ("manifest", "data/train.csv", {})),
-    ("synthetic:12", ("synthetic", "12", {})),
-    ("syntheticav:300,split=test,p_both=0.1",
-     ("syntheticav", "300", {"split": "test", "p_both": 0.1})),
-])
+@pytest.mark.parametrize(
+    "text, parsed",
+    [
+        ("train.csv", ("manifest", "train.csv", {})),
+        ("C:/data/train.csv", ("manifest", "C:/data/train.csv", {})),
+        ("manifest:data/train.csv", ("manifest", "data/train.csv", {})),
+        ("synthetic:12", ("synthetic", "12", {})),
+        (
+            "syntheticav:300,split=test,p_both=0.1",
+            ("syntheticav", "300", {"split": "test", "p_both": 0.1}),
+        ),
+    ],
+)
 def test_parse_source_forms(text, parsed) -> None:
     assert parse_source(text) == parsed
 
@@ -50,8 +60,7 @@ def test_synthetic_is_gaussian_class_patterns_with_held_out_noise() -> None:
     assert y == w == 1 and x["rgb"].shape == (3, 2, 3, 8, 8)
     assert not torch.equal(x["rgb"], v["rgb"])  # different noise ...
     assert torch.equal(train._patterns["rgb"], val._patterns["rgb"])  # ... same patterns
-    strong = build_dataset("synthetic:4,strength=3", SPEC, segments=3, train=True,
-                           num_classes=2)
+    strong = build_dataset("synthetic:4,strength=3", SPEC, segments=3, train=True, num_classes=2)
     assert strong.strength == 3.0
     with pytest.raises(ConfigError, match="unknown option"):
         build_dataset("synthetic:4,sigma=2", SPEC, segments=3, train=True, num_classes=2)
@@ -61,8 +70,9 @@ def test_synthetic_is_gaussian_class_patterns_with_held_out_noise() -> None:
 
 def test_missing_manifest_is_a_config_error(tmp_path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
-        build_dataset("missing.csv", SPEC, segments=2, train=False, num_classes=2,
-                      base_dir=tmp_path)
+        build_dataset(
+            "missing.csv", SPEC, segments=2, train=False, num_classes=2, base_dir=tmp_path
+        )
 
 
 def test_sources_say_their_flow_method() -> None:
@@ -76,8 +86,10 @@ def test_sources_say_their_flow_method() -> None:
 class _Ones(DataSource):
     def open(self, arg, options, request):
         n = int(arg)
-        return [({m: torch.ones(request.segments, *s.shape) for m, s in
-                  request.input_spec.items()}, 0) for _ in range(n)]
+        return [
+            ({m: torch.ones(request.segments, *s.shape) for m, s in request.input_spec.items()}, 0)
+            for _ in range(n)
+        ]
 
 
 def test_a_registered_source_is_usable_from_a_config_string() -> None:
@@ -90,7 +102,8 @@ def test_a_registered_source_is_usable_from_a_config_string() -> None:
 
 
 def test_plugin_source_from_an_entry_point(tmp_path, monkeypatch) -> None:
-    (tmp_path / "zeros_source.py").write_text(textwrap.dedent("""
+    (tmp_path / "zeros_source.py").write_text(
+        textwrap.dedent("""
         import torch
         from adamml.data.sources import DataSource
 
@@ -100,7 +113,8 @@ def test_plugin_source_from_an_entry_point(tmp_path, monkeypatch) -> None:
                           for m, s in request.input_spec.items()}, 0)] * int(arg)
 
         SOURCE = Zeros()
-        """))
+        """)
+    )
     info = tmp_path / "zeros_plugin-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: zeros_plugin\nVersion: 0.1\n")

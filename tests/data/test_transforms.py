@@ -11,8 +11,11 @@ from adamml.errors import ConfigError
 from adamml.modalities import InputSpec
 
 TINY = {"rgb": InputSpec((4, 3, 32, 32), "rgb"), "audio": InputSpec((1, 1, 32, 32), "audio")}
-ALL = {**TINY, "rgbdiff": InputSpec((4, 15, 32, 32), "rgbdiff", 5),
-       "flow": InputSpec((4, 10, 32, 32), "flow", 5)}
+ALL = {
+    **TINY,
+    "rgbdiff": InputSpec((4, 15, 32, 32), "rgbdiff", 5),
+    "flow": InputSpec((4, 10, 32, 32), "flow", 5),
+}
 
 
 def _frames(idx):  # noqa: ANN001, ANN202
@@ -28,8 +31,11 @@ def test_shapes(train: bool) -> None:
     audio = np.random.default_rng(0).standard_normal(48000).astype(np.float32)
     out = tf(_frames, 60, 30.0, audio, np.random.default_rng(0))
     assert {k: tuple(v.shape) for k, v in out.items()} == {
-        "rgb": (3, 4, 3, 32, 32), "audio": (3, 1, 1, 32, 32),
-        "rgbdiff": (3, 4, 15, 32, 32), "flow": (3, 4, 10, 32, 32)}
+        "rgb": (3, 4, 3, 32, 32),
+        "audio": (3, 1, 1, 32, 32),
+        "rgbdiff": (3, 4, 15, 32, 32),
+        "flow": (3, 4, 10, 32, 32),
+    }
     assert all(torch.isfinite(v).all() for v in out.values())
 
 
@@ -37,7 +43,7 @@ def test_eval_deterministic_and_train_seeded() -> None:
     ev = ClipTransform(TINY, segments=2, train=False)
     a = ev(_frames, 90, 30.0, None, np.random.default_rng(0))
     b = ev(_frames, 90, 30.0, None, np.random.default_rng(1))
-    assert torch.equal(a["rgb"], b["rgb"]) and not a["audio"].any()   # no audio -> zeros
+    assert torch.equal(a["rgb"], b["rgb"]) and not a["audio"].any()  # no audio -> zeros
     tr = ClipTransform(TINY, segments=2, train=True)
     c = tr(_frames, 90, 30.0, None, np.random.default_rng(5))
     d = tr(_frames, 90, 30.0, None, np.random.default_rng(5))
@@ -48,10 +54,14 @@ def test_shared_vs_independent_augmentation() -> None:
     spec = {"rgb": InputSpec((4, 3, 32, 32), "rgb"), "rgb2": InputSpec((4, 3, 32, 32), "rgb")}
     shared = ClipTransform(spec, segments=2, train=True)
     indep = ClipTransform(spec, segments=2, train=True, independent_augment=True)
-    same = [torch.equal(*shared(_frames, 90, 30.0, None, np.random.default_rng(s)).values())
-            for s in range(5)]
-    diff = [torch.equal(*indep(_frames, 90, 30.0, None, np.random.default_rng(s)).values())
-            for s in range(5)]
+    same = [
+        torch.equal(*shared(_frames, 90, 30.0, None, np.random.default_rng(s)).values())
+        for s in range(5)
+    ]
+    diff = [
+        torch.equal(*indep(_frames, 90, 30.0, None, np.random.default_rng(s)).values())
+        for s in range(5)
+    ]
     assert all(same) and not all(diff)
 
 

@@ -57,19 +57,21 @@ def test_flow_is_computed_only_for_the_selected_segments(video: Path, counted: l
     x = load_video_inputs(video, model, segments=SEGMENTS, flow_method="dis")
     src = x["flow"]
     assert isinstance(src, OnDemandFlow) and src.shape == (1, SEGMENTS, 4, 10, 32, 32)
-    assert src.pairs_computed == 0 and not counted          # nothing before the model decides
+    assert src.pairs_computed == 0 and not counted  # nothing before the model decides
     selected = [1, 3]
     with torch.no_grad():
         out = model(x, decisions=_forced(model, selected))
     need = len(np.unique(_pairs(src)[selected]))
     assert src.pairs_computed == sum(counted) == need
-    assert need < len(np.unique(_pairs(src)))                 # not every segment
-    assert len(counted) == 1                                  # one batched flow call
-    eager = load_video_inputs(video, model, segments=SEGMENTS, flow_method="dis",
-                              flow_on_demand=False)
+    assert need < len(np.unique(_pairs(src)))  # not every segment
+    assert len(counted) == 1  # one batched flow call
+    eager = load_video_inputs(
+        video, model, segments=SEGMENTS, flow_method="dis", flow_on_demand=False
+    )
     assert isinstance(eager["flow"], torch.Tensor)
-    torch.testing.assert_close(src.gather([0, 0], selected), eager["flow"][0, selected],
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        src.gather([0, 0], selected), eager["flow"][0, selected], rtol=0, atol=0
+    )
     with torch.no_grad():
         ref = model(eager, decisions=_forced(model, selected))
     torch.testing.assert_close(out.logits, ref.logits, rtol=0, atol=0)
@@ -94,8 +96,9 @@ def test_policy_that_looks_at_flow_computes_only_its_view_elsewhere(video: Path)
     pairs = _pairs(src)
     need = np.union1d(pairs[:, ::stride], pairs[selected])
     assert src.pairs_computed == len(need) < len(np.unique(pairs))
-    eager = load_video_inputs(video, model, segments=SEGMENTS, flow_method="dis",
-                              flow_on_demand=False)
+    eager = load_video_inputs(
+        video, model, segments=SEGMENTS, flow_method="dis", flow_on_demand=False
+    )
     with torch.no_grad():
         ref = model(eager, decisions=_forced(model, selected))
     torch.testing.assert_close(out.logits, ref.logits, rtol=0, atol=0)
@@ -104,8 +107,9 @@ def test_policy_that_looks_at_flow_computes_only_its_view_elsewhere(video: Path)
 
 def test_a_plain_input_spec_stays_eager_unless_asked(video: Path) -> None:
     spec = adamml.create_model("test_adamml_rgb_flow_rgbdiff", num_classes=6).input_spec
-    assert isinstance(load_video_inputs(video, spec, segments=2, flow_method="dis")["flow"],
-                      torch.Tensor)
+    assert isinstance(
+        load_video_inputs(video, spec, segments=2, flow_method="dis")["flow"], torch.Tensor
+    )
     lazy = load_video_inputs(video, spec, segments=2, flow_on_demand=True)["flow"]
     assert isinstance(lazy, OnDemandFlow) and lazy.pairs_computed == 0
 
@@ -119,21 +123,27 @@ def test_fusion_runs_every_segment_from_the_source(video: Path) -> None:
     assert x["flow"].pairs_computed == len(np.unique(_pairs(x["flow"])))
 
 
-def test_stored_flow_is_read_not_computed(video: Path, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stored_flow_is_read_not_computed(
+    video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = video.parents[2]
     res = extract_flow([video], tmp_path / "flow", root=root, method="dis", progress=False)
     assert len(res.written) == 1 and not res.failed
     model = adamml.create_model("test_adamml_rgb_flow_rgbdiff", num_classes=6).eval()
-    computed = load_video_inputs(video, model, segments=SEGMENTS, flow_method="dis",
-                                 flow_on_demand=False)["flow"]
+    computed = load_video_inputs(
+        video, model, segments=SEGMENTS, flow_method="dis", flow_on_demand=False
+    )["flow"]
 
     def boom(*a, **k):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("flow was computed although it is stored")
 
-    for name in ("adamml.data.flow.optical_flow", "adamml.data.flow.optical_flow_batch",
-                 "adamml.data.flowclip.optical_flow_batch", "adamml.data.flowclip.compute_fields",
-                 "adamml.data.transforms.compute_fields"):
+    for name in (
+        "adamml.data.flow.optical_flow",
+        "adamml.data.flow.optical_flow_batch",
+        "adamml.data.flowclip.optical_flow_batch",
+        "adamml.data.flowclip.compute_fields",
+        "adamml.data.transforms.compute_fields",
+    ):
         monkeypatch.setattr(name, boom)
     stored = load_video_inputs(video, model, segments=SEGMENTS, flow_dir=tmp_path / "flow")
     assert isinstance(stored["flow"], torch.Tensor)
@@ -152,12 +162,19 @@ def test_missing_stored_flow_names_the_file(video: Path, tmp_path: Path) -> None
 
 
 def test_sources_follow_to_device() -> None:
-    from adamml.engine.evaluate import to_device
     from adamml.data.flowclip import FlowRequest
     from adamml.data.spatial import EVAL_SPATIAL
+    from adamml.engine.evaluate import to_device
 
-    req = FlowRequest(lambda idx: np.zeros((len(idx), 8, 8, 3), np.uint8), 20,
-                      np.zeros((2, 1), np.int64), 5, (8, 8), EVAL_SPATIAL, method="dis")
+    req = FlowRequest(
+        lambda idx: np.zeros((len(idx), 8, 8, 3), np.uint8),
+        20,
+        np.zeros((2, 1), np.int64),
+        5,
+        (8, 8),
+        EVAL_SPATIAL,
+        method="dis",
+    )
     src = OnDemandFlow([req], device="meta")
     moved = to_device({"flow": src, "rgb": torch.zeros(1)}, torch.device("cpu"))
     assert moved["flow"] is src and src.device == torch.device("cpu")

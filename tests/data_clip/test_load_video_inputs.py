@@ -21,7 +21,9 @@ def test_inputs_fit_the_model(written) -> None:
     model = adamml.create_model("test_adamml_rgb_audio", num_classes=6).eval()
     x = load_video_inputs(written[0], model, segments=10)
     assert {m: tuple(t.shape) for m, t in x.items()} == {
-        "rgb": (1, 10, 4, 3, 32, 32), "audio": (1, 10, 1, 1, 32, 32)}
+        "rgb": (1, 10, 4, 3, 32, 32),
+        "audio": (1, 10, 1, 1, 32, 32),
+    }
     assert model(x).logits.shape == (1, 6)
 
 

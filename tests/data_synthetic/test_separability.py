@@ -19,17 +19,26 @@ SPEC = {"rgb": InputSpec((4, 3, 32, 32), "rgb"), "audio": InputSpec((1, 1, 32, 3
 
 
 def _net(in_ch: int, out: int) -> nn.Module:
-    return nn.Sequential(nn.Conv2d(in_ch, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, out))
+    return nn.Sequential(
+        nn.Conv2d(in_ch, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, out),
+    )
 
 
 def _fit(x: torch.Tensor, y: torch.Tensor, out: int, steps: int = 300) -> nn.Module:
     torch.manual_seed(0)
     net = _net(x.shape[1], out)
     opt = torch.optim.Adam(net.parameters(), 2e-3)
-    for step in range(steps):
+    for _ in range(steps):
         i = torch.randint(len(x), (64,))
         loss = F.cross_entropy(net(x[i]), y[i])
         opt.zero_grad()
@@ -47,8 +56,9 @@ def _rgb_view(x: torch.Tensor, policy: bool) -> torch.Tensor:
     """(n, T, 3, 32, 32) -> frames stacked as channels; the policy view: frames 0, 2 at 24x24."""
     if policy:
         x = x[:, ::2]
-        x = F.interpolate(x.flatten(0, 1), size=(24, 24), mode="bilinear",
-                          align_corners=False).unflatten(0, x.shape[:2])
+        x = F.interpolate(
+            x.flatten(0, 1), size=(24, 24), mode="bilinear", align_corners=False
+        ).unflatten(0, x.shape[:2])
     return x.flatten(1, 2)
 
 
@@ -79,7 +89,8 @@ def test_segments_are_separable_where_evidence_is() -> None:
     results["audio | none"] = _acc(aud_net, a_va[~e_va[:, 1]], y_va[~e_va[:, 1]])
     det_rgb = _fit(_rgb_view(r_tr, True), e_tr[:, 0].long(), 2, steps=200)
     results["rgb evidence detector (24x24, 2 frames)"] = _acc(
-        det_rgb, _rgb_view(r_va, True), e_va[:, 0].long())
+        det_rgb, _rgb_view(r_va, True), e_va[:, 0].long()
+    )
     det_aud = _fit(a_tr, e_tr[:, 1].long(), 2, steps=200)
     results["audio evidence detector (32x32)"] = _acc(det_aud, a_va, e_va[:, 1].long())
     print(f"total with training: {time.time() - t0:.1f} s")

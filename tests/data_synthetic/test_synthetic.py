@@ -13,8 +13,11 @@ from adamml.data.synthetic import CATEGORY_NAMES, SyntheticAV, class_table, writ
 from adamml.errors import ConfigError
 from adamml.modalities import InputSpec
 
-TINY = {"rgb": InputSpec((4, 3, 32, 32), "rgb"), "audio": InputSpec((1, 1, 32, 32), "audio"),
-        "rgbdiff": InputSpec((4, 15, 32, 32), "rgbdiff", 5)}
+TINY = {
+    "rgb": InputSpec((4, 3, 32, 32), "rgb"),
+    "audio": InputSpec((1, 1, 32, 32), "audio"),
+    "rgbdiff": InputSpec((4, 15, 32, 32), "rgbdiff", 5),
+}
 
 
 def test_same_seed_same_video_and_different_seeds_differ() -> None:
@@ -75,8 +78,16 @@ def test_class_table_has_motion_only_pairs() -> None:
     assert len({c.frequency for c in table}) == 6
 
 
-@pytest.mark.parametrize("bad", [dict(p_both=0.5), dict(num_classes=13), dict(split="dev"),
-                                 dict(colour=1), dict(num_classes=1)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(p_both=0.5),
+        dict(num_classes=13),
+        dict(split="dev"),
+        dict(colour=1),
+        dict(num_classes=1),
+    ],
+)
 def test_bad_configuration_raises_config_error(bad: dict) -> None:
     with pytest.raises(ConfigError):
         SyntheticAV(2, **bad)
@@ -133,8 +144,13 @@ def test_written_mp4_agrees_with_in_memory_tensors(tmp_path) -> None:
             assert c.streams.audio[0].codec_context.name == "aac"
         reader = VideoReader(path)
         assert reader.num_frames == 160 and abs(reader.fps - 12.5) < 1e-6
-        disk = ct(reader.get_frames, reader.num_frames, reader.fps, reader.get_audio(),
-                  np.random.default_rng(0))
+        disk = ct(
+            reader.get_frames,
+            reader.num_frames,
+            reader.fps,
+            reader.get_audio(),
+            np.random.default_rng(0),
+        )
         x, label = mem[i]
         assert classes[label] == row["label"]
         # compression error only: x264 crf 18 with 4:2:0 chroma, AAC at 128 kb/s
@@ -144,8 +160,8 @@ def test_written_mp4_agrees_with_in_memory_tensors(tmp_path) -> None:
         raw = src.video(i)
         frames = reader.get_frames(range(160)).astype(np.float32)
         assert np.abs(frames - raw.frames).mean() < 4.0
-        audio = reader.get_audio()[:raw.audio.size]
-        assert np.corrcoef(audio, raw.audio[:audio.size])[0, 1] > 0.95
+        audio = reader.get_audio()[: raw.audio.size]
+        assert np.corrcoef(audio, raw.audio[: audio.size])[0, 1] > 0.95
 
 
 def test_training_items_are_mirrored_and_shifted_together_and_reproducibly() -> None:
@@ -158,8 +174,8 @@ def test_training_items_are_mirrored_and_shifted_together_and_reproducibly() -> 
         aug.set_epoch(epoch)
         for i in range(4):
             a, p = aug[i][0], plain[i][0]
-            assert torch.equal(a["rgb"], aug[i][0]["rgb"])        # same draw when asked again
-            assert torch.equal(a["audio"], p["audio"])            # audio is never touched
+            assert torch.equal(a["rgb"], aug[i][0]["rgb"])  # same draw when asked again
+            assert torch.equal(a["audio"], p["audio"])  # audio is never touched
             # undo the mirror, then find the shift that maps the plain item onto this one
             found = None
             for flip in (False, True):

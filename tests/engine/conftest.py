@@ -16,8 +16,12 @@ if str(HERE) not in sys.path:
 BASE: dict[str, Any] = {
     "model": "standin:make_model",
     "num_classes": 3,
-    "data": {"train": "synthetic:24", "val": "synthetic:12", "segments_train": 2,
-             "segments_eval": 3},
+    "data": {
+        "train": "synthetic:24",
+        "val": "synthetic:12",
+        "segments_train": 2,
+        "segments_eval": 3,
+    },
     "schedule": {"warmup_epochs": 1, "joint_epochs": 2, "finetune_epochs": 1},
     "batch_size": 6,
     "lr": 0.05,
@@ -48,6 +52,7 @@ def write_config(tmp_path: Path):
         path = tmp_path / "config.yaml"
         path.write_text(yaml.safe_dump(merged(**over)))
         return path
+
     return write
 
 

@@ -36,8 +36,9 @@ class Policy(nn.Module):
         self.modalities = modalities
         self.needs_views = learned
         if learned:
-            self.feats = nn.ModuleDict({m: nn.Linear(SPECS[m].channels * 36, 4)
-                                        for m in modalities})
+            self.feats = nn.ModuleDict(
+                {m: nn.Linear(SPECS[m].channels * 36, 4) for m in modalities}
+            )
             self.head = nn.Linear(4 * len(modalities), 2 * len(modalities))
             self.gate = GumbelGate(tau=5.0)
 
@@ -77,15 +78,16 @@ class StandIn(nn.Module):
     def policy_parameters(self) -> list[nn.Parameter]:
         return list(self.policy.parameters())
 
-    def set_phase(self, phase: str, *, freeze_statistics: bool = True,
-                  policy_decisions: str = "sample") -> StandIn:
+    def set_phase(
+        self, phase: str, *, freeze_statistics: bool = True, policy_decisions: str = "sample"
+    ) -> StandIn:
         self.train()
         train_policy = phase == "policy"
         for p in self.recognition_parameters():
             p.requires_grad_(not train_policy)
         for p in self.policy_parameters():
             p.requires_grad_(train_policy)
-        for part in ([self.router, self.fusion] if train_policy else [self.policy]):
+        for part in [self.router, self.fusion] if train_policy else [self.policy]:
             if freeze_statistics:
                 freeze_norm_and_dropout(part)
         if not train_policy:
@@ -99,7 +101,7 @@ class StandIn(nn.Module):
 
     def load_part_state(self, name: str, state: dict[str, Tensor], *, what: str = "") -> None:
         prefix = f"router.backbones.{name}."
-        picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        picked = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         self.router.backbones[name].load_state_dict(picked or state)
 
     @property
@@ -110,15 +112,21 @@ class StandIn(nn.Module):
         pol = self.policy({m: inputs[m] for m in self.modalities})
         d = pol.decisions if decisions is None else decisions.to(pol.decisions)
         b, s = d.shape[:2]
-        per = torch.stack([self.router.backbones[m](inputs[m].flatten(0, 1)).view(b, s, -1)
-                           for m in self.modalities], -1) * d.unsqueeze(2)
+        per = torch.stack(
+            [
+                self.router.backbones[m](inputs[m].flatten(0, 1)).view(b, s, -1)
+                for m in self.modalities
+            ],
+            -1,
+        ) * d.unsqueeze(2)
         seg = (per * self.fusion.weight.view(1, 1, 1, -1)).sum(-1)
         cost = torch.tensor([COST[m] for m in self.modalities])
         gflops = (d.detach() * cost).sum((1, 2)) + 0.01 * s
         return ModelOutput(seg.mean(1), d, pol.logits, gflops)
 
 
-def make_model(num_classes: int, modalities: str = "rgb,audio", learned: bool = True,
-               bn: bool = False) -> StandIn:
+def make_model(
+    num_classes: int, modalities: str = "rgb,audio", learned: bool = True, bn: bool = False
+) -> StandIn:
     """The stand-in factory (``model: standin:make_model``)."""
     return StandIn(num_classes, tuple(modalities.split(",")), learned, bn)

@@ -10,8 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from adamml.engine.checkpoint import (latest_checkpoint, load_checkpoint, rng_state,
-                                      save_checkpoint, set_rng_state)
+from adamml.engine.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from adamml.errors import CheckpointError
 
 

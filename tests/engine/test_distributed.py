@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from adamml.engine import Trainer, TrainConfig
-from adamml.engine.checkpoint import load_checkpoint
-
 from conftest import merged
 
-WORKER = r'''
+from adamml.engine import TrainConfig, Trainer
+from adamml.engine.checkpoint import load_checkpoint
+
+WORKER = r"""
 import sys, json, torch
 from adamml.engine import Trainer, TrainConfig
 from adamml.engine.distributed import init_distributed, cleanup
@@ -27,7 +26,7 @@ metrics = t.run()
 torch.save({"params": {k: v.detach().clone() for k, v in t.model.state_dict().items()},
             "metrics": metrics}, f"{sys.argv[2]}/rank{info.rank}.pt")
 cleanup(info)
-'''
+"""
 
 
 def _free_port() -> int:
@@ -41,9 +40,20 @@ def _torchrun(tmp_path: Path, raw: dict, out: Path, env: dict) -> list[dict]:
 
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-           str(script), json.dumps(raw), str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        str(script),
+        json.dumps(raw),
+        str(out),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, timeout=180)
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(2)]
@@ -54,8 +64,11 @@ def test_two_processes_match_one_on_the_same_global_batch(tmp_path: Path, standi
     # No policy randomness (all-on) and no BatchNorm: the gradient of the global batch mean is
     # then the same whether one process sees 6 videos or two see 3 each, so the runs agree to
     # float rounding. (With BN in train mode each rank normalises over its own half-batch.)
-    raw = merged(model_args={"learned": False}, schedule={"epochs": 2},
-                 data={"train": "synthetic:24", "val": "synthetic:13"})
+    raw = merged(
+        model_args={"learned": False},
+        schedule={"epochs": 2},
+        data={"train": "synthetic:24", "val": "synthetic:13"},
+    )
     ranks = _torchrun(tmp_path, raw, tmp_path / "ddp", standin_env)
     single = Trainer(TrainConfig.from_dict(raw), tmp_path / "single", show_progress=False)
     metrics = single.run()
@@ -72,8 +85,10 @@ def test_two_processes_match_one_on_the_same_global_batch(tmp_path: Path, standi
 def test_learned_policy_with_frozen_halves_under_ddp(tmp_path: Path, standin_env) -> None:
     # Recognition and policy passes leave half the parameters without gradients; DDP needs
     # find_unused_parameters=True for that. Every rank must end with the same weights.
-    raw = merged(alternation="iteration", schedule={"warmup_epochs": 1, "joint_epochs": 1,
-                                                    "finetune_epochs": 1})
+    raw = merged(
+        alternation="iteration",
+        schedule={"warmup_epochs": 1, "joint_epochs": 1, "finetune_epochs": 1},
+    )
     ranks = _torchrun(tmp_path, raw, tmp_path / "ddp", standin_env)
     for k, v in ranks[0]["params"].items():
         assert torch.equal(v, ranks[1]["params"][k]), k

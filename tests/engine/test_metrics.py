@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from adamml.engine.metrics import (EvalResult, average_precision, mean_average_precision,
-                                   selection_rate, summarize, topk_accuracy)
+from adamml.engine.metrics import (
+    EvalResult,
+    average_precision,
+    mean_average_precision,
+    selection_rate,
+    summarize,
+    topk_accuracy,
+)
 from adamml.errors import ShapeError
 
 
@@ -58,9 +64,14 @@ def test_selection_rate_weights_every_segment_equally() -> None:
 
 
 def test_summarize_keys_and_npz(tmp_path) -> None:
-    res = EvalResult(index=torch.arange(3), logits=torch.eye(3), target=torch.arange(3),
-                     decisions=torch.ones(3, 2, 2), gflops=torch.tensor([1.0, 2.0, 3.0]),
-                     modalities=("rgb", "audio"))
+    res = EvalResult(
+        index=torch.arange(3),
+        logits=torch.eye(3),
+        target=torch.arange(3),
+        decisions=torch.ones(3, 2, 2),
+        gflops=torch.tensor([1.0, 2.0, 3.0]),
+        modalities=("rgb", "audio"),
+    )
     m = summarize(res)
     assert set(m) == {"ce", "top1", "top5", "mAP", "selection_rate", "gflops", "num_videos"}
     assert m["top1"] == 100.0 and m["gflops"] == pytest.approx(2.0) and m["num_videos"] == 3

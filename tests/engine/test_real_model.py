@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adamml.engine import Trainer, TrainConfig
+from adamml.engine import TrainConfig, Trainer
 
 
 @pytest.mark.slow
@@ -19,12 +19,21 @@ def test_real_tiny_model_trains_and_evaluates(tmp_path: Path) -> None:
         adamml.create_model("test_adamml_rgb_audio", num_classes=3)
     except Exception as err:  # pragma: no cover - while the model blocks are being written
         pytest.skip(f"test_adamml_rgb_audio unavailable: {err}")
-    cfg = TrainConfig.from_dict({
-        "model": "test_adamml_rgb_audio", "num_classes": 3, "batch_size": 4, "seed": 0,
-        "data": {"train": "synthetic:8", "val": "synthetic:4", "segments_train": 2,
-                 "segments_eval": 3},
-        "schedule": {"warmup_epochs": 1, "joint_epochs": 1, "finetune_epochs": 0},
-    })
+    cfg = TrainConfig.from_dict(
+        {
+            "model": "test_adamml_rgb_audio",
+            "num_classes": 3,
+            "batch_size": 4,
+            "seed": 0,
+            "data": {
+                "train": "synthetic:8",
+                "val": "synthetic:4",
+                "segments_train": 2,
+                "segments_eval": 3,
+            },
+            "schedule": {"warmup_epochs": 1, "joint_epochs": 1, "finetune_epochs": 0},
+        }
+    )
     metrics = Trainer(cfg, tmp_path / "run", show_progress=False).run()
     assert metrics["num_videos"] == 4 and set(metrics["selection_rate"]) == {"rgb", "audio"}
     assert metrics["gflops"] > 0

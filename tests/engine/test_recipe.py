@@ -11,15 +11,23 @@ import torch
 import adamml
 from adamml.engine.config import TrainConfig
 from adamml.engine.health import PolicyCollapseWarning
-from adamml.engine.modelio import model_from_checkpoint
+from adamml.engine.instantiate import model_from_checkpoint
 from adamml.engine.recipe import pretraining_plan
 from adamml.engine.trainer import Trainer
 
-BASE = {"model": "test_adamml_rgb_audio", "num_classes": 3,
-        "data": {"train": "synthetic:12", "val": "synthetic:6", "segments_train": 2,
-                 "segments_eval": 2},
-        "schedule": {"warmup_epochs": 1, "joint_epochs": 1, "finetune_epochs": 1},
-        "batch_size": 6, "seed": 0}
+BASE = {
+    "model": "test_adamml_rgb_audio",
+    "num_classes": 3,
+    "data": {
+        "train": "synthetic:12",
+        "val": "synthetic:6",
+        "segments_train": 2,
+        "segments_eval": 2,
+    },
+    "schedule": {"warmup_epochs": 1, "joint_epochs": 1, "finetune_epochs": 1},
+    "batch_size": 6,
+    "seed": 0,
+}
 
 
 def config(**over) -> TrainConfig:
@@ -38,10 +46,15 @@ def test_plan_pretrains_every_part_once_and_init_overrides() -> None:
     stages = pretraining_plan(config(), model)
     # the audio policy extractor has the audio backbone's architecture: one stage serves both
     assert [(s.name, s.parts) for s in stages] == [
-        ("rgb", ("rgb",)), ("audio", ("audio", "policy.audio")), ("policy.rgb", ("policy.rgb",))]
+        ("rgb", ("rgb",)),
+        ("audio", ("audio", "policy.audio")),
+        ("policy.rgb", ("policy.rgb",)),
+    ]
     assert stages[0].config.schedule.epochs == 20 and stages[0].config.optim.optimizer == "adam"
     assert [s.name for s in pretraining_plan(config(init={"rgb": "x.pt"}), model)] == [
-        "audio", "policy.rgb"]
+        "audio",
+        "policy.rgb",
+    ]
     assert pretraining_plan(config(pretrain="none"), model) == []
     assert pretraining_plan(config(pretrain={"policy": False}), model)[-1].name == "audio"
     uni = adamml.create_model("test_unimodal_rgb", num_classes=3)
@@ -63,15 +76,22 @@ def test_pretraining_stages_run_and_initialise_the_parts(tmp_path: Path) -> None
     fresh = adamml.create_model("test_adamml_rgb_audio", num_classes=3)
     fresh.load_part_state("policy.audio", first["model"])
     got = fresh.part("policy.audio").state_dict()
-    want = {k[len("router.backbones.audio."):]: v for k, v in first["model"].items()
-            if k.startswith("router.backbones.audio.") and not k.split(".")[3] == "fc"}
+    want = {
+        k[len("router.backbones.audio.") :]: v
+        for k, v in first["model"].items()
+        if k.startswith("router.backbones.audio.") and not k.split(".")[3] == "fc"
+    }
     assert all(torch.equal(got[k], want[k]) for k in got)
 
 
 def test_a_forced_collapse_is_reported_and_recorded(tmp_path: Path) -> None:
-    cfg = config(pretrain="none", policy_start="immediate", policy_lr=0.3,
-                 schedule={"joint_epochs": 2, "finetune_epochs": 0},
-                 loss={"cost_weights": {"rgb": 1e4, "audio": 1e4}})
+    cfg = config(
+        pretrain="none",
+        policy_start="immediate",
+        policy_lr=0.3,
+        schedule={"joint_epochs": 2, "finetune_epochs": 0},
+        loss={"cost_weights": {"rgb": 1e4, "audio": 1e4}},
+    )
     with pytest.warns(PolicyCollapseWarning, match="rgb was selected on 0.0%") as caught:
         metrics = Trainer(cfg, tmp_path / "run", show_progress=False).run()
     assert "What usually helps" in str(caught[0].message)
@@ -80,8 +100,7 @@ def test_a_forced_collapse_is_reported_and_recorded(tmp_path: Path) -> None:
     assert any("warnings" in r for r in records)
 
 
-def test_policy_passes_wait_until_recognition_beats_the_uniform_prediction(
-        tmp_path: Path) -> None:
+def test_policy_passes_wait_until_recognition_beats_the_uniform_prediction(tmp_path: Path) -> None:
     import math
 
     cfg = config(pretrain="none", schedule={"joint_epochs": 3})
@@ -98,14 +117,18 @@ def test_policy_passes_wait_until_recognition_beats_the_uniform_prediction(
     assert any(r["phase"] == "policy" for r in records)
     immediate = config(pretrain="none", schedule={"joint_epochs": 3}, policy_start="immediate")
     Trainer(immediate, tmp_path / "now", show_progress=False).run()
-    assert not any("skipped" in json.loads(line) for line in (tmp_path / "now" / "log.jsonl").open())
+    assert not any(
+        "skipped" in json.loads(line) for line in (tmp_path / "now" / "log.jsonl").open()
+    )
 
 
 def test_distilled_policy_stage_learns_from_the_recognition_teacher(tmp_path: Path) -> None:
     from adamml.model import SegmentDistiller
 
-    cfg = config(pretrain={"epochs": 1, "policy_target": "distill"},
-                 schedule={"joint_epochs": 0, "finetune_epochs": 0})
+    cfg = config(
+        pretrain={"epochs": 1, "policy_target": "distill"},
+        schedule={"joint_epochs": 0, "finetune_epochs": 0},
+    )
     metrics = Trainer(cfg, tmp_path / "run", show_progress=False).run()
     stage = metrics["pretrain"]["policy.rgb"]
     assert stage["teacher"] == "rgb"
@@ -113,13 +136,17 @@ def test_distilled_policy_stage_learns_from_the_recognition_teacher(tmp_path: Pa
     student, saved = model_from_checkpoint(ckpt)
     assert isinstance(student, SegmentDistiller)
     # the teacher is the rgb stage's backbone, frozen
-    teacher = torch.load(Path(metrics["pretrain"]["rgb"]["folder"]) / "best.pt",
-                         weights_only=True)["model"]
+    teacher = torch.load(Path(metrics["pretrain"]["rgb"]["folder"]) / "best.pt", weights_only=True)[
+        "model"
+    ]
     got = student.teacher.state_dict()
     assert all(torch.equal(got[k], teacher[f"router.backbones.rgb.{k}"]) for k in got)
     assert not any(p.requires_grad for p in student.teacher.parameters())
     fresh = adamml.create_model("test_adamml_rgb_audio", num_classes=3)
     fresh.load_part_state("policy.rgb", saved["model"])
-    want = {k[len("student.net."):]: v for k, v in saved["model"].items()
-            if k.startswith("student.net.") and not k.startswith("student.net.fc.")}
+    want = {
+        k[len("student.net.") :]: v
+        for k, v in saved["model"].items()
+        if k.startswith("student.net.") and not k.startswith("student.net.fc.")
+    }
     assert all(torch.equal(fresh.part("policy.rgb").state_dict()[k], v) for k, v in want.items())

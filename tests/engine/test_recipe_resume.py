@@ -11,22 +11,41 @@ from pathlib import Path
 import pytest
 import yaml
 
-CONFIG = {"model": "test_adamml_rgb_audio", "num_classes": 3,
-          "data": {"train": "synthetic:12", "val": "synthetic:6", "segments_train": 2,
-                   "segments_eval": 2},
-          "schedule": {"warmup_epochs": 1, "joint_epochs": 1, "finetune_epochs": 1},
-          "pretrain": {"epochs": 2}, "batch_size": 6, "seed": 0, "keep_checkpoints": 10}
+CONFIG = {
+    "model": "test_adamml_rgb_audio",
+    "num_classes": 3,
+    "data": {
+        "train": "synthetic:12",
+        "val": "synthetic:6",
+        "segments_train": 2,
+        "segments_eval": 2,
+    },
+    "schedule": {"warmup_epochs": 1, "joint_epochs": 1, "finetune_epochs": 1},
+    "pretrain": {"epochs": 2},
+    "batch_size": 6,
+    "seed": 0,
+    "keep_checkpoints": 10,
+}
 
 
 FAULTY = Path(__file__).with_name("faulty_adamml.py")
 
 
-def _train(config: Path, out: Path, *, resume: bool = False, kill_at: int | None = None
-           ) -> subprocess.CompletedProcess:
+def _train(
+    config: Path, out: Path, *, resume: bool = False, kill_at: int | None = None
+) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     launcher = ["-m", "adamml"] if kill_at is None else [str(FAULTY), str(kill_at)]
-    cmd = [sys.executable, *launcher, "train", "--quiet", "--config", str(config),
-           "--out", str(out)] + (["--resume"] if resume else [])
+    cmd = [
+        sys.executable,
+        *launcher,
+        "train",
+        "--quiet",
+        "--config",
+        str(config),
+        "--out",
+        str(out),
+    ] + (["--resume"] if resume else [])
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -53,8 +72,11 @@ def test_kill_in_any_stage_then_resume_matches_uninterrupted(tmp_path: Path) -> 
         out = tmp_path / f"killed{n}"
         killed = _train(config, out, kill_at=n)
         assert killed.returncode == -9, killed.stderr[-2000:]
-        finished = [s for s in ("rgb", "audio", "policy.rgb")
-                    if (out / "pretrain" / s / "metrics.json").exists()]
+        finished = [
+            s
+            for s in ("rgb", "audio", "policy.rgb")
+            if (out / "pretrain" / s / "metrics.json").exists()
+        ]
         if stage == "main":
             assert len(finished) == 3 and (out / "last.pt").exists()
         else:

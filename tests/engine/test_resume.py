@@ -20,10 +20,14 @@ TRAIN = [sys.executable, "-m", "adamml", "train", "--quiet"]
 FAULTY = Path(__file__).with_name("faulty_adamml.py")
 
 
-def _train(config: Path, out: Path, env: dict, resume: bool = False, kill_at: int | None = None,
-           **kw) -> subprocess.Popen:
-    start = TRAIN if kill_at is None else [sys.executable, str(FAULTY), str(kill_at), "train",
-                                           "--quiet"]
+def _train(
+    config: Path, out: Path, env: dict, resume: bool = False, kill_at: int | None = None, **kw
+) -> subprocess.Popen:
+    start = (
+        TRAIN
+        if kill_at is None
+        else [sys.executable, str(FAULTY), str(kill_at), "train", "--quiet"]
+    )
     cmd = start + ["--config", str(config), "--out", str(out)] + (["--resume"] if resume else [])
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
@@ -43,7 +47,8 @@ def _kill_when(proc: subprocess.Popen, out: Path, n_checkpoints: int | None, del
     while proc.poll() is None and time.monotonic() - start < 60:
         done = len(list(out.glob("pass_*.pt"))) if out.exists() else 0
         if (n_checkpoints is not None and done >= n_checkpoints) or (
-                n_checkpoints is None and time.monotonic() - start > delay):
+            n_checkpoints is None and time.monotonic() - start > delay
+        ):
             break
         time.sleep(0.01)
     if proc.poll() is None:
@@ -52,8 +57,9 @@ def _kill_when(proc: subprocess.Popen, out: Path, n_checkpoints: int | None, del
 
 
 @pytest.mark.dist
-def test_resume_after_sigkill_matches_uninterrupted(tmp_path: Path, write_config,
-                                                    standin_env) -> None:
+def test_resume_after_sigkill_matches_uninterrupted(
+    tmp_path: Path, write_config, standin_env
+) -> None:
     config = write_config(keep_checkpoints=10)
     ref = tmp_path / "ref"
     _finish(_train(config, ref, standin_env))
@@ -78,8 +84,9 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path: Path, write_config
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_resume_after_many_random_kills(tmp_path: Path, write_config, standin_env,
-                                        seed: int) -> None:
+def test_resume_after_many_random_kills(
+    tmp_path: Path, write_config, standin_env, seed: int
+) -> None:
     config = write_config(alternation="iteration")
     ref = tmp_path / "ref"
     _finish(_train(config, ref, standin_env))

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import torch
-
-from adamml.engine.config import TrainConfig
-from adamml.engine.stages import (build_optimizers, build_plan, build_schedulers,
-                                  set_trainable)
-
 from conftest import merged
 from standin import make_model
+
+from adamml.engine.config import TrainConfig
+from adamml.engine.stages import build_optimizers, build_plan, build_schedulers, set_trainable
 
 
 def cfg(**over) -> TrainConfig:
@@ -20,8 +18,13 @@ def test_plan_per_epoch_and_per_iteration() -> None:
     model = make_model(3)
     plan = build_plan(cfg(), model)
     assert [(p.stage, p.phase) for p in plan] == [
-        ("warmup", "recognition"), ("joint", "recognition"), ("joint", "policy"),
-        ("joint", "recognition"), ("joint", "policy"), ("finetune", "recognition")]
+        ("warmup", "recognition"),
+        ("joint", "recognition"),
+        ("joint", "policy"),
+        ("joint", "recognition"),
+        ("joint", "policy"),
+        ("finetune", "recognition"),
+    ]
     assert [p.epoch_end for p in plan] == [True, False, True, False, True, True]
     plan = build_plan(cfg(alternation="iteration"), model)
     assert [p.phase for p in plan if p.stage == "joint"] == ["alternate", "alternate"]
@@ -74,8 +77,9 @@ def test_schedulers_act_on_the_optimisers_in_use() -> None:
         s.step()
     assert opts["recognition"].param_groups[0]["lr"] == 0.05 * 0.1
     assert abs(opts["policy"].param_groups[0]["lr"] - 0.001 * 0.1) < 1e-12
-    cos = build_schedulers(build_optimizers(model, "finetune", cfg(lr_schedule="cosine")), 2,
-                           cfg(lr_schedule="cosine"))
+    cos = build_schedulers(
+        build_optimizers(model, "finetune", cfg(lr_schedule="cosine")), 2, cfg(lr_schedule="cosine")
+    )
     cos["recognition"].step()
     cos["recognition"].step()
     assert cos["recognition"].optimizer.param_groups[0]["lr"] < 1e-12
@@ -90,6 +94,7 @@ def test_recognition_optimizer_may_be_adam() -> None:
     import pytest
 
     from adamml.errors import ConfigError
+
     with pytest.raises(ConfigError, match="optim.optimizer"):
         cfg(optimizer="lamb")
 
@@ -128,4 +133,5 @@ def test_set_trainable_asks_the_model_for_its_phase() -> None:
     assert calls == [
         ("recognition", {"freeze_statistics": True, "policy_decisions": "sample"}),
         ("recognition", {"freeze_statistics": True, "policy_decisions": "argmax"}),
-        ("policy", {"freeze_statistics": False, "policy_decisions": "sample"})]
+        ("policy", {"freeze_statistics": False, "policy_decisions": "sample"}),
+    ]

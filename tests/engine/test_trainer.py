@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import merged
 
-from adamml.engine import Trainer, TrainConfig
+from adamml.engine import TrainConfig, Trainer
 from adamml.engine import trainer as trainer_mod
 from adamml.engine.checkpoint import load_checkpoint
 from adamml.engine.runlog import NonFiniteLossError
 from adamml.errors import CheckpointError, ConfigError
-
-from conftest import merged
 
 KEYS = {"top1", "top5", "mAP", "selection_rate", "gflops", "num_videos"}
 
@@ -37,12 +36,21 @@ def test_full_schedule_writes_everything(tmp_path: Path) -> None:
     assert all(r["train"]["eff"] == 0 for r in records if r["phase"] == "recognition")
     assert all(r["train"]["eff"] > 0 for r in records if r["phase"] == "policy")
     header = (out / "log.csv").read_text().splitlines()[0]
-    for col in ("train/loss", "val/top1", "val/mAP", "val/selection_rate/rgb", "val/gflops",
-                "tau", "lr/recognition", "lr/policy"):
+    for col in (
+        "train/loss",
+        "val/top1",
+        "val/mAP",
+        "val/selection_rate/rgb",
+        "val/gflops",
+        "tau",
+        "lr/recognition",
+        "lr/policy",
+    ):
         assert col in header
     assert list((out / "tb").glob("events.out.tfevents.*"))
-    assert {"best.pt", "best_joint.pt", "last.pt", "decisions.npz"} <= {p.name for p in
-                                                                        out.iterdir()}
+    assert {"best.pt", "best_joint.pt", "last.pt", "decisions.npz"} <= {
+        p.name for p in out.iterdir()
+    }
     ckpt = load_checkpoint(out / "last.pt")
     assert ckpt["model_name"] == "standin:make_model" and ckpt["num_classes"] == 3
     assert any(k.endswith("gate.tau") for k in ckpt["model"])  # temperature is a buffer
@@ -73,7 +81,8 @@ def test_finetune_surfaces_a_broken_best_checkpoint(tmp_path: Path, monkeypatch)
 
 
 def test_finetune_from_last_continues_joint_weights_and_selects_among_finetune(
-        tmp_path: Path, monkeypatch) -> None:
+    tmp_path: Path, monkeypatch
+) -> None:
     real = Trainer._start_stage
     seen = {}
 
@@ -97,8 +106,9 @@ def test_finetune_from_last_continues_joint_weights_and_selects_among_finetune(
 
 
 def test_nan_guard_names_stage_epoch_step(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(trainer_mod, "classification_loss",
-                        lambda logits, target: logits.sum() * float("nan"))
+    monkeypatch.setattr(
+        trainer_mod, "classification_loss", lambda logits, target: logits.sum() * float("nan")
+    )
     with pytest.raises(NonFiniteLossError, match=r"stage 'warmup', epoch 0, step 0"):
         run(tmp_path)
 
@@ -110,8 +120,11 @@ def test_refuses_to_overwrite_a_run(tmp_path: Path) -> None:
 
 
 def test_init_from_unimodal_checkpoint(tmp_path: Path) -> None:
-    uni = dict(model_args={"modalities": "rgb", "learned": False},
-               schedule={"epochs": 1}, data={"val": None})
+    uni = dict(
+        model_args={"modalities": "rgb", "learned": False},
+        schedule={"epochs": 1},
+        data={"val": None},
+    )
     _, out = run(tmp_path, "uni", **uni)
     src = load_checkpoint(out / "last.pt")["model"]
     cfg = TrainConfig.from_dict(merged(init={"rgb": str(out / "last.pt")}))

@@ -18,9 +18,11 @@ from adamml.experiments import tables
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCRIPTS = sorted(p.stem for p in EXAMPLES.glob("table*.py"))
-COST_WEIGHTS = {("audio", "rgb"): {"rgb": 1.0, "audio": 0.05},
-                ("flow", "rgb"): {"rgb": 1.0, "flow": 1.0},
-                ("audio", "flow", "rgb"): {"rgb": 0.5, "audio": 0.05, "flow": 0.8}}
+COST_WEIGHTS = {
+    ("audio", "rgb"): {"rgb": 1.0, "audio": 0.05},
+    ("flow", "rgb"): {"rgb": 1.0, "flow": 1.0},
+    ("audio", "flow", "rgb"): {"rgb": 0.5, "audio": 0.05, "flow": 0.8},
+}
 
 
 def _module(name: str):
@@ -42,9 +44,15 @@ def test_scripts_import_only_from_adamml() -> None:
 
 
 def test_one_script_per_paper_table() -> None:
-    assert SCRIPTS == ["table1_rgb_audio", "table2_rgb_flow", "table3_rgb_audio_flow",
-                       "table6_backbones", "table7_fusion", "table8_random_policy",
-                       "table9_rgbdiff_vs_flow"]
+    assert SCRIPTS == [
+        "table1_rgb_audio",
+        "table2_rgb_flow",
+        "table3_rgb_audio_flow",
+        "table6_backbones",
+        "table7_fusion",
+        "table8_random_policy",
+        "table9_rgbdiff_vs_flow",
+    ]
     readme = (EXAMPLES / "README.md").read_text()
     for name in SCRIPTS:
         assert f"{name}.py" in readme
@@ -52,8 +60,9 @@ def test_one_script_per_paper_table() -> None:
 
 @pytest.mark.parametrize("mini", [False, True], ids=["full", "mini"])
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_dry_run_builds_valid_configs(script: str, mini: bool, tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_builds_valid_configs(
+    script: str, mini: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = _module(script).SPEC
     argv = ["--dry-run", "--out", str(tmp_path)] + (["--mini"] if mini else [])
     result = tables.main(spec, argv)
@@ -92,15 +101,20 @@ def test_table9_lambda_knob(tmp_path: Path) -> None:
     spec = _module("table9_rgbdiff_vs_flow").SPEC
     configs = tables.main(spec, ["--dry-run", "--lambdas", "0.5,2"])["configs"]
     curve = {k: c["loss"]["cost_weights"] for k, c in configs.items() if "lrgb" in k}
-    assert curve == {"adamml_rgb_flow_rgbdiff_lrgb0.5": {"rgb": 0.5, "flow": 1.0},
-                     "adamml_rgb_flow_rgbdiff_lrgb2": {"rgb": 2.0, "flow": 1.0}}
+    assert curve == {
+        "adamml_rgb_flow_rgbdiff_lrgb0.5": {"rgb": 0.5, "flow": 1.0},
+        "adamml_rgb_flow_rgbdiff_lrgb2": {"rgb": 2.0, "flow": 1.0},
+    }
 
 
 def test_table8_random_phases() -> None:
     spec = _module("table8_random_policy").SPEC
     configs = tables.main(spec, ["--dry-run", "--mini"])["configs"]
-    whens = sorted(c["model_args"]["policy_args"]["when"] for c in configs.values()
-                   if c["model_args"].get("policy") == "random")
+    whens = sorted(
+        c["model_args"]["policy_args"]["when"]
+        for c in configs.values()
+        if c["model_args"].get("policy") == "random"
+    )
     assert whens == ["both", "test", "train"]
 
 
@@ -113,15 +127,25 @@ def test_full_mode_needs_data_root() -> None:
 @pytest.mark.slow
 def test_table1_mini_end_to_end(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, str(EXAMPLES / "table1_rgb_audio.py"), "--mini",
-                           "--quiet", "--out", str(tmp_path)], env=env, capture_output=True,
-                          text=True, timeout=1800)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "table1_rgb_audio.py"),
+            "--mini",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Weighted Fusion" in proc.stdout and "AdaMML" in proc.stdout
     results = json.loads((tmp_path / "table1_results.json").read_text())
     rows = {r["key"]: r for r in results["rows"]}
-    assert set(rows) == {"unimodal_rgb", "unimodal_audio", "fusion_rgb_audio",
-                         "adamml_rgb_audio"}
+    assert set(rows) == {"unimodal_rgb", "unimodal_audio", "fusion_rgb_audio", "adamml_rgb_audio"}
     for row in rows.values():
         assert row["metrics"]["num_videos"] == 160 and row["metrics"]["gflops"] > 0
     assert set(rows["adamml_rgb_audio"]["metrics"]["selection_rate"]) == {"rgb", "audio"}

@@ -16,7 +16,10 @@ def test_parse_syntheticav_source():
     assert parse_syntheticav("syntheticav:8", train=True) == (8, "train", {})
     assert parse_syntheticav("syntheticav:8", train=False) == (8, "val", {})
     assert parse_syntheticav("syntheticav:4,split=test,p_both=0.1", train=False) == (
-        4, "test", {"p_both": 0.1})
+        4,
+        "test",
+        {"p_both": 0.1},
+    )
 
 
 def test_demo_smoke(tmp_path):
@@ -24,17 +27,27 @@ def test_demo_smoke(tmp_path):
     out = tmp_path / "demo"
     # pretrain epochs are the library default (20): a smoke run overrides them through the
     # data sizes and schedule only, as a user would
-    metrics = run_demo(out, seed=0, train_videos=16, val_videos=8, test_videos=8,
-                       warmup_epochs=1, joint_epochs=1, finetune_epochs=1, show_progress=False,
-                       echo=lines.append)
+    metrics = run_demo(
+        out,
+        seed=0,
+        train_videos=16,
+        val_videos=8,
+        test_videos=8,
+        warmup_epochs=1,
+        joint_epochs=1,
+        finetune_epochs=1,
+        show_progress=False,
+        echo=lines.append,
+    )
     clear_syntheticav_cache()
     on_disk = json.loads((out / "metrics.json").read_text())
     assert set(on_disk) == set(METHODS) == set(metrics)
     for method, entry in on_disk.items():
         assert _KEYS <= set(entry), method
         assert entry["num_videos"] == 8
-        assert set(entry["selection_rate"]) == ({"rgb", "audio"} if method in (
-            "adamml", "fusion", "random") else {method.split("_")[1]})
+        assert set(entry["selection_rate"]) == (
+            {"rgb", "audio"} if method in ("adamml", "fusion", "random") else {method.split("_")[1]}
+        )
     assert on_disk["fusion"]["selection_rate"] == {"rgb": 100.0, "audio": 100.0}
     assert on_disk["adamml"]["gflops"] > 0
     # the random policy keeps each modality as often as AdaMML selected it
@@ -66,8 +79,14 @@ def test_demo_acceptance(tmp_path, seed, threads):
     """The demo's story for every seed and thread count: AdaMML within 1 point of weighted
     fusion (or above) at <= 60% of its GFLOPs, and >= 5 points above the random policy at
     AdaMML's cost."""
-    m = run_demo(tmp_path / f"s{seed}", seed=seed, threads=threads, show_progress=False,
-                 figures=False, echo=lambda _: None)
+    m = run_demo(
+        tmp_path / f"s{seed}",
+        seed=seed,
+        threads=threads,
+        show_progress=False,
+        figures=False,
+        echo=lambda _: None,
+    )
     clear_syntheticav_cache()
     ada, fusion, rnd = m["adamml"], m["fusion"], m["random"]
     assert ada["top1"] >= fusion["top1"] - 1.0
@@ -82,16 +101,24 @@ def test_selection_vs_evidence_counts_segments(tmp_path):
     from adamml.experiments.demo import selection_vs_evidence
 
     class Evidence:  # the SyntheticAV tensor dataset's ground truth: (V, S, 2)
-        evidence = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.5, 0.0], [0.0, 0.0]],
-                                 [[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0]]])
+        evidence = torch.tensor(
+            [
+                [[1.0, 0.0], [0.0, 1.0], [0.5, 0.0], [0.0, 0.0]],
+                [[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0]],
+            ]
+        )
 
     # video order in the file differs from the dataset's: rows are matched by index
     decisions = np.zeros((2, 4, 2), bool)
-    decisions[0, 2, 0] = True                       # dataset video 1: RGB on its evidence
+    decisions[0, 2, 0] = True  # dataset video 1: RGB on its evidence
     decisions[1, 0, 0] = decisions[1, 3, 0] = True  # dataset video 0: one hit, one miss-fire
-    decisions[1, 1, 1] = True                       # ... and audio on its evidence
-    np.savez(tmp_path / "d.npz", index=np.array([1, 0]), decisions=decisions,
-             modalities=np.array(["rgb", "audio"]))
+    decisions[1, 1, 1] = True  # ... and audio on its evidence
+    np.savez(
+        tmp_path / "d.npz",
+        index=np.array([1, 0]),
+        decisions=decisions,
+        modalities=np.array(["rgb", "audio"]),
+    )
     got = selection_vs_evidence(tmp_path / "d.npz", Evidence())
     # RGB evidence on 3 segments (0.5 counts), 2 selected; 1 of 5 others selected
     assert got["rgb"] == {"with_evidence": pytest.approx(66.67), "without_evidence": 20.0}
@@ -104,11 +131,11 @@ def test_syntheticav_source_chooses_the_flow_method():
     from adamml.errors import ConfigError
 
     spec = adamml.create_model("test_adamml_rgb_flow", num_classes=6).input_spec
-    ds = build_dataset("syntheticav:1,split=test,flow_method=dis", spec, segments=2, train=False,
-                       num_classes=6)
+    ds = build_dataset(
+        "syntheticav:1,split=test,flow_method=dis", spec, segments=2, train=False, num_classes=6
+    )
     x, _ = ds[0]
     assert x["flow"].shape == (2, *spec["flow"].shape) and x["flow"].abs().sum() > 0
     with pytest.raises(ConfigError, match="flow_method"):
-        build_dataset("syntheticav:1,flow_method=lk", spec, segments=2, train=False,
-                      num_classes=6)
+        build_dataset("syntheticav:1,flow_method=lk", spec, segments=2, train=False, num_classes=6)
     clear_syntheticav_cache()

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-from adamml.experiments.demo import format_table as demo_table
 from adamml.engine.config import plain_data as plain
+from adamml.experiments.demo import format_table as demo_table
 from adamml.experiments.report import TableRow, format_table
 
 METRICS = {
-    "fusion": {"top1": 80.0, "mAP": 90.0, "gflops": 2.0,
-               "selection_rate": {"audio": 100.0, "rgb": 100.0}},
-    "adamml": {"top1": 85.0, "mAP": 91.5, "gflops": 0.5,
-               "selection_rate": {"rgb": 20.0, "audio": 100.0}},
+    "fusion": {
+        "top1": 80.0,
+        "mAP": 90.0,
+        "gflops": 2.0,
+        "selection_rate": {"audio": 100.0, "rgb": 100.0},
+    },
+    "adamml": {
+        "top1": 85.0,
+        "mAP": 91.5,
+        "gflops": 0.5,
+        "selection_rate": {"rgb": 20.0, "audio": 100.0},
+    },
 }
 
 
 def test_columns_savings_and_paper_values() -> None:
-    rows = [TableRow("fusion", "Weighted Fusion", baseline="fusion", paper=(87.86, 145.17)),
-            TableRow("adamml", "AdaMML", group="ours", baseline="fusion", paper=(88.17, None)),
-            TableRow("missing", "Not run")]
+    rows = [
+        TableRow("fusion", "Weighted Fusion", baseline="fusion", paper=(87.86, 145.17)),
+        TableRow("adamml", "AdaMML", group="ours", baseline="fusion", paper=(88.17, None)),
+        TableRow("missing", "Not run"),
+    ]
     text = format_table(rows, METRICS, title="T", paper_metric="Acc.", footer="F").splitlines()
     assert text[0] == "T" and text[-1] == "F"
     assert text[1].split()[:5] == ["Method", "Top-1", "mAP", "Sel.RGB", "Sel.Audio"]

@@ -7,10 +7,15 @@ import pytest
 
 from adamml.experiments.tables import Run, run_rows
 
-RAW = {"model": "test_unimodal_rgb", "num_classes": 2,
-       "data": {"train": "synthetic:8", "val": "synthetic:4", "segments_train": 2,
-                "segments_eval": 2},
-       "schedule": {"epochs": 1}, "batch_size": 4, "pretrain": "none", "seed": 0}
+RAW = {
+    "model": "test_unimodal_rgb",
+    "num_classes": 2,
+    "data": {"train": "synthetic:8", "val": "synthetic:4", "segments_train": 2, "segments_eval": 2},
+    "schedule": {"epochs": 1},
+    "batch_size": 4,
+    "pretrain": "none",
+    "seed": 0,
+}
 
 
 def test_rows_run_once_and_are_reused(tmp_path, capsys) -> None:

@@ -56,11 +56,18 @@ def test_lstm_cell_paper_convention_ignores_fed_back_logits() -> None:
     assert measure_macs(p, torch.zeros(1, 2052)) * 1e9 == 4 * 256 * (2052 + 256)
 
 
-@pytest.mark.parametrize("cls, feed, fed_back", [
-    ("PolicyLSTM", True, 4), ("PolicyLSTM", False, 0), ("JointGatePolicy", True, 4),
-    ("JointGatePolicy", False, 0)])
-def test_built_in_policies_declare_their_fed_back_logits(cls: str, feed: bool,
-                                                        fed_back: int) -> None:
+@pytest.mark.parametrize(
+    "cls, feed, fed_back",
+    [
+        ("PolicyLSTM", True, 4),
+        ("PolicyLSTM", False, 0),
+        ("JointGatePolicy", True, 4),
+        ("JointGatePolicy", False, 0),
+    ],
+)
+def test_built_in_policies_declare_their_fed_back_logits(
+    cls: str, feed: bool, fed_back: int
+) -> None:
     from adamml import policies
 
     class Tiny(nn.Module):
@@ -73,20 +80,30 @@ def test_built_in_policies_declare_their_fed_back_logits(cls: str, feed: bool,
         def forward(self, x: Tensor) -> Tensor:
             return self.fc(x.mean(dim=(1, 3, 4)))
 
-    policy = getattr(policies, cls)(("rgb", "audio"), backbones={"rgb": Tiny(3), "audio": Tiny(1)},
-                                    joint_dim=8, hidden_size=6, feed_logits=feed)
+    policy = getattr(policies, cls)(
+        ("rgb", "audio"),
+        backbones={"rgb": Tiny(3), "audio": Tiny(1)},
+        joint_dim=8,
+        hidden_size=6,
+        feed_logits=feed,
+    )
     views = {"rgb": torch.zeros(1, 1, 2, 3, 4, 4), "audio": torch.zeros(1, 1, 1, 1, 4, 4)}
     cell = next(m for m in policy.modules() if isinstance(m, nn.LSTMCell))
     assert policy.recurrent_feedback() == {cell: fed_back}
     assert cell.input_size == 8 + fed_back
     assert measure_macs(policy, views) * 1e9 == 4 * 6 * (8 + 6)  # joint_dim + hidden only
-    assert policies.PolicyFC(("rgb",), backbones={"rgb": Tiny(3)},
-                             joint_dim=8).recurrent_feedback() == {}
+    assert (
+        policies.PolicyFC(("rgb",), backbones={"rgb": Tiny(3)}, joint_dim=8).recurrent_feedback()
+        == {}
+    )
 
 
 def test_measuring_restores_mode_and_grad_and_handles_the_quirk() -> None:
-    bb = create_backbone("timm:test_vit3", modality=get_modality("rgb").replace(
-        frames=1, size=(160, 160)), num_classes=2).train()
+    bb = create_backbone(
+        "timm:test_vit3",
+        modality=get_modality("rgb").replace(frames=1, size=(160, 160)),
+        num_classes=2,
+    ).train()
     assert measure_macs(bb, torch.zeros(1, 1, 3, 160, 160), convention="all") > 0
     assert bb.training and all(p.requires_grad for p in bb.parameters())
     with pytest.raises(ConfigError, match="convention"):
@@ -106,7 +123,8 @@ def test_cost_table_per_video_by_hand() -> None:
     assert out[0].item() == pytest.approx(10 * 14.136 + 4 * 0.3817 + 10 * 0.7595, rel=1e-6)
     assert out[1].item() == pytest.approx(10 * 0.7595, rel=1e-6)  # policy only
     assert t.per_video({"rgb": 0.5, "audio": 1.0}, segments=10) == pytest.approx(
-        10 * (7.068 + 0.3817 + 0.7595))
+        10 * (7.068 + 0.3817 + 0.7595)
+    )
     with pytest.raises(CostTableError):
         t.per_video({"flow": 1.0}, segments=10)
     with pytest.raises(ConfigError):
@@ -123,9 +141,12 @@ TINY = {
 class _Policy(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.backbones = nn.ModuleDict({
-            "rgb": create_backbone("tiny_policy", modality=TINY["rgb"]),
-            "audio": create_backbone("tiny_audio_policy", modality=TINY["audio"])})
+        self.backbones = nn.ModuleDict(
+            {
+                "rgb": create_backbone("tiny_policy", modality=TINY["rgb"]),
+                "audio": create_backbone("tiny_audio_policy", modality=TINY["audio"]),
+            }
+        )
         self.lstm = nn.LSTMCell(256 + 4, 32)
         self.heads = nn.ModuleList([nn.Linear(32, 2), nn.Linear(32, 2)])
 
@@ -141,9 +162,12 @@ class StandIn(nn.Module):
         self.modalities = ("rgb", "audio")
         self.policy_modalities = ("rgb", "audio")
         self.specs = {m: TINY[m] for m in self.modalities}
-        self.router = ModalityRouter({
-            "rgb": create_backbone("tiny_tsn", modality=TINY["rgb"], num_classes=3),
-            "audio": create_backbone("tiny_audio", modality=TINY["audio"], num_classes=3)})
+        self.router = ModalityRouter(
+            {
+                "rgb": create_backbone("tiny_tsn", modality=TINY["rgb"], num_classes=3),
+                "audio": create_backbone("tiny_audio", modality=TINY["audio"], num_classes=3),
+            }
+        )
         self.policy = _Policy()
         self.policy.forward = self._policy  # type: ignore[method-assign]
 
@@ -159,8 +183,13 @@ class StandIn(nn.Module):
 
     def _policy(self, views: dict[str, Tensor]) -> Tensor:
         b, s = views["rgb"].shape[:2]
-        feats = torch.cat([self.policy.backbones[m](rearrange(v, "b s ... -> (b s) ..."))
-                           for m, v in views.items()], dim=1)
+        feats = torch.cat(
+            [
+                self.policy.backbones[m](rearrange(v, "b s ... -> (b s) ..."))
+                for m, v in views.items()
+            ],
+            dim=1,
+        )
         feats = rearrange(feats, "(b s) d -> b s d", b=b)
         h = c = feats.new_zeros(b, 32)
         prev = feats.new_zeros(b, 4)

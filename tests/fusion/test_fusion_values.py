@@ -12,8 +12,15 @@ import torch
 from torch import nn
 
 from adamml.errors import ConfigError, ShapeError, UnknownFusionError
-from adamml.fusion import (AverageFusion, ClasswiseFusion, FC2Fusion, LearnableLateFusion,
-                           MaxFusion, create_fusion, list_fusions)
+from adamml.fusion import (
+    AverageFusion,
+    ClasswiseFusion,
+    FC2Fusion,
+    LearnableLateFusion,
+    MaxFusion,
+    create_fusion,
+    list_fusions,
+)
 
 MODS = ("rgb", "audio")
 Z = {
@@ -94,17 +101,24 @@ def test_fc2_hand_set_weights():
         lin1.bias.copy_(torch.tensor([0.0, 0.0, 1.0]))
         lin2.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]]))
         lin2.bias.copy_(torch.tensor([0.5, 0.0, 0.0]))
-    feats = {"rgb": torch.tensor([[[1.0, -2.0], [3.0, 4.0]]]),
-             "audio": torch.tensor([[[5.0], [-6.0]]])}
+    feats = {
+        "rgb": torch.tensor([[[1.0, -2.0], [3.0, 4.0]]]),
+        "audio": torch.tensor([[[5.0], [-6.0]]]),
+    }
     # seg 0: [1, -2, 5] -> relu [1, 0, 5] -> +b [1, 0, 6] -> [1.5, 6, 7]
     # seg 1: rgb skipped [0, 0, -6] -> relu 0 -> [0, 0, 1] -> [0.5, 1, 1]
     torch.testing.assert_close(fusion(feats, D), t([[1.5, 6.0, 7.0], [0.5, 1.0, 1.0]]))
 
 
 def _all_fusions() -> list[nn.Module]:
-    return [LearnableLateFusion(MODS), LearnableLateFusion(MODS, normalized=True),
-            AverageFusion(MODS), AverageFusion(MODS, renormalize=True),
-            ClasswiseFusion(MODS, num_classes=3), MaxFusion(MODS)]
+    return [
+        LearnableLateFusion(MODS),
+        LearnableLateFusion(MODS, normalized=True),
+        AverageFusion(MODS),
+        AverageFusion(MODS, renormalize=True),
+        ClasswiseFusion(MODS, num_classes=3),
+        MaxFusion(MODS),
+    ]
 
 
 @pytest.mark.parametrize("fusion", _all_fusions(), ids=lambda f: f.extra_repr())
@@ -142,21 +156,31 @@ def test_fc2_gradient_reaches_every_parameter():
 def test_shapes(b, s, mods):
     z = {m: torch.randn(b, s, 7) for m in mods}
     d = (torch.rand(b, s, len(mods)) > 0.5).float()
-    for fusion in (LearnableLateFusion(mods), AverageFusion(mods), MaxFusion(mods),
-                   ClasswiseFusion(mods, num_classes=7)):
+    for fusion in (
+        LearnableLateFusion(mods),
+        AverageFusion(mods),
+        MaxFusion(mods),
+        ClasswiseFusion(mods, num_classes=7),
+    ):
         assert fusion(z, d).shape == (b, s, 7)
 
 
 def test_registry_names_resolve():
     assert {"learnable", "average", "classwise", "max", "fc2"} <= set(list_fusions())
-    expected = {"learnable": LearnableLateFusion, "weighted": LearnableLateFusion,
-                "average": AverageFusion, "mean": AverageFusion, "max": MaxFusion,
-                "classwise": ClasswiseFusion}
+    expected = {
+        "learnable": LearnableLateFusion,
+        "weighted": LearnableLateFusion,
+        "average": AverageFusion,
+        "mean": AverageFusion,
+        "max": MaxFusion,
+        "classwise": ClasswiseFusion,
+    }
     for name, cls in expected.items():
         kwargs = {"num_classes": 3}
         assert type(create_fusion(name, modalities=MODS, **kwargs)) is cls
-    fc2 = create_fusion("fc2", modalities=MODS, feature_dims={"rgb": 2, "sound": 1},
-                        num_classes=3, hidden=4)
+    fc2 = create_fusion(
+        "fc2", modalities=MODS, feature_dims={"rgb": 2, "sound": 1}, num_classes=3, hidden=4
+    )
     assert isinstance(fc2, FC2Fusion) and fc2.feature_dims == {"rgb": 2, "audio": 1}
     with pytest.raises(UnknownFusionError, match="learnable"):
         create_fusion("learnabel", modalities=MODS)

@@ -8,10 +8,15 @@ import adamml
 from adamml.errors import ShapeError
 
 
-@pytest.mark.parametrize("name,shape", [
-    ("rgb", (8, 3, 224, 224)), ("flow", (8, 10, 224, 224)),
-    ("rgbdiff", (8, 15, 224, 224)), ("audio", (1, 1, 256, 256)),
-])
+@pytest.mark.parametrize(
+    "name,shape",
+    [
+        ("rgb", (8, 3, 224, 224)),
+        ("flow", (8, 10, 224, 224)),
+        ("rgbdiff", (8, 15, 224, 224)),
+        ("audio", (1, 1, 256, 256)),
+    ],
+)
 def test_input_spec(name, shape) -> None:
     assert adamml.get_modality(name).input_spec.shape == shape
 

@@ -81,8 +81,11 @@ def test_every_parameter_gets_a_gradient_from_ce_plus_efficiency() -> None:
     # efficiency gradient only flows where predictions are correct: make them all correct
     loss = F.cross_entropy(out.logits, y) + loss_fn(out.logits, out.decisions, out.logits.argmax(1))
     loss.backward()
-    missing = [n for n, p in model.named_parameters()
-               if p.requires_grad and (p.grad is None or not torch.any(p.grad != 0))]
+    missing = [
+        n
+        for n, p in model.named_parameters()
+        if p.requires_grad and (p.grad is None or not torch.any(p.grad != 0))
+    ]
     assert missing == []
 
 
@@ -96,8 +99,12 @@ def test_eval_is_deterministic(tiny) -> None:
 
 def test_eval_skips_unselected_modalities(tiny) -> None:
     calls = {m: [] for m in tiny.modalities}
-    hooks = [tiny.router.backbones[m].register_forward_hook(
-        lambda mod, inp, out, m=m: calls[m].append(inp[0].shape[0])) for m in tiny.modalities]
+    hooks = [
+        tiny.router.backbones[m].register_forward_hook(
+            lambda mod, inp, out, m=m: calls[m].append(inp[0].shape[0])
+        )
+        for m in tiny.modalities
+    ]
     try:
         d = torch.zeros(2, 3, 2)
         d[0, 1, 0] = d[1, 2, 0] = 1.0  # rgb on 2 segments, audio on none
@@ -109,8 +116,13 @@ def test_eval_skips_unselected_modalities(tiny) -> None:
 
 
 def test_one_call_variant() -> None:
-    m = adamml.create_model("test_adamml_rgb_audio", num_classes=3,
-                            backbones={"audio": "tiny_tsn"}, policy="joint_gate", fusion="max")
+    m = adamml.create_model(
+        "test_adamml_rgb_audio",
+        num_classes=3,
+        backbones={"audio": "tiny_tsn"},
+        policy="joint_gate",
+        fusion="max",
+    )
     assert type(m.policy).__name__ == "JointGatePolicy"
     assert type(m.fusion).__name__ == "MaxFusion"
     assert m.eval()(_inputs(m)).logits.shape == (2, 3)
@@ -145,9 +157,12 @@ def test_count_gflops_agrees_with_out_gflops_and_backbones_run_on_selected_only(
         idx = torch.randperm(b * s, generator=g)[: round(r * b * s)]
         d[..., k].view(-1)[idx] = 1.0
     seen = {m: 0 for m in model.modalities}
-    hooks = [model.router.backbones[m].register_forward_hook(
-        lambda mod, inp, out, m=m: seen.__setitem__(m, seen[m] + inp[0].shape[0]))
-        for m in model.modalities]
+    hooks = [
+        model.router.backbones[m].register_forward_hook(
+            lambda mod, inp, out, m=m: seen.__setitem__(m, seen[m] + inp[0].shape[0])
+        )
+        for m in model.modalities
+    ]
     try:
         out = model(x, decisions=d)
     finally:

@@ -85,8 +85,14 @@ def test_set_phase_policy_freezes_recognition(model: adamml.AdaMML) -> None:
 
 
 def test_freeze_norm_and_dropout_covers_every_dropout_and_norm() -> None:
-    net = nn.Sequential(nn.Dropout2d(), nn.Dropout1d(), nn.AlphaDropout(), nn.BatchNorm2d(2),
-                        nn.GroupNorm(1, 2), nn.Linear(2, 2)).train()
+    net = nn.Sequential(
+        nn.Dropout2d(),
+        nn.Dropout1d(),
+        nn.AlphaDropout(),
+        nn.BatchNorm2d(2),
+        nn.GroupNorm(1, 2),
+        nn.Linear(2, 2),
+    ).train()
     freeze_norm_and_dropout(net)
     assert [m.training for m in net] == [False] * 5 + [True]
 
@@ -102,8 +108,10 @@ def test_set_decision_mode_reaches_every_gate() -> None:
 
 
 def test_policies_declare_whether_they_take_feature_extractors() -> None:
-    assert [POLICIES.get(n).takes_feature_extractors
-            for n in ("lstm", "fc", "joint_gate", "random", "all")] == [True] * 3 + [False] * 2
+    assert [
+        POLICIES.get(n).takes_feature_extractors
+        for n in ("lstm", "fc", "joint_gate", "random", "all")
+    ] == [True] * 3 + [False] * 2
 
 
 def test_a_plugin_policy_gets_feature_extractors_too() -> None:
@@ -112,8 +120,7 @@ def test_a_plugin_policy_gets_feature_extractors_too() -> None:
         pass
 
     try:
-        m = adamml.create_model("test_adamml_rgb_audio", num_classes=3,
-                                policy="test_plugin_lstm")
+        m = adamml.create_model("test_adamml_rgb_audio", num_classes=3, policy="test_plugin_lstm")
         assert isinstance(m.policy, PluginPolicy)
         assert m.policy_part_names == ("policy.rgb", "policy.audio")
         same = adamml.create_model("test_adamml_rgb_audio", num_classes=3)

@@ -49,12 +49,23 @@ def test_trainer_runs_fp16_with_a_gradient_scaler(tmp_path) -> None:
     from adamml.engine.config import TrainConfig
     from adamml.engine.trainer import Trainer
 
-    cfg = TrainConfig.from_dict({
-        "model": "test_adamml_rgb_audio", "num_classes": 3, "precision": "fp16",
-        "data": {"train": "synthetic:12", "val": "synthetic:6", "segments_train": 2,
-                 "segments_eval": 2},
-        "schedule": {"warmup_epochs": 1, "joint_epochs": 1, "finetune_epochs": 0},
-        "pretrain": "none", "batch_size": 6, "policy_start": "immediate"})
+    cfg = TrainConfig.from_dict(
+        {
+            "model": "test_adamml_rgb_audio",
+            "num_classes": 3,
+            "precision": "fp16",
+            "data": {
+                "train": "synthetic:12",
+                "val": "synthetic:6",
+                "segments_train": 2,
+                "segments_eval": 2,
+            },
+            "schedule": {"warmup_epochs": 1, "joint_epochs": 1, "finetune_epochs": 0},
+            "pretrain": "none",
+            "batch_size": 6,
+            "policy_start": "immediate",
+        }
+    )
     trainer = Trainer(cfg, tmp_path / "run", show_progress=False)
     assert trainer.scaler.is_enabled() and trainer.model.precision == "fp16"
     metrics = trainer.run()

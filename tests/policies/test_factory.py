@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import pytest
 import torch
+from policy_helpers import make_views, tiny_backbones
 
 import adamml
 from adamml.errors import ConfigError, UnknownPolicyError
-from adamml.policies import (AllPolicy, JointGatePolicy, PolicyFC, PolicyLSTM, RandomPolicy,
-                             create_policy, list_policies)
-
-from policy_helpers import make_views, tiny_backbones
+from adamml.policies import (
+    AllPolicy,
+    JointGatePolicy,
+    PolicyFC,
+    PolicyLSTM,
+    RandomPolicy,
+    create_policy,
+    list_policies,
+)
 
 
 def test_list_and_registry() -> None:
@@ -19,8 +25,9 @@ def test_list_and_registry() -> None:
     assert adamml.POLICIES.get("single_fc") is JointGatePolicy
 
 
-@pytest.mark.parametrize("name,cls", [("lstm", PolicyLSTM), ("fc", PolicyFC),
-                                      ("joint_gate", JointGatePolicy)])
+@pytest.mark.parametrize(
+    "name,cls", [("lstm", PolicyLSTM), ("fc", PolicyFC), ("joint_gate", JointGatePolicy)]
+)
 def test_create_learned(name, cls) -> None:
     mods = ("rgb", "audio")
     policy = create_policy(name, modalities=mods, backbones=tiny_backbones(mods), joint_dim=8)
@@ -45,8 +52,17 @@ def test_create_errors() -> None:
 
 
 def test_top_level_exports() -> None:
-    for name in ["GumbelGate", "TemperatureSchedule", "PolicyLSTM", "PolicyFC", "JointGatePolicy",
-                 "RandomPolicy", "AllPolicy", "create_policy", "list_policies"]:
+    for name in [
+        "GumbelGate",
+        "TemperatureSchedule",
+        "PolicyLSTM",
+        "PolicyFC",
+        "JointGatePolicy",
+        "RandomPolicy",
+        "AllPolicy",
+        "create_policy",
+        "list_policies",
+    ]:
         assert getattr(adamml, name) is getattr(adamml.policies, name)
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from policy_helpers import MODALITY_SETS, make_views
 
 from adamml.errors import ConfigError, ShapeError
 from adamml.policies import AllPolicy, RandomPolicy
-
-from policy_helpers import MODALITY_SETS, make_views
 
 
 @pytest.mark.parametrize("cls", [RandomPolicy, AllPolicy])
@@ -75,9 +74,14 @@ def test_generator_argument_overrides() -> None:
     assert torch.equal(d1, d2)
 
 
-@pytest.mark.parametrize("when,random_in_train,random_in_eval", [
-    ("both", True, True), ("train", True, False), ("test", False, True),
-])
+@pytest.mark.parametrize(
+    "when,random_in_train,random_in_eval",
+    [
+        ("both", True, True),
+        ("train", True, False),
+        ("test", False, True),
+    ],
+)
 def test_phases(when, random_in_train, random_in_eval) -> None:
     policy = RandomPolicy(("rgb", "audio"), when=when, seed=0)
     d_train = policy.train()(batch_size=20, num_segments=10).decisions

@@ -24,8 +24,9 @@ def test_hand_computed_sample_and_straight_through_gradient() -> None:
     # row 0: p = sigmoid(0.5)  = 0.6224593, p(1-p)/2 = 0.1175019
     # row 1: p = sigmoid(0.1)  = 0.5249792, p(1-p)/2 = 0.1246880
     # row 2: p = sigmoid(-0.5) = 0.3775407, p(1-p)/2 = 0.1175019
-    expected = torch.tensor([[-0.1175019, 0.1175019], [-0.1246880, 0.1246880],
-                             [-0.1175019, 0.1175019]])
+    expected = torch.tensor(
+        [[-0.1175019, 0.1175019], [-0.1246880, 0.1246880], [-0.1175019, 0.1175019]]
+    )
     torch.testing.assert_close(logits.grad, expected, atol=1e-6, rtol=0)
 
 

@@ -6,13 +6,12 @@ import math
 
 import pytest
 import torch
+from policy_helpers import MODALITY_SETS, TinyExtractor, make_views, tiny_backbones
 from torch import nn
 
 from adamml.errors import ConfigError, ShapeError
 from adamml.policies import GumbelGate, JointGatePolicy, PolicyFC, PolicyLSTM
 from adamml.types import PolicyOutput
-
-from policy_helpers import MODALITY_SETS, TinyExtractor, make_views, tiny_backbones
 
 LEARNED = [PolicyLSTM, PolicyFC, JointGatePolicy]
 
@@ -118,7 +117,9 @@ def test_lstm_feeds_previous_raw_logits() -> None:
     out = policy(views)
     feats = policy.features(views)
     torch.testing.assert_close(seen[0], torch.cat([feats[:, 0], torch.zeros(2, 4)], -1))
-    torch.testing.assert_close(seen[1], torch.cat([feats[:, 1], out.logits[:, 0].reshape(2, 4)], -1))
+    torch.testing.assert_close(
+        seen[1], torch.cat([feats[:, 1], out.logits[:, 0].reshape(2, 4)], -1)
+    )
 
 
 def test_joint_gate_decodes_combination_bits_and_marginals() -> None:
@@ -154,8 +155,9 @@ def test_accepts_five_dim_audio_and_the_sound_alias() -> None:
     ref = policy(views).logits
     alias = {"rgb": views["rgb"], "sound": views["audio"][:, :, 0]}
     torch.testing.assert_close(policy(alias).logits, ref)
-    assert PolicyLSTM(("rgb", "sound"), backbones=tiny_backbones(("rgb", "audio")),
-                      joint_dim=4, hidden_size=4).modalities == ("rgb", "audio")
+    assert PolicyLSTM(
+        ("rgb", "sound"), backbones=tiny_backbones(("rgb", "audio")), joint_dim=4, hidden_size=4
+    ).modalities == ("rgb", "audio")
 
 
 @pytest.mark.parametrize("cls", LEARNED)
@@ -166,7 +168,9 @@ def test_missing_or_inconsistent_views(cls) -> None:
     with pytest.raises(ShapeError, match="'audio'.*\\['rgb'\\]"):
         policy({"rgb": views["rgb"]})
     bad = dict(views, audio=torch.randn(2, 4, 1, 1, 8, 8))
-    with pytest.raises(ShapeError, match=r"'rgb' has shape \(2, 3, 2, 3, 6, 6\).*'audio' has shape \(2, 4"):
+    with pytest.raises(
+        ShapeError, match=r"'rgb' has shape \(2, 3, 2, 3, 6, 6\).*'audio' has shape \(2, 4"
+    ):
         policy(bad)
     with pytest.raises(ShapeError, match="'rgb'"):
         policy(dict(views, rgb=torch.randn(2, 3, 6, 6)))
@@ -213,5 +217,8 @@ def test_default_extractors_come_from_create_backbone(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "adamml.backbones", fake)
     PolicyLSTM(("rgb", "audio"), joint_dim=4, hidden_size=4)
     PolicyFC(("rgb",), backbones={"rgb": "my_extractor"}, joint_dim=4)
-    assert calls == [("mobilenetv2_policy", "rgb", 0), ("mobilenetv2_audio_policy", "audio", 0),
-                     ("my_extractor", "rgb", 0)]
+    assert calls == [
+        ("mobilenetv2_policy", "rgb", 0),
+        ("mobilenetv2_audio_policy", "audio", 0),
+        ("my_extractor", "rgb", 0),
+    ]

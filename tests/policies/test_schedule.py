@@ -15,7 +15,7 @@ def test_reference_schedule_after_20_epochs() -> None:
     values = [sched.step() for _ in range(20)]
     assert values[0] == pytest.approx(4.825)
     assert sched.value == pytest.approx(2.452, abs=5e-4)
-    assert sched.value == pytest.approx(5 * 0.965 ** 20)
+    assert sched.value == pytest.approx(5 * 0.965**20)
 
 
 def test_floor() -> None:
@@ -39,13 +39,17 @@ def test_apply_sets_every_gate() -> None:
     sched.step()
     module = nn.ModuleDict({"a": GumbelGate(), "b": nn.Sequential(nn.Linear(2, 2), GumbelGate())})
     assert sched.apply(module) == 2
-    assert all(g.temperature == pytest.approx(3.0 * 0.965)
-               for g in module.modules() if isinstance(g, GumbelGate))
+    assert all(
+        g.temperature == pytest.approx(3.0 * 0.965)
+        for g in module.modules()
+        if isinstance(g, GumbelGate)
+    )
     assert sched.apply(nn.Linear(2, 2)) == 0
 
 
-@pytest.mark.parametrize("kwargs", [{"start": 0.0}, {"decay": 0.0}, {"decay": 1.5},
-                                    {"min_tau": -1.0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"start": 0.0}, {"decay": 0.0}, {"decay": 1.5}, {"min_tau": -1.0}]
+)
 def test_bad_arguments(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
         TemperatureSchedule(**kwargs)

@@ -13,8 +13,7 @@ from adamml.reference import to_reference_state_dict
 from adamml.reference_keys import read_key_table
 
 KEYS = Path(__file__).resolve().parents[1] / "fixtures" / "official-checkpoint-keys"
-CASES = [("adamml_rgb_audio", "rgb_sound.tsv"),
-         ("adamml_rgb_flow_rgbdiff", "rgb_flow_rgbdiff.tsv")]
+CASES = [("adamml_rgb_audio", "rgb_sound.tsv"), ("adamml_rgb_flow_rgbdiff", "rgb_flow_rgbdiff.tsv")]
 
 
 def _tables(table: dict[str, tuple[int, ...]]) -> dict[str, list[str]]:
@@ -22,8 +21,8 @@ def _tables(table: dict[str, tuple[int, ...]]) -> dict[str, list[str]]:
     for key in table:
         for prefix in ("main_net.nets.", "policy_net.joint_net.nets."):
             if key.startswith(prefix):
-                head = prefix + key[len(prefix):].split(".", 1)[0] + "."
-                out.setdefault(head, []).append(key[len(head):])
+                head = prefix + key[len(prefix) :].split(".", 1)[0] + "."
+                out.setdefault(head, []).append(key[len(head) :])
     return out
 
 
@@ -52,16 +51,15 @@ def exported(request):
 def test_export_has_exactly_the_reference_layout(exported) -> None:
     _, table, _, sd = exported
     assert len(sd) == len(table)
-    assert {k[len("module."):] for k in sd} == set(table)
+    assert {k[len("module.") :] for k in sd} == set(table)
     for k, v in sd.items():
-        assert tuple(v.shape) == table[k[len("module."):]], k
+        assert tuple(v.shape) == table[k[len("module.") :]], k
 
 
 def test_round_trip_gives_the_same_outputs(exported) -> None:
     name, _, source, sd = exported
     torch.manual_seed(123)  # a differently initialised target
-    loaded = adamml.load_reference_checkpoint({"state_dict": sd, "temperature": 2.452},
-                                              name=name)
+    loaded = adamml.load_reference_checkpoint({"state_dict": sd, "temperature": 2.452}, name=name)
     assert float(loaded.policy.gate.tau) == pytest.approx(2.452)
     x = {m: torch.randn(1, 2, *s.shape) for m, s in source.input_spec.items()}
     d = torch.tensor([[[1.0, 1.0], [1.0, 0.0]]])

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from router_helpers import CountingSource, make_backbones, make_inputs
 from torch import nn
 
 from adamml.errors import ConfigError, ShapeError
 from adamml.router import ModalityRouter, SegmentSource
-
-from router_helpers import CountingSource, make_backbones, make_inputs
 
 
 def _warm_bn(router: ModalityRouter, inputs: dict, b: int, s: int) -> None:

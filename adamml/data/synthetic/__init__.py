@@ -10,5 +10,14 @@ from .config import CATEGORY_NAMES, SHAPES, ClassInfo, SyntheticConfig, class_ta
 from .dataset import SyntheticAV, SyntheticTensorDataset, SyntheticVideo
 from .writer import write_synthetic_av
 
-__all__ = ["SyntheticAV", "SyntheticVideo", "SyntheticTensorDataset", "SyntheticConfig",
-           "ClassInfo", "class_table", "write_synthetic_av", "CATEGORY_NAMES", "SHAPES"]
+__all__ = [
+    "SyntheticAV",
+    "SyntheticVideo",
+    "SyntheticTensorDataset",
+    "SyntheticConfig",
+    "ClassInfo",
+    "class_table",
+    "write_synthetic_av",
+    "CATEGORY_NAMES",
+    "SHAPES",
+]

@@ -13,8 +13,17 @@ from typing import NamedTuple
 
 from ...errors import ConfigError
 
-__all__ = ["SyntheticConfig", "ClassInfo", "class_table", "SHAPES", "CATEGORY_NAMES",
-           "NEITHER", "RGB_ONLY", "AUDIO_ONLY", "BOTH"]
+__all__ = [
+    "SyntheticConfig",
+    "ClassInfo",
+    "class_table",
+    "SHAPES",
+    "CATEGORY_NAMES",
+    "NEITHER",
+    "RGB_ONLY",
+    "AUDIO_ONLY",
+    "BOTH",
+]
 
 SHAPES: tuple[str, ...] = ("disc", "square", "diamond", "cross", "triangle", "ring")
 """Sprite shapes; all are symmetric under a horizontal flip, so flip augmentation is safe."""
@@ -86,22 +95,30 @@ class SyntheticConfig:
         if any(p < 0 for p in probs) or abs(sum(probs) - 1.0) > 1e-6:
             raise ConfigError(
                 f"SyntheticAV evidence probabilities (p_neither, p_rgb_only, p_audio_only, p_both)"
-                f" = {probs} must be >= 0 and sum to 1")
+                f" = {probs} must be >= 0 and sum to 1"
+            )
         if not 0 <= self.motion_pairs <= len(SHAPES):
-            raise ConfigError(f"SyntheticAV motion_pairs must be in 0..{len(SHAPES)}; "
-                              f"got {self.motion_pairs}")
+            raise ConfigError(
+                f"SyntheticAV motion_pairs must be in 0..{len(SHAPES)}; got {self.motion_pairs}"
+            )
         max_k = len(SHAPES) + self.motion_pairs
         if not 2 <= self.num_classes <= max_k:
-            raise ConfigError(f"SyntheticAV num_classes must be in 2..{max_k} with motion_pairs="
-                              f"{self.motion_pairs} ({len(SHAPES)} shapes); got {self.num_classes}")
+            raise ConfigError(
+                f"SyntheticAV num_classes must be in 2..{max_k} with motion_pairs="
+                f"{self.motion_pairs} ({len(SHAPES)} shapes); got {self.num_classes}"
+            )
         if 2 * self.motion_pairs > self.num_classes:
-            raise ConfigError(f"SyntheticAV motion_pairs={self.motion_pairs} needs num_classes >= "
-                              f"{2 * self.motion_pairs}; got {self.num_classes}")
+            raise ConfigError(
+                f"SyntheticAV motion_pairs={self.motion_pairs} needs num_classes >= "
+                f"{2 * self.motion_pairs}; got {self.num_classes}"
+            )
         if self.size < 16 or self.frames < 1 or self.fps <= 0 or self.evidence_segments < 1:
-            raise ConfigError(f"SyntheticAV needs size >= 16, frames >= 1, fps > 0 and "
-                              f"evidence_segments >= 1; got size={self.size}, frames="
-                              f"{self.frames}, fps={self.fps}, "
-                              f"evidence_segments={self.evidence_segments}")
+            raise ConfigError(
+                f"SyntheticAV needs size >= 16, frames >= 1, fps > 0 and "
+                f"evidence_segments >= 1; got size={self.size}, frames="
+                f"{self.frames}, fps={self.fps}, "
+                f"evidence_segments={self.evidence_segments}"
+            )
 
     @property
     def probabilities(self) -> tuple[float, float, float, float]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -14,8 +15,8 @@ from torch.utils.data import Dataset
 from ...errors import ConfigError
 from ...modalities import InputSpec
 from ..audio import audio_window, log_spectrogram
-from ..sampling import segment_centres
 from ..flow import FlowMethod
+from ..sampling import segment_centres
 from ..transforms import ClipTransform
 from .config import SyntheticConfig, class_table
 from .render import VideoPlan, make_plan, render_audio, render_frames, segment_of_frames
@@ -79,15 +80,26 @@ class SyntheticAV:
         ((160, 64, 64, 3), (307200,), 12.5)
     """
 
-    def __init__(self, num_videos: int, *, num_classes: int = 6, seed: int = 0,
-                 split: Literal["train", "val", "test"] = "train", **config: Any) -> None:
+    def __init__(
+        self,
+        num_videos: int,
+        *,
+        num_classes: int = 6,
+        seed: int = 0,
+        split: Literal["train", "val", "test"] = "train",
+        **config: Any,
+    ) -> None:
         if split not in _SPLITS:
-            raise ConfigError(f"SyntheticAV split must be one of {', '.join(_SPLITS)}; got {split!r}")
+            raise ConfigError(
+                f"SyntheticAV split must be one of {', '.join(_SPLITS)}; got {split!r}"
+            )
         fields = SyntheticConfig.__dataclass_fields__
         unknown = sorted(set(config) - set(fields))
         if unknown:
-            raise ConfigError(f"SyntheticAV got unknown options {unknown}; known: "
-                              f"{', '.join(f for f in fields if f != 'num_classes')}")
+            raise ConfigError(
+                f"SyntheticAV got unknown options {unknown}; known: "
+                f"{', '.join(f for f in fields if f != 'num_classes')}"
+            )
         if num_videos < 0:
             raise ConfigError(f"SyntheticAV num_videos must be >= 0; got {num_videos}")
         self.config = SyntheticConfig(num_classes=num_classes, **config)
@@ -115,25 +127,46 @@ class SyntheticAV:
         plan, cfg = self.plan(index), self.config
         segs = segment_of_frames(np.arange(cfg.frames), cfg)
         evidence = np.stack([plan.rgb_evidence[segs], plan.audio_evidence[segs]], axis=1)
-        return SyntheticVideo(render_frames(plan, cfg, range(cfg.frames)), render_audio(plan, cfg),
-                              cfg.fps, cfg.sample_rate, plan.label, self.classes[plan.label],
-                              plan.categories.copy(), evidence)
+        return SyntheticVideo(
+            render_frames(plan, cfg, range(cfg.frames)),
+            render_audio(plan, cfg),
+            cfg.fps,
+            cfg.sample_rate,
+            plan.label,
+            self.classes[plan.label],
+            plan.categories.copy(),
+            evidence,
+        )
 
     @property
     def labels(self) -> np.ndarray:
         """``(V,)`` class index of every video."""
         return np.array([self.plan(i).label for i in range(self.num_videos)], np.int64)
 
-    def tensors(self, input_spec: Mapping[str, InputSpec], segments: int, train: bool, *,
-                subsegments: int = 2, augment: bool = True, max_shift: int | None = None,
-                flow_method: FlowMethod = "tvl1",
-                transform: Callable[..., dict[str, Tensor]] | None = None
-                ) -> "SyntheticTensorDataset":
+    def tensors(
+        self,
+        input_spec: Mapping[str, InputSpec],
+        segments: int,
+        train: bool,
+        *,
+        subsegments: int = 2,
+        augment: bool = True,
+        max_shift: int | None = None,
+        flow_method: FlowMethod = "tvl1",
+        transform: Callable[..., dict[str, Tensor]] | None = None,
+    ) -> SyntheticTensorDataset:
         """Precompute the model inputs of every video once (see `SyntheticTensorDataset`)."""
-        return SyntheticTensorDataset(self, input_spec, segments=segments, train=train,
-                                      subsegments=subsegments, augment=augment,
-                                      max_shift=max_shift, flow_method=flow_method,
-                                      transform=transform)
+        return SyntheticTensorDataset(
+            self,
+            input_spec,
+            segments=segments,
+            train=train,
+            subsegments=subsegments,
+            augment=augment,
+            max_shift=max_shift,
+            flow_method=flow_method,
+            transform=transform,
+        )
 
 
 class SyntheticTensorDataset(Dataset):
@@ -166,20 +199,31 @@ class SyntheticTensorDataset(Dataset):
 
     Example:
         >>> from adamml.modalities import InputSpec
-        >>> spec = {"rgb": InputSpec((4, 3, 32, 32), "rgb"), "audio": InputSpec((1, 1, 32, 32), "audio")}
+        >>> spec = {"rgb": InputSpec((4, 3, 32, 32), "rgb"),
+        ...         "audio": InputSpec((1, 1, 32, 32), "audio")}
         >>> ds = SyntheticAV(4, seed=0).tensors(spec, segments=5, train=True)
         >>> x, y = ds[0]
         >>> x["rgb"].shape, x["audio"].shape
         (torch.Size([5, 4, 3, 32, 32]), torch.Size([5, 1, 1, 32, 32]))
     """
 
-    def __init__(self, source: SyntheticAV, input_spec: Mapping[str, InputSpec], *,
-                 segments: int, train: bool, subsegments: int = 2, augment: bool = True,
-                 max_shift: int | None = None, flow_method: FlowMethod = "tvl1",
-                 transform: Callable[..., dict[str, Tensor]] | None = None) -> None:
+    def __init__(
+        self,
+        source: SyntheticAV,
+        input_spec: Mapping[str, InputSpec],
+        *,
+        segments: int,
+        train: bool,
+        subsegments: int = 2,
+        augment: bool = True,
+        max_shift: int | None = None,
+        flow_method: FlowMethod = "tvl1",
+        transform: Callable[..., dict[str, Tensor]] | None = None,
+    ) -> None:
         if segments < 1 or subsegments < 1:
-            raise ConfigError(f"segments and subsegments must be >= 1; got {segments}, "
-                              f"{subsegments}")
+            raise ConfigError(
+                f"segments and subsegments must be >= 1; got {segments}, {subsegments}"
+            )
         self.source, self.segments, self.train = source, int(segments), bool(train)
         self.subsegments = int(subsegments) if train else 1
         self.augment = bool(augment) and self.train
@@ -193,8 +237,11 @@ class SyntheticTensorDataset(Dataset):
         # here, batched over videos, with the same window and spectrogram as ClipTransform.
         full = ClipTransform(input_spec, segments=positions, train=False)
         self.kinds = full.kinds  # modality -> rgb/flow/rgbdiff/audio, for the augmentation
-        fx = transform or (ClipTransform(visual_spec, segments=positions, train=False,
-                                         flow_method=flow_method) if visual_spec else None)
+        fx = transform or (
+            ClipTransform(visual_spec, segments=positions, train=False, flow_method=flow_method)
+            if visual_spec
+            else None
+        )
         indices = full.sample(cfg.frames, np.random.default_rng(0))
         any_t = next(iter(indices.values()))
         idx = indices[max(indices)]
@@ -208,32 +255,50 @@ class SyntheticTensorDataset(Dataset):
             plan = source.plan(i)
             audio = render_audio(plan, cfg) if audio_names else None
             if transform is None and audio is not None:
-                pending.extend(audio_window(audio, c / cfg.fps, sample_rate=cfg.sample_rate)
-                               for c in centres)
+                pending.extend(
+                    audio_window(audio, c / cfg.fps, sample_rate=cfg.sample_rate) for c in centres
+                )
                 if len(pending) >= 64 or i == len(source) - 1:  # keep raw windows few
                     batch = log_spectrogram(torch.from_numpy(np.stack(pending)))[:, None]
                     for m in audio_names:
                         chunks[m].append(F.adaptive_avg_pool2d(batch, input_spec[m].size))
                     pending = []
             if fx is not None:
-                out = fx(lambda ind, p=plan: render_frames(p, cfg, ind), cfg.frames, cfg.fps,
-                         audio, np.random.default_rng(0))
+                out = fx(
+                    lambda ind, p=plan: render_frames(p, cfg, ind),
+                    cfg.frames,
+                    cfg.fps,
+                    audio,
+                    np.random.default_rng(0),
+                )
                 for m, x in out.items():
                     if m in chunks:
                         chunks[m].append(x.float() if m in _AUDIO else x.half())
             labels.append(plan.label)
-            evidence.append(np.stack([plan.rgb_evidence[frame_segs].mean(1),
-                                      plan.audio_evidence[centre_segs]], axis=1))
+            evidence.append(
+                np.stack(
+                    [plan.rgb_evidence[frame_segs].mean(1), plan.audio_evidence[centre_segs]],
+                    axis=1,
+                )
+            )
         v = len(source)
         self.inputs = {m: torch.stack(chunks[m]) for m in visual_spec if chunks[m]}
         for m in audio_names:
             x = chunks[m]
-            self.inputs[m] = (torch.stack(x) if transform is not None else torch.cat(x).reshape(
-                v, positions, 1, 1, *input_spec[m].size)) if x else torch.empty(0)
+            self.inputs[m] = (
+                (
+                    torch.stack(x)
+                    if transform is not None
+                    else torch.cat(x).reshape(v, positions, 1, 1, *input_spec[m].size)
+                )
+                if x
+                else torch.empty(0)
+            )
         self.inputs = {m: self.inputs[m] for m in input_spec if m in self.inputs}
         self.labels = torch.tensor(labels, dtype=torch.int64)
         self.evidence = torch.tensor(np.array(evidence), dtype=torch.float32).reshape(
-            v, positions, 2)
+            v, positions, 2
+        )
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -8,7 +8,8 @@ in every modality and on every segment. Any modality works, flow included, with 
 from __future__ import annotations
 
 import zlib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -45,9 +46,17 @@ class GaussianPatternDataset(Dataset):
         ((3, 2, 3, 8, 8), 1)
     """
 
-    def __init__(self, num_videos: int, input_spec: Mapping[str, Any], segments: int,
-                 num_classes: int, *, seed: int = 0, noise_seed: int | None = None,
-                 strength: float = 1.0) -> None:
+    def __init__(
+        self,
+        num_videos: int,
+        input_spec: Mapping[str, Any],
+        segments: int,
+        num_classes: int,
+        *,
+        seed: int = 0,
+        noise_seed: int | None = None,
+        strength: float = 1.0,
+    ) -> None:
         self.num_videos = int(num_videos)
         self.shapes = {m: tuple(spec.shape) for m, spec in input_spec.items()}
         self.segments = int(segments)
@@ -88,19 +97,27 @@ class GaussianPatternSource(DataSource):
         try:
             n = int(arg)
         except ValueError:
-            raise ConfigError(f"data source {source!r} must be synthetic:N with N an integer"
-                              ) from None
+            raise ConfigError(
+                f"data source {source!r} must be synthetic:N with N an integer"
+            ) from None
         if n < 1:
             raise ConfigError(f"data source {source!r} needs at least one video")
         unknown = sorted(set(options) - {"strength"})
         if unknown:
-            raise ConfigError(f"data source {source!r}: unknown option(s) "
-                              f"{', '.join(unknown)}; synthetic: takes strength=")
+            raise ConfigError(
+                f"data source {source!r}: unknown option(s) "
+                f"{', '.join(unknown)}; synthetic: takes strength="
+            )
         seed = request.seed
-        return GaussianPatternDataset(n, request.input_spec, request.segments,
-                                      request.num_classes, seed=seed,
-                                      noise_seed=seed * 2 + (0 if request.train else 1),
-                                      strength=float(options.get("strength", 1.0)))
+        return GaussianPatternDataset(
+            n,
+            request.input_spec,
+            request.segments,
+            request.num_classes,
+            seed=seed,
+            noise_seed=seed * 2 + (0 if request.train else 1),
+            strength=float(options.get("strength", 1.0)),
+        )
 
 
 DATA_SOURCES.register("synthetic", GaussianPatternSource())

@@ -8,27 +8,39 @@ another process, and the in-memory tensors only render the frames a clip samples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Sequence
 
 import cv2
 import numpy as np
 
 from .config import AUDIO_ONLY, BOTH, RGB_ONLY, SHAPES, SyntheticConfig, class_table
 
-__all__ = ["Sprite", "VideoPlan", "make_plan", "render_frames", "render_audio",
-           "EVIDENCE_COLOUR", "DISTRACTOR_COLOURS"]
+__all__ = [
+    "Sprite",
+    "VideoPlan",
+    "make_plan",
+    "render_frames",
+    "render_audio",
+    "EVIDENCE_COLOUR",
+    "DISTRACTOR_COLOURS",
+]
 
 EVIDENCE_COLOUR = (250.0, 215.0, 40.0)
 """Every evidence sprite is saturated yellow: easy to spot even in the policy's 24x24 view."""
 
-DISTRACTOR_COLOURS = ((70.0, 110.0, 235.0), (200.0, 70.0, 200.0), (60.0, 200.0, 205.0),
-                      (165.0, 165.0, 175.0), (60.0, 185.0, 80.0))
+DISTRACTOR_COLOURS = (
+    (70.0, 110.0, 235.0),
+    (200.0, 70.0, 200.0),
+    (60.0, 200.0, 205.0),
+    (165.0, 165.0, 175.0),
+    (60.0, 185.0, 80.0),
+)
 """Blue, magenta, cyan, grey, green: never yellow, so colour separates evidence from clutter."""
 
 _TRAIL = (0.5, 0.3, 0.15)  # alpha of the ghosts 1, 2, 3 frames behind (motion blur)
-_Q = 4                     # sub-pixel and velocity quantisation: quarter pixels
+_Q = 4  # sub-pixel and velocity quantisation: quarter pixels
 
 
 @dataclass(frozen=True)
@@ -83,8 +95,14 @@ def segment_of_frames(frames: np.ndarray | Sequence[int], cfg: SyntheticConfig) 
     return (f * cfg.evidence_segments) // cfg.frames
 
 
-def _sprite_for(rng: np.random.Generator, cfg: SyntheticConfig, seg: int, shape: int,
-                colour: tuple[float, float, float], direction: int | None) -> Sprite:
+def _sprite_for(
+    rng: np.random.Generator,
+    cfg: SyntheticConfig,
+    seg: int,
+    shape: int,
+    colour: tuple[float, float, float],
+    direction: int | None,
+) -> Sprite:
     """A sprite whose whole path inside segment ``seg`` stays in the frame."""
     scale = cfg.size / 64.0
     # Radii, speeds and angles come in a few steps so that blurred sprites can be cached.
@@ -122,16 +140,24 @@ def make_plan(cfg: SyntheticConfig, seed: int, split: int, index: int) -> VideoP
         seg_sprites = []
         for _ in range(int(rng.integers(0, cfg.distractors + 1))):
             colour = DISTRACTOR_COLOURS[int(rng.integers(len(DISTRACTOR_COLOURS)))]
-            seg_sprites.append(_sprite_for(rng, cfg, seg, int(rng.integers(len(SHAPES))),
-                                           colour, None))
+            seg_sprites.append(
+                _sprite_for(rng, cfg, seg, int(rng.integers(len(SHAPES))), colour, None)
+            )
         if cat in (RGB_ONLY, BOTH):
             direction = info.direction or int(rng.choice((-1, 1)))
-            colour = tuple(float(c) for c in np.clip(
-                np.array(EVIDENCE_COLOUR) + rng.uniform(-8, 8, 3), 0, 255))
+            colour = tuple(
+                float(c) for c in np.clip(np.array(EVIDENCE_COLOUR) + rng.uniform(-8, 8, 3), 0, 255)
+            )
             seg_sprites.append(_sprite_for(rng, cfg, seg, info.shape, colour, direction))
         sprites.append(seg_sprites)
-    return VideoPlan(label, categories.astype(np.int64), background, sprites,
-                     int(rng.integers(2**62)), int(rng.integers(2**62)))
+    return VideoPlan(
+        label,
+        categories.astype(np.int64),
+        background,
+        sprites,
+        int(rng.integers(2**62)),
+        int(rng.integers(2**62)),
+    )
 
 
 def _signed_distance(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
@@ -152,7 +178,8 @@ def _signed_distance(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np
 
 @lru_cache(maxsize=8192)
 def _alpha(shape: int, r_q: int, fx: int, fy: int, vx_q: int, vy_q: int, blur: bool) -> np.ndarray:
-    """Anti-aliased coverage of a (motion-blurred) sprite, centred at ``(P//2 + fx/4, P//2 + fy/4)``.
+    """Anti-aliased coverage of a (motion-blurred) sprite, centred at
+    ``(P//2 + fx/4, P//2 + fy/4)``.
 
     Arguments are quantised to quarter pixels so that sprites are cached and reused.
     """
@@ -163,7 +190,9 @@ def _alpha(shape: int, r_q: int, fx: int, fy: int, vx_q: int, vy_q: int, blur: b
     keep = 1.0 - np.clip(0.5 - _signed_distance(SHAPES[shape], dx, dy, r), 0, 1)
     if blur:
         for k, a in enumerate(_TRAIL, start=1):
-            ghost = np.clip(0.5 - _signed_distance(SHAPES[shape], dx + k * vx, dy + k * vy, r), 0, 1)
+            ghost = np.clip(
+                0.5 - _signed_distance(SHAPES[shape], dx + k * vx, dy + k * vy, r), 0, 1
+            )
             keep *= 1.0 - a * ghost
     return (1.0 - keep).astype(np.float32)
 
@@ -173,8 +202,15 @@ def _stamp(frame: np.ndarray, sprite: Sprite, f: int, blur: bool) -> None:
     t = f - sprite.first_frame
     x, y = sprite.x0 + sprite.vx * t, sprite.y0 + sprite.vy * t
     ix, iy = int(np.floor(x)), int(np.floor(y))
-    alpha = _alpha(sprite.shape, int(round(sprite.radius * _Q)), int((x - ix) * _Q),
-                   int((y - iy) * _Q), int(round(sprite.vx * _Q)), int(round(sprite.vy * _Q)), blur)
+    alpha = _alpha(
+        sprite.shape,
+        int(round(sprite.radius * _Q)),
+        int((x - ix) * _Q),
+        int((y - iy) * _Q),
+        int(round(sprite.vx * _Q)),
+        int(round(sprite.vy * _Q)),
+        blur,
+    )
     half = alpha.shape[0] // 2
     size = frame.shape[0]
     y0, x0 = iy - half, ix - half
@@ -182,7 +218,7 @@ def _stamp(frame: np.ndarray, sprite: Sprite, f: int, blur: bool) -> None:
     ye, xe = min(size, y0 + alpha.shape[0]), min(size, x0 + alpha.shape[1])
     if ye <= ys or xe <= xs:
         return
-    a = alpha[ys - y0:ye - y0, xs - x0:xe - x0, None]
+    a = alpha[ys - y0 : ye - y0, xs - x0 : xe - x0, None]
     region = frame[ys:ye, xs:xe]
     region += a * (np.asarray(sprite.colour, np.float32) - region)
 
@@ -258,5 +294,5 @@ def render_audio(plan: VideoPlan, cfg: SyntheticConfig) -> np.ndarray:
                 inst = f1 * (f2 / f1) ** (t / dur)
                 event = np.sin(2 * np.pi * np.cumsum(inst) / sr)
             seg_end = min(n, start + t.size)
-            wave[start:seg_end] += (rng.uniform(0.05, 0.2) * env * event)[:seg_end - start]
+            wave[start:seg_end] += (rng.uniform(0.05, 0.2) * env * event)[: seg_end - start]
     return np.clip(wave, -1.0, 1.0).astype(np.float32)

@@ -7,7 +7,8 @@ models on the same splits, so the featurised datasets of a process are cached
 
 from __future__ import annotations
 
-from typing import Any, Mapping, get_args
+from collections.abc import Mapping
+from typing import Any, get_args
 
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -31,8 +32,10 @@ def _count(arg: str) -> int:
     try:
         n = int(arg)
     except ValueError:
-        raise ConfigError(f"data source 'syntheticav:{arg}' must be syntheticav:N[,key=value...] "
-                          "with N an integer") from None
+        raise ConfigError(
+            f"data source 'syntheticav:{arg}' must be syntheticav:N[,key=value...] "
+            "with N an integer"
+        ) from None
     if n < 1:
         raise ConfigError(f"data source 'syntheticav:{arg}' needs at least one video")
     return n
@@ -96,20 +99,34 @@ class SyntheticAVSource(DataSource):
         split = str(options.pop("split", "train" if request.train else "val"))
         flow_method = str(options.pop("flow_method", request.flow_method))
         if flow_method not in get_args(FlowMethod):
-            raise ConfigError(f"data source 'syntheticav:{arg}': flow_method must be one of "
-                              f"{', '.join(get_args(FlowMethod))}; got {flow_method!r}")
+            raise ConfigError(
+                f"data source 'syntheticav:{arg}': flow_method must be one of "
+                f"{', '.join(get_args(FlowMethod))}; got {flow_method!r}"
+            )
         shapes = {m: tuple(spec.shape) for m, spec in request.input_spec.items()}
-        key = (n, split, tuple(sorted({**options, "flow_method": flow_method}.items())),
-               request.num_classes, request.seed, request.segments, request.train)
+        key = (
+            n,
+            split,
+            tuple(sorted({**options, "flow_method": flow_method}.items())),
+            request.num_classes,
+            request.seed,
+            request.segments,
+            request.train,
+        )
         # a cached dataset with a superset of the modalities (same shapes) serves a subset
         for (k, cached), ds in _CACHE.items():
             have = dict(cached)
             if k == key and all(have.get(m) == s for m, s in shapes.items()):
                 return ds if set(shapes) == set(have) else _ModalitySubset(ds, tuple(shapes))
-        videos = SyntheticAV(n, num_classes=request.num_classes, seed=request.seed,
-                             split=split, **options)  # type: ignore[arg-type]
-        ds = videos.tensors(request.input_spec, segments=request.segments, train=request.train,
-                            flow_method=flow_method)  # type: ignore[arg-type]
+        videos = SyntheticAV(
+            n, num_classes=request.num_classes, seed=request.seed, split=split, **options
+        )  # type: ignore[arg-type]
+        ds = videos.tensors(
+            request.input_spec,
+            segments=request.segments,
+            train=request.train,
+            flow_method=flow_method,
+        )  # type: ignore[arg-type]
         ds.classes = videos.classes  # type: ignore[attr-defined]
         while len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))

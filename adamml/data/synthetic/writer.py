@@ -18,8 +18,9 @@ from .dataset import SyntheticAV, SyntheticVideo
 __all__ = ["write_synthetic_av", "write_video"]
 
 
-def write_video(path: str | Path, video: SyntheticVideo, *, crf: int = 18,
-                audio_bitrate: int = 128_000) -> Path:
+def write_video(
+    path: str | Path, video: SyntheticVideo, *, crf: int = 18, audio_bitrate: int = 128_000
+) -> Path:
     """Encode one video as H.264 (yuv420p) with a mono AAC track at 24 kHz.
 
     Args:
@@ -45,7 +46,7 @@ def write_video(path: str | Path, video: SyntheticVideo, *, crf: int = 18,
         out.mux(vs.encode(None))
         step = 1024
         for a in range(0, video.audio.size, step):
-            chunk = video.audio[a:a + step][None].astype(np.float32)
+            chunk = video.audio[a : a + step][None].astype(np.float32)
             f = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
             f.sample_rate, f.pts = video.sample_rate, a
             out.mux(aud.encode(f))
@@ -53,9 +54,17 @@ def write_video(path: str | Path, video: SyntheticVideo, *, crf: int = 18,
     return path
 
 
-def write_synthetic_av(out_dir: str | Path, num_videos: int, *, num_val: int | None = None,
-                       num_test: int = 0, num_classes: int = 6, seed: int = 0, crf: int = 18,
-                       **config: Any) -> Path:
+def write_synthetic_av(
+    out_dir: str | Path,
+    num_videos: int,
+    *,
+    num_val: int | None = None,
+    num_test: int = 0,
+    num_classes: int = 6,
+    seed: int = 0,
+    crf: int = 18,
+    **config: Any,
+) -> Path:
     """Write train and val (and test) splits of SyntheticAV as mp4 files, manifests and ground
     truth.
 
@@ -100,15 +109,26 @@ def write_synthetic_av(out_dir: str | Path, num_videos: int, *, num_val: int | N
             rel = f"videos/{split}/{i:05d}.mp4"
             write_video(out / rel, video, crf=crf)
             rows.append((rel, video.class_name))
-            records.append({"split": split, "index": i, "path": rel, "label": video.class_name,
-                            "categories": [CATEGORY_NAMES[c] for c in video.categories],
-                            "segment_seconds": ds.config.segment_seconds})
+            records.append(
+                {
+                    "split": split,
+                    "index": i,
+                    "path": rel,
+                    "label": video.class_name,
+                    "categories": [CATEGORY_NAMES[c] for c in video.categories],
+                    "segment_seconds": ds.config.segment_seconds,
+                }
+            )
         with open(out / f"{split}.csv", "w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(("path", "label"))
             writer.writerows(rows)
     (out / "classes.txt").write_text("\n".join(ds.classes) + "\n")
-    meta = {"seed": seed, "num_classes": num_classes, "config": {
-        k: v for k, v in vars(ds.config).items()}, "videos": records}
+    meta = {
+        "seed": seed,
+        "num_classes": num_classes,
+        "config": {k: v for k, v in vars(ds.config).items()},
+        "videos": records,
+    }
     (out / "evidence.json").write_text(json.dumps(meta, indent=1))
     return out / "train.csv"

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import adamml
-from adamml.engine.modelio import load_backbone_init
+from adamml.engine.instantiate import load_backbone_init
 from adamml.errors import CheckpointError, ConfigError
 
 
@@ -15,22 +15,23 @@ def test_policy_extractors_initialise_from_unimodal_models(tmp_path) -> None:
     rgb = adamml.create_model("test_unimodal_rgb", num_classes=6, backbones={"rgb": "tiny_policy"})
     audio = adamml.create_model("test_unimodal_audio", num_classes=6)
     torch.save({"model": rgb.state_dict()}, tmp_path / "rgb.pt")
-    torch.save(audio.state_dict(), tmp_path / "audio.pt")       # a plain state dict works too
+    torch.save(audio.state_dict(), tmp_path / "audio.pt")  # a plain state dict works too
     model = adamml.create_model("test_adamml_rgb_audio", num_classes=6)
     before = {k: v.clone() for k, v in model.router.state_dict().items()}
-    load_backbone_init(model, {"policy.rgb": str(tmp_path / "rgb.pt"),
-                               "policy.audio": str(tmp_path / "audio.pt")})
+    load_backbone_init(
+        model, {"policy.rgb": str(tmp_path / "rgb.pt"), "policy.audio": str(tmp_path / "audio.pt")}
+    )
     for m, src in (("rgb", rgb), ("audio", audio)):
         got = model.policy.backbones[m].state_dict()
         want = src.router.backbones[m].state_dict()
-        assert set(got) < set(want)                 # the classifier is left out
+        assert set(got) < set(want)  # the classifier is left out
         assert all(torch.equal(got[k], want[k]) for k in got), m
-    after = model.router.state_dict()               # recognition backbones untouched
+    after = model.router.state_dict()  # recognition backbones untouched
     assert all(torch.equal(before[k], after[k]) for k in before)
 
     with pytest.raises(ConfigError, match="policy.flow"):
         load_backbone_init(model, {"policy.flow": str(tmp_path / "rgb.pt")})
-    resnet = adamml.create_model("test_unimodal_rgb", num_classes=6)   # another architecture
+    resnet = adamml.create_model("test_unimodal_rgb", num_classes=6)  # another architecture
     torch.save({"model": resnet.state_dict()}, tmp_path / "resnet.pt")
     with pytest.raises(CheckpointError, match="policy.rgb"):
         load_backbone_init(model, {"policy.rgb": str(tmp_path / "resnet.pt")})

@@ -21,8 +21,14 @@ from .modalities import Modality, get_modality
 from .model import AdaMML
 from .registries import MODELS, POLICIES
 
-__all__ = ["ModelRecipe", "create_model", "list_models", "register_model", "get_recipe",
-           "recipe_factory"]
+__all__ = [
+    "ModelRecipe",
+    "create_model",
+    "list_models",
+    "register_model",
+    "get_recipe",
+    "recipe_factory",
+]
 
 # Tiny inputs for the test_* models: 4 frames at 32x32 (policy: 2 frames at 24x24), 32x32 audio.
 _TINY_VISUAL = {"frames": 4, "size": (32, 32), "policy_size": (24, 24)}
@@ -95,7 +101,9 @@ def build_from_recipe(
     specs = {m: _spec(m, recipe.tiny) for m in (*mods, *pmods)}
     for m in backbones or {}:
         if get_modality(m).name not in mods:
-            raise ConfigError(f"backbones names {m!r}, which this model does not use; it uses {mods}")
+            raise ConfigError(
+                f"backbones names {m!r}, which this model does not use; it uses {mods}"
+            )
     chosen = {**recipe.backbones, **{get_modality(k).name: v for k, v in (backbones or {}).items()}}
 
     def default_backbone(m: str, policy_side: bool) -> str:
@@ -107,9 +115,12 @@ def build_from_recipe(
 
     weights = pretrained if isinstance(pretrained, Mapping) else {}
     rec = {
-        m: create_backbone(resolve_backbone_name(chosen.get(m) or default_backbone(m, False)),
-                           modality=specs[m], num_classes=num_classes,
-                           pretrained=weights.get(m, False))
+        m: create_backbone(
+            resolve_backbone_name(chosen.get(m) or default_backbone(m, False)),
+            modality=specs[m],
+            num_classes=num_classes,
+            pretrained=weights.get(m, False),
+        )
         for m in mods
     }
     router = ModalityRouter(rec)
@@ -120,11 +131,17 @@ def build_from_recipe(
         name = policy or recipe.policy
         kwargs: dict[str, Any] = {**recipe.policy_args, **(policy_args or {})}
         if getattr(POLICIES.get(name), "takes_feature_extractors", False):
-            kwargs.setdefault("backbones", {
-                m: create_backbone(recipe.policy_backbones.get(m) or default_backbone(m, True),
-                                   modality=specs[m], num_classes=0)
-                for m in pmods
-            })
+            kwargs.setdefault(
+                "backbones",
+                {
+                    m: create_backbone(
+                        recipe.policy_backbones.get(m) or default_backbone(m, True),
+                        modality=specs[m],
+                        num_classes=0,
+                    )
+                    for m in pmods
+                },
+            )
             if recipe.tiny:
                 for k, v in _TINY_POLICY_ARGS.items():
                     kwargs.setdefault(k, v)
@@ -138,24 +155,32 @@ def build_from_recipe(
         fname = fusion or recipe.fusion
         # what the model knows about itself goes to the fusions that take it; the user's
         # fusion_args are checked by create_fusion
-        known = {"num_classes": num_classes,
-                 "feature_dims": {m: rec[m].num_features for m in mods}}
+        known = {"num_classes": num_classes, "feature_dims": {m: rec[m].num_features for m in mods}}
         fkwargs = {k: v for k, v in known.items() if accepts(FUSIONS.get(fname), k)}
         fus = create_fusion(fname, modalities=mods, **{**fkwargs, **(fusion_args or {})})
 
     if num_segments is not None:
-        warnings.warn("create_model(num_segments=...) is deprecated and ignored: the data "
-                      "pipeline sets S (data.segments_train, data.segments_eval)",
-                      DeprecationWarning, stacklevel=3)
+        warnings.warn(
+            "create_model(num_segments=...) is deprecated and ignored: the data "
+            "pipeline sets S (data.segments_train, data.segments_eval)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
     weights_default = default_cost_weights(mods, specs)
-    return AdaMML(pol, router, fus, modality_specs=specs,
-                  cost_weights=dict(cost_weights or weights_default), gamma=gamma,
-                  precision=precision)
+    return AdaMML(
+        pol,
+        router,
+        fus,
+        modality_specs=specs,
+        cost_weights=dict(cost_weights or weights_default),
+        gamma=gamma,
+        precision=precision,
+    )
 
 
 def recipe_factory(name: str, recipe: ModelRecipe) -> Callable[..., AdaMML]:
     """The factory that ``MODELS`` holds for ``recipe``: ``factory(num_classes, **overrides)``
-    (the overrides of [`create_model`][adamml.models.create_model]), with ``factory.recipe``.
+    (the overrides of [`create_model`][adamml.zoo.create_model]), with ``factory.recipe``.
 
     Raises (when called):
         ConfigError: for an override ``build_from_recipe`` does not take (the accepted ones
@@ -163,8 +188,12 @@ def recipe_factory(name: str, recipe: ModelRecipe) -> Callable[..., AdaMML]:
     """
 
     def factory(num_classes: int, **overrides: Any) -> AdaMML:
-        check_kwargs(build_from_recipe, overrides, what=f"create_model({name!r})",
-                     given=("recipe", "num_classes"))
+        check_kwargs(
+            build_from_recipe,
+            overrides,
+            what=f"create_model({name!r})",
+            given=("recipe", "num_classes"),
+        )
         return build_from_recipe(recipe, num_classes=num_classes, **overrides)
 
     factory.recipe = recipe  # type: ignore[attr-defined]
@@ -175,14 +204,14 @@ def recipe_factory(name: str, recipe: ModelRecipe) -> Callable[..., AdaMML]:
 def register_model(name: str, recipe: ModelRecipe, *, override: bool = False) -> ModelRecipe:
     """Register ``recipe`` under ``name`` (and its tiny twin ``test_<name>``), like the paper's
     models (AdaMML Tables 1-3, 6). ``MODELS`` holds factories only: the recipe's is
-    [`recipe_factory`][adamml.models.recipe_factory]."""
+    [`recipe_factory`][adamml.zoo.recipe_factory]."""
     for key, rec in ((name, recipe), (f"test_{name}", replace(recipe, tiny=True))):
         MODELS.register(key, recipe_factory(key, rec), override=override)
     return recipe
 
 
 def get_recipe(name: str) -> ModelRecipe:
-    """The [`ModelRecipe`][adamml.models.ModelRecipe] registered as ``name``.
+    """The [`ModelRecipe`][adamml.zoo.ModelRecipe] registered as ``name``.
 
     Raises:
         UnknownModelError: for an unknown name.
@@ -190,8 +219,10 @@ def get_recipe(name: str) -> ModelRecipe:
     """
     recipe = getattr(MODELS.get(name), "recipe", None)
     if not isinstance(recipe, ModelRecipe):
-        raise ConfigError(f"model {name!r} is a factory without a ModelRecipe (a plugin); "
-                          "build it with create_model")
+        raise ConfigError(
+            f"model {name!r} is a factory without a ModelRecipe (a plugin); "
+            "build it with create_model"
+        )
     return recipe
 
 
@@ -204,7 +235,7 @@ def create_model(name: str, num_classes: int, **overrides: Any) -> AdaMML:
     """Build a registered model, optionally overriding its parts in one call.
 
     Args:
-        name: a registered name (see [`list_models`][adamml.models.list_models]).
+        name: a registered name (see [`list_models`][adamml.zoo.list_models]).
         num_classes: K.
         **overrides: ``backbones`` ({modality: backbone name}; ``resnet18`` means the TSN
             ResNet-18, ``timm:<name>`` any timm model), ``policy`` (a name or a module),
@@ -238,28 +269,67 @@ def _register_builtins() -> None:
         "rgb_audio_flow": ("rgb", "audio", "flow"),
     }
     for key, mods in pairs.items():
-        register_model(f"adamml_{key}", ModelRecipe(
-            mods, description=f"AdaMML on {' + '.join(mods)}; the policy looks at the same"))
-        register_model(f"fusion_{key}", ModelRecipe(
-            mods, policy="all", description=f"weighted late fusion of {' + '.join(mods)}"))
-    register_model("fusion_rgb_rgbdiff", ModelRecipe(
-        ("rgb", "rgbdiff"), policy="all",
-        description="Table 9: weighted late fusion of RGB and RGB difference"))
-    register_model("adamml_rgb_flow_rgbdiff", ModelRecipe(
-        ("rgb", "flow"), ("rgb", "rgbdiff"),
-        description="Table 2 AdaMML-RGBDiff: the policy sees RGB difference, flow is recognised"))
-    register_model("adamml_rgb_audio_flow_rgbdiff", ModelRecipe(
-        ("rgb", "audio", "flow"), ("rgb", "audio", "rgbdiff"),
-        description="Table 3 AdaMML-RGBDiff: RGB + audio + flow with the RGB-difference proxy"))
-    register_model("adamml_rgb_audio_resnet18", ModelRecipe(
-        ("rgb", "audio"), backbones={"rgb": "resnet18_tsn", "audio": "resnet18_tsn"},
-        description="Table 6: ResNet-18 for RGB and audio"))
-    register_model("adamml_rgb_audio_efficientnet", ModelRecipe(
-        ("rgb", "audio"), backbones={"rgb": "efficientnet_b3", "audio": "efficientnet_b0"},
-        description="Table 6: EfficientNet-b3 for RGB, EfficientNet-b0 for audio"))
+        register_model(
+            f"adamml_{key}",
+            ModelRecipe(
+                mods, description=f"AdaMML on {' + '.join(mods)}; the policy looks at the same"
+            ),
+        )
+        register_model(
+            f"fusion_{key}",
+            ModelRecipe(
+                mods, policy="all", description=f"weighted late fusion of {' + '.join(mods)}"
+            ),
+        )
+    register_model(
+        "fusion_rgb_rgbdiff",
+        ModelRecipe(
+            ("rgb", "rgbdiff"),
+            policy="all",
+            description="Table 9: weighted late fusion of RGB and RGB difference",
+        ),
+    )
+    register_model(
+        "adamml_rgb_flow_rgbdiff",
+        ModelRecipe(
+            ("rgb", "flow"),
+            ("rgb", "rgbdiff"),
+            description=(
+                "Table 2 AdaMML-RGBDiff: the policy sees RGB difference, flow is recognised"
+            ),
+        ),
+    )
+    register_model(
+        "adamml_rgb_audio_flow_rgbdiff",
+        ModelRecipe(
+            ("rgb", "audio", "flow"),
+            ("rgb", "audio", "rgbdiff"),
+            description="Table 3 AdaMML-RGBDiff: RGB + audio + flow with the RGB-difference proxy",
+        ),
+    )
+    register_model(
+        "adamml_rgb_audio_resnet18",
+        ModelRecipe(
+            ("rgb", "audio"),
+            backbones={"rgb": "resnet18_tsn", "audio": "resnet18_tsn"},
+            description="Table 6: ResNet-18 for RGB and audio",
+        ),
+    )
+    register_model(
+        "adamml_rgb_audio_efficientnet",
+        ModelRecipe(
+            ("rgb", "audio"),
+            backbones={"rgb": "efficientnet_b3", "audio": "efficientnet_b0"},
+            description="Table 6: EfficientNet-b3 for RGB, EfficientNet-b0 for audio",
+        ),
+    )
     for m in ("rgb", "flow", "rgbdiff", "audio"):
-        register_model(f"unimodal_{m}", ModelRecipe(
-            (m,), policy="all", fusion="average", description=f"{m} alone, one backbone"))
+        register_model(
+            f"unimodal_{m}",
+            ModelRecipe(
+                (m,), policy="all", fusion="average", description=f"{m} alone, one backbone"
+            ),
+        )
 
 
 _register_builtins()

@@ -7,8 +7,9 @@ weights, so ``adamml eval`` and ``adamml predict`` need nothing but the file.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,12 +17,18 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError
 from .checkpoint import FORMAT, load_checkpoint, read_torch_file
 
-__all__ = ["build_model", "model_from_checkpoint", "load_state_strict", "load_backbone_init",
-           "read_weights"]
+__all__ = [
+    "build_model",
+    "model_from_checkpoint",
+    "load_state_strict",
+    "load_backbone_init",
+    "read_weights",
+]
 
 
-def build_model(name: str, num_classes: int, model_args: Mapping[str, Any] | None = None
-                ) -> nn.Module:
+def build_model(
+    name: str, num_classes: int, model_args: Mapping[str, Any] | None = None
+) -> nn.Module:
     """``adamml.create_model(name, num_classes=..., **model_args)``, or, for a name of the form
     ``package.module:factory``, ``factory(num_classes=..., **model_args)`` (custom models).
 
@@ -37,7 +44,7 @@ def build_model(name: str, num_classes: int, model_args: Mapping[str, Any] | Non
         except (ImportError, AttributeError) as err:
             raise ConfigError(f"cannot import model factory {name!r}: {err}") from None
         return factory(num_classes=num_classes, **args)
-    from ..models import create_model
+    from ..zoo import create_model
 
     return create_model(name, num_classes=num_classes, **args)
 
@@ -49,13 +56,15 @@ def load_state_strict(module: nn.Module, state: Mapping[str, torch.Tensor], what
         module.load_state_dict(state, strict=True)
     except RuntimeError as err:
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-        raise CheckpointError(f"{what} is from another model: its weights do not fit "
-                              f"{type(module).__name__} ({' '.join(lines[1:4]) or lines[0]})"
-                              ) from None
+        raise CheckpointError(
+            f"{what} is from another model: its weights do not fit "
+            f"{type(module).__name__} ({' '.join(lines[1:4]) or lines[0]})"
+        ) from None
 
 
-def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"
-                          ) -> tuple[nn.Module, dict[str, Any]]:
+def model_from_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model saved in a training checkpoint and load its weights.
 
     Returns:
@@ -86,8 +95,10 @@ def read_weights(path: str, what: str) -> dict[str, torch.Tensor]:
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         return state["model"]  # {"model": state_dict, ...} written by other tools
     if not isinstance(state, dict):
-        raise CheckpointError(f"{path!r} (init for {what!r}) holds a {type(state).__name__}, "
-                              "not a state dict of weights")
+        raise CheckpointError(
+            f"{path!r} (init for {what!r}) holds a {type(state).__name__}, "
+            "not a state dict of weights"
+        )
     return state
 
 
@@ -105,19 +116,26 @@ def load_backbone_init(model: nn.Module, init: Mapping[str, str]) -> None:
         CheckpointError: if the file cannot be read or its weights do not fit.
     """
     if init and not hasattr(model, "load_part_state"):
-        raise ConfigError(f"init needs a model with parts (part_names, load_part_state; see "
-                          f"adamml.AdaMML); {type(model).__name__} has none")
+        raise ConfigError(
+            f"init needs a model with parts (part_names, load_part_state; see "
+            f"adamml.AdaMML); {type(model).__name__} has none"
+        )
     for key, path in init.items():
         if key not in model.part_names:
             policy_parts = tuple(getattr(model, "policy_part_names", ()))
             recognition = [p for p in model.part_names if p not in policy_parts]
-            raise ConfigError(f"init names {key!r}, which is not a part of this model; its "
-                              f"backbones are {recognition} and its policy's feature "
-                              f"extractors {list(policy_parts)}")
+            raise ConfigError(
+                f"init names {key!r}, which is not a part of this model; its "
+                f"backbones are {recognition} and its policy's feature "
+                f"extractors {list(policy_parts)}"
+            )
         try:
-            model.load_part_state(key, read_weights(path, key),
-                                  what=f"init checkpoint {path!r} for {key!r}")
+            model.load_part_state(
+                key, read_weights(path, key), what=f"init checkpoint {path!r} for {key!r}"
+            )
         except CheckpointError as err:
-            raise CheckpointError(f"{err}. It was saved from another model: use a checkpoint of "
-                                  f"a model with the same {key!r} architecture (e.g. this "
-                                  "config's pre-training stage)") from None
+            raise CheckpointError(
+                f"{err}. It was saved from another model: use a checkpoint of "
+                f"a model with the same {key!r} architecture (e.g. this "
+                "config's pre-training stage)"
+            ) from None
