@@ -22,6 +22,7 @@ interrupted mid-training resumes from its ``last.pt``, so several tables can sha
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -102,7 +103,7 @@ class Run:
 
 @dataclass(frozen=True)
 class Settings:
-    """Schedule and hyper-parameters of one mode (`FULL` or `MINI`).
+    """Schedule and hyper-parameters of one mode (`FULL` or `MINI`); the defaults are the paper's.
 
     Attributes:
         segments_train, segments_eval: S in training and evaluation (paper: 5 and 10).
@@ -122,23 +123,23 @@ class Settings:
         train_videos, val_videos, test_videos: synthetic split sizes (mini only).
     """
 
-    segments_train: int
-    segments_eval: int
-    unimodal_segments_train: int
-    batch_size: int
-    workers: int
-    device: str
-    unimodal_epochs: int
-    unimodal_lr: float
-    unimodal_schedule: str
-    unimodal_milestones: tuple[int, ...]
-    warmup_epochs: int
-    joint_epochs: int
-    finetune_epochs: int
-    lr: float
-    policy_lr: float
-    lr_schedule: str
-    milestones: tuple[int, ...]
+    segments_train: int = 5
+    segments_eval: int = 10
+    unimodal_segments_train: int = 1
+    batch_size: int = 72
+    workers: int = 8
+    device: str = "auto"
+    unimodal_epochs: int = 60
+    unimodal_lr: float = 0.01
+    unimodal_schedule: str = "multistep"
+    unimodal_milestones: tuple[int, ...] = (20, 40, 50)
+    warmup_epochs: int = 5
+    joint_epochs: int = 20
+    finetune_epochs: int = 10
+    lr: float = 0.001
+    policy_lr: float = 0.01
+    lr_schedule: str = "multistep"
+    milestones: tuple[int, ...] = (10, 15)
     tau_start: float = 5.0
     tau_decay: float = 0.965
     num_classes: int = 31
@@ -147,30 +148,11 @@ class Settings:
     test_videos: int = 0
 
 
-FULL = Settings(
-    segments_train=5,
-    segments_eval=10,
-    unimodal_segments_train=1,
-    batch_size=72,
-    workers=8,
-    device="auto",
-    unimodal_epochs=60,
-    unimodal_lr=0.01,
-    unimodal_schedule="multistep",
-    unimodal_milestones=(20, 40, 50),
-    warmup_epochs=5,
-    joint_epochs=20,
-    finetune_epochs=10,
-    lr=0.001,
-    policy_lr=0.01,
-    lr_schedule="multistep",
-    milestones=(10, 15),
-)
+FULL = Settings()
 """The paper's recipe (Sec. 4.1 "Training Details", appendix B; reference §6 README values)."""
 
-MINI = Settings(
-    segments_train=5,
-    segments_eval=10,
+MINI = dataclasses.replace(
+    FULL,
     unimodal_segments_train=5,
     batch_size=16,
     workers=0,
@@ -183,7 +165,6 @@ MINI = Settings(
     joint_epochs=6,
     finetune_epochs=2,
     lr=0.01,
-    policy_lr=0.01,
     lr_schedule="cosine",
     milestones=(),
     tau_decay=0.8,
