@@ -28,25 +28,18 @@ RGB = Modality(
     channels=3,
     frames=8,
     size=(224, 224),
-    cost_weight=1.0,
     description="RGB frames, 8 per segment (every 4th of 32), ImageNet-normalised",
 )
-FLOW = Modality(
-    "flow",
+# flow and RGB difference are sampled like RGB, each frame a stack of 5 consecutive ones
+FLOW = RGB.replace(
+    name="flow",
     channels=10,
-    frames=8,
-    size=(224, 224),
     consecutive=5,
-    cost_weight=1.0,
     description="TV-L1 optical flow, 5 interleaved x/y pairs per frame, clipped to [-20, 20]",
 )
-RGBDIFF = Modality(
-    "rgbdiff",
+RGBDIFF = FLOW.replace(
+    name="rgbdiff",
     channels=15,
-    frames=8,
-    size=(224, 224),
-    consecutive=5,
-    cost_weight=1.0,
     description="RGB difference, 5 consecutive frame differences per frame (a cheap flow proxy)",
 )
 AUDIO = Modality(
