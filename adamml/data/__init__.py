@@ -11,20 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import errors as _errors
 from .audio import audio_window, log_spectrogram
 from .check import ManifestReport, check_manifest, import_reference_list
 from .clip import lazy_modalities, load_video_inputs
 from .dataset import VideoDataset, collate_clips
 from .decode import VideoReader
-from .errors import (
-    DataError,
-    FlowWeightsError,
-    ManifestError,
-    MediaFileError,
-    NoAudioStreamError,
-    NoVideoStreamError,
-    VideoDecodeError,
-)
+from .errors import *  # noqa: F403  (the error classes, as errors.__all__ lists them)
 from .extract import ExtractResult, extract_audio, extract_flow, extract_frames
 from .flow import (
     FLOW_METHODS,
@@ -78,13 +71,7 @@ __all__ = [
     "check_manifest",
     "ManifestReport",
     "import_reference_list",
-    "DataError",
-    "MediaFileError",
-    "VideoDecodeError",
-    "NoVideoStreamError",
-    "NoAudioStreamError",
-    "ManifestError",
-    "FlowWeightsError",
+    *_errors.__all__,
 ]
 
 
