@@ -144,29 +144,14 @@ class SyntheticAV:
         return np.array([self.plan(i).label for i in range(self.num_videos)], np.int64)
 
     def tensors(
-        self,
-        input_spec: Mapping[str, InputSpec],
-        segments: int,
-        train: bool,
-        *,
-        subsegments: int = 2,
-        augment: bool = True,
-        max_shift: int | None = None,
-        flow_method: FlowMethod = "tvl1",
-        transform: Callable[..., dict[str, Tensor]] | None = None,
+        self, input_spec: Mapping[str, InputSpec], segments: int, train: bool, **options: Any
     ) -> SyntheticTensorDataset:
-        """Precompute the model inputs of every video once (see `SyntheticTensorDataset`)."""
-        return SyntheticTensorDataset(
-            self,
-            input_spec,
-            segments=segments,
-            train=train,
-            subsegments=subsegments,
-            augment=augment,
-            max_shift=max_shift,
-            flow_method=flow_method,
-            transform=transform,
-        )
+        """Precompute the model inputs of every video once (see `SyntheticTensorDataset`).
+
+        ``options`` are the dataset's other keyword arguments (``subsegments``, ``augment``,
+        ``max_shift``, ``flow_method``, ``transform``), passed on as they are.
+        """
+        return SyntheticTensorDataset(self, input_spec, segments=segments, train=train, **options)
 
 
 class SyntheticTensorDataset(Dataset):
