@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -49,54 +49,79 @@ def _rel(video: Path, root: Path | None) -> str:
     return os.path.relpath(video, root) if root else video.name
 
 
+def _plan(
+    videos: Sequence[str | os.PathLike[str]],
+    root: str | os.PathLike[str] | None,
+    out_path: Callable[[str], Path],
+    done: Callable[[Path], bool],
+) -> tuple[ExtractResult, list[tuple[Path, Path]]]:
+    """The ``(video, output)`` jobs still to do; outputs already ``done`` are listed as skipped
+    (what makes a run resumable). ``out_path`` maps a video's name relative to ``root``."""
+    base = Path(root) if root else None
+    result, jobs = ExtractResult(), []
+    for v in map(Path, videos):
+        out = out_path(_rel(v, base))
+        (result.skipped.append(out) if done(out) else jobs.append((v, out)))
+    return result, jobs
+
+
 _CHUNK = 64  # frame pairs per optical_flow_batch call (one batched call for raft_small)
 
 
 def _flow_one(
     job: tuple[Path, Path], method: FlowMethod, reduced: bool, flow_size: int, device: str = "cpu"
-) -> tuple[str, str]:
+) -> None:
     video, out = job
-    try:
-        frames = resize_short(VideoReader(video).read_all(), flow_size)
-        if method != "raft_small":  # the OpenCV methods work on grey frames: convert once
-            frames = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
-        pairs = []
-        for i in range(0, len(frames) - 1, _CHUNK):  # quantise as we go: float flow is 8x
-            j = min(i + _CHUNK, len(frames) - 1)
-            pairs += list(
-                quantise_flow(
-                    optical_flow_batch(
-                        frames[i:j],
-                        frames[i + 1 : j + 1],
-                        method=method,
-                        reduced=reduced,
-                        device=device,
-                    )
+    frames = resize_short(VideoReader(video).read_all(), flow_size)
+    if method != "raft_small":  # the OpenCV methods work on grey frames: convert once
+        frames = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+    pairs = []
+    for i in range(0, len(frames) - 1, _CHUNK):  # quantise as we go: float flow is 8x
+        j = min(i + _CHUNK, len(frames) - 1)
+        pairs += list(
+            quantise_flow(
+                optical_flow_batch(
+                    frames[i:j],
+                    frames[i + 1 : j + 1],
+                    method=method,
+                    reduced=reduced,
+                    device=device,
                 )
             )
-        if not pairs:  # one-frame video: one zero field so readers find something
-            pairs = [quantise_flow(np.zeros((*frames.shape[1:3], 2), np.float32))]
-        write_flow_file(out, pairs, FLOW_BOUND)
-        return str(video), ""
+        )
+    if not pairs:  # one-frame video: one zero field so readers find something
+        pairs = [quantise_flow(np.zeros((*frames.shape[1:3], 2), np.float32))]
+    write_flow_file(out, pairs, FLOW_BOUND)
+
+
+def _attempt(
+    worker: Callable[[tuple[Path, Path]], None], job: tuple[Path, Path]
+) -> tuple[str, str]:
+    """Run one job: ``(video, "")`` when it is written, ``(video, message)`` when the video is
+    bad, so that one bad video does not stop the run."""
+    try:
+        worker(job)
+        return str(job[0]), ""
     except DataError as e:
-        return str(video), str(e)
+        return str(job[0]), str(e)
 
 
 def _run(
     jobs: list[tuple[Path, Path]],
-    worker: partial,
+    worker: Callable[[tuple[Path, Path]], None],
     workers: int,
     desc: str,
     result: ExtractResult,
     progress: bool,
 ) -> ExtractResult:
     out_of = {str(v): o for v, o in jobs}
+    attempt = partial(_attempt, worker)
     if workers > 1 and len(jobs) > 1:
         with mp.get_context("spawn").Pool(workers) as pool:
-            it: Iterable[tuple[str, str]] = pool.imap_unordered(worker, jobs)
+            it: Iterable[tuple[str, str]] = pool.imap_unordered(attempt, jobs)
             results = list(tqdm(it, total=len(jobs), desc=desc, disable=not progress))
     else:
-        results = [worker(j) for j in tqdm(jobs, desc=desc, disable=not progress)]
+        results = [attempt(j) for j in tqdm(jobs, desc=desc, disable=not progress)]
     for video, err in results:
         if err:
             result.failed[video] = err
@@ -137,11 +162,7 @@ def extract_flow(
         [`ExtractResult`][adamml.data.extract.ExtractResult]; bad videos are listed in ``failed``
         and do not stop the run.
     """
-    base = Path(root) if root else None
-    result, jobs = ExtractResult(), []
-    for v in map(Path, videos):
-        out = flow_file(out_dir, _rel(v, base))
-        (result.skipped.append(out) if out.is_file() else jobs.append((v, out)))
+    result, jobs = _plan(videos, root, partial(flow_file, out_dir), Path.is_file)
     check_flow_method(method, "extract_flow method")
     if method == "raft_small" and jobs:  # a missing download fails once, not once per video
         from .raft import load_raft_small
@@ -151,22 +172,18 @@ def extract_flow(
     return _run(jobs, worker, workers, "flow", result, progress)
 
 
-def _frames_one(job: tuple[Path, Path], short_side: int) -> tuple[str, str]:
+def _frames_one(job: tuple[Path, Path], short_side: int) -> None:
     video, out = job
-    try:
-        frames = resize_short(VideoReader(video).read_all(), short_side)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
-        for i, f in enumerate(frames, start=1):
-            cv2.imwrite(
-                str(tmp / f"{i:05d}.jpg"),
-                cv2.cvtColor(f, cv2.COLOR_RGB2BGR),
-                [cv2.IMWRITE_JPEG_QUALITY, 95],
-            )
-        os.replace(tmp, out)
-        return str(video), ""
-    except DataError as e:
-        return str(video), str(e)
+    frames = resize_short(VideoReader(video).read_all(), short_side)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for i, f in enumerate(frames, start=1):
+        cv2.imwrite(
+            str(tmp / f"{i:05d}.jpg"),
+            cv2.cvtColor(f, cv2.COLOR_RGB2BGR),
+            [cv2.IMWRITE_JPEG_QUALITY, 95],
+        )
+    os.replace(tmp, out)
 
 
 def extract_frames(
@@ -180,33 +197,27 @@ def extract_frames(
 ) -> ExtractResult:
     """Write each video's frames as ``%05d.jpg`` (shorter side ``short_side``), one folder per
     video (``out_dir/<rel>``), as the reference's ``tools/extract_rgb.py`` does."""
-    base = Path(root) if root else None
-    result, jobs = ExtractResult(), []
-    for v in map(Path, videos):
-        out = Path(out_dir) / Path(_rel(v, base)).with_suffix("")
-        (result.skipped.append(out) if out.is_dir() else jobs.append((v, out)))
+    result, jobs = _plan(
+        videos, root, lambda rel: Path(out_dir) / Path(rel).with_suffix(""), Path.is_dir
+    )
     return _run(
         jobs, partial(_frames_one, short_side=short_side), workers, "frames", result, progress
     )
 
 
-def _audio_one(job: tuple[Path, Path], sample_rate: int) -> tuple[str, str]:
+def _audio_one(job: tuple[Path, Path], sample_rate: int) -> None:
     video, out = job
-    try:
-        wave = VideoReader(video).get_audio(sample_rate)
-        pcm = (np.clip(wave, -1, 1) * 32767).astype(np.int16)[None]
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.stem}.tmp.wav")
-        with av.open(str(tmp), "w", format="wav") as c:
-            s = c.add_stream("pcm_s16le", rate=sample_rate, layout="mono")
-            frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
-            frame.sample_rate = sample_rate
-            for p in [*s.encode(frame), *s.encode()]:
-                c.mux(p)
-        os.replace(tmp, out)
-        return str(video), ""
-    except DataError as e:
-        return str(video), str(e)
+    wave = VideoReader(video).get_audio(sample_rate)
+    pcm = (np.clip(wave, -1, 1) * 32767).astype(np.int16)[None]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp.wav")
+    with av.open(str(tmp), "w", format="wav") as c:
+        s = c.add_stream("pcm_s16le", rate=sample_rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+        frame.sample_rate = sample_rate
+        for p in [*s.encode(frame), *s.encode()]:
+            c.mux(p)
+    os.replace(tmp, out)
 
 
 def extract_audio(
@@ -220,11 +231,9 @@ def extract_audio(
 ) -> ExtractResult:
     """Write each video's audio as a mono 16-bit WAV at ``sample_rate`` (``out_dir/<rel>.wav``),
     as the reference's ``ffmpeg -ac 1 -ar 24000`` does. Videos without audio are ``failed``."""
-    base = Path(root) if root else None
-    result, jobs = ExtractResult(), []
-    for v in map(Path, videos):
-        out = Path(out_dir) / Path(_rel(v, base)).with_suffix(".wav")
-        (result.skipped.append(out) if out.is_file() else jobs.append((v, out)))
+    result, jobs = _plan(
+        videos, root, lambda rel: Path(out_dir) / Path(rel).with_suffix(".wav"), Path.is_file
+    )
     return _run(
         jobs, partial(_audio_one, sample_rate=sample_rate), workers, "audio", result, progress
     )
