@@ -262,12 +262,7 @@ class FastPath:
         return fast
 
     def _build(
-        self,
-        owner: nn.Module,
-        sample: Tensor,
-        dtype: torch.dtype,
-        opts: InferenceOptions,
-        features: bool,
+        self, owner: nn.Module, sample: Tensor, opts: InferenceOptions, features: bool
     ) -> Callable[[Tensor], Tensor]:
         fast = self._plain_copy(owner, opts)
         self.folded = 0
@@ -284,28 +279,23 @@ class FastPath:
         if opts.channels_last:
             fast = fast.to(memory_format=torch.channels_last)
             fast.use_channels_last = True
-        if dtype != next(fast.parameters()).dtype:
-            fast = fast.to(dtype)
+        if sample.dtype != next(fast.parameters()).dtype:
+            fast = fast.to(sample.dtype)
         call = fast.forward_features if features else fast.forward
         if opts.compile:
             call = torch.compile(call, dynamic=False)
         return call
 
     def _call(
-        self,
-        owner: nn.Module,
-        sample: Tensor,
-        dtype: torch.dtype,
-        opts: InferenceOptions,
-        features: bool,
+        self, owner: nn.Module, sample: Tensor, opts: InferenceOptions, features: bool
     ) -> Callable[[Tensor], Tensor]:
         params = _params_key(owner)
         if params != self._owner_key:
             self.clear()
             self._owner_key = params
-        key = (sample.device, dtype, features, opts)
+        key = (sample.device, sample.dtype, features, opts)
         if key not in self._copies:
-            self._copies[key] = self._build(owner, sample, dtype, opts, features)
+            self._copies[key] = self._build(owner, sample, opts, features)
         return self._copies[key]
 
     def chunk_size(self, owner: nn.Module, x: Tensor, opts: InferenceOptions) -> int:
@@ -332,8 +322,8 @@ class FastPath:
             dtype = torch.get_autocast_dtype(device_type)
         else:
             dtype = next(owner.parameters()).dtype
-        x = x.to(dtype)
-        call = self._call(owner, x, dtype, opts, features)
+        x = x.to(dtype)  # the copy runs in the dtype of its sample
+        call = self._call(owner, x, opts, features)
         n = self.chunk_size(owner, x, opts)
         if opts.compile:
             run = call
