@@ -215,26 +215,14 @@ class PolicyLSTM(JointFeaturePolicy):
         decisions, logits = self._decide(raw, generator)
         return decisions, logits, PolicyState(h, c, raw)
 
-    def forward(
-        self, views: Mapping[str, Tensor], *, generator: torch.Generator | None = None
-    ) -> PolicyOutput:
-        """Decide for every segment of every video.
-
-        Args:
-            views: the policy view of each modality in ``self.modalities``.
-            generator: optional generator for the gate's noise.
-
-        Returns:
-            ``PolicyOutput(decisions (B, S, M), logits (B, S, M, 2))``.
-        """
-        feats = self.features(views)
+    def decide(self, feats: Tensor, generator: torch.Generator | None = None) -> PolicyOutput:
+        """Unroll the LSTM over the segments of ``feats (B, S, J)``, from a new state."""
         state = self.init_state(feats.shape[0], feats.device, feats.dtype)
         decisions, logits = [], []
-        with full_precision(feats.device.type):  # decisions in float32 under autocast
-            for t in range(feats.shape[1]):
-                d, z, state = self._advance(feats[:, t], state, generator)
-                decisions.append(d)
-                logits.append(z)
+        for t in range(feats.shape[1]):
+            d, z, state = self._advance(feats[:, t], state, generator)
+            decisions.append(d)
+            logits.append(z)
         return PolicyOutput(torch.stack(decisions, dim=1), torch.stack(logits, dim=1))
 
     def extra_repr(self) -> str:
