@@ -112,7 +112,7 @@ class JointGatePolicy(PolicyLSTM):
     def _raw_logits(self, h: Tensor) -> Tensor:
         return self.head(h)
 
-    def _decide(self, raw: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def _gate_step(self, raw: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         bits = self.bits.to(raw)
         choice = self.gate(raw, generator=generator)  # (B, 2**M) one-hot
         decisions = choice @ bits  # (B, M)

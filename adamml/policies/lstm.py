@@ -132,7 +132,7 @@ class PolicyLSTM(JointFeaturePolicy):
         """``(B, hidden) -> (B, R)`` raw logits, flattened in feedback order."""
         return torch.cat([head(h) for head in self.heads], dim=-1)
 
-    def _decide(self, raw: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def _gate_step(self, raw: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         """Raw logits ``(B, R)`` -> decisions ``(B, M)`` and (skip, use) logits ``(B, M, 2)``."""
         logits = rearrange(raw, "b (m k) -> b m k", k=2)
         return self.gate(logits, generator=generator)[..., 1], logits
@@ -212,7 +212,7 @@ class PolicyLSTM(JointFeaturePolicy):
         x = torch.cat([feature, state.prev_logits], dim=-1) if self.feed_logits else feature
         h, c = self.lstm(x, (state.h, state.c))
         raw = self._raw_logits(h)
-        decisions, logits = self._decide(raw, generator)
+        decisions, logits = self._gate_step(raw, generator)
         return decisions, logits, PolicyState(h, c, raw)
 
     def decide(self, feats: Tensor, generator: torch.Generator | None = None) -> PolicyOutput:
