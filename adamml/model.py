@@ -26,7 +26,7 @@ from torch.nn.modules.batchnorm import _NormBase
 from torch.nn.modules.dropout import _DropoutNd
 
 from ._checks import canonical_inputs
-from .errors import ConfigError, ShapeError
+from .errors import CheckpointError, ConfigError, ShapeError
 from .modalities import InputSpec, Modality, get_modality
 from .modalities import canonical_name as _canonical
 from .precision import autocast, check_precision, full_precision
@@ -54,6 +54,17 @@ def freeze_norm_and_dropout(module: nn.Module) -> None:
     for sub in module.modules():
         if isinstance(sub, (_NormBase, nn.GroupNorm, _DropoutNd)):
             sub.eval()
+
+
+def load_weights_strict(module: nn.Module, state: Mapping[str, Tensor], message: str) -> None:
+    """``module.load_state_dict(state, strict=True)``, turning a key or shape mismatch into a
+    CheckpointError: ``message``, then the first mismatches in parentheses (the reference
+    loaded with ``strict=False``; §10)."""
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        raise CheckpointError(f"{message} ({' '.join(lines[1:4]) or lines[0]})") from None
 
 
 class PolicyViewClassifier(nn.Module):
@@ -490,8 +501,6 @@ class AdaMML(nn.Module):
             ConfigError: for an unknown part.
             CheckpointError: if the weights do not fit (keys or shapes listed).
         """
-        from .errors import CheckpointError
-
         target = self.part(name)
         policy_part = self.is_policy_part(name)
         m = self.part_modality(name)
@@ -515,14 +524,7 @@ class AdaMML(nn.Module):
                 picked = {k[4:]: v for k, v in picked.items()}  # a PolicyViewClassifier
             wanted = target.state_dict()
             picked = {k: v for k, v in picked.items() if k in wanted}
-        try:
-            target.load_state_dict(picked, strict=True)
-        except RuntimeError as err:
-            lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-            raise CheckpointError(
-                f"{what or 'the state'} does not fit part {name!r}: "
-                f"{' '.join(lines[1:4]) or lines[0]}"
-            ) from None
+        load_weights_strict(target, picked, f"{what or 'the state'} does not fit part {name!r}")
 
     def part_architecture(self, name: str) -> dict[str, tuple[int, ...]]:
         """Weight names and shapes of part ``name`` without its classifier: two parts with

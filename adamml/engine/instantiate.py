@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
+from ..model import load_weights_strict
 from .checkpoint import FORMAT, load_checkpoint, read_torch_file
 
 __all__ = [
@@ -52,14 +53,11 @@ def build_model(
 def load_state_strict(module: nn.Module, state: Mapping[str, torch.Tensor], what: str) -> None:
     """``load_state_dict(strict=True)``, turning key/shape mismatches into a CheckpointError
     that lists the offending keys (the reference loaded with ``strict=False``; §10)."""
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-        raise CheckpointError(
-            f"{what} is from another model: its weights do not fit "
-            f"{type(module).__name__} ({' '.join(lines[1:4]) or lines[0]})"
-        ) from None
+    load_weights_strict(
+        module,
+        state,
+        f"{what} is from another model: its weights do not fit {type(module).__name__}",
+    )
 
 
 def model_from_checkpoint(

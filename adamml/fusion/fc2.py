@@ -80,17 +80,10 @@ class FC2Fusion(Fusion):
         )
 
     def forward(self, per_modality: Mapping[str, Tensor], decisions: Tensor) -> Tensor:
-        """Fuse: ``MLP(concat_k u_k f_k)``.
-
-        Args:
-            per_modality: ``(B, S, D_k)`` features per modality.
-            decisions: ``(B, S, M)`` 0/1 decisions.
-
-        Returns:
-            ``(B, S, K)`` fused segment logits.
+        """``MLP(concat_k u_k f_k)``: features ``(B, S, D_k)`` in, segment logits out.
 
         Raises:
-            ShapeError: on missing modalities, disagreeing B, S or a wrong feature width.
+            ShapeError: as `Fusion.forward`, and for a width other than ``feature_dims``.
         """
         feats = self.collect(per_modality, decisions)
         blocks = []

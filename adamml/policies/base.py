@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from .._checks import canonical_inputs, canonical_modalities
 from ..errors import ConfigError, ShapeError
 from ..modalities import canonical_name as _canonical
 from ..precision import full_precision
+from ..types import PolicyOutput
 
 __all__ = [
     "canonical_modalities",
@@ -20,6 +22,7 @@ __all__ = [
     "batch_segments",
     "JointFeaturePolicy",
     "init_use_bias",
+    "use_log_odds",
 ]
 
 
@@ -36,14 +39,22 @@ def init_use_bias(heads: Sequence[nn.Linear], init_use: float | None) -> None:
     """
     if init_use is None:
         return
-    import math
-
-    if not 0.0 < float(init_use) < 1.0:
-        raise ConfigError(f"init_use must be a probability in (0, 1); got {init_use!r}")
+    use = use_log_odds(init_use)
     with torch.no_grad():
         for head in heads:
             head.bias.zero_()
-            head.bias[1] = math.log(init_use / (1.0 - init_use))
+            head.bias[1] = use
+
+
+def use_log_odds(init_use: float) -> float:
+    """``log(p / (1 - p))`` for ``p = init_use``: the *use* bias of a fresh policy head.
+
+    Raises:
+        ConfigError: unless ``0 < init_use < 1``.
+    """
+    if not 0.0 < float(init_use) < 1.0:
+        raise ConfigError(f"init_use must be a probability in (0, 1); got {init_use!r}")
+    return math.log(init_use / (1.0 - init_use))
 
 
 def check_views(views: Mapping[str, Tensor], modalities: Sequence[str]) -> dict[str, Tensor]:
@@ -220,3 +231,23 @@ class JointFeaturePolicy(nn.Module):
         with full_precision(feats[0].device.type):
             joint = self.joint(torch.cat(feats, dim=-1).float())
         return rearrange(joint, "(b s) d -> b s d", b=b, s=s)
+
+    def forward(
+        self, views: Mapping[str, Tensor], *, generator: torch.Generator | None = None
+    ) -> PolicyOutput:
+        """Decide for every segment of every video.
+
+        Args:
+            views: the policy view of each modality in ``self.modalities``.
+            generator: optional generator for the gate's noise.
+
+        Returns:
+            ``PolicyOutput(decisions (B, S, M), logits (B, S, M, 2))``.
+        """
+        feats = self.features(views)
+        with full_precision(feats.device.type):  # decisions in float32 under autocast
+            return self.decide(feats, generator)
+
+    def decide(self, feats: Tensor, generator: torch.Generator | None = None) -> PolicyOutput:
+        """Decisions from the joint features ``feats (B, S, joint_dim)``, in float32."""
+        raise NotImplementedError(f"{type(self).__name__} must implement decide() or forward()")

@@ -8,7 +8,6 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..precision import full_precision
 from ..registries import POLICIES
 from ..types import PolicyOutput
 from .base import JointFeaturePolicy, init_use_bias
@@ -48,18 +47,10 @@ class PolicyFC(JointFeaturePolicy):
 
     Example:
         >>> import torch
-        >>> from torch import nn
-        >>> class Tiny(nn.Module):
-        ...     num_features = 4
-        ...     def __init__(self, c):
-        ...         super().__init__()
-        ...         self.fc = nn.Linear(c, 4)
-        ...     def forward(self, x):
-        ...         return self.fc(x.mean(dim=(1, 3, 4)))
-        >>> policy = PolicyFC(("rgb", "flow"), backbones={"rgb": Tiny(3), "flow": Tiny(10)},
-        ...                   joint_dim=8)
-        >>> policy({"rgb": torch.randn(1, 3, 4, 3, 8, 8),
-        ...         "flow": torch.randn(1, 3, 4, 10, 8, 8)}).decisions.shape
+        >>> policy = PolicyFC(("rgb", "flow"), joint_dim=8,
+        ...                   backbones={"rgb": "tiny_policy", "flow": "tiny_policy"})
+        >>> policy({"rgb": torch.randn(1, 3, 2, 3, 24, 24),
+        ...         "flow": torch.randn(1, 3, 2, 10, 24, 24)}).decisions.shape
         torch.Size([1, 3, 2])
     """
 
@@ -79,22 +70,10 @@ class PolicyFC(JointFeaturePolicy):
         init_use_bias(self.heads, init_use)
         self.gate = gate if gate is not None else GumbelGate()
 
-    def forward(
-        self, views: Mapping[str, Tensor], *, generator: torch.Generator | None = None
-    ) -> PolicyOutput:
-        """Decide for every segment independently.
-
-        Args:
-            views: the policy view of each modality in ``self.modalities``.
-            generator: optional generator for the gate's noise.
-
-        Returns:
-            ``PolicyOutput(decisions (B, S, M), logits (B, S, M, 2))``.
-        """
-        feats = self.features(views)
-        with full_precision(feats.device.type):  # decisions in float32 under autocast
-            logits = torch.stack([head(feats) for head in self.heads], dim=2)
-            return PolicyOutput(self.gate(logits, generator=generator)[..., 1], logits)
+    def decide(self, feats: Tensor, generator: torch.Generator | None = None) -> PolicyOutput:
+        """Each segment on its own: ``heads[m](f)`` for every segment of ``feats (B, S, J)``."""
+        logits = torch.stack([head(feats) for head in self.heads], dim=2)
+        return PolicyOutput(self.gate(logits, generator=generator)[..., 1], logits)
 
     def extra_repr(self) -> str:
         return f"modalities={self.modalities}, joint_dim={self.joint_dim}"

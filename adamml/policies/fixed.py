@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..registries import POLICIES
@@ -28,21 +28,44 @@ class _ContentFreePolicy(nn.Module):
         super().__init__()
         self.modalities = canonical_modalities(modalities)
 
-    def _size(
+    def forward(
         self,
-        views: Mapping[str, Any] | None,
-        batch_size: int | None,
-        num_segments: int | None,
-        device: torch.device | str | None,
-    ) -> tuple[int, int, torch.device]:
+        views: Mapping[str, Any] | None = None,
+        *,
+        batch_size: int | None = None,
+        num_segments: int | None = None,
+        device: torch.device | str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> PolicyOutput:
+        """Decisions for every segment of every video, without looking at the content.
+
+        Args:
+            views: any tensors shaped ``(B, S, ...)`` (only their size and device are read).
+            batch_size: B, overriding the views.
+            num_segments: S, overriding the views.
+            device: the decisions' device, overriding the views'.
+            generator: a CPU generator for policies that draw (ignored by the others).
+
+        Returns:
+            ``PolicyOutput(decisions (B, S, M) of 0./1., logits None)``.
+        """
         if batch_size is not None and num_segments is not None:
-            return int(batch_size), int(num_segments), torch.device(device or "cpu")
-        b, s, dev = batch_segments(views or {}, self.modalities)
-        return (
-            b if batch_size is None else int(batch_size),
-            s if num_segments is None else int(num_segments),
-            dev if device is None else torch.device(device),
-        )
+            b, s, dev = int(batch_size), int(num_segments), torch.device(device or "cpu")
+        else:
+            b, s, dev = batch_segments(views or {}, self.modalities)
+            b = b if batch_size is None else int(batch_size)
+            s = s if num_segments is None else int(num_segments)
+            dev = dev if device is None else torch.device(device)
+        return PolicyOutput(self.decide(b, s, dev, generator), None)
+
+    def decide(
+        self, b: int, s: int, device: torch.device, generator: torch.Generator | None
+    ) -> Tensor:
+        """``(B, S, M)`` 0/1 decisions on ``device``."""
+        return torch.ones(b, s, len(self.modalities), device=device)
+
+    def extra_repr(self) -> str:
+        return f"modalities={self.modalities}"
 
 
 @POLICIES.register("all", aliases=("all_on",))
@@ -63,31 +86,6 @@ class AllPolicy(_ContentFreePolicy):
         >>> AllPolicy(("rgb", "audio"))({"rgb": torch.zeros(2, 3, 8, 3, 4, 4)}).decisions.shape
         torch.Size([2, 3, 2])
     """
-
-    def forward(
-        self,
-        views: Mapping[str, Any] | None = None,
-        *,
-        batch_size: int | None = None,
-        num_segments: int | None = None,
-        device: torch.device | str | None = None,
-    ) -> PolicyOutput:
-        """All-ones decisions.
-
-        Args:
-            views: any tensors shaped ``(B, S, ...)`` (only their size and device are read).
-            batch_size: B, overriding the views.
-            num_segments: S, overriding the views.
-            device: the decisions' device, overriding the views'.
-
-        Returns:
-            ``PolicyOutput(decisions (B, S, M) of ones, logits None)``.
-        """
-        b, s, dev = self._size(views, batch_size, num_segments, device)
-        return PolicyOutput(torch.ones(b, s, len(self.modalities), device=dev), None)
-
-    def extra_repr(self) -> str:
-        return f"modalities={self.modalities}"
 
 
 @POLICIES.register("random", aliases=("rng",))
@@ -176,34 +174,15 @@ class RandomPolicy(_ContentFreePolicy):
             return self._train_generator
         return torch.Generator().manual_seed(int(self.seed))
 
-    def forward(
-        self,
-        views: Mapping[str, Any] | None = None,
-        *,
-        batch_size: int | None = None,
-        num_segments: int | None = None,
-        device: torch.device | str | None = None,
-        generator: torch.Generator | None = None,
-    ) -> PolicyOutput:
-        """Random (or, outside the active phase, all-ones) decisions.
-
-        Args:
-            views: any tensors shaped ``(B, S, ...)`` (only their size and device are read).
-            batch_size: B, overriding the views.
-            num_segments: S, overriding the views.
-            device: the decisions' device, overriding the views'.
-            generator: a CPU generator to draw from instead of the policy's own.
-
-        Returns:
-            ``PolicyOutput(decisions (B, S, M) of 0./1., logits None)``.
-        """
-        b, s, dev = self._size(views, batch_size, num_segments, device)
+    def decide(
+        self, b: int, s: int, device: torch.device, generator: torch.Generator | None
+    ) -> Tensor:
+        """Random decisions in the active phase (all on outside it), drawn on the CPU."""
         if not self.active:
-            return PolicyOutput(torch.ones(b, s, len(self.modalities), device=dev), None)
+            return super().decide(b, s, device, generator)
         gen = generator if generator is not None else self._generator()
         u = torch.rand(b, s, len(self.modalities), generator=gen)
-        keep = (u < torch.tensor(self.p)).float()
-        return PolicyOutput(keep.to(dev), None)
+        return (u < torch.tensor(self.p)).float().to(device)
 
     def extra_repr(self) -> str:
         return f"modalities={self.modalities}, p={self.p}, when={self.when!r}, seed={self.seed}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
 
 import torch
 from einops import rearrange
@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..registries import POLICIES
-from .gate import GumbelGate
+from .base import use_log_odds
 from .lstm import PolicyLSTM
 
 __all__ = ["JointGatePolicy", "combination_bits"]
@@ -68,82 +68,51 @@ class JointGatePolicy(PolicyLSTM):
 
     Example:
         >>> import torch
-        >>> from torch import nn
-        >>> class Tiny(nn.Module):
-        ...     num_features = 4
-        ...     def __init__(self, c):
-        ...         super().__init__()
-        ...         self.fc = nn.Linear(c, 4)
-        ...     def forward(self, x):
-        ...         return self.fc(x.mean(dim=(1, 3, 4)))
         >>> policy = JointGatePolicy(("rgb", "audio"), joint_dim=8, hidden_size=8,
-        ...                          backbones={"rgb": Tiny(3), "audio": Tiny(1)})
-        >>> out = policy({"rgb": torch.randn(2, 3, 4, 3, 8, 8),
-        ...               "audio": torch.randn(2, 3, 1, 1, 8, 8)})
+        ...     backbones={"rgb": "tiny_policy", "audio": "tiny_audio_policy"})
+        >>> out = policy({"rgb": torch.randn(2, 3, 2, 3, 24, 24),
+        ...               "audio": torch.randn(2, 3, 1, 1, 32, 32)})
         >>> out.decisions.shape, policy.head.out_features
         (torch.Size([2, 3, 2]), 4)
     """
 
     bits: Tensor
 
-    def __init__(
-        self,
-        modalities: Sequence[str],
-        *,
-        backbones: Mapping[str, nn.Module | str] | None = None,
-        joint_dim: int = 2048,
-        hidden_size: int = 256,
-        gate: GumbelGate | None = None,
-        feed_logits: bool = True,
-        init_use: float | None = 0.9,
-    ) -> None:
-        count = 1 if isinstance(modalities, str) else len(tuple(modalities))
+    @property
+    def num_combinations(self) -> int:
+        """``2 ** M``.
+
+        Raises:
+            ConfigError: for more than 12 modalities (read before any layer is that wide).
+        """
+        count = len(self.modalities)
         if count > _MAX_MODALITIES:
             raise ConfigError(
                 f"JointGatePolicy scores 2**M combinations; M = {count} > {_MAX_MODALITIES} "
                 "is too many (use PolicyLSTM)"
             )
-        super().__init__(
-            modalities,
-            backbones=backbones,
-            joint_dim=joint_dim,
-            hidden_size=hidden_size,
-            gate=gate,
-            feed_logits=feed_logits,
-            init_use=init_use,
-        )
-        self.register_buffer("bits", combination_bits(len(self.modalities)), persistent=False)
-
-    @property
-    def num_combinations(self) -> int:
-        """``2 ** M``."""
-        return 2 ** len(self.modalities)
+        return 2**count
 
     def _feedback_size(self) -> int:
         return self.num_combinations
 
     def _build_heads(self) -> None:
         self.head = nn.Linear(self.hidden_size, self.num_combinations)
+        self.register_buffer("bits", combination_bits(len(self.modalities)), persistent=False)
 
     def _init_use(self, init_use: float | None) -> None:
         """All modalities on with probability ``init_use``, the other combinations equally."""
         if init_use is None:
             return
-        import math
-
-        from ..errors import ConfigError
-
-        if not 0.0 < float(init_use) < 1.0:
-            raise ConfigError(f"init_use must be a probability in (0, 1); got {init_use!r}")
         n = self.num_combinations  # the last combination has every bit set
         with torch.no_grad():
             self.head.bias.zero_()
-            self.head.bias[n - 1] = math.log(init_use / (1.0 - init_use) * (n - 1))
+            self.head.bias[n - 1] = use_log_odds(init_use) + math.log(n - 1)
 
     def _raw_logits(self, h: Tensor) -> Tensor:
         return self.head(h)
 
-    def _decide(self, raw: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def _gate_step(self, raw: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         bits = self.bits.to(raw)
         choice = self.gate(raw, generator=generator)  # (B, 2**M) one-hot
         decisions = choice @ bits  # (B, M)

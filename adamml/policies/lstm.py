@@ -132,7 +132,7 @@ class PolicyLSTM(JointFeaturePolicy):
         """``(B, hidden) -> (B, R)`` raw logits, flattened in feedback order."""
         return torch.cat([head(h) for head in self.heads], dim=-1)
 
-    def _decide(self, raw: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def _gate_step(self, raw: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         """Raw logits ``(B, R)`` -> decisions ``(B, M)`` and (skip, use) logits ``(B, M, 2)``."""
         logits = rearrange(raw, "b (m k) -> b m k", k=2)
         return self.gate(logits, generator=generator)[..., 1], logits
@@ -212,29 +212,17 @@ class PolicyLSTM(JointFeaturePolicy):
         x = torch.cat([feature, state.prev_logits], dim=-1) if self.feed_logits else feature
         h, c = self.lstm(x, (state.h, state.c))
         raw = self._raw_logits(h)
-        decisions, logits = self._decide(raw, generator)
+        decisions, logits = self._gate_step(raw, generator)
         return decisions, logits, PolicyState(h, c, raw)
 
-    def forward(
-        self, views: Mapping[str, Tensor], *, generator: torch.Generator | None = None
-    ) -> PolicyOutput:
-        """Decide for every segment of every video.
-
-        Args:
-            views: the policy view of each modality in ``self.modalities``.
-            generator: optional generator for the gate's noise.
-
-        Returns:
-            ``PolicyOutput(decisions (B, S, M), logits (B, S, M, 2))``.
-        """
-        feats = self.features(views)
+    def decide(self, feats: Tensor, generator: torch.Generator | None = None) -> PolicyOutput:
+        """Unroll the LSTM over the segments of ``feats (B, S, J)``, from a new state."""
         state = self.init_state(feats.shape[0], feats.device, feats.dtype)
         decisions, logits = [], []
-        with full_precision(feats.device.type):  # decisions in float32 under autocast
-            for t in range(feats.shape[1]):
-                d, z, state = self._advance(feats[:, t], state, generator)
-                decisions.append(d)
-                logits.append(z)
+        for t in range(feats.shape[1]):
+            d, z, state = self._advance(feats[:, t], state, generator)
+            decisions.append(d)
+            logits.append(z)
         return PolicyOutput(torch.stack(decisions, dim=1), torch.stack(logits, dim=1))
 
     def extra_repr(self) -> str:
