@@ -6,6 +6,7 @@ report the same mistake with the same typed, one-line message (docs/errors.md).
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -58,7 +59,9 @@ def check_kwargs(
     )
     unknown = sorted(k for k in kwargs if k not in params or k in skip)
     if unknown:
-        raise ConfigError(f"{what} does not take {unknown}; it accepts {accepted}")
+        close = {k: difflib.get_close_matches(k, accepted, n=1) for k in unknown}
+        hint = "".join(f"; {k!r}: did you mean {c[0]!r}?" for k, c in close.items() if c)
+        raise ConfigError(f"{what} does not take {unknown}; it accepts {accepted}{hint}")
     missing = sorted(
         n
         for n, p in params.items()

@@ -115,3 +115,11 @@ def test_unused_inputs_warn_and_unknown_keys_are_rejected_at_the_model_level() -
     canonical_inputs(x, ("rgb",))  # blocks ignore what the model hands them in addition
     with pytest.raises(UnknownModalityError, match="did you mean 'rgb'"):
         canonical_inputs({**x, "rbg": x["rgb"]}, ("rgb",), unused="warn")
+
+
+def test_check_kwargs_suggests_the_closest_accepted_name() -> None:
+    with pytest.raises(ConfigError, match=r"it accepts \[.*\]; 'polcy': did you mean 'policy'\?"):
+        adamml.create_model("test_adamml_rgb_audio", num_classes=3, polcy="fc")
+    with pytest.raises(ConfigError) as info:  # nothing close: no guess
+        check_kwargs(_factory, {"zzz": 1}, what="thing 'x'")
+    assert "did you mean" not in str(info.value)
