@@ -1,8 +1,8 @@
 """The ``adamml`` CLI that SIGKILLs itself the N-th time a file is renamed into place.
 
 ``python faulty_adamml.py N train --config ...``: the resume tests' crash at the worst moment
-(a checkpoint written but not yet visible). The library has no hook for this; the script
-patches `adamml.engine.checkpoint._replace_into_place`.
+(a checkpoint written but not yet visible); ``N = 0`` only lists the renames. The library has
+no hook for this; the script patches `adamml.engine.checkpoint._replace_into_place`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ import os
 import signal
 import sys
 
+WRITE = "adamml-write:"
+
 
 def install(n: int) -> None:
-    """Kill this process just before the ``n``-th rename of a complete file."""
+    """Kill this process just before the ``n``-th rename of a complete file; ``n = 0`` kills
+    nothing and prints ``adamml-write:<path>`` to stderr for each rename (to choose ``n``)."""
     from adamml.engine import checkpoint
 
     real = checkpoint._replace_into_place
@@ -22,7 +25,9 @@ def install(n: int) -> None:
     def replace(tmp: str, path) -> None:  # noqa: ANN001
         nonlocal count
         count += 1
-        if count == n:
+        if n == 0:
+            print(f"{WRITE}{path}", file=sys.stderr, flush=True)
+        elif count == n:
             os.kill(os.getpid(), signal.SIGKILL)
         real(tmp, path)
 

@@ -36,6 +36,7 @@ def _train(
 ) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     launcher = ["-m", "adamml"] if kill_at is None else [str(FAULTY), str(kill_at)]
+    # kill_at=0: an uninterrupted run that lists its file writes (see faulty_adamml.py)
     cmd = [
         sys.executable,
         *launcher,
@@ -61,13 +62,26 @@ def test_kill_in_any_stage_then_resume_matches_uninterrupted(tmp_path: Path) -> 
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(CONFIG))
     ref = tmp_path / "ref"
-    done = _train(config, ref)
+    done = _train(config, ref, kill_at=0)
     assert done.returncode == 0, done.stderr[-2000:]
     expected = _comparable(ref)
     assert set(expected["pretrain"]) == {"rgb", "audio", "policy.rgb"}
-    # each atomic file write counts: the 2nd lands in the first stage (rgb), the 8th in the
-    # second (audio), the 20th in the main run (warm-up, joint, fine-tune)
-    where = {2: "rgb", 8: "audio", 20: "main"}
+    # every atomic file write counts; kill at the second write of the first stage (rgb), of the
+    # second (audio) and of the main run (warm-up, joint, fine-tune), as the reference wrote them
+    writes = [
+        Path(line[len("adamml-write:") :])
+        for line in done.stderr.splitlines()
+        if line.startswith("adamml-write:")
+    ]
+    where: dict[int, str] = {}
+    for stage, folder in (
+        ("rgb", ref / "pretrain" / "rgb"),
+        ("audio", ref / "pretrain" / "audio"),
+        ("main", ref),
+    ):
+        inside = [i for i, w in enumerate(writes, 1) if w.parent == folder]
+        assert len(inside) >= 2, (stage, writes)
+        where[inside[1]] = stage
     for n, stage in where.items():
         out = tmp_path / f"killed{n}"
         killed = _train(config, out, kill_at=n)
