@@ -142,9 +142,10 @@ def build_from_recipe(
                     for m in pmods
                 },
             )
-            if recipe.tiny:
+            if recipe.tiny:  # the tiny sizes each policy takes (fc has no LSTM: no hidden_size)
                 for k, v in _TINY_POLICY_ARGS.items():
-                    kwargs.setdefault(k, v)
+                    if accepts(POLICIES.get(name), k):
+                        kwargs.setdefault(k, v)
         pol = create_policy(name, modalities=pmods, **kwargs)
 
     if isinstance(fusion, nn.Module):

@@ -137,3 +137,11 @@ def test_num_segments_is_deprecated_and_not_stored() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         adamml.create_model("test_adamml_rgb_audio", num_classes=3)
+
+
+@pytest.mark.parametrize("policy", ["lstm", "fc", "joint_gate", "random", "all"])
+def test_every_builtin_policy_builds_the_tiny_models(policy: str) -> None:
+    # the tiny sizes go only to the policies that take them (fc has no hidden_size)
+    model = adamml.create_model("test_adamml_rgb_audio", num_classes=3, policy=policy)
+    inputs = {m: torch.randn(1, 2, *s.shape) for m, s in model.input_spec.items()}
+    assert model(inputs).logits.shape == (1, 3)
