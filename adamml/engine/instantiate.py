@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, UnknownModelError
 from ..model import load_weights_strict
 from .checkpoint import FORMAT, load_checkpoint, read_torch_file
 
@@ -69,13 +69,22 @@ def model_from_checkpoint(
         ``(model, checkpoint)``; the model is on ``map_location`` in eval mode.
 
     Raises:
-        CheckpointError: if the file is not a training checkpoint or the weights do not fit.
+        CheckpointError: if the file is not a training checkpoint, its model is not registered
+            here (a plugin model without its plugin), or the weights do not fit.
     """
     ckpt = load_checkpoint(path, map_location=map_location)
     for key in ("model_name", "num_classes", "model"):
         if key not in ckpt:
             raise CheckpointError(f"checkpoint {str(path)!r} lacks {key!r}")
-    model = build_model(ckpt["model_name"], int(ckpt["num_classes"]), ckpt.get("model_args"))
+    name = ckpt["model_name"]
+    try:
+        model = build_model(name, int(ckpt["num_classes"]), ckpt.get("model_args"))
+    except UnknownModelError as err:  # most often a plugin model without its plugin
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} holds model {name!r}, which is not registered here: "
+            "install the plugin package that provides it (`adamml list plugins` shows the ones "
+            f"loaded). {err}"
+        ) from None
     load_state_strict(model, ckpt["model"], f"checkpoint {str(path)!r}")
     return model.to(map_location).eval(), ckpt
 

@@ -35,3 +35,14 @@ def test_policy_extractors_initialise_from_unimodal_models(tmp_path) -> None:
     torch.save({"model": resnet.state_dict()}, tmp_path / "resnet.pt")
     with pytest.raises(CheckpointError, match="policy.rgb"):
         load_backbone_init(model, {"policy.rgb": str(tmp_path / "resnet.pt")})
+
+
+def test_a_checkpoint_of_an_unregistered_model_names_the_missing_plugin(tmp_path) -> None:
+    from adamml.engine.checkpoint import save_checkpoint
+    from adamml.engine.instantiate import model_from_checkpoint
+
+    model = adamml.create_model("test_adamml_rgb_audio", num_classes=3)
+    state = {"model_name": "depth_adamml", "num_classes": 3, "model": model.state_dict()}
+    path = save_checkpoint(state, tmp_path, "best.pt", update_last=False)
+    with pytest.raises(CheckpointError, match="holds model 'depth_adamml'.*install the plugin"):
+        model_from_checkpoint(path)
