@@ -17,7 +17,7 @@ from torch import nn
 from ._checks import accepts, check_kwargs
 from .errors import ConfigError
 from .losses import default_cost_weights
-from .modalities import Modality, get_modality
+from .modalities import AUDIO, FLOW, RGB, RGBDIFF, Modality, get_modality
 from .model import AdaMML
 from .registries import MODELS, POLICIES
 
@@ -36,6 +36,7 @@ _TINY_AUDIO = {"size": (32, 32)}
 _TINY_BACKBONES = {"visual": "tiny_tsn", "audio": "tiny_audio"}
 _TINY_POLICY_BACKBONES = {"visual": "tiny_policy", "audio": "tiny_audio_policy"}
 _TINY_POLICY_ARGS = {"joint_dim": 64, "hidden_size": 32}
+_PAPER_MODALITIES = frozenset(m.name for m in (RGB, FLOW, RGBDIFF, AUDIO))
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,9 @@ def build_from_recipe(
 
     def default_backbone(m: str, policy_side: bool) -> str:
         spec = specs[m]
-        if recipe.tiny:
+        # a plugin modality's tiny twin keeps the backbones its Modality names: the tiny
+        # built-ins are made for the paper's four inputs
+        if recipe.tiny and m in _PAPER_MODALITIES:
             table = _TINY_POLICY_BACKBONES if policy_side else _TINY_BACKBONES
             return table["audio" if spec.is_audio else "visual"]
         return spec.policy_backbone if policy_side else spec.recognition_backbone

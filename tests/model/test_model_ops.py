@@ -145,3 +145,21 @@ def test_every_builtin_policy_builds_the_tiny_models(policy: str) -> None:
     model = adamml.create_model("test_adamml_rgb_audio", num_classes=3, policy=policy)
     inputs = {m: torch.randn(1, 2, *s.shape) for m, s in model.input_spec.items()}
     assert model(inputs).logits.shape == (1, 3)
+
+
+def test_a_plugin_modality_keeps_its_own_backbone_in_the_tiny_twin() -> None:
+    from adamml.modalities import Modality
+    from adamml.zoo import ModelRecipe, build_from_recipe
+
+    depth = Modality(
+        "depthx", channels=1, frames=8, size=(64, 64), recognition_backbone="resnet18_tsn"
+    )
+    adamml.register_modality(depth, override=True)
+    try:
+        recipe = ModelRecipe(("rgb", "depthx"), policy="all", tiny=True)
+        model = build_from_recipe(recipe, num_classes=3)
+        # rgb gets the tiny built-in; the plugin modality the ResNet-18 its Modality names
+        assert model.router.backbone("depthx").num_features == 512
+        assert model.router.backbone("rgb").num_features < 512
+    finally:
+        adamml.MODALITIES.unregister("depthx")
