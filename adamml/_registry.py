@@ -16,7 +16,7 @@ import fnmatch
 import importlib
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Generic, TypeVar
@@ -61,6 +61,9 @@ class Registry(Generic[T]):
         group: the entry-point group read for plugins, e.g. ``"adamml.modalities"``.
         error: the exception type raised for an unknown name.
         builtins: modules imported before the first look-up so that built-ins are registered.
+        on_plugin: how an object loaded from an entry point is registered,
+            ``on_plugin(name, obj)``; by default ``register(name, obj)`` (MODELS turns a
+            `ModelRecipe` into the model and its ``test_`` twin).
 
     Example:
         >>> from adamml import FUSIONS
@@ -74,8 +77,10 @@ class Registry(Generic[T]):
         group: str,
         error: type[UnknownNameError] = UnknownNameError,
         builtins: tuple[str, ...] = (),
+        on_plugin: Callable[[str, Any], Any] | None = None,
     ) -> None:
         self.kind = kind
+        self._on_plugin = on_plugin
         self.group = group
         self.error = error
         self._builtins = builtins
@@ -154,7 +159,7 @@ class Registry(Generic[T]):
             try:
                 obj = ep.load()
                 if ep.name not in self._items:
-                    self.register(ep.name, obj)
+                    (self._on_plugin or self.register)(ep.name, obj)
                 self._info[ep.name] = PluginInfo(self.group, ep.name, "plugin", dist_name, ep.value)
             except Exception as exc:  # a broken plugin must never take the library down
                 warnings.warn(

@@ -50,7 +50,22 @@ POLICIES: Registry[Any] = Registry(
 FUSIONS: Registry[Any] = Registry(
     "fusion", "adamml.fusions", UnknownFusionError, ("adamml.fusion",)
 )
-MODELS: Registry[Any] = Registry("model", "adamml.models", UnknownModelError, ("adamml.zoo",))
+
+
+def _register_model_plugin(name: str, obj: Any) -> None:
+    """A model entry point may name a factory or a `ModelRecipe` (registered with its tiny
+    ``test_`` twin, like the built-in models)."""
+    from .zoo import ModelRecipe, register_model
+
+    if isinstance(obj, ModelRecipe):
+        register_model(name, obj)
+    else:
+        MODELS.register(name, obj)
+
+
+MODELS: Registry[Any] = Registry(
+    "model", "adamml.models", UnknownModelError, ("adamml.zoo",), _register_model_plugin
+)
 DATA_SOURCES: Registry[Any] = Registry(
     "data source",
     "adamml.data_sources",

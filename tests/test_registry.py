@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 import textwrap
 import warnings
 
@@ -159,3 +160,30 @@ def test_registry_module_does_not_import_the_registries() -> None:
         "adamml.models",
         "adamml.data_sources",
     }
+
+
+def test_a_model_entry_point_naming_a_recipe_gets_its_test_twin(tmp_path, monkeypatch) -> None:
+    (tmp_path / "twin_plugin_mod.py").write_text(
+        "from adamml.zoo import ModelRecipe\n"
+        "RECIPE = ModelRecipe(('rgb', 'audio'), description='a plugin model')\n"
+    )
+    info = tmp_path / "twin_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: twin_plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[adamml.models]\nplugin_adamml = twin_plugin_mod:RECIPE\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = adamml.MODELS
+    try:
+        reg.reload_plugins()
+        assert {"plugin_adamml", "test_plugin_adamml"} <= set(reg.list())
+        model = adamml.create_model("test_plugin_adamml", num_classes=3)
+        assert model.modalities == ("rgb", "audio")
+        sources = {p.name: p.source for p in adamml.list_plugins() if "plugin_adamml" in p.name}
+        assert sources == {"plugin_adamml": "plugin", "test_plugin_adamml": "plugin"}
+    finally:
+        monkeypatch.delitem(sys.modules, "twin_plugin_mod", raising=False)
+        monkeypatch.undo()
+        reg.reload_plugins()
+    assert "plugin_adamml" not in reg.list()
