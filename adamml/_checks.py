@@ -21,6 +21,14 @@ from .modalities import canonical_name as _canonical
 __all__ = ["check_kwargs", "accepts", "canonical_modalities", "canonical_inputs"]
 
 
+def _parameters(factory: Callable[..., Any]) -> Mapping[str, inspect.Parameter] | None:
+    """The parameters of ``factory``'s signature; ``None`` for a builtin or C callable."""
+    try:
+        return inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return None
+
+
 def check_kwargs(
     factory: Callable[..., Any],
     kwargs: Mapping[str, Any],
@@ -47,11 +55,8 @@ def check_kwargs(
         ...
         adamml.errors.ConfigError: policy 'x' does not take ['q']; it accepts ['p']
     """
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):  # a builtin or C callable: nothing to read
-        return
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+    params = _parameters(factory)
+    if params is None or any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
     skip = {"self", *given}
     accepted = sorted(
@@ -76,9 +81,8 @@ def check_kwargs(
 
 def accepts(factory: Callable[..., Any], name: str) -> bool:
     """Whether ``factory`` takes a keyword argument ``name`` (or any, through ``**kwargs``)."""
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
+    params = _parameters(factory)
+    if params is None:
         return False
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
@@ -108,9 +112,13 @@ def canonical_modalities(
     return out
 
 
+def _type_name(x: Any) -> str:
+    """``list``, ``numpy.ndarray``: the type of ``x`` as a user would write it."""
+    return f"{type(x).__module__}.{type(x).__qualname__}".removeprefix("builtins.")
+
+
 def _not_a_dict(inputs: Any, what: str) -> ShapeError:
-    kind = type(inputs).__module__ + "." + type(inputs).__qualname__
-    kind = kind.removeprefix("builtins.")
+    kind = _type_name(inputs)
     return ShapeError(
         f"{what} must be a dict {{modality: tensor (B, S, T, C, H, W)}}, e.g. "
         f"{{'rgb': x, 'audio': a}}; got a {kind}"
@@ -122,8 +130,7 @@ def _check_value(name: str, x: Any, what: str) -> None:
         hasattr(x, "gather") and hasattr(x, "shape") and not hasattr(x, "__array__")
     ):
         return  # a tensor or a SegmentSource
-    kind = type(x).__module__ + "." + type(x).__qualname__
-    kind = kind.removeprefix("builtins.")
+    kind = _type_name(x)
     if hasattr(x, "__array__"):
         fix = f"convert it with torch.from_numpy({what}[{name!r}])"
     elif isinstance(x, (list, tuple)):

@@ -177,9 +177,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         if last is None:
             raise CheckpointError(f"no checkpoint in folder {str(path)!r} (expected {LAST})")
         path = last
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
-    state = read_torch_file(path, map_location=map_location)
+    state = read_torch_file(path, map_location=map_location)  # names a missing file
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(_not_training_checkpoint(path, state))
     return state
