@@ -40,6 +40,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from _common import cpu_model
 
+from adamml.data.synthetic.source import syntheticav_source
+
 SCHEDULE = {"warmup_epochs": 3, "joint_epochs": 8, "finetune_epochs": 3}
 
 
@@ -101,11 +103,6 @@ VARIANTS: tuple[Variant, ...] = (
 IN_MEMORY = tuple(v.name for v in VARIANTS if not v.mp4)
 
 
-def _source(n: int, split: str, options: Mapping[str, Any]) -> str:
-    opts = "".join(f",{k}={v}" for k, v in sorted(options.items()))
-    return f"syntheticav:{n},split={split}{opts}"
-
-
 def cell_config(
     v: Variant, seed: int, videos: tuple[int, int, int], folder: Path
 ) -> dict[str, Any]:
@@ -130,7 +127,9 @@ def cell_config(
             "test": str(data_dir / "test.csv"),
         }
     else:
-        data = {s: _source(n, s, v.options) for s, n in zip(("train", "val", "test"), videos)}
+        data = {
+            s: syntheticav_source(n, s, v.options) for s, n in zip(("train", "val", "test"), videos)
+        }
     return {
         "model": "test_adamml_rgb_audio",
         "num_classes": v.num_classes,

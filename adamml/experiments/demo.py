@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from ..data.synthetic.source import syntheticav_source
 from ..engine.config import plain_data
 from ..engine.trainer import write_json
 from .compare import compare
@@ -82,8 +83,7 @@ class DemoSettings:
 
     def source(self, n: int, split: str) -> str:
         """The ``syntheticav:`` data source of one split."""
-        opts = "".join(f",{k}={v}" for k, v in sorted(self.data_options.items()))
-        return f"syntheticav:{n},split={split}{opts}"
+        return syntheticav_source(n, split, self.data_options)
 
     def config(self, seed: int) -> dict[str, Any]:
         """The plain config the demo trains AdaMML from."""

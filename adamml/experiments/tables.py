@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from ..data.synthetic.source import syntheticav_source
 from ..engine.config import plain_data
 from ..losses import REFERENCE_COST_WEIGHTS
 from .report import MODALITY_LABELS as LABELS
@@ -243,14 +244,10 @@ def unimodal_runs(
 def _data_section(spec: TableSpec, args: argparse.Namespace, s: Settings) -> dict[str, Any]:
     if args.mini:
         if spec.mini_data == "syntheticav":
-
-            def src(n: int, split: str) -> str:
-                return f"syntheticav:{n},split={split}"
-
             return {
-                "train": src(s.train_videos, "train"),
-                "val": src(s.val_videos, "val"),
-                "test": src(s.test_videos, "test"),
+                "train": syntheticav_source(s.train_videos, "train"),
+                "val": syntheticav_source(s.val_videos, "val"),
+                "test": syntheticav_source(s.test_videos, "test"),
             }
         # synthetic:N: every evaluation split shares its noise stream, so a separate test split
         # would contain the validation videos; report on val (the paper's Kinetics-Sounds
@@ -277,7 +274,9 @@ def _num_classes(args: argparse.Namespace, s: Settings) -> int:
     if args.data_root:
         classes = Path(args.data_root) / "classes.txt"
         if classes.is_file():
-            return sum(1 for line in classes.read_text().splitlines() if line.strip())
+            from ..data.manifest import read_classes  # the manifests' own reader (# comments)
+
+            return len(read_classes(classes))
         if not args.dry_run:
             raise SystemExit(
                 f"error: {classes} does not exist; the manifests need a classes.txt "
@@ -290,13 +289,14 @@ def build_config(run: Run, spec: TableSpec, args: argparse.Namespace, out: Path)
     """The raw training config (a YAML-able dict) of one row."""
     s = MINI if args.mini else FULL
     model = f"test_{run.model}" if args.mini else run.model
+    # a unimodal row trains one supervised stage of unimodal_epochs; the others the three stages
+    schedule = {
+        "warmup_epochs": s.warmup_epochs,
+        "joint_epochs": s.joint_epochs,
+        "finetune_epochs": s.finetune_epochs,
+        "epochs": s.unimodal_epochs if run.unimodal else None,
+    }
     if run.unimodal:
-        schedule = {
-            "warmup_epochs": s.warmup_epochs,
-            "joint_epochs": s.joint_epochs,
-            "finetune_epochs": s.finetune_epochs,
-            "epochs": s.unimodal_epochs,
-        }
         optim = {
             "lr": s.unimodal_lr,
             "lr_schedule": s.unimodal_schedule,
@@ -304,12 +304,6 @@ def build_config(run: Run, spec: TableSpec, args: argparse.Namespace, out: Path)
         }
         seg_train = s.unimodal_segments_train
     else:
-        schedule = {
-            "warmup_epochs": s.warmup_epochs,
-            "joint_epochs": s.joint_epochs,
-            "finetune_epochs": s.finetune_epochs,
-            "epochs": None,
-        }
         optim = {
             "lr": s.lr,
             "policy_lr": s.policy_lr,

@@ -17,7 +17,12 @@ from ...errors import ConfigError
 from ...registries import DATA_SOURCES
 from ..sources import DataSource, SourceRequest, parse_source
 
-__all__ = ["SyntheticAVSource", "parse_syntheticav", "clear_syntheticav_cache"]
+__all__ = [
+    "SyntheticAVSource",
+    "parse_syntheticav",
+    "syntheticav_source",
+    "clear_syntheticav_cache",
+]
 
 _CACHE: dict[tuple[Any, ...], Any] = {}
 _CACHE_SIZE = 6
@@ -41,6 +46,23 @@ def _count(arg: str) -> int:
     return n
 
 
+def _pop_split(options: dict[str, Any], train: bool) -> str:
+    """The ``split`` option (default ``train`` for training data, else ``val``), removed."""
+    return str(options.pop("split", "train" if train else "val"))
+
+
+def syntheticav_source(n: int, split: str, options: Mapping[str, Any] | None = None) -> str:
+    """The source string of ``n`` videos of one split (options sorted): the inverse of
+    `parse_syntheticav`.
+
+    Example:
+        >>> syntheticav_source(300, "test", {"p_both": 0.1})
+        'syntheticav:300,split=test,p_both=0.1'
+    """
+    opts = "".join(f",{k}={v}" for k, v in sorted((options or {}).items()))
+    return f"syntheticav:{n},split={split}{opts}"
+
+
 def parse_syntheticav(source: str, *, train: bool) -> tuple[int, str, dict[str, Any]]:
     """Split ``syntheticav:N[,split=S][,key=value...]`` into ``(N, split, options)``.
 
@@ -61,7 +83,7 @@ def parse_syntheticav(source: str, *, train: bool) -> tuple[int, str, dict[str, 
     scheme, arg, options = parse_source(source)
     if scheme != "syntheticav":
         raise ConfigError(f"data source {source!r} is not a syntheticav: source")
-    split = str(options.pop("split", "train" if train else "val"))
+    split = _pop_split(options, train)
     return _count(arg), split, options
 
 
@@ -96,7 +118,7 @@ class SyntheticAVSource(DataSource):
         from .dataset import SyntheticAV
 
         n, options = _count(arg), dict(options)
-        split = str(options.pop("split", "train" if request.train else "val"))
+        split = _pop_split(options, request.train)
         flow_method = str(options.pop("flow_method", request.flow_method))
         if flow_method not in get_args(FlowMethod):
             raise ConfigError(
