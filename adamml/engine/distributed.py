@@ -25,6 +25,7 @@ __all__ = [
     "wrap_model",
     "unwrap",
     "all_gather_objects",
+    "all_reduce_sum",
     "barrier",
     "resolve_device",
     "cleanup",
@@ -114,6 +115,19 @@ def all_gather_objects(obj: Any, info: DistInfo) -> list[Any]:
     out: list[Any] = [None] * info.world_size
     dist.all_gather_object(out, obj)
     return out
+
+
+def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """``values`` summed over the ranks (``values`` itself when single-process).
+
+    Every rank gets the same result, so decisions taken from it (collapse checks, holding the
+    policy) are the same on every rank and the ranks keep issuing the same collectives.
+    """
+    if not info.enabled:
+        return values
+    out = values.detach().to(info.device, torch.float64).clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out.cpu()
 
 
 def barrier(info: DistInfo) -> None:

@@ -32,7 +32,7 @@ from .checkpoint import (
     set_rng_state,
 )
 from .config import TrainConfig
-from .distributed import DistInfo, barrier, unwrap, wrap_model
+from .distributed import DistInfo, all_reduce_sum, barrier, unwrap, wrap_model
 from .evaluate import evaluate, to_device
 from .health import chance_ce, check_policy, warn
 from .instantiate import build_model, load_backbone_init, load_state_strict
@@ -313,7 +313,15 @@ class Trainer:
             sums["n"] += n
             sel += out.decisions.detach().double().sum(dim=(0, 1)).cpu()
             segs += out.decisions.shape[0] * out.decisions.shape[1]
-        n = max(1, sums["n"])
+        # Summed over the ranks: every rank then reports, and decides from, the same numbers.
+        keys = list(sums)
+        total = all_reduce_sum(
+            torch.cat([torch.tensor([sums[k] for k in keys] + [segs], dtype=torch.float64), sel]),
+            self.info,
+        )
+        sums = {k: float(v) for k, v in zip(keys, total[: len(keys)].tolist())}
+        segs, sel = float(total[len(keys)]), total[len(keys) + 1 :]
+        n = max(1.0, sums["n"])
         return {
             "loss": sums["loss"] / n,
             "ce": sums["ce"] / n,
@@ -321,7 +329,7 @@ class Trainer:
             "top1": 100.0 * sums["correct"] / n,
             "gflops": sums["gflops"] / n,
             "selection_rate": {
-                m: float(100.0 * sel[k] / max(1, segs)) for k, m in enumerate(self.modalities)
+                m: float(100.0 * sel[k] / max(1.0, segs)) for k, m in enumerate(self.modalities)
             },
         }
 

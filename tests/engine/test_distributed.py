@@ -79,6 +79,22 @@ def test_two_processes_match_one_on_the_same_global_batch(tmp_path: Path, standi
     # 13 validation videos over 2 ranks: the padded duplicate is counted once
     assert ranks[0]["metrics"]["num_videos"] == 13 == metrics["num_videos"]
     assert ranks[0]["metrics"]["top1"] == pytest.approx(metrics["top1"])
+    # training numbers are summed over the ranks, so the log shows the global batch's
+    ddp_log = _train_records(tmp_path / "ddp")
+    assert ddp_log == pytest.approx(_train_records(tmp_path / "single"), rel=1e-4)
+    assert ddp_log
+
+
+def _train_records(out: Path) -> list[float]:
+    import json
+
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    return [
+        v
+        for r in records
+        if "train" in r
+        for v in (r["train"]["ce"], r["train"]["top1"], *r["train"]["selection_rate"].values())
+    ]
 
 
 @pytest.mark.dist
