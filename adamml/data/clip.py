@@ -18,10 +18,10 @@ from torch import Tensor
 from ..modalities import InputSpec
 from .errors import NoAudioStreamError
 from .flow import FlowMethod
-from .flowclip import FlowRequest, OnDemandFlow
 from .flowstore import find_flow_file, read_flow_pairs
 from .frames import open_media
-from .transforms import ClipTransform, modality_kind
+from .producers import SegmentRequest, producer_for
+from .transforms import ClipTransform
 
 __all__ = ["load_video_inputs", "lazy_modalities"]
 
@@ -30,8 +30,9 @@ def lazy_modalities(model: Any) -> tuple[str, ...]:
     """The inputs [`load_video_inputs`][adamml.data.load_video_inputs] makes lazy for ``model``.
 
     A model (anything with ``modalities``, ``policy_modalities`` and ``input_spec``, like
-    `adamml.AdaMML`) gets its optical-flow recognition modalities on demand: the router asks
-    only for the selected segments. When the policy looks at flow too (``adamml_rgb_flow``),
+    `adamml.AdaMML`) gets its recognition modalities whose producer can work on demand
+    (``InputProducer.on_demand``: optical flow) lazily: the router asks only for the selected
+    segments. When the policy looks at flow too (``adamml_rgb_flow``),
     the model asks the source for the policy view's frames of every segment
     (``select_frames``) and the rest only where flow was selected. A plain ``input_spec`` dict
     gets nothing lazy.
@@ -44,7 +45,7 @@ def lazy_modalities(model: Any) -> tuple[str, ...]:
     if not all(hasattr(model, a) for a in ("modalities", "policy_modalities", "input_spec")):
         return ()
     spec = model.input_spec
-    return tuple(m for m in model.modalities if m in spec and modality_kind(m, spec[m]) == "flow")
+    return tuple(m for m in model.modalities if m in spec and producer_for(m, spec[m]).on_demand)
 
 
 def _device(model: Any, device: torch.device | str | None) -> torch.device:
@@ -66,7 +67,7 @@ def load_video_inputs(
     flow_method: FlowMethod = "tvl1",
     flow_reduced: bool = False,
     device: torch.device | str | None = None,
-) -> dict[str, Tensor | OnDemandFlow]:
+) -> dict[str, Any]:
     """Decode ``path`` and build the evaluation inputs a model asks for.
 
     Evaluation sampling (``segments`` evenly spaced segments, centre crop), exactly as
@@ -124,18 +125,26 @@ def load_video_inputs(
         stored = lambda starts: read_flow_pairs(flow_path, starts)  # noqa: E731
     media = open_media(path)
     audio = None
-    if "audio" in transform.kinds.values():
+    if transform.needs_audio:
         if media.has_audio:
             audio = media.get_audio()
         elif missing_audio == "raise":
             raise NoAudioStreamError(f"{path}: the file has no audio stream")
     inputs = transform(
-        media.get_frames, media.num_frames, media.fps, audio, np.random.default_rng(0), flow=stored
+        media.get_frames,
+        media.num_frames,
+        media.fps,
+        audio,
+        np.random.default_rng(0),
+        flow=stored,
+        path=path,
     )
     for m, (_, view) in views.items():  # the frames the policy keeps, resized to its view
         inputs[m] = view(inputs[m].unsqueeze(0))[0]
     return {
-        m: OnDemandFlow([x], device=dev) if isinstance(x, FlowRequest) else x.unsqueeze(0).to(dev)
+        m: type(x).batch([x], device=dev)
+        if isinstance(x, SegmentRequest)
+        else x.unsqueeze(0).to(dev)
         for m, x in inputs.items()
     }
 

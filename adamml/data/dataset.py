@@ -31,10 +31,10 @@ from torch.utils.data import Dataset
 from ..errors import ConfigError
 from ..modalities import InputSpec
 from .errors import DataError, NoAudioStreamError
-from .flowclip import FlowRequest, OnDemandFlow
 from .flowstore import flow_file, read_flow_pairs
 from .frames import open_media
 from .manifest import Manifest, read_manifest
+from .producers import SegmentRequest
 from .transforms import ClipTransform
 
 __all__ = ["VideoDataset", "collate_clips"]
@@ -122,7 +122,7 @@ class VideoDataset(Dataset):
             flow_on_demand=flow_on_demand,
             **transform_kwargs,
         )
-        self._needs_audio = "audio" in self.transform.kinds.values()
+        self._needs_audio = self.transform.needs_audio
         self.epoch = 0
         if error_log is None:
             fd, name = tempfile.mkstemp(prefix="adamml-bad-files-", suffix=".jsonl")
@@ -152,7 +152,7 @@ class VideoDataset(Dataset):
             return target
         return torch.tensor(labels[0], dtype=torch.long)
 
-    def load(self, index: int) -> dict[str, Tensor | FlowRequest]:
+    def load(self, index: int) -> dict[str, Tensor | SegmentRequest]:
         """Inputs of row ``index`` (no error handling).
 
         Raises:
@@ -177,10 +177,18 @@ class VideoDataset(Dataset):
             stored = lambda starts: read_flow_pairs(path, starts)  # noqa: E731
         rng = np.random.default_rng([self.seed, self.epoch, index])
         return self.transform(
-            media.get_frames, media.num_frames, media.fps, audio, rng, flow=stored
+            media.get_frames,
+            media.num_frames,
+            media.fps,
+            audio,
+            rng,
+            flow=stored,
+            path=entry.path,
+            columns=entry.columns,
+            root=self.manifest.path.parent,
         )
 
-    def __getitem__(self, index: int) -> tuple[dict[str, Tensor | FlowRequest], Tensor]:
+    def __getitem__(self, index: int) -> tuple[dict[str, Tensor | SegmentRequest], Tensor]:
         if self.on_error == "raise":
             return self.load(index), self.label(index)
         tried = 0
@@ -240,12 +248,15 @@ class VideoDataset(Dataset):
 
 
 def collate_clips(batch: list[tuple[dict[str, Any], Tensor]]) -> tuple[dict[str, Any], Tensor]:
-    """Stack a batch of ``(inputs, label)``; `FlowRequest` entries become one `OnDemandFlow`.
+    """Stack a batch of ``(inputs, label)``; `SegmentRequest` entries (e.g. `FlowRequest`)
+    become one SegmentSource (``type(request).batch``, e.g. `OnDemandFlow`).
 
     Use as ``DataLoader(ds, collate_fn=collate_clips)`` with ``flow_on_demand=True``.
     """
     inputs: dict[str, Any] = {}
     for key, first in batch[0][0].items():
         items = [b[0][key] for b in batch]
-        inputs[key] = OnDemandFlow(items) if isinstance(first, FlowRequest) else torch.stack(items)
+        inputs[key] = (
+            type(first).batch(items) if isinstance(first, SegmentRequest) else torch.stack(items)
+        )
     return inputs, torch.stack([b[1] for b in batch])

@@ -17,6 +17,7 @@ __all__ = [
     "NoAudioStreamError",
     "ManifestError",
     "FlowWeightsError",
+    "MissingSideFileError",
 ]
 
 
@@ -49,3 +50,7 @@ class ManifestError(DataError, ValueError):
 
 class FlowWeightsError(DataError):
     """A flow network's weights (``raft_small``) are not cached and cannot be downloaded."""
+
+
+class MissingSideFileError(MediaFileError):
+    """A modality's side file (named in a manifest column) is missing or not named at all."""

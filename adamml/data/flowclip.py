@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from .flow import FLOW_SIZE, FlowMethod, normalise_flow, optical_flow_batch
+from .producers import SegmentRequest
 from .spatial import SpatialParams, apply_spatial, resize_short
 
 __all__ = ["FlowRequest", "OnDemandFlow", "flow_pairs", "flow_segments"]
@@ -96,7 +98,7 @@ def flow_segments(
 
 
 @dataclass
-class FlowRequest:
+class FlowRequest(SegmentRequest):
     """What is needed to compute one video's flow input later.
 
     Attributes:
@@ -118,6 +120,11 @@ class FlowRequest:
     method: FlowMethod = "tvl1"
     reduced: bool = False
     flow_size: int = FLOW_SIZE
+
+    @classmethod
+    def batch(cls, requests: Sequence[Any], *, device: torch.device | str = "cpu") -> OnDemandFlow:
+        """One `OnDemandFlow` for a batch of requests."""
+        return OnDemandFlow(requests, device=device)
 
     def pairs(self) -> np.ndarray:
         """``(S, T, consecutive)`` flow pair starts."""

@@ -3,7 +3,9 @@
 A manifest is a CSV file with the header ``path,label``; ``path`` is a video file (or a folder of
 ``%05d.jpg`` frames) relative to the manifest's folder and ``label`` one or more class names from
 ``classes.txt`` beside the manifest, separated by ``;`` (multi-label data such as ActivityNet).
-Optional columns: ``audio`` (a separate audio/WAV file, relative) and ``fps`` (for frame folders).
+Optional columns: ``audio`` (a separate audio/WAV file, relative) and ``fps`` (for frame folders);
+any other column is kept as written (``ManifestEntry.columns``), e.g. a modality's side file
+(``depth``: a ``.npy`` per video, see `SideFileInput`).
 Class lists have one name per line; blank lines and lines starting with ``#`` are ignored.
 """
 
@@ -11,7 +13,8 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -27,6 +30,8 @@ __all__ = [
     "EXPECTED_NUM_CLASSES",
     "check_num_classes",
 ]
+
+_KNOWN_COLUMNS = frozenset({"path", "label", "audio", "fps"})
 
 EXPECTED_NUM_CLASSES = {
     "kinetics_sounds": 31,
@@ -87,12 +92,14 @@ def builtin_classes(name: str) -> list[str]:
 
 @dataclass(frozen=True)
 class ManifestEntry:
-    """One manifest row: absolute media path, class indices, optional audio file and fps."""
+    """One manifest row: absolute media path, class indices, optional audio file and fps, and
+    the row's other columns as written (``{name: value}``, for modalities' side files)."""
 
     path: Path
     labels: tuple[int, ...]
     audio: Path | None = None
     fps: float | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,7 @@ def read_manifest(path: str | os.PathLike[str], classes: list[str] | str | None 
                     tuple(index[n] for n in names),
                     root / audio if audio else None,
                     float(fps) if fps else None,
+                    {k: (v or "").strip() for k, v in row.items() if k and k not in _KNOWN_COLUMNS},
                 )
             )
     return Manifest(path, entries, list(classes))

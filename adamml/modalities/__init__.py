@@ -29,6 +29,7 @@ RGB = Modality(
     frames=8,
     size=(224, 224),
     description="RGB frames, 8 per segment (every 4th of 32), ImageNet-normalised",
+    producer="adamml.data.producers:RGBFrames",
 )
 # flow and RGB difference are sampled like RGB, each frame a stack of 5 consecutive ones
 FLOW = RGB.replace(
@@ -36,11 +37,13 @@ FLOW = RGB.replace(
     channels=10,
     consecutive=5,
     description="TV-L1 optical flow, 5 interleaved x/y pairs per frame, clipped to [-20, 20]",
+    producer="adamml.data.producers:OpticalFlow",
 )
 RGBDIFF = FLOW.replace(
     name="rgbdiff",
     channels=15,
     description="RGB difference, 5 consecutive frame differences per frame (a cheap flow proxy)",
+    producer="adamml.data.producers:RGBDifference",
 )
 AUDIO = Modality(
     "audio",
@@ -54,6 +57,7 @@ AUDIO = Modality(
     policy_backbone="mobilenetv2_audio_policy",
     cost_weight=0.05,
     description="log-power spectrogram of a 1.28 s window at 24 kHz, 256x256",
+    producer="adamml.data.producers:AudioSpectrogram",
 )
 
 for _m in (RGB, FLOW, RGBDIFF):

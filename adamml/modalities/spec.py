@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -72,6 +73,10 @@ class Modality:
         policy_backbone: default policy feature extractor name.
         cost_weight: default efficiency-loss weight lambda_k (AdaMML Eq. 4).
         description: one line for listings.
+        producer: how the input is made from a video: an
+            [`InputProducer`][adamml.data.producers.InputProducer] (instance or class) or its
+            ``"module:Class"`` path, imported when data is first made; ``None``: inputs come
+            as tensors only (see "Writing a modality plugin").
 
     Example:
         >>> import torch, adamml
@@ -92,6 +97,7 @@ class Modality:
     policy_backbone: str = "mobilenetv2_policy"
     cost_weight: float = 1.0
     description: str = ""
+    producer: Any = None
 
     @property
     def input_spec(self) -> InputSpec:

@@ -142,7 +142,6 @@ def test_stored_flow_is_read_not_computed(
         "adamml.data.flow.optical_flow_batch",
         "adamml.data.flowclip.optical_flow_batch",
         "adamml.data.flowclip.compute_fields",
-        "adamml.data.transforms.compute_fields",
     ):
         monkeypatch.setattr(name, boom)
     stored = load_video_inputs(video, model, segments=SEGMENTS, flow_dir=tmp_path / "flow")

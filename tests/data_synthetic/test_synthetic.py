@@ -201,7 +201,9 @@ def test_training_items_are_mirrored_and_shifted_together_and_reproducibly() -> 
     ds = src.tensors({"rgb": TINY["rgb"]}, segments=5, train=True, max_shift=0)
     flow = torch.empty(4, 10, 4, 10, 32, 32)
     flow[:, :, :, 0::2], flow[:, :, :, 1::2] = 1.0, 2.0
-    ds.inputs["flow"], ds.kinds["flow"] = flow, "flow"
+    from adamml.data.producers import OpticalFlow
+
+    ds.inputs["flow"], ds.producers["flow"] = flow, OpticalFlow()
     signs = set()
     for i in range(4):
         f = ds[i][0]["flow"]

@@ -221,7 +221,8 @@ class SyntheticTensorDataset(Dataset):
         # The real pipeline's featuriser, in evaluation mode (deterministic); audio is done
         # here, batched over videos, with the same window and spectrogram as ClipTransform.
         full = ClipTransform(input_spec, segments=positions, train=False)
-        self.kinds = full.kinds  # modality -> rgb/flow/rgbdiff/audio, for the augmentation
+        self.kinds = full.kinds  # modality -> rgb/flow/rgbdiff/audio (listings)
+        self.producers = full.producers  # how each input takes a crop and flip
         fx = transform or (
             ClipTransform(visual_spec, segments=positions, train=False, flow_method=flow_method)
             if visual_spec
@@ -306,8 +307,8 @@ class SyntheticTensorDataset(Dataset):
         shift = rng.random(2)  # fractions of the largest shift, mapped per modality size
         out = {}
         for m, x in inputs.items():
-            kind = self.kinds[m]
-            if kind == "audio":
+            producer = self.producers[m]
+            if not producer.spatial:
                 out[m] = x
                 continue
             h, w = x.shape[-2:]
@@ -318,8 +319,9 @@ class SyntheticTensorDataset(Dataset):
             if flip:
                 cols = cols.flip(0)
             x = x[..., rows, :][..., cols]
-            if flip and kind == "flow":
-                x[..., 0::2, :, :] = -x[..., 0::2, :, :]
+            if flip and producer.x_channels is not None:
+                ch = producer.x_channels
+                x[..., ch, :, :] = -x[..., ch, :, :]
             out[m] = x
         return out
 
