@@ -46,8 +46,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
             base_dir=path.parent,
             show_progress=not args.quiet,
         ).run()
-    finally:
-        cleanup(info)
+    except BaseException:
+        cleanup(info, wait=False)
+        raise
+    cleanup(info)
     if info.is_main:
         _print_metrics(metrics, out / "metrics.json")
     return 0
@@ -109,8 +111,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             write_json(out / "metrics.json", metrics)
             result.save_decisions(str(out / "decisions.npz"))
             _print_metrics(metrics, out / "metrics.json")
-    finally:
-        cleanup(info)
+    except BaseException:
+        cleanup(info, wait=False)
+        raise
+    cleanup(info)
     return 0
 
 

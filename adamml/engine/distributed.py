@@ -136,7 +136,17 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def cleanup(info: DistInfo) -> None:
-    """Leave the process group if this process joined one."""
+def cleanup(info: DistInfo, *, wait: bool = True) -> None:
+    """Leave the process group if this process joined one.
+
+    Args:
+        info: the process group.
+        wait: first wait for every rank (after a successful run), so that no rank tears its
+            group down while a peer still has gloo work in flight (such a rank could abort at
+            exit with "terminate called without an active exception"). Pass ``False`` on the
+            way out of an error: the other ranks may never arrive.
+    """
     if info.enabled and dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
