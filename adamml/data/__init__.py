@@ -32,6 +32,7 @@ from .flowclip import FlowRequest, OnDemandFlow
 from .flowstore import find_flow_file
 from .frames import FrameFolderReader, open_media
 from .manifest import Manifest, builtin_classes, expected_num_classes, read_classes, read_manifest
+from .producers import ClipContext, InputProducer, SegmentRequest, SideFileInput
 from .sampling import sample_segments
 from .spatial import SpatialParams
 from .transforms import ClipTransform
@@ -46,6 +47,10 @@ __all__ = [
     "log_spectrogram",
     "audio_window",
     "ClipTransform",
+    "InputProducer",
+    "ClipContext",
+    "SegmentRequest",
+    "SideFileInput",
     "SpatialParams",
     "optical_flow",
     "optical_flow_batch",
