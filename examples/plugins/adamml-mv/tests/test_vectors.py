@@ -74,6 +74,33 @@ def test_blocks_are_clipped_to_the_frame_and_distances_divide() -> None:
     assert not rasterise_motion_vectors(v[:0], 4, 4).any()
 
 
+def test_the_vectorised_painter_equals_a_loop_over_blocks(videos) -> None:
+    import av
+
+    def painted_one_by_one(v: np.ndarray, height: int, width: int) -> np.ndarray:
+        out = np.zeros((height, width, 2), np.float32)
+        for r in sorted(v, key=lambda r: -r["source"]):  # future first, past over it
+            x0, y0 = max(r["dst_x"] - r["w"] // 2, 0), max(r["dst_y"] - r["h"] // 2, 0)
+            x1, y1 = r["dst_x"] + r["w"] - r["w"] // 2, r["dst_y"] + r["h"] - r["h"] // 2
+            motion = np.array([r["motion_x"], r["motion_y"]], np.float64) / r["motion_scale"]
+            out[y0:y1, x0:x1] = r["source"] * motion
+        return out
+
+    checked = 0
+    with av.open(str(videos["b"])) as c:
+        stream = c.streams.video[0]
+        stream.codec_context.options = {"flags2": "+export_mvs"}
+        for frame in c.decode(stream):
+            side = frame.side_data.get("MOTION_VECTORS")
+            if side is not None:
+                v = side.to_ndarray()
+                np.testing.assert_array_equal(
+                    rasterise_motion_vectors(v, HEIGHT, WIDTH), painted_one_by_one(v, HEIGHT, WIDTH)
+                )
+                checked += 1
+    assert checked > 20
+
+
 def test_area_resize_averages_and_scales_displacements() -> None:
     field = np.zeros((16, 32, 2), np.float32)
     field[:8, :16] = (4.0, 2.0)  # one quarter of the frame moves

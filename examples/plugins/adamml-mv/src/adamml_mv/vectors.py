@@ -149,39 +149,28 @@ def rasterise_motion_vectors(
         >>> rasterise_motion_vectors(v, 16, 16)[0, 0].tolist()
         [3.0, 1.0]
     """
-    out = np.zeros((height, width, 2), np.float32)
     if vectors.size == 0:
-        return out
-    for direction, distance in ((1, distances[1]), (-1, distances[0])):
-        v = vectors[vectors["source"] == direction]
-        if v.size == 0:
-            continue
-        w, h = v["w"].astype(np.int64), v["h"].astype(np.int64)
-        x0 = v["dst_x"].astype(np.int64) - w // 2
-        y0 = v["dst_y"].astype(np.int64) - h // 2
-        scale = np.maximum(v["motion_scale"].astype(np.float32), 1.0)
-        disp = np.stack([v["motion_x"], v["motion_y"]], -1) * (direction / distance)
-        disp = (disp / scale[:, None]).astype(np.float32)
-        # one cell per g x g pixels, g dividing every block size and corner: decoders' blocks
-        # tile a grid (8 px for H.264), so one fancy-indexed assignment paints them all
-        g = int(np.gcd.reduce(np.concatenate([w, h, x0, y0, [height, width]])))
-        hc, wc = -(-height // g), -(-width // g)
-        grid = np.zeros((hc, wc, 2), np.float32)
-        set_ = np.zeros((hc, wc), bool)
-        cw, ch = w // g, h // g
-        counts = cw * ch
-        owner = np.repeat(np.arange(v.size), counts)
+        return np.zeros((height, width, 2), np.float32)
+    w, h = vectors["w"].astype(np.int64), vectors["h"].astype(np.int64)
+    x0 = vectors["dst_x"].astype(np.int64) - w // 2
+    y0 = vectors["dst_y"].astype(np.int64) - h // 2
+    # paint on a grid of g x g cells, g dividing every block size and corner: decoders' blocks
+    # tile one (8 px for H.264), so a fancy-indexed assignment per direction paints them all
+    g = int(np.gcd.reduce(np.concatenate([w, h, x0, y0, [height, width]])))
+    hc, wc = -(-height // g), -(-width // g)
+    grid = np.zeros((hc, wc, 2), np.float32)
+    scale = np.maximum(vectors["motion_scale"].astype(np.float64), 1.0)
+    motion = np.stack([vectors["motion_x"], vectors["motion_y"]], -1) / scale[:, None]
+    for direction, distance in ((1, distances[1]), (-1, distances[0])):  # past painted last
+        sel = np.flatnonzero(vectors["source"] == direction)
+        cw, counts = w[sel] // g, (w[sel] // g) * (h[sel] // g)
+        owner = np.repeat(np.arange(sel.size), counts)
         offset = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        rows = y0[owner] // g + offset // cw[owner]
-        cols = x0[owner] // g + offset % cw[owner]
+        rows = y0[sel][owner] // g + offset // cw[owner]
+        cols = x0[sel][owner] // g + offset % cw[owner]
         keep = (rows >= 0) & (rows < hc) & (cols >= 0) & (cols < wc)
-        rows, cols, owner = rows[keep], cols[keep], owner[keep]
-        grid[rows, cols] = disp[owner]
-        set_[rows, cols] = True
-        full = np.repeat(np.repeat(grid, g, 0), g, 1)[:height, :width]
-        mask = np.repeat(np.repeat(set_, g, 0), g, 1)[:height, :width]
-        out[mask] = full[mask]
-    return out
+        grid[rows[keep], cols[keep]] = motion[sel][owner[keep]] * (direction / distance)
+    return np.ascontiguousarray(np.repeat(np.repeat(grid, g, 0), g, 1)[:height, :width])
 
 
 def resize_field(field: np.ndarray, size: tuple[int, int]) -> np.ndarray:
