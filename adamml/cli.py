@@ -185,7 +185,7 @@ def _cmd_flops(args: argparse.Namespace) -> int:
 
 
 _LISTS = {
-    "models": ("models", "list_models"),
+    "models": ("zoo", "list_models"),
     "modalities": ("modalities", "list_modalities"),
     "backbones": ("backbones", "list_backbones"),
     "policies": ("policies", "list_policies"),

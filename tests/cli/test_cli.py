@@ -100,9 +100,25 @@ def test_train_eval_twice_identical_and_predict(trained: Path, tmp_path: Path, c
     assert "segment 3:" in text and "2. " in text and fig.stat().st_size > 1000
 
 
-def test_list_modalities(capsys) -> None:
-    assert main(["list", "modalities"]) == 0
-    assert "rgb" in capsys.readouterr().out.split()
+@pytest.mark.parametrize(
+    "what, expected",
+    [
+        ("models", "adamml_rgb_audio"),
+        ("modalities", "rgb"),
+        ("backbones", "resnet50_tsn"),
+        ("policies", "lstm"),
+        ("fusions", "learnable"),
+        ("sources", "manifest"),
+    ],
+)
+def test_every_list_names_its_builtins(what: str, expected: str, capsys) -> None:
+    assert main(["list", what]) == 0
+    assert expected in capsys.readouterr().out.split()
+
+
+def test_list_without_a_kind_lists_the_models(capsys) -> None:
+    assert main(["list"]) == 0
+    assert "test_adamml_rgb_audio" in capsys.readouterr().out.split()
 
 
 @pytest.mark.parametrize(
