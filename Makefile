@@ -31,6 +31,7 @@ test: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
+	$(PY) -m pytest -q examples/plugins/adamml-mv/tests  # the example plugin's own suite
 	$(PY) -m mkdocs build --strict --site-dir build/site -q
 
 test-slow: install

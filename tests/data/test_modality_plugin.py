@@ -100,6 +100,7 @@ def test_train_and_eval_through_the_cli(data: Path, tmp_path: Path) -> None:
             "segments_eval": 3,
         },
         "schedule": {"warmup_epochs": 1, "joint_epochs": 1, "finetune_epochs": 1},
+        "pretrain": {"epochs": 1},
         "batch_size": 4,
         "seed": 0,
     }
