@@ -1,8 +1,10 @@
 """Registered models: AdaMML and its baselines by name, with the paper's defaults.
 
 ``create_model`` is a thin layer that builds the blocks from registered names and hands them to
-[`AdaMML`][adamml.model.AdaMML]. Every name has a ``test_`` twin with tiny timm backbones and
-small inputs that keeps the paper's per-segment cost proportions.
+[`AdaMML`][adamml.model.AdaMML]. Every name has a ``test_`` twin: each modality as its
+``Modality.tiny`` declares (the built-ins: tiny timm backbones and small inputs that keep the
+paper's per-segment cost proportions) and the policy with its ``tiny_args``. The builder knows
+no component by name: what it does differently for one, the component declares.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from torch import nn
 from ._checks import accepts, check_kwargs
 from .errors import ConfigError
 from .losses import default_cost_weights
-from .modalities import AUDIO, FLOW, RGB, RGBDIFF, Modality, get_modality
+from .modalities import Modality, get_modality
 from .model import AdaMML
 from .registries import MODELS, POLICIES
 
@@ -29,14 +31,6 @@ __all__ = [
     "get_recipe",
     "recipe_factory",
 ]
-
-# Tiny inputs for the test_* models: 4 frames at 32x32 (policy: 2 frames at 24x24), 32x32 audio.
-_TINY_VISUAL = {"frames": 4, "size": (32, 32), "policy_size": (24, 24)}
-_TINY_AUDIO = {"size": (32, 32)}
-_TINY_BACKBONES = {"visual": "tiny_tsn", "audio": "tiny_audio"}
-_TINY_POLICY_BACKBONES = {"visual": "tiny_policy", "audio": "tiny_audio_policy"}
-_TINY_POLICY_ARGS = {"joint_dim": 64, "hidden_size": 32}
-_PAPER_MODALITIES = frozenset(m.name for m in (RGB, FLOW, RGBDIFF, AUDIO))
 
 
 @dataclass(frozen=True)
@@ -52,7 +46,8 @@ class ModelRecipe:
         backbones: recognition backbone per modality (default: the modality's).
         policy_backbones: policy feature extractor per policy modality.
         policy_args: keyword arguments of the policy.
-        tiny: use the tiny inputs of the ``test_`` variants.
+        tiny: the ``test_`` twin: every modality as its ``Modality.tiny`` declares, the policy
+            with its ``tiny_args``.
         description: one line for listings.
     """
 
@@ -68,10 +63,10 @@ class ModelRecipe:
 
 
 def _spec(name: str, tiny: bool) -> Modality:
+    """The registered modality, or the tiny twin it declares (``Modality.tiny``; a modality
+    that declares none, e.g. a plugin's, is used as it is)."""
     mod = get_modality(name)
-    if not tiny:
-        return mod
-    return mod.replace(**(_TINY_AUDIO if mod.is_audio else _TINY_VISUAL))
+    return mod.replace(**mod.tiny) if tiny and mod.tiny else mod
 
 
 def build_from_recipe(
@@ -108,13 +103,8 @@ def build_from_recipe(
     chosen = {**recipe.backbones, **{get_modality(k).name: v for k, v in (backbones or {}).items()}}
 
     def default_backbone(m: str, policy_side: bool) -> str:
-        spec = specs[m]
-        # a plugin modality's tiny twin keeps the backbones its Modality names: the tiny
-        # built-ins are made for the paper's four inputs
-        if recipe.tiny and m in _PAPER_MODALITIES:
-            table = _TINY_POLICY_BACKBONES if policy_side else _TINY_BACKBONES
-            return table["audio" if spec.is_audio else "visual"]
-        return spec.policy_backbone if policy_side else spec.recognition_backbone
+        # specs hold the tiny twins already: their backbones are the tiny ones they declare
+        return specs[m].policy_backbone if policy_side else specs[m].recognition_backbone
 
     weights = pretrained if isinstance(pretrained, Mapping) else {}
     rec = {
@@ -132,7 +122,9 @@ def build_from_recipe(
         pol = policy
     else:
         name = policy or recipe.policy
-        kwargs: dict[str, Any] = {**recipe.policy_args, **(policy_args or {})}
+        # the tiny sizes the policy declares for itself (fc has no LSTM: no hidden_size)
+        tiny_args = getattr(POLICIES.get(name), "tiny_args", {}) if recipe.tiny else {}
+        kwargs: dict[str, Any] = {**tiny_args, **recipe.policy_args, **(policy_args or {})}
         if getattr(POLICIES.get(name), "takes_feature_extractors", False):
             kwargs.setdefault(
                 "backbones",
@@ -145,10 +137,6 @@ def build_from_recipe(
                     for m in pmods
                 },
             )
-            if recipe.tiny:  # the tiny sizes each policy takes (fc has no LSTM: no hidden_size)
-                for k, v in _TINY_POLICY_ARGS.items():
-                    if accepts(POLICIES.get(name), k):
-                        kwargs.setdefault(k, v)
         pol = create_policy(name, modalities=pmods, **kwargs)
 
     if isinstance(fusion, nn.Module):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -72,6 +74,9 @@ class Modality:
         policy_backbone: default policy feature extractor name.
         cost_weight: default efficiency-loss weight lambda_k (AdaMML Eq. 4).
         description: one line for listings.
+        tiny: the fields this modality changes in the tiny ``test_`` models (smaller inputs,
+            tiny backbones), e.g. ``{"size": (32, 32), "recognition_backbone": "tiny_tsn"}``;
+            empty: the ``test_`` twins use the modality as it is.
 
     Example:
         >>> import torch, adamml
@@ -92,6 +97,7 @@ class Modality:
     policy_backbone: str = "mobilenetv2_policy"
     cost_weight: float = 1.0
     description: str = ""
+    tiny: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def input_spec(self) -> InputSpec:
