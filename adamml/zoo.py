@@ -41,11 +41,13 @@ class ModelRecipe:
         modalities: recognition modalities, in decision order.
         policy_modalities: what the policy looks at (same length; ``rgbdiff`` stands in for
             ``flow`` with the RGB-difference proxy).
-        policy: policy name (``lstm``, ``fc``, ``joint_gate``, ``random``, ``all``).
+        policy: a registered policy name (``lstm``, ``fc``, ``joint_gate``, ``random``, ``all``
+            or a plugin's).
         fusion: fusion name.
         backbones: recognition backbone per modality (default: the modality's).
         policy_backbones: policy feature extractor per policy modality.
-        policy_args: keyword arguments of the policy.
+        policy_args: keyword arguments of ``policy`` (not given to another policy that
+            ``create_model(policy=...)`` puts in its place).
         tiny: the ``test_`` twin: every modality as its ``Modality.tiny`` declares, the policy
             with its ``tiny_args``.
         description: one line for listings.
@@ -122,10 +124,14 @@ def build_from_recipe(
         pol = policy
     else:
         name = policy or recipe.policy
-        # the tiny sizes the policy declares for itself (fc has no LSTM: no hidden_size)
-        tiny_args = getattr(POLICIES.get(name), "tiny_args", {}) if recipe.tiny else {}
-        kwargs: dict[str, Any] = {**tiny_args, **recipe.policy_args, **(policy_args or {})}
-        if getattr(POLICIES.get(name), "takes_feature_extractors", False):
+        factory = POLICIES.get(name)
+        # the tiny sizes the policy declares for itself (fc has no LSTM: no hidden_size); the
+        # recipe's policy_args belong to the recipe's policy: another one does not get them
+        tiny_args = getattr(factory, "tiny_args", {}) if recipe.tiny else {}
+        own = recipe.policy in POLICIES and POLICIES.get(recipe.policy) is factory
+        recipe_args = recipe.policy_args if own else {}
+        kwargs: dict[str, Any] = {**tiny_args, **recipe_args, **(policy_args or {})}
+        if getattr(factory, "takes_feature_extractors", False):
             kwargs.setdefault(
                 "backbones",
                 {

@@ -212,3 +212,14 @@ def test_a_policy_declares_its_tiny_sizes() -> None:
         assert builtin.policy.joint_dim == 64  # PolicyFC.tiny_args (no hidden_size: no LSTM)
     finally:
         POLICIES.unregister("test_small_lstm")
+
+
+def test_a_recipes_policy_args_go_to_its_own_policy_only() -> None:
+    from adamml.zoo import ModelRecipe, build_from_recipe
+
+    recipe = ModelRecipe(("rgb", "audio"), policy="random", policy_args={"p": 0.25}, tiny=True)
+    assert build_from_recipe(recipe, num_classes=3).policy.p == (0.25, 0.25)
+    # another policy in its place does not get them (random's p would be a ConfigError to lstm)
+    assert isinstance(build_from_recipe(recipe, num_classes=3, policy="lstm").policy, PolicyLSTM)
+    alias = build_from_recipe(recipe, num_classes=3, policy="rng")  # the same policy
+    assert alias.policy.p == (0.25, 0.25)
