@@ -189,7 +189,9 @@ class Registry(Generic[T]):
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
         raise self.error(
             f"{name!r} is not a registered {self.kind}{hint} "
-            f"Known: {', '.join(sorted(self._items))}"
+            f"Known: {', '.join(sorted(self._items))}",
+            name=str(name),
+            kind=self.kind,
         )
 
     def get(self, name: str) -> T:

@@ -109,9 +109,20 @@ def build_from_recipe(
         return specs[m].policy_backbone if policy_side else specs[m].recognition_backbone
 
     weights = pretrained if isinstance(pretrained, Mapping) else {}
+    # every registered name used, by entry-point group: the model's `components`
+    used: dict[str, list[str]] = {
+        "adamml.modalities": [specs[m].name for m in (*mods, *pmods)],
+        "adamml.backbones": [],
+        "adamml.policies": [],
+        "adamml.fusions": [],
+    }
+    rec_names = {
+        m: resolve_backbone_name(chosen.get(m) or default_backbone(m, False)) for m in mods
+    }
+    used["adamml.backbones"] += rec_names.values()
     rec = {
         m: create_backbone(
-            resolve_backbone_name(chosen.get(m) or default_backbone(m, False)),
+            rec_names[m],
             modality=specs[m],
             num_classes=num_classes,
             pretrained=weights.get(m, False),
@@ -131,18 +142,13 @@ def build_from_recipe(
         own = recipe.policy in POLICIES and POLICIES.get(recipe.policy) is factory
         recipe_args = recipe.policy_args if own else {}
         kwargs: dict[str, Any] = {**tiny_args, **recipe_args, **(policy_args or {})}
-        if getattr(factory, "takes_feature_extractors", False):
-            kwargs.setdefault(
-                "backbones",
-                {
-                    m: create_backbone(
-                        recipe.policy_backbones.get(m) or default_backbone(m, True),
-                        modality=specs[m],
-                        num_classes=0,
-                    )
-                    for m in pmods
-                },
-            )
+        if getattr(factory, "takes_feature_extractors", False) and "backbones" not in kwargs:
+            names = {m: recipe.policy_backbones.get(m) or default_backbone(m, True) for m in pmods}
+            used["adamml.backbones"] += names.values()
+            kwargs["backbones"] = {
+                m: create_backbone(names[m], modality=specs[m], num_classes=0) for m in pmods
+            }
+        used["adamml.policies"].append(name)
         pol = create_policy(name, modalities=pmods, **kwargs)
 
     if isinstance(fusion, nn.Module):
@@ -151,6 +157,7 @@ def build_from_recipe(
         from .registries import FUSIONS
 
         fname = fusion or recipe.fusion
+        used["adamml.fusions"].append(fname)
         # what the model knows about itself goes to the fusions that take it; the user's
         # fusion_args are checked by create_fusion
         known = {"num_classes": num_classes, "feature_dims": {m: rec[m].num_features for m in mods}}
@@ -165,7 +172,7 @@ def build_from_recipe(
             stacklevel=3,
         )
     weights_default = default_cost_weights(mods, specs)
-    return AdaMML(
+    model = AdaMML(
         pol,
         router,
         fus,
@@ -174,6 +181,8 @@ def build_from_recipe(
         gamma=gamma,
         precision=precision,
     )
+    model.components = {group: tuple(dict.fromkeys(names)) for group, names in used.items()}
+    return model
 
 
 def recipe_factory(name: str, recipe: ModelRecipe) -> Callable[..., AdaMML]:
@@ -192,7 +201,9 @@ def recipe_factory(name: str, recipe: ModelRecipe) -> Callable[..., AdaMML]:
             what=f"create_model({name!r})",
             given=("recipe", "num_classes"),
         )
-        return build_from_recipe(recipe, num_classes=num_classes, **overrides)
+        model = build_from_recipe(recipe, num_classes=num_classes, **overrides)
+        model.components = {"adamml.models": (name,), **model.components}
+        return model
 
     factory.recipe = recipe  # type: ignore[attr-defined]
     factory.__qualname__ = f"recipe_factory.<{name}>"
