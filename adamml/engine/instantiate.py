@@ -73,8 +73,10 @@ def model_from_checkpoint(
         ``(model, checkpoint)``; the model is on ``map_location`` in eval mode.
 
     Raises:
-        CheckpointError: if the file is not a training checkpoint, its model is not registered
-            here (a plugin model without its plugin), or the weights do not fit.
+        CheckpointError: if the file is not a training checkpoint, its model or a modality,
+            backbone, policy or fusion it was built from is not registered here (a plugin that
+            is not installed: named with its distribution when the checkpoint recorded it), or
+            the weights do not fit.
     """
     ckpt = load_checkpoint(path, map_location=map_location)
     for key in ("model_name", "num_classes", "model"):
