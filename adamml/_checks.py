@@ -181,7 +181,9 @@ def canonical_inputs(
             try:
                 MODALITIES.resolve(str(key))
             except UnknownModalityError as err:
-                raise UnknownModalityError(f"{what} key {err}") from None
+                raise UnknownModalityError(
+                    f"{what} key {err}", name=err.name, kind=err.kind
+                ) from None
         if name in canon:
             raise ShapeError(
                 f"{what} give modality {name!r} twice (aliases resolved): {list(inputs)}"

@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar
 
 from .errors import DuplicateNameError, UnknownNameError
 
-__all__ = ["Registry", "PluginInfo", "PluginWarning"]
+__all__ = ["Registry", "PluginInfo", "PluginWarning", "autoload_disabled"]
 
 T = TypeVar("T")
 
@@ -32,6 +32,12 @@ DISABLE_ENV = "ADAMML_DISABLE_PLUGIN_AUTOLOAD"
 
 class PluginWarning(UserWarning):
     """A plugin could not be loaded; the library goes on without it."""
+
+
+def autoload_disabled() -> bool:
+    """Whether ``ADAMML_DISABLE_PLUGIN_AUTOLOAD`` turns plugin loading off (any value but empty
+    or ``0``)."""
+    return os.environ.get(DISABLE_ENV, "").strip() not in ("", "0")
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,20 @@ class PluginInfo:
     source: str
     distribution: str | None
     value: str
+
+    @property
+    def distribution_name(self) -> str | None:
+        """The distribution's name, e.g. ``"my-plugin"`` (``None`` unless from a plugin)."""
+        if not self.distribution:
+            return None
+        return self.distribution.rpartition(" ")[0] or self.distribution  # "unknown": no version
+
+    @property
+    def distribution_version(self) -> str | None:
+        """The distribution's version, e.g. ``"0.1"`` (``None`` if unknown)."""
+        if not self.distribution or " " not in self.distribution:
+            return None
+        return self.distribution.rpartition(" ")[2]
 
 
 class Registry(Generic[T]):
@@ -144,7 +164,7 @@ class Registry(Generic[T]):
             self._builtins_loaded = True
         if not self._plugins_loaded:
             self._plugins_loaded = True
-            if os.environ.get(DISABLE_ENV, "").strip() not in ("", "0"):
+            if autoload_disabled():
                 return
             self._load_plugins()
 
@@ -189,7 +209,9 @@ class Registry(Generic[T]):
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
         raise self.error(
             f"{name!r} is not a registered {self.kind}{hint} "
-            f"Known: {', '.join(sorted(self._items))}"
+            f"Known: {', '.join(sorted(self._items))}",
+            name=str(name),
+            kind=self.kind,
         )
 
     def get(self, name: str) -> T:

@@ -198,11 +198,42 @@ _LISTS = {
 def _cmd_list(args: argparse.Namespace) -> int:
     import importlib
 
+    if args.what == "plugins":
+        for line in _plugin_table():
+            print(line)
+        return 0
     module, func = _LISTS[args.what]
     items = getattr(importlib.import_module(f"adamml.{module}"), func)()
     for item in items:
         print(item if isinstance(item, str) else json.dumps(item, default=str))
     return 0
+
+
+def _plugin_table() -> list[str]:
+    """``adamml list plugins``: one row per component a plugin provides, with its distribution
+    and version, or a line saying why there is none."""
+    from ._registry import DISABLE_ENV, autoload_disabled
+    from .registries import REGISTRIES, list_plugins
+
+    infos = list_plugins()
+    if not infos:
+        if autoload_disabled():
+            return [f"no plugins loaded: {DISABLE_ENV} is set, which turns plugin loading off"]
+        return [
+            "no plugins installed: no installed distribution declares entry points in the "
+            f"groups {', '.join(sorted(REGISTRIES))} (docs/components/registry.md, "
+            '"Writing a plugin")'
+        ]
+    rows = [("DISTRIBUTION", "VERSION", "KIND", "NAME", "OBJECT")]
+    for info in sorted(infos, key=lambda i: (i.distribution or "", i.group, i.name)):
+        kind = REGISTRIES[info.group].kind
+        dist = info.distribution_name or "unknown"
+        rows.append((dist, info.distribution_version or "?", kind, info.name, info.value))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    dists = len({info.distribution for info in infos})
+    lines.append(f"{len(infos)} components from {dists} distribution{'s' * (dists != 1)}")
+    return lines
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -30,7 +30,17 @@ class AdamMLError(Exception):
 
 class UnknownNameError(AdamMLError, KeyError):
     """A name was looked up in a registry that does not hold it (modalities, backbones, policies,
-    fusions or models of AdaMML Sec. 3)."""
+    fusions or models of AdaMML Sec. 3).
+
+    Attributes:
+        name: the name looked up (``None`` when raised without it).
+        kind: what the registry holds, e.g. ``"modality"`` (``None`` when raised without it).
+    """
+
+    def __init__(self, message: str = "", *, name: str | None = None, kind: str | None = None):
+        super().__init__(message)
+        self.name = name
+        self.kind = kind
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0]) if self.args else ""

@@ -267,6 +267,10 @@ class AdaMML(nn.Module):
         )
         self.gamma = float(gamma)
         self._cost_tables: dict[str, Any] = {}
+        self.components: dict[str, tuple[str, ...]] = {}
+        """The registered names the model was built from, by entry-point group
+        (``{"adamml.modalities": ("rgb", "audio"), "adamml.backbones": (...), ...}``), filled by
+        `create_model`; a training checkpoint records where the plugin ones came from."""
 
     # -- how it runs ---------------------------------------------------------------------------
     def set_precision(self, precision: str) -> AdaMML:

@@ -15,6 +15,7 @@ and plugins come from the entry-point group named in the table.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._registry import PluginInfo, Registry
@@ -36,6 +37,8 @@ __all__ = [
     "DATA_SOURCES",
     "REGISTRIES",
     "list_plugins",
+    "provenance",
+    "not_registered",
 ]
 
 MODALITIES: Registry[Any] = Registry(
@@ -103,3 +106,52 @@ def list_plugins(group: str | None = None, *, include_builtin: bool = False) -> 
             if include_builtin or info.source == "plugin":
                 out.append(info)
     return out
+
+
+def provenance(components: Mapping[str, Iterable[str]]) -> list[dict[str, str]]:
+    """Where each component in ``components`` that is not built in came from, as plain values
+    for a checkpoint (so that loading it where a plugin is missing can name the plugin).
+
+    Args:
+        components: registered names by entry-point group, e.g.
+            ``{"adamml.modalities": ("rgb", "depth")}`` (what ``AdaMML.components`` holds);
+            names no registry holds (``timm:<name>``) are left out.
+
+    Returns:
+        One dict per plugin or run-time (``"user"``) component, sorted: ``group``, ``kind``,
+        ``name``, ``source``, ``distribution`` (``"name version"``; ``""`` for a run-time one)
+        and ``value`` (``"module:attr"``).
+
+    Example:
+        >>> provenance({"adamml.modalities": ("rgb", "audio")})
+        []
+    """
+    out = []
+    for group, names in components.items():
+        reg = REGISTRIES.get(group)
+        for name in dict.fromkeys(names):
+            if reg is None or name not in reg:
+                continue
+            info = reg.info(name)
+            if info.source != "builtin":
+                out.append(
+                    {
+                        "group": group,
+                        "kind": reg.kind,
+                        "name": info.name,
+                        "source": info.source,
+                        "distribution": info.distribution or "",
+                        "value": info.value,
+                    }
+                )
+    return sorted(out, key=lambda d: (d["group"], d["name"]))
+
+
+def not_registered(recorded: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
+    """The entries of a [`provenance`][adamml.registries.provenance] record whose component is
+    not registered here (its plugin is not installed, or nothing registered it at run time)."""
+    return [
+        dict(entry)
+        for entry in recorded
+        if entry.get("group") in REGISTRIES and entry.get("name") not in REGISTRIES[entry["group"]]
+    ]

@@ -1,8 +1,10 @@
 """Registered models: AdaMML and its baselines by name, with the paper's defaults.
 
 ``create_model`` is a thin layer that builds the blocks from registered names and hands them to
-[`AdaMML`][adamml.model.AdaMML]. Every name has a ``test_`` twin with tiny timm backbones and
-small inputs that keeps the paper's per-segment cost proportions.
+[`AdaMML`][adamml.model.AdaMML]. Every name has a ``test_`` twin: each modality as its
+``Modality.tiny`` declares (the built-ins: tiny timm backbones and small inputs that keep the
+paper's per-segment cost proportions) and the policy with its ``tiny_args``. The builder knows
+no component by name: what it does differently for one, the component declares.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from torch import nn
 from ._checks import accepts, check_kwargs
 from .errors import ConfigError
 from .losses import default_cost_weights
-from .modalities import AUDIO, FLOW, RGB, RGBDIFF, Modality, get_modality
+from .modalities import Modality, get_modality
 from .model import AdaMML
 from .registries import MODELS, POLICIES
 
@@ -30,14 +32,6 @@ __all__ = [
     "recipe_factory",
 ]
 
-# Tiny inputs for the test_* models: 4 frames at 32x32 (policy: 2 frames at 24x24), 32x32 audio.
-_TINY_VISUAL = {"frames": 4, "size": (32, 32), "policy_size": (24, 24)}
-_TINY_AUDIO = {"size": (32, 32)}
-_TINY_BACKBONES = {"visual": "tiny_tsn", "audio": "tiny_audio"}
-_TINY_POLICY_BACKBONES = {"visual": "tiny_policy", "audio": "tiny_audio_policy"}
-_TINY_POLICY_ARGS = {"joint_dim": 64, "hidden_size": 32}
-_PAPER_MODALITIES = frozenset(m.name for m in (RGB, FLOW, RGBDIFF, AUDIO))
-
 
 @dataclass(frozen=True)
 class ModelRecipe:
@@ -47,12 +41,15 @@ class ModelRecipe:
         modalities: recognition modalities, in decision order.
         policy_modalities: what the policy looks at (same length; ``rgbdiff`` stands in for
             ``flow`` with the RGB-difference proxy).
-        policy: policy name (``lstm``, ``fc``, ``joint_gate``, ``random``, ``all``).
+        policy: a registered policy name (``lstm``, ``fc``, ``joint_gate``, ``random``, ``all``
+            or a plugin's).
         fusion: fusion name.
         backbones: recognition backbone per modality (default: the modality's).
         policy_backbones: policy feature extractor per policy modality.
-        policy_args: keyword arguments of the policy.
-        tiny: use the tiny inputs of the ``test_`` variants.
+        policy_args: keyword arguments of ``policy`` (not given to another policy that
+            ``create_model(policy=...)`` puts in its place).
+        tiny: the ``test_`` twin: every modality as its ``Modality.tiny`` declares, the policy
+            with its ``tiny_args``.
         description: one line for listings.
     """
 
@@ -68,10 +65,10 @@ class ModelRecipe:
 
 
 def _spec(name: str, tiny: bool) -> Modality:
+    """The registered modality, or the tiny twin it declares (``Modality.tiny``; a modality
+    that declares none, e.g. a plugin's, is used as it is)."""
     mod = get_modality(name)
-    if not tiny:
-        return mod
-    return mod.replace(**(_TINY_AUDIO if mod.is_audio else _TINY_VISUAL))
+    return mod.replace(**mod.tiny) if tiny and mod.tiny else mod
 
 
 def build_from_recipe(
@@ -108,18 +105,24 @@ def build_from_recipe(
     chosen = {**recipe.backbones, **{get_modality(k).name: v for k, v in (backbones or {}).items()}}
 
     def default_backbone(m: str, policy_side: bool) -> str:
-        spec = specs[m]
-        # a plugin modality's tiny twin keeps the backbones its Modality names: the tiny
-        # built-ins are made for the paper's four inputs
-        if recipe.tiny and m in _PAPER_MODALITIES:
-            table = _TINY_POLICY_BACKBONES if policy_side else _TINY_BACKBONES
-            return table["audio" if spec.is_audio else "visual"]
-        return spec.policy_backbone if policy_side else spec.recognition_backbone
+        # specs hold the tiny twins already: their backbones are the tiny ones they declare
+        return specs[m].policy_backbone if policy_side else specs[m].recognition_backbone
 
     weights = pretrained if isinstance(pretrained, Mapping) else {}
+    # every registered name used, by entry-point group: the model's `components`
+    used: dict[str, list[str]] = {
+        "adamml.modalities": [specs[m].name for m in (*mods, *pmods)],
+        "adamml.backbones": [],
+        "adamml.policies": [],
+        "adamml.fusions": [],
+    }
+    rec_names = {
+        m: resolve_backbone_name(chosen.get(m) or default_backbone(m, False)) for m in mods
+    }
+    used["adamml.backbones"] += rec_names.values()
     rec = {
         m: create_backbone(
-            resolve_backbone_name(chosen.get(m) or default_backbone(m, False)),
+            rec_names[m],
             modality=specs[m],
             num_classes=num_classes,
             pretrained=weights.get(m, False),
@@ -132,23 +135,20 @@ def build_from_recipe(
         pol = policy
     else:
         name = policy or recipe.policy
-        kwargs: dict[str, Any] = {**recipe.policy_args, **(policy_args or {})}
-        if getattr(POLICIES.get(name), "takes_feature_extractors", False):
-            kwargs.setdefault(
-                "backbones",
-                {
-                    m: create_backbone(
-                        recipe.policy_backbones.get(m) or default_backbone(m, True),
-                        modality=specs[m],
-                        num_classes=0,
-                    )
-                    for m in pmods
-                },
-            )
-            if recipe.tiny:  # the tiny sizes each policy takes (fc has no LSTM: no hidden_size)
-                for k, v in _TINY_POLICY_ARGS.items():
-                    if accepts(POLICIES.get(name), k):
-                        kwargs.setdefault(k, v)
+        factory = POLICIES.get(name)
+        # the tiny sizes the policy declares for itself (fc has no LSTM: no hidden_size); the
+        # recipe's policy_args belong to the recipe's policy: another one does not get them
+        tiny_args = getattr(factory, "tiny_args", {}) if recipe.tiny else {}
+        own = recipe.policy in POLICIES and POLICIES.get(recipe.policy) is factory
+        recipe_args = recipe.policy_args if own else {}
+        kwargs: dict[str, Any] = {**tiny_args, **recipe_args, **(policy_args or {})}
+        if getattr(factory, "takes_feature_extractors", False) and "backbones" not in kwargs:
+            names = {m: recipe.policy_backbones.get(m) or default_backbone(m, True) for m in pmods}
+            used["adamml.backbones"] += names.values()
+            kwargs["backbones"] = {
+                m: create_backbone(names[m], modality=specs[m], num_classes=0) for m in pmods
+            }
+        used["adamml.policies"].append(name)
         pol = create_policy(name, modalities=pmods, **kwargs)
 
     if isinstance(fusion, nn.Module):
@@ -157,6 +157,7 @@ def build_from_recipe(
         from .registries import FUSIONS
 
         fname = fusion or recipe.fusion
+        used["adamml.fusions"].append(fname)
         # what the model knows about itself goes to the fusions that take it; the user's
         # fusion_args are checked by create_fusion
         known = {"num_classes": num_classes, "feature_dims": {m: rec[m].num_features for m in mods}}
@@ -171,7 +172,7 @@ def build_from_recipe(
             stacklevel=3,
         )
     weights_default = default_cost_weights(mods, specs)
-    return AdaMML(
+    model = AdaMML(
         pol,
         router,
         fus,
@@ -180,6 +181,8 @@ def build_from_recipe(
         gamma=gamma,
         precision=precision,
     )
+    model.components = {group: tuple(dict.fromkeys(names)) for group, names in used.items()}
+    return model
 
 
 def recipe_factory(name: str, recipe: ModelRecipe) -> Callable[..., AdaMML]:
@@ -198,7 +201,9 @@ def recipe_factory(name: str, recipe: ModelRecipe) -> Callable[..., AdaMML]:
             what=f"create_model({name!r})",
             given=("recipe", "num_classes"),
         )
-        return build_from_recipe(recipe, num_classes=num_classes, **overrides)
+        model = build_from_recipe(recipe, num_classes=num_classes, **overrides)
+        model.components = {"adamml.models": (name,), **model.components}
+        return model
 
     factory.recipe = recipe  # type: ignore[attr-defined]
     factory.__qualname__ = f"recipe_factory.<{name}>"

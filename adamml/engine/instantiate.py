@@ -1,7 +1,9 @@
 """Build models by name and rebuild them from training checkpoints.
 
 A training checkpoint stores ``model_name``, ``num_classes`` and ``model_args`` beside the
-weights, so ``adamml eval`` and ``adamml predict`` need nothing but the file.
+weights, so ``adamml eval`` and ``adamml predict`` need nothing but the file, and ``plugins``:
+where each component it was built from that is not built in came from (`plugin_record`), so
+that loading it where a plugin is missing names the plugin and its distribution.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, ConfigError, UnknownModelError
+from ..errors import CheckpointError, ConfigError, UnknownNameError
 from ..model import load_weights_strict
+from ..registries import not_registered, provenance
 from .checkpoint import FORMAT, load_checkpoint, read_torch_file
 
 __all__ = [
     "build_model",
     "model_from_checkpoint",
+    "plugin_record",
     "load_state_strict",
     "load_backbone_init",
     "read_weights",
@@ -69,24 +73,79 @@ def model_from_checkpoint(
         ``(model, checkpoint)``; the model is on ``map_location`` in eval mode.
 
     Raises:
-        CheckpointError: if the file is not a training checkpoint, its model is not registered
-            here (a plugin model without its plugin), or the weights do not fit.
+        CheckpointError: if the file is not a training checkpoint, its model or a modality,
+            backbone, policy or fusion it was built from is not registered here (a plugin that
+            is not installed: named with its distribution when the checkpoint recorded it), or
+            the weights do not fit.
     """
     ckpt = load_checkpoint(path, map_location=map_location)
     for key in ("model_name", "num_classes", "model"):
         if key not in ckpt:
             raise CheckpointError(f"checkpoint {str(path)!r} lacks {key!r}")
     name = ckpt["model_name"]
+    missing = not_registered(ckpt.get("plugins") or [])
+    if missing:
+        raise CheckpointError(_missing_plugins(str(path), name, missing))
     try:
         model = build_model(name, int(ckpt["num_classes"]), ckpt.get("model_args"))
-    except UnknownModelError as err:  # most often a plugin model without its plugin
+    except UnknownNameError as err:  # a plugin's component without its plugin, not recorded
+        needed = err.name or name
+        what = (
+            "which is not registered here"
+            if err.kind in (None, "model") and needed == name
+            else f"which needs the {err.kind or 'component'} {needed!r}, not registered here"
+        )
         raise CheckpointError(
-            f"checkpoint {str(path)!r} holds model {name!r}, which is not registered here: "
-            "install the plugin package that provides it (`adamml list plugins` shows the ones "
-            f"loaded). {err}"
+            f"checkpoint {str(path)!r} holds model {name!r}, {what}: install the plugin that "
+            f"provides it (`adamml list plugins` shows the ones loaded). {err}"
         ) from None
     load_state_strict(model, ckpt["model"], f"checkpoint {str(path)!r}")
     return model.to(map_location).eval(), ckpt
+
+
+def plugin_record(model: nn.Module, model_name: str) -> list[dict[str, str]]:
+    """What a checkpoint records of the plugins ``model`` needs: the
+    [`provenance`][adamml.registries.provenance] of its ``components`` (`AdaMML.components`)
+    and of ``model_name``; empty when everything is built in."""
+    components = dict(getattr(model, "components", None) or {})
+    if ":" not in model_name:  # a module:factory name is imported, not registered
+        components.setdefault("adamml.models", (model_name,))
+    return provenance(components)
+
+
+def _missing_plugins(path: str, name: str, missing: list[dict[str, str]]) -> str:
+    """One sentence per distribution that provided components the checkpoint needs."""
+    order = ("model", "modality", "backbone", "policy", "fusion")
+    missing = sorted(
+        missing, key=lambda e: order.index(e["kind"]) if e.get("kind") in order else len(order)
+    )
+    groups: dict[tuple[str, str], list[str]] = {}
+    for entry in missing:
+        key = (entry.get("source", ""), entry.get("distribution", ""))
+        groups.setdefault(key, []).append(f"{entry.get('kind', 'component')} {entry['name']!r}")
+    parts = []
+    for (source, dist), things in groups.items():
+        listed = " and ".join([", ".join(things[:-1]), things[-1]] if len(things) > 1 else things)
+        one = len(things) == 1
+        if source == "plugin":
+            project = dist.split(" ")[0] if dist and dist != "unknown" else ""
+            parts.append(
+                f"{listed} {'comes' if one else 'come'} from the plugin distribution "
+                f"{dist or 'unknown'}, which is not installed here: install the plugin that "
+                f"provides {'it' if one else 'them'}"
+                + (f" (pip install {project})" if project else "")
+            )
+        else:
+            parts.append(
+                f"{listed} {'was' if one else 'were'} registered at run time by the code that "
+                f"trained it, not by a plugin: register {'it' if one else 'them'} again before "
+                "loading"
+            )
+    return (
+        f"checkpoint {path!r} holds model {name!r}, which cannot be rebuilt here: "
+        + "; ".join(parts)
+        + ". `adamml list plugins` shows the plugins installed here"
+    )
 
 
 def read_weights(path: str, what: str) -> dict[str, torch.Tensor]:

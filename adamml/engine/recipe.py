@@ -60,12 +60,18 @@ def part_model(
 
     model = build_model(parent, num_classes, parent_args)
     if teacher is None:
-        return model.part_classifier(part, num_classes)
-    teacher_part = model.teacher_of(part)
-    model.load_part_state(
-        teacher_part, read_weights(teacher, teacher_part), what=f"teacher checkpoint {teacher!r}"
-    )
-    return model.part_distiller(part, num_classes)
+        out = model.part_classifier(part, num_classes)
+    else:
+        teacher_part = model.teacher_of(part)
+        model.load_part_state(
+            teacher_part,
+            read_weights(teacher, teacher_part),
+            what=f"teacher checkpoint {teacher!r}",
+        )
+        out = model.part_distiller(part, num_classes)
+    # rebuilding the part rebuilds the parent: its checkpoint needs the parent's plugins
+    out.components = dict(getattr(model, "components", None) or {})
+    return out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,7 +35,7 @@ from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier, unwrap, wrap_model
 from .evaluate import evaluate, to_device
 from .health import chance_ce, check_policy, warn
-from .instantiate import build_model, load_backbone_init, load_state_strict
+from .instantiate import build_model, load_backbone_init, load_state_strict, plugin_record
 from .loaders import make_loader
 from .metrics import summarize
 from .recipe import PretrainStage, pretraining_plan, run_pretraining
@@ -197,6 +197,7 @@ class Trainer:
             "model_name": self.cfg.model,
             "num_classes": self.cfg.num_classes,
             "model_args": dict(self.cfg.model_args),
+            "plugins": plugin_record(unwrap(self.model), self.cfg.model),
             "config": self.cfg.to_dict(),
             "model": unwrap(self.model).state_dict(),
             "optimizers": {k: o.state_dict() for k, o in self.opts.items()},

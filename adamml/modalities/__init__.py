@@ -23,15 +23,25 @@ __all__ = [
     "AUDIO",
 ]
 
+# the test_* twins: 4 frames at 32x32 (policy: 2 frames at 24x24), 32x32 audio, tiny backbones
+# with the paper's per-segment cost proportions (adamml.backbones.zoo)
 RGB = Modality(
     "rgb",
     channels=3,
     frames=8,
     size=(224, 224),
+    tiny={
+        "frames": 4,
+        "size": (32, 32),
+        "policy_size": (24, 24),
+        "recognition_backbone": "tiny_tsn",
+        "policy_backbone": "tiny_policy",
+    },
     description="RGB frames, 8 per segment (every 4th of 32), ImageNet-normalised",
     producer="adamml.data.producers:RGBFrames",
 )
-# flow and RGB difference are sampled like RGB, each frame a stack of 5 consecutive ones
+# flow and RGB difference are sampled like RGB, each frame a stack of 5 consecutive ones (their
+# tiny twins too)
 FLOW = RGB.replace(
     name="flow",
     channels=10,
@@ -56,6 +66,11 @@ AUDIO = Modality(
     recognition_backbone="mobilenetv2_audio",
     policy_backbone="mobilenetv2_audio_policy",
     cost_weight=0.05,
+    tiny={
+        "size": (32, 32),
+        "recognition_backbone": "tiny_audio",
+        "policy_backbone": "tiny_audio_policy",
+    },
     description="log-power spectrogram of a 1.28 s window at 24 kHz, 256x256",
     producer="adamml.data.producers:AudioSpectrogram",
 )

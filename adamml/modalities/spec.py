@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -77,6 +78,9 @@ class Modality:
             [`InputProducer`][adamml.data.producers.InputProducer] (instance or class) or its
             ``"module:Class"`` path, imported when data is first made; ``None``: inputs come
             as tensors only (see "Writing a modality plugin").
+        tiny: the fields this modality changes in the tiny ``test_`` models (smaller inputs,
+            tiny backbones), e.g. ``{"size": (32, 32), "recognition_backbone": "tiny_tsn"}``;
+            empty: the ``test_`` twins use the modality as it is.
 
     Example:
         >>> import torch, adamml
@@ -97,7 +101,8 @@ class Modality:
     policy_backbone: str = "mobilenetv2_policy"
     cost_weight: float = 1.0
     description: str = ""
-    producer: Any = None
+    producer: Any = field(default=None, hash=False)
+    tiny: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def input_spec(self) -> InputSpec:

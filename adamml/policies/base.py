@@ -130,6 +130,9 @@ class JointFeaturePolicy(nn.Module):
     takes_feature_extractors: bool = True
     """``create_model`` builds a ``backbones`` dict of policy extractors for this class (any
     policy class may set it, plugins included)."""
+    tiny_args: Mapping[str, Any] = {"joint_dim": 64}
+    """Keyword arguments of this policy in the tiny ``test_`` models (any policy class may set
+    it, plugins included; ``create_model`` passes them unless the user gives their own)."""
 
     def __init__(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from einops import rearrange
@@ -92,6 +92,8 @@ class PolicyLSTM(JointFeaturePolicy):
         >>> out.decisions.shape, out.logits.shape
         (torch.Size([2, 5, 2]), torch.Size([2, 5, 2, 2]))
     """
+
+    tiny_args: Mapping[str, Any] = {"joint_dim": 64, "hidden_size": 32}
 
     def __init__(
         self,

@@ -25,7 +25,7 @@ from adamml.zoo import ModelRecipe
 DEPTH = Modality(
     "depth", channels=1, frames=8, size=(64, 64), recognition_backbone="tiny_tsn",
     policy_backbone="tiny_policy", cost_weight=0.2, description="a depth map per frame",
-    producer=SideFileInput("depth"),
+    producer=SideFileInput("depth"), tiny={"frames": 4, "size": (32, 32), "policy_size": (24, 24)},
 )
 RECIPE = ModelRecipe(("rgb", "depth"), description="RGB and depth")
 """

@@ -163,3 +163,63 @@ def test_a_plugin_modality_keeps_its_own_backbone_in_the_tiny_twin() -> None:
         assert model.router.backbone("rgb").num_features < 512
     finally:
         adamml.MODALITIES.unregister("depthx")
+
+
+def test_a_modality_declares_its_tiny_twin() -> None:
+    """The tiny twin is what ``Modality.tiny`` says, for a user's modality as for the built-ins
+    (the builder holds no list of the paper's modalities)."""
+    from adamml.modalities import Modality
+    from adamml.zoo import ModelRecipe, build_from_recipe
+
+    depth = Modality(
+        "depthy",
+        channels=1,
+        frames=8,
+        size=(64, 64),
+        recognition_backbone="resnet18_tsn",
+        tiny={"frames": 2, "size": (16, 16), "recognition_backbone": "tiny_tsn"},
+    )
+    adamml.register_modality(depth, override=True)
+    try:
+        model = build_from_recipe(
+            ModelRecipe(("rgb", "depthy"), policy="all", tiny=True), num_classes=3
+        )
+        assert model.input_spec["depthy"].shape == (2, 1, 16, 16)
+        assert model.input_spec["rgb"].shape == (4, 3, 32, 32)  # rgb's own declaration
+        assert model.router.backbone("depthy").num_features == 192  # tiny_tsn, not ResNet-18
+        full = build_from_recipe(ModelRecipe(("rgb", "depthy"), policy="all"), num_classes=3)
+        assert full.input_spec["depthy"].shape == (8, 1, 64, 64)
+    finally:
+        adamml.MODALITIES.unregister("depthy")
+
+
+def test_a_policy_declares_its_tiny_sizes() -> None:
+    @POLICIES.register("test_small_lstm")
+    class SmallLSTM(PolicyLSTM):
+        tiny_args = {"joint_dim": 8, "hidden_size": 4}
+
+    try:
+        m = adamml.create_model("test_adamml_rgb_audio", num_classes=3, policy="test_small_lstm")
+        assert (m.policy.joint_dim, m.policy.hidden_size) == (8, 4)
+        own = adamml.create_model(
+            "test_adamml_rgb_audio",
+            num_classes=3,
+            policy="test_small_lstm",
+            policy_args={"hidden_size": 6},
+        )
+        assert own.policy.hidden_size == 6  # the user's arguments win
+        builtin = adamml.create_model("test_adamml_rgb_audio", num_classes=3, policy="fc")
+        assert builtin.policy.joint_dim == 64  # PolicyFC.tiny_args (no hidden_size: no LSTM)
+    finally:
+        POLICIES.unregister("test_small_lstm")
+
+
+def test_a_recipes_policy_args_go_to_its_own_policy_only() -> None:
+    from adamml.zoo import ModelRecipe, build_from_recipe
+
+    recipe = ModelRecipe(("rgb", "audio"), policy="random", policy_args={"p": 0.25}, tiny=True)
+    assert build_from_recipe(recipe, num_classes=3).policy.p == (0.25, 0.25)
+    # another policy in its place does not get them (random's p would be a ConfigError to lstm)
+    assert isinstance(build_from_recipe(recipe, num_classes=3, policy="lstm").policy, PolicyLSTM)
+    alias = build_from_recipe(recipe, num_classes=3, policy="rng")  # the same policy
+    assert alias.policy.p == (0.25, 0.25)

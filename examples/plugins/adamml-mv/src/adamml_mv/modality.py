@@ -17,6 +17,8 @@ MV = Modality(
     # mv_convnet costs 1.10 GMACs per 8x224x224 segment, 7.8 % of the RGB TSN ResNet-50
     # (14.1); the reference gives audio (~3 %) 0.05, so a few percent of cost -> ~0.1
     cost_weight=0.1,
+    # the test_ twins: adamml's tiny input sizes, mv's own backbones (they scale with the input)
+    tiny={"frames": 4, "size": (32, 32), "policy_size": (24, 24)},
     producer="adamml_mv.producer:MotionVectors",
     description=(
         "H.264 decoder motion vectors, 5 interleaved dx/dy fields per frame (per-frame pixels, "
