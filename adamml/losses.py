@@ -51,8 +51,8 @@ class EfficiencyTerms(NamedTuple):
         cost: scalar, the selection penalty ``sum_k lambda_k * ...``.
         gamma_term: scalar, ``mean_n((1 - c_n) * gamma)`` (0 for ``penalty="mean"``); no gradient.
         correct: ``(B,)`` bool, c_n (all True for ``penalty="mean"`` without a target).
-        fractions: per modality, the detached fraction of segments that selected it (mean over
-            B and S), i.e. the selection rate.
+        fractions: per modality, the detached fraction of decisions that selected it (mean over
+            B and every middle axis, e.g. S), i.e. the selection rate.
     """
 
     loss: Tensor
@@ -72,6 +72,14 @@ class EfficiencyLoss(nn.Module):
     - ``f_{n,k} = mean_s u_{n,s,k}``, the fraction of segments that selected modality k;
     - ``loss = sum_k lambda_k * mean_n(c_n * f_{n,k}^2) + mean_n((1 - c_n) * gamma)``.
 
+    The decisions may have any shape ``(B, ..., M)``: ``f_{n,k}`` is then the mean over every
+    axis between B and M (AdaMML's ``(B, S, M)`` averages over segments; ``(B, M)``, one
+    decision per sample, uses the decision itself; ``(B, S, L, M)`` averages over S and L). With
+    a single modality (``len(modalities) == 1``) the M axis may be left out: ``(B,)`` or
+    ``(B, ...)`` is read as ``(B, ..., 1)``. That is unambiguous: a trailing axis of size 1
+    gives the same fractions whether it is read as M or as one more middle axis. With two or
+    more modalities the last axis is always M.
+
     Note:
         The gamma branch carries **no gradient** in this formulation: c_n is a detached
         indicator, so ``(1 - c_n) * gamma`` is a constant that only shifts the logged loss, and
@@ -79,7 +87,10 @@ class EfficiencyLoss(nn.Module):
         them). This matches the reference (§5, §10 item 4).
 
     With ``penalty="mean"``: ``loss = sum_k lambda_k * mean_{n,s} u_{n,s,k}`` (no correctness
-    gating, no square, no gamma; the target may be ``None``).
+    gating, no square, no gamma; the target may be ``None``). Its gradient is ``lambda_k`` per
+    decision whatever the decision's value, while the blockdrop square's is ``2 lambda_k f``,
+    which is zero at zero use; per-sample gates in your own models usually learn better with
+    ``"mean"`` (see the "blocks in your own model" docs page).
 
     The cross-entropy part of Eq. 4 is not included; add ``F.cross_entropy(logits, target)``.
 
@@ -95,8 +106,9 @@ class EfficiencyLoss(nn.Module):
             ``penalty``.
 
     Shape:
-        - logits: ``(B, K)`` video-level logits
-        - decisions: ``(B, S, M)`` with straight-through gradients
+        - logits: ``(B, K)`` video-level (or sample-level) logits
+        - decisions: ``(B, S, M)`` with straight-through gradients (AdaMML); in general
+          ``(B, ..., M)``, including ``(B, M)``; ``(B,)`` or ``(B, ...)`` when M = 1
         - target: ``(B,)`` class indices or ``(B, K)`` multi-hot
         - output: scalar
 
@@ -154,16 +166,31 @@ class EfficiencyLoss(nn.Module):
             return pred == target
         return target.gather(1, pred.unsqueeze(1)).squeeze(1) > 0
 
-    def _check(self, logits: Tensor, decisions: Tensor, target: Tensor | None) -> None:
+    def _fractions(self, decisions: Tensor) -> Tensor:
+        """Check ``decisions`` and return ``f``, ``(B, M)``: the mean over the middle axes."""
         m = len(self.modalities)
-        if decisions.dim() != 3 or decisions.shape[-1] != m:
+        if not decisions.is_floating_point():
             raise ShapeError(
-                f"decisions must be (B, S, M={m}) for {list(self.modalities)}; "
-                f"got {tuple(decisions.shape)}"
+                f"decisions must be a float tensor of 0./1. decisions; got dtype {decisions.dtype} "
+                "(use decisions.float())"
             )
-        batch = decisions.shape[0]
+        if m == 1 and decisions.dim() >= 1 and (decisions.dim() == 1 or decisions.shape[-1] != 1):
+            # (B, ...) without the M axis; a trailing 1 would give the same fractions either way
+            decisions = decisions.unsqueeze(-1)
+        if decisions.dim() < 2 or decisions.shape[-1] != m:
+            single = " ((B,) or (B, ...) also works with one modality)" if m == 1 else ""
+            raise ShapeError(
+                f"decisions must be (B, ..., M={m}), e.g. (B, S, M) or (B, M), with the last "
+                f"axis in the order {list(self.modalities)}{single}; got {tuple(decisions.shape)}"
+            )
+        # (B, S, M) keeps its shape here (a view), so AdaMML's fractions are the mean over S
+        return decisions.reshape(decisions.shape[0], -1, m).mean(dim=1)
+
+    def _check(self, logits: Tensor, batch: int, target: Tensor | None) -> None:
         if logits.dim() != 2 or logits.shape[0] != batch:
-            raise ShapeError(f"logits must be (B={batch}, K); got {tuple(logits.shape)}")
+            raise ShapeError(
+                f"logits must be (B={batch}, K), B from the decisions; got {tuple(logits.shape)}"
+            )
         if target is None:
             if self.penalty == "blockdrop":
                 raise ShapeError("the blockdrop penalty needs the target to know which are correct")
@@ -181,18 +208,20 @@ class EfficiencyLoss(nn.Module):
 
         Args:
             logits: ``(B, K)`` video-level logits (only their argmax is used, detached).
-            decisions: ``(B, S, M)`` decisions, M in ``self.modalities`` order.
+            decisions: ``(B, S, M)`` decisions, M in ``self.modalities`` order; any
+                ``(B, ..., M)`` (``(B, ...)`` with one modality), see the class docstring.
             target: ``(B,)`` class indices or ``(B, K)`` multi-hot; optional for ``"mean"``.
 
         Returns:
             An [`EfficiencyTerms`][adamml.losses.EfficiencyTerms].
 
         Raises:
-            ShapeError: if the shapes disagree or ``target`` is missing for ``"blockdrop"``.
+            ShapeError: if the shapes disagree, the decisions are not floating point, or
+                ``target`` is missing for ``"blockdrop"``.
         """
-        self._check(logits, decisions, target)
+        frac = self._fractions(decisions)  # f_{n,k}, (B, M)
+        self._check(logits, decisions.shape[0], target)
         lam = self.lambdas.to(device=decisions.device, dtype=decisions.dtype)
-        frac = decisions.mean(dim=1)  # f_{n,k}, (B, M)
         if target is None:
             correct = torch.ones(decisions.shape[0], dtype=torch.bool, device=decisions.device)
         else:
@@ -212,14 +241,16 @@ class EfficiencyLoss(nn.Module):
 
         Args:
             logits: ``(B, K)`` video-level logits.
-            decisions: ``(B, S, M)`` decisions with straight-through gradients.
+            decisions: ``(B, S, M)`` decisions with straight-through gradients; any
+                ``(B, ..., M)`` (``(B, ...)`` with one modality), see the class docstring.
             target: ``(B,)`` class indices or ``(B, K)`` multi-hot; optional for ``"mean"``.
 
         Returns:
             A scalar tensor.
 
         Raises:
-            ShapeError: if the shapes disagree or ``target`` is missing for ``"blockdrop"``.
+            ShapeError: if the shapes disagree, the decisions are not floating point, or
+                ``target`` is missing for ``"blockdrop"``.
         """
         return self.components(logits, decisions, target).loss
 

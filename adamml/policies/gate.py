@@ -71,7 +71,11 @@ class GumbelGate(nn.Module):
         sample_at_eval: draw Gumbel noise in ``eval()`` as well (the reference's behaviour).
 
     Shape:
-        ``(..., n) -> (..., n)``; for policies ``(B, M, 2)`` or ``(B, S, M, 2)``.
+        ``(..., n) -> (..., n)``: the leading axes may be anything, none (``(n,)``) or an empty
+        batch included; every position is gated independently, with its own noise. For
+        AdaMML's policies ``(B, M, 2)`` or ``(B, S, M, 2)``; for a per-sample gate in your own
+        model ``(B, 2)``, whose ``[..., 1]`` is the ``(B,)`` use decision that
+        [`EfficiencyLoss`][adamml.losses.EfficiencyLoss] accepts with one cost weight.
 
     Raises:
         ConfigError: if ``tau`` is not a finite number > 0.

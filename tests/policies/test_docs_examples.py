@@ -1,4 +1,4 @@
-"""The Python blocks of the gate and policy docs pages run as written."""
+"""The Python blocks of the gate, policy and own-model docs pages run as written."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "components"
 
 
-@pytest.mark.parametrize("page", ["gate.md", "policies.md"])
+@pytest.mark.parametrize("page", ["gate.md", "policies.md", "own-model.md"])
 def test_python_blocks_run(page: str) -> None:
     blocks = re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(), flags=re.S)
     assert blocks

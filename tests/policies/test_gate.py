@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from adamml.errors import ConfigError, ShapeError
 from adamml.policies import GumbelGate
+from adamml.policies.gate import gumbel_noise
 
 
 def test_hand_computed_sample_and_straight_through_gradient() -> None:
@@ -113,3 +114,20 @@ def test_bad_logits_and_noise() -> None:
         gate(torch.zeros(3, 2, dtype=torch.long))
     with pytest.raises(ShapeError, match="noise"):
         gate(torch.zeros(3, 2), noise=torch.zeros(2, 2))
+
+
+@pytest.mark.parametrize("lead", [(), (5,), (2, 3, 4), (0,), (0, 3)])
+def test_any_leading_shape(lead: tuple[int, ...]) -> None:
+    gate = GumbelGate(tau=2.0)
+    logits = torch.randn(*lead, 2, requires_grad=True)
+    noise = gumbel_noise(logits.detach(), torch.Generator().manual_seed(0))
+    y = gate(logits, noise=noise)
+    assert y.shape == (*lead, 2)
+    # each position on its own: the same as gating the flattened (N, 2) rows
+    flat = gate(logits.reshape(-1, 2), noise=noise.reshape(-1, 2))
+    assert torch.equal(y.reshape(-1, 2), flat)
+    assert torch.equal(y.sum(-1), torch.ones(lead))
+    if y.numel():
+        y[..., 1].sum().backward()
+        assert logits.grad.shape == logits.shape and logits.grad.abs().sum() > 0
+    assert torch.equal(gate.eval()(logits), F.one_hot(logits.argmax(-1), 2).float())
