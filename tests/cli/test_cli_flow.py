@@ -20,7 +20,6 @@ FLOW_FUNCTIONS = (
     "adamml.data.flow.optical_flow_batch",
     "adamml.data.flowclip.optical_flow_batch",
     "adamml.data.flowclip.compute_fields",
-    "adamml.data.transforms.compute_fields",
     "adamml.data.extract.optical_flow_batch",
     "adamml.data.raft.raft_flow",
 )
@@ -171,7 +170,15 @@ def test_eval_on_demand_computes_the_selected_flow_only_and_is_deterministic(
         return real(get_frames, starts, *a, **k)
 
     monkeypatch.setattr(flowclip, "compute_fields", counting)
-    monkeypatch.setattr("adamml.data.transforms.compute_fields", None)  # nothing eager
+    from adamml.data.producers import OpticalFlow
+
+    real_make = OpticalFlow.make
+
+    def lazy_only(self, spec, indices, params, ctx):  # noqa: ANN001, ANN202
+        assert ctx.options.flow_on_demand or ctx.stored_flow is not None, "flow made eagerly"
+        return real_make(self, spec, indices, params, ctx)
+
+    monkeypatch.setattr(OpticalFlow, "make", lazy_only)  # nothing eager
     spec = adamml.create_model("test_adamml_rgb_flow_rgbdiff", num_classes=6).input_spec
     results = []
     for i in range(2):
