@@ -22,6 +22,7 @@ from .extract import ExtractResult, extract_audio, extract_flow, extract_frames
 from .flow import (
     FLOW_METHODS,
     FlowMethod,
+    FlowOptions,
     dequantise_flow,
     normalise_flow,
     optical_flow,
@@ -54,6 +55,7 @@ __all__ = [
     "SpatialParams",
     "optical_flow",
     "optical_flow_batch",
+    "FlowOptions",
     "FlowMethod",
     "FLOW_METHODS",
     "quantise_flow",
