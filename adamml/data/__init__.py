@@ -18,7 +18,7 @@ from .clip import lazy_modalities, load_video_inputs
 from .dataset import VideoDataset, collate_clips
 from .decode import VideoReader
 from .errors import *  # noqa: F403  (the error classes, as errors.__all__ lists them)
-from .extract import ExtractResult, extract_audio, extract_flow, extract_frames
+from .extract import ExtractResult, ExtractRun, extract_audio, extract_flow, extract_frames
 from .flow import (
     FLOW_METHODS,
     FlowMethod,
@@ -68,6 +68,7 @@ __all__ = [
     "extract_frames",
     "extract_audio",
     "ExtractResult",
+    "ExtractRun",
     "VideoDataset",
     "collate_clips",
     "Manifest",
