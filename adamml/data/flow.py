@@ -96,17 +96,8 @@ def _gray(img: np.ndarray) -> np.ndarray:
 
 
 class FlowOptions(TypedDict, total=False):
-    """The keyword arguments of `optical_flow_batch`, which `optical_flow` passes on.
-
-    Attributes:
-        method: ``"tvl1"`` (default; the paper's, ~0.4 s per 256x340 pair on one core),
-            ``"farneback"`` (~13 ms), ``"dis"`` (~5 ms) or ``"raft_small"`` (a network that
-            takes all pairs of a call in one batch).
-        reduced: TV-L1 with 3 scales, 3 warps, eps 0.02, 10 inner / 5 outer iterations (~4x
-            faster); default False.
-        bound: clip range in pixels (default `FLOW_BOUND`).
-        device: where ``raft_small`` runs (default CPU); the OpenCV methods ignore it.
-    """
+    """The keyword arguments of `optical_flow_batch` (``method``, ``reduced``, ``bound``,
+    ``device``; all optional), which `optical_flow` passes on."""
 
     method: FlowMethod
     reduced: bool
@@ -121,9 +112,9 @@ def optical_flow(prev: np.ndarray, nxt: np.ndarray, **options: Unpack[FlowOption
     Args:
         prev: ``(H, W, 3)`` uint8 RGB or ``(H, W)`` uint8 grey frame.
         nxt: the next frame, like ``prev``.
-        **options: those of `optical_flow_batch`, e.g. ``method="dis"`` (see
-            [`FlowOptions`][adamml.data.flow.FlowOptions]: ``method``, ``reduced``, ``bound``,
-            ``device``).
+        **options: those of
+            [`optical_flow_batch`][adamml.data.flow.optical_flow_batch]: ``method``,
+            ``reduced``, ``bound``, ``device`` (e.g. ``method="dis"``).
 
     Returns:
         ``(H, W, 2)`` float32, channel 0 = x (horizontal), 1 = y.
@@ -152,7 +143,12 @@ def optical_flow_batch(
     Args:
         prev: ``(N, H, W, 3)`` uint8 RGB (or ``(N, H, W)`` grey) frames.
         nxt: the next frames, like ``prev``.
-        method, reduced, bound, device: see [`FlowOptions`][adamml.data.flow.FlowOptions].
+        method: ``"tvl1"`` (the paper's, ~0.4 s per 256x340 pair on one core), ``"farneback"``
+            (~13 ms), ``"dis"`` (~5 ms) or ``"raft_small"`` (a network: all pairs in one call).
+        reduced: TV-L1 with 3 scales, 3 warps, eps 0.02, 10 inner / 5 outer iterations (~4x
+            faster).
+        bound: clip range in pixels.
+        device: where ``raft_small`` runs (default CPU); the OpenCV methods ignore it.
 
     Returns:
         ``(N, H, W, 2)`` float32 pixels.
