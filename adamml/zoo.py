@@ -271,23 +271,54 @@ def create_model(name: str, num_classes: int, **overrides: Any) -> AdaMML:
     return factory(num_classes=num_classes, **overrides)
 
 
+# The paper's models, as data: each table below is looped over by `_register_builtins`.
+_MODALITY_SETS = {
+    "rgb_audio": ("rgb", "audio"),
+    "rgb_flow": ("rgb", "flow"),
+    "rgb_audio_flow": ("rgb", "audio", "flow"),
+}
+"""Tables 1-3: ``adamml_<key>`` (the policy looks at the same modalities) and ``fusion_<key>``."""
+
+_RGBDIFF_PROXY = {
+    "rgb_flow": "Table 2 AdaMML-RGBDiff: the policy sees RGB difference, flow is recognised",
+    "rgb_audio_flow": "Table 3 AdaMML-RGBDiff: RGB + audio + flow with the RGB-difference proxy",
+}
+"""``adamml_<key>_rgbdiff``: the modalities of ``<key>``, the policy looking at RGB difference
+where the recognition network uses flow."""
+
+_TABLE6_BACKBONES = {
+    "resnet18": ("ResNet-18 for RGB and audio", "resnet18_tsn", "resnet18_tsn"),
+    "efficientnet": (
+        "EfficientNet-b3 for RGB, EfficientNet-b0 for audio",
+        "efficientnet_b3",
+        "efficientnet_b0",
+    ),
+}
+"""``adamml_rgb_audio_<key>``: (what it is, the RGB backbone, the audio backbone)."""
+
+
 def _register_builtins() -> None:
-    pairs = {
-        "rgb_audio": ("rgb", "audio"),
-        "rgb_flow": ("rgb", "flow"),
-        "rgb_audio_flow": ("rgb", "audio", "flow"),
-    }
-    for key, mods in pairs.items():
+    for key, mods in _MODALITY_SETS.items():
+        joined = " + ".join(mods)
         register_model(
             f"adamml_{key}",
-            ModelRecipe(
-                mods, description=f"AdaMML on {' + '.join(mods)}; the policy looks at the same"
-            ),
+            ModelRecipe(mods, description=f"AdaMML on {joined}; the policy looks at the same"),
         )
         register_model(
             f"fusion_{key}",
+            ModelRecipe(mods, policy="all", description=f"weighted late fusion of {joined}"),
+        )
+    for key, description in _RGBDIFF_PROXY.items():
+        mods = _MODALITY_SETS[key]
+        proxy = tuple("rgbdiff" if m == "flow" else m for m in mods)
+        register_model(f"adamml_{key}_rgbdiff", ModelRecipe(mods, proxy, description=description))
+    for key, (what, rgb, audio) in _TABLE6_BACKBONES.items():
+        register_model(
+            f"adamml_rgb_audio_{key}",
             ModelRecipe(
-                mods, policy="all", description=f"weighted late fusion of {' + '.join(mods)}"
+                ("rgb", "audio"),
+                backbones={"rgb": rgb, "audio": audio},
+                description=f"Table 6: {what}",
             ),
         )
     register_model(
@@ -296,40 +327,6 @@ def _register_builtins() -> None:
             ("rgb", "rgbdiff"),
             policy="all",
             description="Table 9: weighted late fusion of RGB and RGB difference",
-        ),
-    )
-    register_model(
-        "adamml_rgb_flow_rgbdiff",
-        ModelRecipe(
-            ("rgb", "flow"),
-            ("rgb", "rgbdiff"),
-            description=(
-                "Table 2 AdaMML-RGBDiff: the policy sees RGB difference, flow is recognised"
-            ),
-        ),
-    )
-    register_model(
-        "adamml_rgb_audio_flow_rgbdiff",
-        ModelRecipe(
-            ("rgb", "audio", "flow"),
-            ("rgb", "audio", "rgbdiff"),
-            description="Table 3 AdaMML-RGBDiff: RGB + audio + flow with the RGB-difference proxy",
-        ),
-    )
-    register_model(
-        "adamml_rgb_audio_resnet18",
-        ModelRecipe(
-            ("rgb", "audio"),
-            backbones={"rgb": "resnet18_tsn", "audio": "resnet18_tsn"},
-            description="Table 6: ResNet-18 for RGB and audio",
-        ),
-    )
-    register_model(
-        "adamml_rgb_audio_efficientnet",
-        ModelRecipe(
-            ("rgb", "audio"),
-            backbones={"rgb": "efficientnet_b3", "audio": "efficientnet_b0"},
-            description="Table 6: EfficientNet-b3 for RGB, EfficientNet-b0 for audio",
         ),
     )
     for m in ("rgb", "flow", "rgbdiff", "audio"):

@@ -19,11 +19,8 @@ import argparse
 import torch
 from _common import bf16_matrix_units, cpu_model
 
-from adamml.data.sources import build_dataset
 from adamml.engine.distributed import DistInfo
-from adamml.engine.evaluate import evaluate
-from adamml.engine.instantiate import model_from_checkpoint
-from adamml.engine.loaders import make_loader
+from adamml.engine.evaluate import evaluate, load_for_evaluation
 
 
 def main() -> None:
@@ -37,21 +34,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    model, ckpt = model_from_checkpoint(args.checkpoint)
-    ds = build_dataset(
-        args.data,
-        model.input_spec,
-        segments=args.segments,
-        train=False,
-        num_classes=int(ckpt["num_classes"]),
-        seed=args.seed,
+    model, loader = load_for_evaluation(
+        args.checkpoint, args.data, segments=args.segments, seed=args.seed
     )
-    loader, _ = make_loader(ds, batch_size=16, info=DistInfo(), train=False, seed=0)
     units = bf16_matrix_units()
     print(
         f"# precision_agreement: {cpu_model()}, bf16 matrix units: "
         f"{', '.join(units) or 'none'}; {args.checkpoint} on {args.data} (seed {args.seed}), "
-        f"{len(ds)} videos"
+        f"{len(loader.dataset)} videos"
     )
 
     results = {}

@@ -17,7 +17,13 @@ from ..errors import ConfigError
 from ..modalities import Modality, get_modality
 from ..registries import BACKBONES
 from . import zoo
-from .base import FrameBackbone, StagedBackbone, TimmFrameBackbone, temporal_max_pool
+from .base import (
+    FrameBackbone,
+    FrameBackboneArgs,
+    StagedBackbone,
+    TimmFrameBackbone,
+    temporal_max_pool,
+)
 from .weights import adapt_stem, load_backbone_weights, read_state_dict
 
 __all__ = [
@@ -25,6 +31,7 @@ __all__ = [
     "list_backbones",
     "resolve_backbone_name",
     "FrameBackbone",
+    "FrameBackboneArgs",
     "StagedBackbone",
     "TimmFrameBackbone",
     "temporal_max_pool",

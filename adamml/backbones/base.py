@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
+from typing import TypedDict, Unpack
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +25,13 @@ from torch import Tensor, nn
 from ..errors import ShapeError
 from .fast import FastPath, InferenceOptions, fast_path_allowed
 
-__all__ = ["temporal_max_pool", "FrameBackbone", "StagedBackbone", "TimmFrameBackbone"]
+__all__ = [
+    "temporal_max_pool",
+    "FrameBackbone",
+    "FrameBackboneArgs",
+    "StagedBackbone",
+    "TimmFrameBackbone",
+]
 
 # backbone -> its inference copies; kept out of the module so copies, state dicts and .to()
 # never see them
@@ -57,6 +64,23 @@ def temporal_max_pool(x: Tensor, frames: int) -> tuple[Tensor, int]:
     return rearrange(y, "n c t h w -> (n t) c h w"), t
 
 
+class FrameBackboneArgs(TypedDict, total=False):
+    """The keyword arguments of a `FrameBackbone` beside ``num_features``: one segment's input
+    and the head. `StagedBackbone` and `TimmFrameBackbone` take them as ``**head``.
+
+    Attributes:
+        num_classes: K; 0 (default) gives features.
+        in_chans: C (default 3).
+        frames: T of one segment (default 1).
+        drop_rate: dropout before ``fc`` (default 0.5, the reference's).
+    """
+
+    num_classes: int
+    in_chans: int
+    frames: int
+    drop_rate: float
+
+
 class FrameBackbone(nn.Module):
     """Base of the backbone contract: ``(N, T, C, H, W) -> (N, K)`` or ``(N, D)`` features.
 
@@ -69,6 +93,9 @@ class FrameBackbone(nn.Module):
     [`adamml.backbones.fast`][adamml.backbones.fast]: BatchNorm folded into the convolutions,
     channels_last, segments in cache-sized chunks and weights in the autocast dtype, with the
     same outputs up to rounding. ``inference_options`` tunes or disables it.
+
+    Its constructor takes ``num_features`` (D) and the keyword arguments of
+    [`FrameBackboneArgs`][adamml.backbones.base.FrameBackboneArgs].
 
     Attributes:
         num_features: D, the feature width.
@@ -85,7 +112,13 @@ class FrameBackbone(nn.Module):
     the tiny twins 1.7x faster and the eval forward of the TSN ResNet-50 2.3x faster."""
 
     def __init__(
-        self, *, num_features: int, num_classes: int, in_chans: int, frames: int, drop_rate: float
+        self,
+        *,
+        num_features: int,
+        num_classes: int = 0,
+        in_chans: int = 3,
+        frames: int = 1,
+        drop_rate: float = 0.5,
     ) -> None:
         super().__init__()
         self.num_features = int(num_features)
@@ -206,10 +239,8 @@ class StagedBackbone(FrameBackbone):
             ``("conv1", "bn1", "act1", "maxpool", "layer1", ...)``.
         pool_before: names in ``plan`` preceded by a temporal max-pool.
         temporal_pool: False turns the pools off (reference ``--without_t_stride``).
-        num_classes: K; 0 gives features.
-        in_chans: C.
-        frames: T of one segment.
-        drop_rate: dropout before ``fc`` (0.5 in the reference).
+        **head: ``num_classes``, ``in_chans``, ``frames``, ``drop_rate`` (see
+            [`FrameBackboneArgs`][adamml.backbones.base.FrameBackboneArgs]).
     """
 
     def __init__(
@@ -219,25 +250,16 @@ class StagedBackbone(FrameBackbone):
         plan: Sequence[str],
         pool_before: Sequence[str] = (),
         temporal_pool: bool = True,
-        num_classes: int = 0,
-        in_chans: int = 3,
-        frames: int = 1,
-        drop_rate: float = 0.5,
+        **head: Unpack[FrameBackboneArgs],
     ) -> None:
-        super().__init__(
-            num_features=int(net.num_features),
-            num_classes=num_classes,
-            in_chans=in_chans,
-            frames=frames,
-            drop_rate=drop_rate,
-        )
+        unknown = [p for p in pool_before if p not in plan]
+        if unknown:
+            raise ValueError(f"pool_before names {unknown} are not in the plan {list(plan)}")
+        super().__init__(num_features=int(net.num_features), **head)
         roots = {p.split(".")[0] for p in plan}
         for name, child in net.named_children():
             if name in roots:
                 self.add_module(name, child)
-        unknown = [p for p in pool_before if p not in plan]
-        if unknown:
-            raise ValueError(f"pool_before names {unknown} are not in the plan {list(plan)}")
         self.plan = tuple(plan)
         self.pool_before = frozenset(pool_before)
         self.temporal_pool = bool(temporal_pool)
@@ -257,28 +279,12 @@ class TimmFrameBackbone(FrameBackbone):
 
     Args:
         net: a timm model built with ``num_classes=0`` (kept as ``self.net``).
-        num_classes: K; 0 gives features.
-        in_chans: C.
-        frames: T of one segment.
-        drop_rate: dropout before ``fc``.
+        **head: ``num_classes``, ``in_chans``, ``frames``, ``drop_rate`` (see
+            [`FrameBackboneArgs`][adamml.backbones.base.FrameBackboneArgs]).
     """
 
-    def __init__(
-        self,
-        net: nn.Module,
-        *,
-        num_classes: int = 0,
-        in_chans: int = 3,
-        frames: int = 1,
-        drop_rate: float = 0.5,
-    ) -> None:
-        super().__init__(
-            num_features=int(net.num_features),
-            num_classes=num_classes,
-            in_chans=in_chans,
-            frames=frames,
-            drop_rate=drop_rate,
-        )
+    def __init__(self, net: nn.Module, **head: Unpack[FrameBackboneArgs]) -> None:
+        super().__init__(num_features=int(net.num_features), **head)
         self.net = net
         self._init_head()
 

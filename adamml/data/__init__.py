@@ -18,10 +18,11 @@ from .clip import lazy_modalities, load_video_inputs
 from .dataset import VideoDataset, collate_clips
 from .decode import VideoReader
 from .errors import *  # noqa: F403  (the error classes, as errors.__all__ lists them)
-from .extract import ExtractResult, extract_audio, extract_flow, extract_frames
+from .extract import ExtractResult, ExtractRun, extract_audio, extract_flow, extract_frames
 from .flow import (
     FLOW_METHODS,
     FlowMethod,
+    FlowOptions,
     dequantise_flow,
     normalise_flow,
     optical_flow,
@@ -54,6 +55,7 @@ __all__ = [
     "SpatialParams",
     "optical_flow",
     "optical_flow_batch",
+    "FlowOptions",
     "FlowMethod",
     "FLOW_METHODS",
     "quantise_flow",
@@ -66,6 +68,7 @@ __all__ = [
     "extract_frames",
     "extract_audio",
     "ExtractResult",
+    "ExtractRun",
     "VideoDataset",
     "collate_clips",
     "Manifest",

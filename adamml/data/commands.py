@@ -8,15 +8,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..errors import AdamMLError
 from .check import check_manifest
-from .extract import ExtractResult, extract_audio, extract_flow, extract_frames
+from .extract import ExtractResult, ExtractRun, extract_audio, extract_flow, extract_frames
 from .flow import FLOW_METHODS
 from .manifest import read_manifest
 
 __all__ = ["add_extract_arguments", "run_extract", "add_check_arguments", "run_check"]
+
+_EXTRACTORS: dict[str, tuple[Callable[..., ExtractResult], tuple[str, ...]]] = {
+    "flow": (extract_flow, ("method", "reduced", "flow_size", "device")),
+    "frames": (extract_frames, ("short_side",)),
+    "audio": (extract_audio, ("sample_rate",)),
+}
+"""Each kind of ``adamml extract``: its function and the options of the command line it takes
+(beside the `ExtractRun` ones every kind takes)."""
 
 
 def add_extract_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +34,7 @@ def add_extract_arguments(parser: argparse.ArgumentParser) -> None:
 
     ``INPUT`` is a manifest CSV (its videos, named relative to its folder) or video files.
     """
-    parser.add_argument("kind", choices=["flow", "frames", "audio"], help="what to extract")
+    parser.add_argument("kind", choices=list(_EXTRACTORS), help="what to extract")
     parser.add_argument("inputs", nargs="+", help="a manifest CSV or video files")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes")
@@ -59,21 +69,10 @@ def run_extract(args: argparse.Namespace) -> int:
     """Run an extraction; 0 when every video succeeded, 1 when some failed, 2 on bad input."""
     try:
         videos, root = _videos(args.inputs)
-        common = dict(root=root, workers=args.workers, progress=not args.no_progress)
-        if args.kind == "flow":
-            result: ExtractResult = extract_flow(
-                videos,
-                args.out,
-                method=args.method,
-                reduced=args.reduced,
-                flow_size=args.flow_size,
-                device=args.device,
-                **common,
-            )
-        elif args.kind == "frames":
-            result = extract_frames(videos, args.out, short_side=args.short_side, **common)
-        else:
-            result = extract_audio(videos, args.out, sample_rate=args.sample_rate, **common)
+        run: ExtractRun = {"root": root, "workers": args.workers, "progress": not args.no_progress}
+        extract, names = _EXTRACTORS[args.kind]
+        options: dict[str, Any] = {name: getattr(args, name) for name in names}
+        result = extract(videos, args.out, **options, **run)
     except AdamMLError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import av
 import cv2
@@ -33,7 +34,7 @@ from .flow import (
 from .flowstore import flow_file, write_flow_file
 from .spatial import resize_short
 
-__all__ = ["ExtractResult", "extract_flow", "extract_frames", "extract_audio"]
+__all__ = ["ExtractResult", "ExtractRun", "extract_flow", "extract_frames", "extract_audio"]
 
 
 @dataclass
@@ -43,6 +44,26 @@ class ExtractResult:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+
+
+class ExtractRun(TypedDict, total=False):
+    """How an extraction runs: the keyword arguments every ``extract_*`` function takes.
+
+    Attributes:
+        root: the dataset root (the manifest's folder); outputs are named by the videos' paths
+            relative to it (default: by their file names).
+        workers: processes (default 1: this process).
+        progress: show a tqdm bar (default True).
+    """
+
+    root: str | os.PathLike[str] | None
+    workers: int
+    progress: bool
+
+
+def _output(out_dir: str | os.PathLike[str], suffix: str, rel: str) -> Path:
+    """``out_dir/<rel>`` with the video's suffix replaced by ``suffix`` ("" for a folder)."""
+    return Path(out_dir) / Path(rel).with_suffix(suffix)
 
 
 def _rel(video: Path, root: Path | None) -> str:
@@ -130,17 +151,35 @@ def _run(
     return result
 
 
+def _extract(
+    videos: Sequence[str | os.PathLike[str]],
+    out_path: Callable[[str], Path],
+    done: Callable[[Path], bool],
+    worker: Callable[[tuple[Path, Path]], None],
+    desc: str,
+    *,
+    prepare: Callable[[], None] | None = None,
+    root: str | os.PathLike[str] | None = None,
+    workers: int = 1,
+    progress: bool = True,
+) -> ExtractResult:
+    """What every ``extract_*`` does: skip the outputs already ``done``, call ``prepare`` once
+    if there is work left, then run ``worker`` on each ``(video, output)`` job."""
+    result, jobs = _plan(videos, root, out_path, done)
+    if jobs and prepare is not None:
+        prepare()
+    return _run(jobs, worker, workers, desc, result, progress)
+
+
 def extract_flow(
     videos: Sequence[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
     *,
-    root: str | os.PathLike[str] | None = None,
-    workers: int = 1,
     method: FlowMethod = "tvl1",
     reduced: bool = False,
     flow_size: int = FLOW_SIZE,
-    progress: bool = True,
     device: str = "cpu",
+    **run: Unpack[ExtractRun],
 ) -> ExtractResult:
     """Compute and store quantised optical flow for every video (see `flowstore`).
 
@@ -149,27 +188,35 @@ def extract_flow(
         out_dir: output folder; each video's flow goes to
             [`flow_file(out_dir, rel)`][adamml.data.flowstore.flow_file], ``rel`` relative to
             ``root`` (the manifest's folder) or the file name.
-        root: dataset root for relative names.
-        workers: processes (1 runs in this process).
         method: flow algorithm (see `optical_flow`); ``raft_small`` runs batched.
         reduced: reduced TV-L1 settings.
         flow_size: shorter side of the frames flow is computed on (256, appendix B).
-        progress: show a tqdm bar.
         device: where ``raft_small`` runs (e.g. ``"cuda"``; with ``workers > 1`` each process
             loads its own copy of the network).
+        **run: ``root``, ``workers``, ``progress`` (see
+            [`ExtractRun`][adamml.data.extract.ExtractRun]).
 
     Returns:
         [`ExtractResult`][adamml.data.extract.ExtractResult]; bad videos are listed in ``failed``
         and do not stop the run.
     """
-    result, jobs = _plan(videos, root, partial(flow_file, out_dir), Path.is_file)
     check_flow_method(method, "extract_flow method")
-    if method == "raft_small" and jobs:  # a missing download fails once, not once per video
+
+    def load_network() -> None:  # a missing download fails once, not once per video
         from .raft import load_raft_small
 
         load_raft_small(device=device)
+
     worker = partial(_flow_one, method=method, reduced=reduced, flow_size=flow_size, device=device)
-    return _run(jobs, worker, workers, "flow", result, progress)
+    return _extract(
+        videos,
+        partial(flow_file, out_dir),
+        Path.is_file,
+        worker,
+        "flow",
+        prepare=load_network if method == "raft_small" else None,
+        **run,
+    )
 
 
 def _frames_one(job: tuple[Path, Path], short_side: int) -> None:
@@ -190,19 +237,15 @@ def extract_frames(
     videos: Sequence[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
     *,
-    root: str | os.PathLike[str] | None = None,
-    workers: int = 1,
     short_side: int = 256,
-    progress: bool = True,
+    **run: Unpack[ExtractRun],
 ) -> ExtractResult:
     """Write each video's frames as ``%05d.jpg`` (shorter side ``short_side``), one folder per
-    video (``out_dir/<rel>``), as the reference's ``tools/extract_rgb.py`` does."""
-    result, jobs = _plan(
-        videos, root, lambda rel: Path(out_dir) / Path(rel).with_suffix(""), Path.is_dir
-    )
-    return _run(
-        jobs, partial(_frames_one, short_side=short_side), workers, "frames", result, progress
-    )
+    video (``out_dir/<rel>``), as the reference's ``tools/extract_rgb.py`` does; ``run``:
+    [`ExtractRun`][adamml.data.extract.ExtractRun]."""
+    folder = partial(_output, out_dir, "")
+    worker = partial(_frames_one, short_side=short_side)
+    return _extract(videos, folder, Path.is_dir, worker, "frames", **run)
 
 
 def _audio_one(job: tuple[Path, Path], sample_rate: int) -> None:
@@ -224,16 +267,12 @@ def extract_audio(
     videos: Sequence[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
     *,
-    root: str | os.PathLike[str] | None = None,
-    workers: int = 1,
     sample_rate: int = AUDIO_RATE,
-    progress: bool = True,
+    **run: Unpack[ExtractRun],
 ) -> ExtractResult:
     """Write each video's audio as a mono 16-bit WAV at ``sample_rate`` (``out_dir/<rel>.wav``),
-    as the reference's ``ffmpeg -ac 1 -ar 24000`` does. Videos without audio are ``failed``."""
-    result, jobs = _plan(
-        videos, root, lambda rel: Path(out_dir) / Path(rel).with_suffix(".wav"), Path.is_file
-    )
-    return _run(
-        jobs, partial(_audio_one, sample_rate=sample_rate), workers, "audio", result, progress
-    )
+    as the reference's ``ffmpeg -ac 1 -ar 24000`` does; ``run``:
+    [`ExtractRun`][adamml.data.extract.ExtractRun]. Videos without audio are ``failed``."""
+    wav = partial(_output, out_dir, ".wav")
+    worker = partial(_audio_one, sample_rate=sample_rate)
+    return _extract(videos, wav, Path.is_file, worker, "audio", **run)

@@ -14,7 +14,7 @@ meant for GPUs that takes all pairs of a request in one batched call; see `adamm
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack, get_args
 
 import cv2
 import numpy as np
@@ -30,6 +30,7 @@ __all__ = [
     "check_flow_method",
     "optical_flow",
     "optical_flow_batch",
+    "FlowOptions",
     "quantise_flow",
     "dequantise_flow",
     "normalise_flow",
@@ -94,26 +95,26 @@ def _gray(img: np.ndarray) -> np.ndarray:
     return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
 
 
-def optical_flow(
-    prev: np.ndarray,
-    nxt: np.ndarray,
-    *,
-    method: FlowMethod = "tvl1",
-    reduced: bool = False,
-    bound: float = FLOW_BOUND,
-    device: torch.device | str | None = None,
-) -> np.ndarray:
-    """Dense flow from ``prev`` to ``nxt``, clipped to ``[-bound, bound]``.
+class FlowOptions(TypedDict, total=False):
+    """The keyword arguments of `optical_flow_batch` (``method``, ``reduced``, ``bound``,
+    ``device``; all optional), which `optical_flow` passes on."""
+
+    method: FlowMethod
+    reduced: bool
+    bound: float
+    device: torch.device | str | None
+
+
+def optical_flow(prev: np.ndarray, nxt: np.ndarray, **options: Unpack[FlowOptions]) -> np.ndarray:
+    """Dense flow from ``prev`` to ``nxt``, clipped to ``[-bound, bound]``: `optical_flow_batch`
+    on one pair.
 
     Args:
         prev: ``(H, W, 3)`` uint8 RGB or ``(H, W)`` uint8 grey frame.
         nxt: the next frame, like ``prev``.
-        method: ``"tvl1"`` (paper, ~0.4 s per 256x340 pair on one core), ``"farneback"``
-            (~13 ms), ``"dis"`` (~5 ms) or ``"raft_small"`` (a network; prefer
-            [`optical_flow_batch`][adamml.data.flow.optical_flow_batch] for it).
-        reduced: TV-L1 with 3 scales, 3 warps, eps 0.02, 10 inner / 5 outer iterations (~4x faster).
-        bound: clip range in pixels.
-        device: where ``raft_small`` runs (default CPU); the OpenCV methods ignore it.
+        **options: those of
+            [`optical_flow_batch`][adamml.data.flow.optical_flow_batch]: ``method``,
+            ``reduced``, ``bound``, ``device`` (e.g. ``method="dis"``).
 
     Returns:
         ``(H, W, 2)`` float32, channel 0 = x (horizontal), 1 = y.
@@ -124,17 +125,7 @@ def optical_flow(
         >>> optical_flow(a, a, method="dis").shape
         (32, 32, 2)
     """
-    if method == "raft_small":
-        return optical_flow_batch(prev[None], nxt[None], method=method, bound=bound, device=device)[
-            0
-        ]
-    a, b = np.ascontiguousarray(_gray(prev)), np.ascontiguousarray(_gray(nxt))
-    algo = _algorithm(method, reduced)
-    if method == "farneback":
-        flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
-    else:
-        flow = algo.calc(a, b, None)
-    return np.clip(flow.astype(np.float32, copy=False), -bound, bound)
+    return optical_flow_batch(prev[None], nxt[None], **options)[0]
 
 
 def optical_flow_batch(
@@ -152,10 +143,12 @@ def optical_flow_batch(
     Args:
         prev: ``(N, H, W, 3)`` uint8 RGB (or ``(N, H, W)`` grey) frames.
         nxt: the next frames, like ``prev``.
-        method: see [`optical_flow`][adamml.data.flow.optical_flow].
-        reduced: reduced TV-L1 settings.
+        method: ``"tvl1"`` (the paper's, ~0.4 s per 256x340 pair on one core), ``"farneback"``
+            (~13 ms), ``"dis"`` (~5 ms) or ``"raft_small"`` (a network: all pairs in one call).
+        reduced: TV-L1 with 3 scales, 3 warps, eps 0.02, 10 inner / 5 outer iterations (~4x
+            faster).
         bound: clip range in pixels.
-        device: where ``raft_small`` runs (default CPU).
+        device: where ``raft_small`` runs (default CPU); the OpenCV methods ignore it.
 
     Returns:
         ``(N, H, W, 2)`` float32 pixels.
@@ -181,9 +174,19 @@ def optical_flow_batch(
         return raft_flow(prev, nxt, device=device, bound=bound)
     if len(prev) == 0:
         return np.zeros((0, *np.shape(prev)[1:3], 2), np.float32)
-    return np.stack(
-        [optical_flow(a, b, method=method, reduced=reduced, bound=bound) for a, b in zip(prev, nxt)]
-    )
+    return np.stack([_opencv_flow(a, b, method, reduced, bound) for a, b in zip(prev, nxt)])
+
+
+def _opencv_flow(
+    prev: np.ndarray, nxt: np.ndarray, method: str, reduced: bool, bound: float
+) -> np.ndarray:
+    """One pair with an OpenCV method: ``(H, W, 2)`` float32, clipped to ``[-bound, bound]``."""
+    a, b = np.ascontiguousarray(_gray(prev)), np.ascontiguousarray(_gray(nxt))
+    if method == "farneback":
+        flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    else:
+        flow = _algorithm(method, reduced).calc(a, b, None)
+    return np.clip(flow.astype(np.float32, copy=False), -bound, bound)
 
 
 def quantise_flow(flow: np.ndarray, bound: float = FLOW_BOUND) -> np.ndarray:

@@ -8,6 +8,7 @@ their dataset indices and duplicates from `DistributedSampler` padding are dropp
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,11 +16,14 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from ..data.sources import build_dataset
 from .distributed import DistInfo, all_gather_objects, unwrap
+from .instantiate import model_from_checkpoint
+from .loaders import make_loader
 from .metrics import EvalResult
 from .runlog import progress
 
-__all__ = ["evaluate", "to_device"]
+__all__ = ["evaluate", "to_device", "load_for_evaluation"]
 
 
 def to_device(inputs: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
@@ -98,3 +102,48 @@ def evaluate(
         gflops=merged["gflops"][keep],
         modalities=tuple(net.modalities),
     )
+
+
+def load_for_evaluation(
+    checkpoint: str | os.PathLike[str],
+    source: str,
+    *,
+    segments: int = 10,
+    seed: int = 0,
+    batch_size: int = 16,
+) -> tuple[nn.Module, DataLoader]:
+    """A training checkpoint's model and a loader over a data source's videos, in this process.
+
+    The dataset has the model's ``input_spec``, the checkpoint's ``num_classes`` and evaluation
+    sampling (``segments`` evenly spaced segments, centre crops); give both to `evaluate` with
+    ``DistInfo()``. ``adamml eval`` builds the same with its distributed and flow options.
+
+    Args:
+        checkpoint: ``best.pt`` or ``last.pt`` of a training run.
+        source: a manifest or a data-source string (e.g. ``syntheticav:300,split=test``).
+        segments: S per video.
+        seed: the data source's seed.
+        batch_size: videos per batch.
+
+    Returns:
+        ``(model, loader)``; ``len(loader.dataset)`` is the number of videos.
+
+    Raises:
+        CheckpointError: for a checkpoint that cannot be loaded (see `model_from_checkpoint`).
+        ConfigError: for a malformed data source or a missing manifest.
+
+    Example:
+        >>> model, loader = load_for_evaluation("run/best.pt", "syntheticav:30")  # doctest: +SKIP
+        >>> result = evaluate(model, loader, DistInfo())  # doctest: +SKIP
+    """
+    model, ckpt = model_from_checkpoint(checkpoint)
+    dataset = build_dataset(
+        source,
+        model.input_spec,
+        segments=segments,
+        train=False,
+        num_classes=int(ckpt["num_classes"]),
+        seed=seed,
+    )
+    loader, _ = make_loader(dataset, batch_size=batch_size, info=DistInfo(), train=False, seed=0)
+    return model, loader

@@ -112,23 +112,13 @@ def evaluate_checkpoint(
     Returns:
         ``metrics.json``-style metrics (`adamml.engine.metrics.summarize`).
     """
-    from ..data.sources import build_dataset
     from ..engine.distributed import DistInfo
-    from ..engine.evaluate import evaluate
-    from ..engine.instantiate import model_from_checkpoint
-    from ..engine.loaders import make_loader
+    from ..engine.evaluate import evaluate, load_for_evaluation
     from ..engine.metrics import summarize
 
-    model, ckpt = model_from_checkpoint(checkpoint)
-    ds = build_dataset(
-        source,
-        model.input_spec,
-        segments=segments,
-        train=False,
-        num_classes=int(ckpt["num_classes"]),
-        seed=seed,
+    model, loader = load_for_evaluation(
+        checkpoint, source, segments=segments, seed=seed, batch_size=batch_size
     )
-    loader, _ = make_loader(ds, batch_size=batch_size, info=DistInfo(), train=False, seed=0)
     return summarize(evaluate(model, loader, DistInfo()))
 
 

@@ -108,11 +108,11 @@ class Settings:
 
     Attributes:
         segments_train, segments_eval: S in training and evaluation (paper: 5 and 10).
-        unimodal_segments_train: S when training a unimodal model (the reference's
-            ``train_unimodal.py`` uses one clip per video).
         batch_size: global batch (paper: 72).
         workers: DataLoader workers per process.
         device: ``cpu``, ``cuda`` or ``auto``.
+        unimodal_segments_train: S when training a unimodal model (the reference's
+            ``train_unimodal.py`` uses one clip per video).
         unimodal_epochs, unimodal_lr, unimodal_schedule, unimodal_milestones: unimodal
             pre-training (reference README: 60 epochs, lr 0.01, steps 20/40/50).
         warmup_epochs, joint_epochs, finetune_epochs: AdaMML's stages (5, 20, 10); the
@@ -124,16 +124,20 @@ class Settings:
         train_videos, val_videos, test_videos: synthetic split sizes (mini only).
     """
 
+    # segments per video
     segments_train: int = 5
     segments_eval: int = 10
-    unimodal_segments_train: int = 1
+    # the machine
     batch_size: int = 72
     workers: int = 8
     device: str = "auto"
+    # unimodal pre-training (the rows that initialise the multimodal ones)
+    unimodal_segments_train: int = 1
     unimodal_epochs: int = 60
     unimodal_lr: float = 0.01
     unimodal_schedule: str = "multistep"
     unimodal_milestones: tuple[int, ...] = (20, 40, 50)
+    # AdaMML's stages, optimisers and Gumbel temperature
     warmup_epochs: int = 5
     joint_epochs: int = 20
     finetune_epochs: int = 10
@@ -143,6 +147,7 @@ class Settings:
     milestones: tuple[int, ...] = (10, 15)
     tau_start: float = 5.0
     tau_decay: float = 0.965
+    # synthetic data (mini mode)
     num_classes: int = 31
     train_videos: int = 0
     val_videos: int = 0
@@ -152,27 +157,28 @@ class Settings:
 FULL = Settings()
 """The paper's recipe (Sec. 4.1 "Training Details", appendix B; reference §6 README values)."""
 
+# What ``--mini`` changes, by reason; each group is a set of `Settings` fields.
+_MINI_MACHINE = {"batch_size": 16, "workers": 0, "device": "cpu"}
+"""A laptop CPU: small batches, no DataLoader worker processes."""
+_MINI_UNIMODAL = {
+    "unimodal_segments_train": 5,
+    "unimodal_epochs": 8,
+    "unimodal_lr": 0.05,
+    "unimodal_schedule": "cosine",
+    "unimodal_milestones": (),
+}
+"""Unimodal pre-training: 8 epochs, cosine from a larger rate, 5 segments per video as the
+multimodal runs."""
+_MINI_STAGES = {"warmup_epochs": 2, "joint_epochs": 6, "finetune_epochs": 2}
+"""AdaMML's three stages, a few epochs each."""
+_MINI_OPTIMISER = {"lr": 0.01, "lr_schedule": "cosine", "milestones": (), "tau_decay": 0.8}
+"""A larger recognition learning rate with a cosine schedule (as ``adamml demo``) and a faster
+temperature decay for the short joint stage."""
+_MINI_DATA = {"num_classes": 6, "train_videos": 240, "val_videos": 80, "test_videos": 160}
+"""Built-in synthetic data of the ``test_*`` models' size."""
+
 MINI = dataclasses.replace(
-    FULL,
-    unimodal_segments_train=5,
-    batch_size=16,
-    workers=0,
-    device="cpu",
-    unimodal_epochs=8,
-    unimodal_lr=0.05,
-    unimodal_schedule="cosine",
-    unimodal_milestones=(),
-    warmup_epochs=2,
-    joint_epochs=6,
-    finetune_epochs=2,
-    lr=0.01,
-    lr_schedule="cosine",
-    milestones=(),
-    tau_decay=0.8,
-    num_classes=6,
-    train_videos=240,
-    val_videos=80,
-    test_videos=160,
+    FULL, **_MINI_MACHINE, **_MINI_UNIMODAL, **_MINI_STAGES, **_MINI_OPTIMISER, **_MINI_DATA
 )
 """Minutes on a laptop CPU: tiny models, 240 training videos, a few epochs, larger learning
 rates (as ``adamml demo``), a faster temperature decay for the short joint stage."""

@@ -32,6 +32,9 @@ def test_check_and_extract(make_mp4, tmp_path: Path, capsys) -> None:  # noqa: A
     assert run_extract(args) == 0
     wav = tmp_path / "wav" / "a.wav"
     assert wav.is_file()
+    capsys.readouterr()
+    assert run_extract(args) == 0  # resumable: what is written is skipped
+    assert capsys.readouterr().out.startswith("audio: 0 written, 1 already done, 0 failed")
     args = _parse(
         add_extract_arguments,
         ["frames", str(tmp_path / "a.mp4"), "--out", str(tmp_path / "frames"), "--no-progress"],
