@@ -106,7 +106,7 @@ class SegmentDistiller(nn.Module):
     metrics read as a classifier's.
 
     Args:
-        student: a [`PolicyViewClassifier`][adamml.model.PolicyViewClassifier].
+        student: a `PolicyViewClassifier`.
         teacher: the recognition backbone of the same decision (weights loaded), frozen.
         student_modality: what the student looks at (``"rgbdiff"`` with the proxy).
         teacher_modality: what the teacher runs on (``"flow"``).
@@ -284,7 +284,7 @@ class AdaMML(nn.Module):
 
     def configure_inference(self, **options: Any) -> AdaMML:
         """Set fields of every backbone's eval fast path
-        ([`InferenceOptions`][adamml.backbones.fast.InferenceOptions]: ``enabled``,
+        (`InferenceOptions`: ``enabled``,
         ``fold_bn``, ``channels_last``, ``chunk_mb``, ``compile``); returns self.
 
         Example:
@@ -348,7 +348,7 @@ class AdaMML(nn.Module):
         Args:
             phase: ``"recognition"`` or ``"policy"``.
             freeze_statistics: put the frozen half's normalisation and dropout layers in eval
-                mode ([`freeze_norm_and_dropout`][adamml.model.freeze_norm_and_dropout]).
+                mode (`freeze_norm_and_dropout`).
             policy_decisions: how a frozen policy's gates decide: ``"sample"`` (the reference)
                 or ``"argmax"``; ignored in the policy phase (a trained policy samples).
 
@@ -435,7 +435,7 @@ class AdaMML(nn.Module):
 
         A recognition backbone is used as it is; a policy extractor gets a classifier and sees
         the policy's view of its modality
-        ([`PolicyViewClassifier`][adamml.model.PolicyViewClassifier]). The classifier's
+        (`PolicyViewClassifier`). The classifier's
         weights load back with [`load_part_state`][adamml.model.AdaMML.load_part_state].
 
         Args:
@@ -477,7 +477,7 @@ class AdaMML(nn.Module):
         return self.modalities[self.policy_modalities.index(self.part_modality(name))]
 
     def part_distiller(self, name: str, num_classes: int) -> SegmentDistiller:
-        """A [`SegmentDistiller`][adamml.model.SegmentDistiller] that pre-trains policy part
+        """A `SegmentDistiller` that pre-trains policy part
         ``name`` from this model's recognition backbone of the same decision (load the
         teacher's weights into this model first)."""
         import copy

@@ -213,7 +213,7 @@ def recipe_factory(name: str, recipe: ModelRecipe) -> Callable[..., AdaMML]:
 def register_model(name: str, recipe: ModelRecipe, *, override: bool = False) -> ModelRecipe:
     """Register ``recipe`` under ``name`` (and its tiny twin ``test_<name>``), like the paper's
     models (AdaMML Tables 1-3, 6). ``MODELS`` holds factories only: the recipe's is
-    [`recipe_factory`][adamml.zoo.recipe_factory]."""
+    `recipe_factory`."""
     for key, rec in ((name, recipe), (f"test_{name}", replace(recipe, tiny=True))):
         MODELS.register(key, recipe_factory(key, rec), override=override)
     return recipe

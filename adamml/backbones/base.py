@@ -90,7 +90,7 @@ class FrameBackbone(nn.Module):
 
     In evaluation without autograd (``model.eval()`` under ``torch.inference_mode()`` or
     ``torch.no_grad()``) the forward runs the inference fast path of
-    [`adamml.backbones.fast`][adamml.backbones.fast]: BatchNorm folded into the convolutions,
+    `adamml.backbones.fast`: BatchNorm folded into the convolutions,
     channels_last, segments in cache-sized chunks and weights in the autocast dtype, with the
     same outputs up to rounding. ``inference_options`` tunes or disables it.
 
@@ -102,7 +102,7 @@ class FrameBackbone(nn.Module):
         num_classes: K (0: ``forward`` returns features).
         in_chans: C, input channels per frame.
         frames: the T the backbone was built for (other T are accepted).
-        inference_options: the [`InferenceOptions`][adamml.backbones.fast.InferenceOptions]
+        inference_options: the `InferenceOptions`
             of the eval fast path.
     """
 

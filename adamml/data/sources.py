@@ -167,8 +167,17 @@ def build_dataset(
 
     Args:
         source: a manifest path (relative to ``base_dir``) or ``scheme:arg[,key=value...]``.
-        input_spec, segments, train, num_classes, seed, on_error, base_dir, flow_dir,
-            flow_method, flow_on_demand: see [`SourceRequest`][adamml.data.sources.SourceRequest].
+        input_spec: what to make (the rest as in
+            [`SourceRequest`][adamml.data.sources.SourceRequest]).
+        segments: S.
+        train: training sampling and augmentation.
+        num_classes: K, checked against the source's classes.
+        seed: base seed of the per-item generators.
+        on_error: ``"raise"``, ``"skip"`` or ``"warn"`` for a bad file.
+        base_dir: where relative manifest paths start.
+        flow_dir: stored flow from ``adamml extract flow``.
+        flow_method: how flow is computed otherwise.
+        flow_on_demand: flow only for the segments the policy selects.
 
     Returns:
         A dataset of ``(inputs, label)`` items.

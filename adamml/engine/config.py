@@ -193,7 +193,7 @@ class TrainConfig:
             backbones; ``{policy.<modality>: checkpoint}`` into the policy's feature
             extractors (see `adamml.engine.instantiate.load_backbone_init`). A part given here is
             not pre-trained.
-        pretrain: the [`PretrainConfig`][adamml.engine.config.PretrainConfig].
+        pretrain: the `PretrainConfig`.
         alternation: ``"epoch"`` (the reference: a recognition pass, then a policy pass) or
             ``"iteration"`` (alternate every step within one pass).
         warmup_policy: what the frozen policy does in warm-up: ``"sample"`` (the reference:
