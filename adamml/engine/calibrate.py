@@ -48,8 +48,10 @@ __all__ = [
     "fusion_gflops",
     "threshold_weights",
     "solve_thresholds",
+    "cost_range",
     "replay",
     "save_calibrated",
+    "calibrated_path",
 ]
 
 RULES = ("cost", "shared")
@@ -404,6 +406,24 @@ def _candidates(data: CalibrationData, weights: Tensor, wide: bool) -> Tensor:
     return torch.cat([low, (points[1:] + points[:-1]) / 2, high])
 
 
+def _grid(model: nn.Module, data: CalibrationData, rule: str) -> tuple[Tensor, bool, Tensor]:
+    """``(w, whether the margins decide exactly, the candidate values of s)``."""
+    weights = threshold_weights(model, rule)
+    exact = data.features is None or _is_per_modality(model)
+    return weights, exact, _candidates(data, weights, wide=not exact)
+
+
+def cost_range(
+    model: nn.Module, data: CalibrationData, *, rule: str = "cost"
+) -> tuple[float, float]:
+    """``(lowest, highest)`` GFLOPs per video that thresholds ``s * w`` reach on ``data``: the
+    policy and what the rule never drops, and every modality everywhere."""
+    weights, _, grid = _grid(model, data, rule)
+    return tuple(  # type: ignore[return-value]
+        _cost(model, _decisions(model, data, float(grid[i]) * weights)) for i in (-1, 0)
+    )
+
+
 def solve_thresholds(
     model: nn.Module, data: CalibrationData, target_gflops: float, *, rule: str = "cost"
 ) -> tuple[Tensor, float, float]:
@@ -421,9 +441,7 @@ def solve_thresholds(
         ConfigError: for a bad rule, or a target below the lowest cost the thresholds reach
             (the policy's own cost and what the rule never drops).
     """
-    weights = threshold_weights(model, rule)
-    exact = data.features is None or _is_per_modality(model)
-    grid = _candidates(data, weights, wide=not exact)
+    weights, exact, grid = _grid(model, data, rule)
 
     def cost(s: float) -> float:
         return _cost(model, _decisions(model, data, s * weights))
@@ -595,13 +613,33 @@ def save_calibrated(
     """
     from .checkpoint import load_checkpoint, save_checkpoint
 
+    source = _source(checkpoint)
+    target = calibrated_path(checkpoint, result.target_gflops, out)
+    state = {k: v for k, v in load_checkpoint(source).items() if k not in _RESUME_ONLY}
+    state["model"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    state["calibration"] = {**result.to_dict(), "source": str(source), "data": data}
+    return save_checkpoint(state, target.parent, target.name, update_last=False)
+
+
+def _source(checkpoint: str | Path) -> Path:
     source = Path(checkpoint)
-    if source.is_dir():
-        source = source / "last.pt"
+    return source / "last.pt" if source.is_dir() else source
+
+
+def calibrated_path(
+    checkpoint: str | Path, target_gflops: float, out: str | Path | None = None
+) -> Path:
+    """Where `save_calibrated` writes: ``out``, or ``<checkpoint>.calibrated-<target>gflops.pt``
+    beside the checkpoint.
+
+    Raises:
+        CheckpointError: if that is the checkpoint itself (the original is kept).
+    """
+    source = _source(checkpoint)
     target = (
         Path(out)
         if out is not None
-        else source.with_name(f"{source.stem}.calibrated-{result.target_gflops:.4g}gflops.pt")
+        else source.with_name(f"{source.stem}.calibrated-{float(target_gflops):.4g}gflops.pt")
     )
     if target.resolve() == source.resolve() or (
         target.exists() and source.exists() and target.samefile(source)
@@ -610,7 +648,4 @@ def save_calibrated(
             f"--out {str(target)!r} is the checkpoint being calibrated; the original is kept, "
             "so write the calibrated one to another file"
         )
-    state = {k: v for k, v in load_checkpoint(source).items() if k not in _RESUME_ONLY}
-    state["model"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    state["calibration"] = {**result.to_dict(), "source": str(source), "data": data}
-    return save_checkpoint(state, target.parent, target.name, update_last=False)
+    return target
