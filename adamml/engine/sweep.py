@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .calibrate import (
+from .metrics import summarize
+from .replay import (
     CalibrationData,
     collect_calibration_data,
     cost_range,
@@ -29,7 +30,6 @@ from .calibrate import (
     replay,
     solve_thresholds,
 )
-from .metrics import summarize
 
 __all__ = [
     "SweepPoint",
@@ -201,7 +201,7 @@ def run_sweep(
     """Sweep ``model``'s thresholds on ``loader`` and write ``sweep.csv`` and ``sweep.png``.
 
     Args:
-        model: an [`AdaMML`][adamml.AdaMML] model with a learned policy.
+        model: an [`AdaMML`][adamml.model.AdaMML] model with a learned policy.
         loader: the evaluation batches.
         out_dir: where the two files go.
         points: budgets swept.

@@ -9,19 +9,14 @@ from torch import Tensor, nn
 
 import adamml
 from adamml.data.sources import build_dataset
-from adamml.engine.calibrate import (
-    calibrate,
-    collect_calibration_data,
-    fusion_gflops,
-    replay,
-    save_calibrated,
-)
+from adamml.engine.calibrate import calibrate, save_calibrated
 from adamml.engine.checkpoint import load_checkpoint, save_checkpoint
 from adamml.engine.distributed import DistInfo
 from adamml.engine.evaluate import evaluate
 from adamml.engine.instantiate import model_from_checkpoint
 from adamml.engine.loaders import make_loader
 from adamml.engine.metrics import summarize
+from adamml.engine.replay import collect_calibration_data, fusion_gflops, replay
 from adamml.errors import CheckpointError, ConfigError
 from adamml.types import PolicyOutput
 
@@ -67,6 +62,12 @@ def test_replay_is_what_evaluation_measures(lstm_model) -> None:
     for key in ("top1", "gflops", "selection_rate"):
         assert replayed[key] == pytest.approx(measured[key], rel=1e-5), key
     assert replayed["ce"] == pytest.approx(measured["ce"], rel=1e-4)
+
+
+def test_plain_batches_without_indices(lstm_model) -> None:
+    batches = [(inputs, target) for _, inputs, target in loader_for(lstm_model, n=8)]
+    data = collect_calibration_data(lstm_model, batches)
+    assert data.index.tolist() == list(range(8)) and data.outputs["rgb"].shape[:2] == (8, 4)
 
 
 def test_calibration_hits_each_target(lstm_model) -> None:
