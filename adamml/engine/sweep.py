@@ -167,7 +167,7 @@ def plot_sweep(
             current["top1"],
             "*",
             ms=14,
-            color="tab:red",
+            color="black",
             label="the checkpoint as trained",
         )
     for label, m in others:
