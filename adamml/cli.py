@@ -159,9 +159,10 @@ def _add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_rule_argument(parser: argparse.ArgumentParser) -> None:
+def _add_rule_argument(parser: argparse.ArgumentParser, flag: str = "--rule") -> None:
     parser.add_argument(
-        "--rule",
+        flag,
+        dest="rule",
         default="cost",
         choices=("cost", "shared"),
         help="thresholds in proportion to each modality's GMACs (cost) or one for all (shared)",
@@ -424,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quiet", action="store_true")
     _add_run_options(e)
     _add_sweep_arguments(e)
-    _add_rule_argument(e)
+    _add_rule_argument(e, "--sweep-rule")
     e.set_defaults(func=_cmd_eval)
 
     cal = sub.add_parser(
