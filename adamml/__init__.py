@@ -54,6 +54,10 @@ _EXPORTS: dict[str, str] = {
     "count_gflops": "adamml.flops",
     "CostTable": "adamml.flops",
     "load_reference_checkpoint": "adamml.reference",
+    # any budget from one trained model (docs/calibration.md)
+    "calibrate": "adamml.engine.calibrate",
+    "CalibrationResult": "adamml.engine.calibrate",
+    "fusion_gflops": "adamml.engine.replay",
     # registries and plugins
     "MODALITIES": "adamml.registries",
     "BACKBONES": "adamml.registries",
@@ -95,6 +99,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .backbones import create_backbone, list_backbones
+    from .engine.calibrate import CalibrationResult, calibrate
+    from .engine.replay import fusion_gflops
     from .errors import *  # noqa: F403
     from .flops import CostTable, count_gflops
     from .fusion import (

@@ -1,4 +1,4 @@
-"""The ``adamml`` command line: train, eval, predict, flops, list, extract, data, demo.
+"""The ``adamml`` command line: train, eval, calibrate, predict, flops, list, extract, data, demo.
 
 Every command returns 0 on success and prints one line ``adamml: error: ...`` (no traceback)
 with a non-zero status on bad input. YAML is read here and nowhere else in the library.
@@ -111,11 +111,131 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             write_json(out / "metrics.json", metrics)
             result.save_decisions(str(out / "decisions.npz"))
             _print_metrics(metrics, out / "metrics.json")
+        if args.sweep:
+            _write_sweep(model, loader, info, args, out, metrics)
     except BaseException:
         cleanup(info, wait=False)
         raise
     cleanup(info)
     return 0
+
+
+def _write_sweep(
+    model: Any, loader: Any, info: Any, args: argparse.Namespace, out: Path, metrics: Any
+) -> None:
+    """``eval --sweep``: the accuracy-vs-GFLOPs curve of the checkpoint's thresholds."""
+    from .engine.sweep import run_sweep
+    from .errors import ConfigError
+
+    if info.world_size > 1:
+        raise ConfigError("eval --sweep runs in one process; run it without torchrun")
+    csv_path, png_path, points = run_sweep(
+        model,
+        loader,
+        out,
+        points=args.sweep_points,
+        rule=args.rule,
+        current=metrics,
+        compare=args.compare or (),
+        show_progress=not args.quiet,
+    )
+    print(f"swept {len(points)} thresholds: wrote {csv_path} and {png_path}")
+
+
+def _add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="also sweep the decision thresholds: OUT/sweep.csv and the accuracy-vs-GFLOPs "
+        "curve OUT/sweep.png from this one checkpoint",
+    )
+    parser.add_argument("--sweep-points", type=int, default=21, help="budgets swept (21)")
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="RUN",
+        help="other runs to plot as points (run folders, metrics.json files or LABEL=PATH), "
+        "e.g. the same model retrained with other cost weights",
+    )
+
+
+def _add_rule_argument(parser: argparse.ArgumentParser, flag: str = "--rule") -> None:
+    parser.add_argument(
+        flag,
+        dest="rule",
+        default="cost",
+        choices=("cost", "shared"),
+        help="thresholds in proportion to each modality's GMACs (cost) or one for all (shared)",
+    )
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from .data.sources import build_dataset
+    from .engine.calibrate import calibrate, calibrated_path, fusion_gflops, save_calibrated
+    from .engine.distributed import DistInfo, resolve_device
+    from .engine.flowsettings import resolve_flow_method
+    from .engine.instantiate import model_from_checkpoint
+    from .engine.loaders import make_loader
+
+    budget, share = _budget(args.target_gflops)  # bad input fails before any work
+    if args.out:
+        calibrated_path(args.checkpoint, 0.0, args.out)
+    device = resolve_device(args.device)
+    model, ckpt = model_from_checkpoint(args.checkpoint, map_location=device)
+    _run_options(model, args)
+    ds = build_dataset(
+        args.data,
+        model.input_spec,
+        segments=args.segments,
+        train=False,
+        num_classes=int(ckpt["num_classes"]),
+        seed=int(ckpt.get("config", {}).get("seed", 0)),
+        flow_dir=args.flow_dir,
+        flow_method=resolve_flow_method(
+            ckpt, args.flow_method, input_spec=_computes_flow(args, model)
+        ),
+        flow_on_demand=True,
+    )
+    info = DistInfo(device=device)
+    loader, _ = make_loader(
+        ds, batch_size=args.batch_size, info=info, train=False, seed=0, workers=args.workers
+    )
+    fusion = fusion_gflops(model, args.segments)
+    target = budget * fusion if share else budget
+    result = calibrate(
+        model,
+        loader,
+        target,
+        rule=args.rule,
+        tolerance=args.tolerance,
+        show_progress=not args.quiet,
+    )
+    path = save_calibrated(args.checkpoint, model, result, args.out, data=args.data)
+    m = result.metrics
+    rates = ", ".join(f"{k} {v:.1f}%" for k, v in m["selection_rate"].items())
+    t = ", ".join(f"{k} {v:+.4g}" for k, v in result.thresholds.items())
+    print(
+        f"target {target:.4g} GFLOPs ({100 * target / fusion:.1f} % of fusion's {fusion:.4g}): "
+        f"reached {result.gflops:.4g} ({100 * result.error:+.2f} %) on {m['num_videos']} videos"
+    )
+    print(f"thresholds: {t}  top1 {m['top1']:.2f}%  mAP {m['mAP']:.2f}%  selection: {rates}")
+    print(f"wrote {path}")
+    return 0
+
+
+def _budget(text: str) -> tuple[float, bool]:
+    """``--target-gflops``: ``(GMACs per video, False)`` or ``(share of fusion's, True)`` for
+    ``P%``."""
+    from .errors import ConfigError
+
+    value = text.strip()
+    try:
+        return (float(value[:-1]) / 100.0, True) if value.endswith("%") else (float(value), False)
+    except ValueError:
+        raise ConfigError(
+            f"--target-gflops must be GFLOPs per video (0.02) or a share of fusion's (30%); "
+            f"got {text!r}"
+        ) from None
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -304,7 +424,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_flow_arguments(e)
     e.add_argument("--quiet", action="store_true")
     _add_run_options(e)
+    _add_sweep_arguments(e)
+    _add_rule_argument(e, "--sweep-rule")
     e.set_defaults(func=_cmd_eval)
+
+    cal = sub.add_parser(
+        "calibrate", help="set a checkpoint's decision thresholds for a GFLOPs budget"
+    )
+    cal.add_argument("--checkpoint", required=True)
+    cal.add_argument("--data", required=True, help="validation data (manifest or data source)")
+    cal.add_argument(
+        "--target-gflops",
+        required=True,
+        help="GFLOPs per video (paper convention), or a share of weighted fusion's (30%%)",
+    )
+    cal.add_argument(
+        "--out", help="the calibrated checkpoint (default CKPT.calibrated-<target>gflops.pt)"
+    )
+    _add_rule_argument(cal)
+    cal.add_argument("--tolerance", type=float, default=0.05, help="relative, of the target (0.05)")
+    cal.add_argument("--segments", type=int, default=10)
+    cal.add_argument("--batch-size", type=int, default=8)
+    cal.add_argument("--workers", type=int, default=0)
+    cal.add_argument("--device", default="cpu")
+    _add_flow_arguments(cal)
+    cal.add_argument("--quiet", action="store_true")
+    _add_run_options(cal)
+    cal.set_defaults(func=_cmd_calibrate)
 
     r = sub.add_parser("predict", help="classify one video and show the modality choices")
     r.add_argument(

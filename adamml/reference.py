@@ -112,7 +112,8 @@ def convert_reference_state_dict(sd: Mapping[str, Tensor], model: nn.Module) -> 
 
     ours = model.state_dict()
     leftover = [k for k in sd if k not in consumed]
-    unfilled = [k for k in ours if k not in out and not k.endswith(".tau")]
+    # the temperature comes beside the weights; the reference has no decision thresholds (0)
+    unfilled = [k for k in ours if k not in out and not k.endswith((".tau", ".thresholds"))]
     unknown = [k for k in out if k not in ours]
     wrong = [
         f"{k}: {tuple(out[k].shape)} vs {tuple(ours[k].shape)}"

@@ -26,6 +26,10 @@ __all__ = [
 ]
 
 
+_NEVER = 1e6
+"""A threshold this large never uses a modality (``inf`` is stored as given, applied as this)."""
+
+
 def init_use_bias(heads: Sequence[nn.Linear], init_use: float | None) -> None:
     """Start (skip, use) heads so that a segment is used with probability ``init_use``.
 
@@ -133,6 +137,10 @@ class JointFeaturePolicy(nn.Module):
     tiny_args: Mapping[str, Any] = {"joint_dim": 64}
     """Keyword arguments of this policy in the tiny ``test_`` models (any policy class may set
     it, plugins included; ``create_model`` passes them unless the user gives their own)."""
+    thresholds: Tensor
+    """``(M,)`` decision thresholds t_m (a buffer, saved in ``state_dict``; zeros by default):
+    the gate sees the *use* logit lowered by t_m, so in argmax mode modality m is used on a
+    segment iff ``logit_use - logit_skip > t_m`` (`set_thresholds`, `adamml.calibrate`)."""
 
     def __init__(
         self,
@@ -156,6 +164,7 @@ class JointFeaturePolicy(nn.Module):
             nn.Linear(self.joint_dim, self.joint_dim),
             nn.ReLU(inplace=True),
         )
+        self.register_buffer("thresholds", torch.zeros(len(self.modalities)))
 
     def _build_backbones(self, backbones: Mapping[str, nn.Module | str] | None) -> list[nn.Module]:
         given = {} if backbones is None else {_canonical(k): v for k, v in backbones.items()}
@@ -183,6 +192,68 @@ class JointFeaturePolicy(nn.Module):
                 )
             out.append(net)
         return out
+
+    # -- decision thresholds (calibration to a budget, docs/calibration.md) ---------------------
+    def set_thresholds(self, thresholds: Mapping[str, float] | Sequence[float] | Tensor) -> None:
+        """Set the decision thresholds t_m in place (the buffer keeps its device).
+
+        In argmax mode (``eval()``) modality m is used on a segment iff its margin
+        ``logit_use - logit_skip`` exceeds t_m: 0 is the trained policy, a positive t_m skips
+        more, ``inf`` never uses m, ``-inf`` always does. When sampling, the use logit is lowered
+        by t_m, so the use probability becomes ``sigmoid(margin - t_m)``. The logits the policy
+        returns and feeds back into its LSTM stay the heads' raw ones.
+
+        Args:
+            thresholds: ``{modality: t}`` (modalities left out keep theirs; aliases accepted)
+                or M values in ``self.modalities`` order.
+
+        Raises:
+            ConfigError: for an unknown modality, a wrong count or a NaN.
+
+        Example:
+            >>> policy.set_thresholds({"rgb": 0.5})  # doctest: +SKIP
+        """
+        values = self.thresholds.detach().cpu().clone()
+        if isinstance(thresholds, Mapping):
+            for key, value in thresholds.items():
+                name = _canonical(key)
+                if name not in self.modalities:
+                    raise ConfigError(
+                        f"threshold for {key!r}, which this policy does not decide; its "
+                        f"modalities are {list(self.modalities)}"
+                    )
+                values[self.modalities.index(name)] = float(value)
+        else:
+            given = torch.as_tensor(thresholds, dtype=torch.float32).detach().cpu().flatten()
+            if given.numel() != len(self.modalities):
+                raise ConfigError(
+                    f"{given.numel()} thresholds for {len(self.modalities)} modalities "
+                    f"{list(self.modalities)}; give one per modality or a dict"
+                )
+            values = given
+        if torch.isnan(values).any():
+            raise ConfigError(f"thresholds must be numbers, not NaN; got {values.tolist()}")
+        with torch.no_grad():
+            self.thresholds.copy_(values)
+
+    def threshold_dict(self) -> dict[str, float]:
+        """The decision thresholds as ``{modality: t}``."""
+        return {m: float(t) for m, t in zip(self.modalities, self.thresholds.tolist())}
+
+    def _thresholded(self, logits: Tensor) -> Tensor:
+        """``(..., M, 2)`` (skip, use) logits with each use logit lowered by its t_m."""
+        t = self._finite_thresholds().to(logits)
+        return logits - torch.stack([torch.zeros_like(t), t], dim=-1)
+
+    def _finite_thresholds(self) -> Tensor:
+        """``thresholds`` with +-inf as +-1e6 (an infinite logit would make the gate's soft
+        relaxation NaN; no margin comes near 1e6)."""
+        return self.thresholds.clamp(-_NEVER, _NEVER)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # checkpoints written before the thresholds existed decide as t = 0
+        state_dict.setdefault(prefix + "thresholds", torch.zeros_like(self.thresholds))
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def extractors(self) -> dict[str, nn.Module]:
         """The per-modality feature extractors, ``{modality: module}`` (the parts a training

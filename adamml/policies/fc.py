@@ -23,7 +23,7 @@ class PolicyFC(JointFeaturePolicy):
 
     ```
     views[m] --extractor_m--> concat --> joint FCs --> f (B,S,J) --heads[m]--> z (B,S,M,2)
-    decisions = gate(z)[..., 1]        segments are independent
+    decisions = gate(z - (0, t))[..., 1]       segments are independent; t: thresholds
     ```
 
     The reference trains this variant whenever ``--causality_modeling lstm`` is forgotten; the
@@ -73,7 +73,8 @@ class PolicyFC(JointFeaturePolicy):
     def decide(self, feats: Tensor, generator: torch.Generator | None = None) -> PolicyOutput:
         """Each segment on its own: ``heads[m](f)`` for every segment of ``feats (B, S, J)``."""
         logits = torch.stack([head(feats) for head in self.heads], dim=2)
-        return PolicyOutput(self.gate(logits, generator=generator)[..., 1], logits)
+        decisions = self.gate(self._thresholded(logits), generator=generator)[..., 1]
+        return PolicyOutput(decisions, logits)
 
     def extra_repr(self) -> str:
         return f"modalities={self.modalities}, joint_dim={self.joint_dim}"

@@ -41,7 +41,9 @@ class JointGatePolicy(PolicyLSTM):
     variant only has "both" or "none"; this one learns which of the four combinations to
     use, which contains it. The reference has only leftovers of this design (its
     ``convert_index_to_decisions`` uses the same decoding). The decisions are the selected
-    one-hot times the bit table, so straight-through gradients reach the head.
+    one-hot times the bit table, so straight-through gradients reach the head. The decision
+    thresholds t_m (``thresholds``) lower each combination's score by the sum of the t_m of the
+    modalities it uses: the per-modality gates' rule (use iff margin > t_m) for a joint choice.
 
     ``logits`` in the output are the per-modality marginal log-probabilities
     ``(log P(skip_k), log P(use_k))``, each a logsumexp of ``log_softmax(head)`` over the
@@ -114,7 +116,8 @@ class JointGatePolicy(PolicyLSTM):
 
     def _gate_step(self, raw: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         bits = self.bits.to(raw)
-        choice = self.gate(raw, generator=generator)  # (B, 2**M) one-hot
+        # a combination's score pays the thresholds of the modalities it uses
+        choice = self.gate(raw - bits @ self._finite_thresholds().to(raw), generator=generator)
         decisions = choice @ bits  # (B, M)
         logp = torch.log_softmax(raw, dim=-1)
         # marginal log P(bit k = 0) and log P(bit k = 1): logsumexp over the matching rows

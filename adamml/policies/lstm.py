@@ -43,8 +43,12 @@ class PolicyLSTM(JointFeaturePolicy):
     for t in 0..S-1:
         h_t, c_t = LSTMCell([f_t, z_{t-1}], (h_{t-1}, c_{t-1}))     z_{-1} = 0
         z_t[m]   = heads[m](h_t)                   (B, 2) raw (skip, use) logits
-        u_t[m]   = gate(z_t[m])[..., 1]            0/1, straight-through gradient
+        u_t[m]   = gate(z_t[m] - (0, t_m))[..., 1] 0/1, straight-through gradient
     ```
+
+    ``t_m`` are the decision thresholds (``thresholds``, zeros unless calibrated; in eval a
+    segment uses m iff its margin ``z_t[m][1] - z_t[m][0] > t_m``). The fed-back logits are
+    the raw ``z_t``, before the thresholds, so changing them never changes a later margin.
 
     Like the reference, the LSTM input at ``t > 0`` holds the previous step's raw logits,
     flattened ``(m1: l0, l1, m2: l0, l1, ...)`` and not detached; the paper's Eq. 1 only has
@@ -137,7 +141,7 @@ class PolicyLSTM(JointFeaturePolicy):
     def _gate_step(self, raw: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         """Raw logits ``(B, R)`` -> decisions ``(B, M)`` and (skip, use) logits ``(B, M, 2)``."""
         logits = rearrange(raw, "b (m k) -> b m k", k=2)
-        return self.gate(logits, generator=generator)[..., 1], logits
+        return self.gate(self._thresholded(logits), generator=generator)[..., 1], logits
 
     def recurrent_feedback(self) -> dict[nn.LSTMCell, int]:
         """``{lstm: R}``: the cell's last R inputs are the previous step's raw logits (2M here,
