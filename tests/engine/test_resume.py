@@ -33,7 +33,7 @@ def _train(
 
 
 def _finish(proc: subprocess.Popen) -> None:
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err.decode()[-2000:]
 
 
@@ -53,7 +53,7 @@ def _kill_when(proc: subprocess.Popen, out: Path, n_checkpoints: int | None, del
         time.sleep(0.01)
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=30)
+    proc.communicate(timeout=180)
 
 
 @pytest.mark.dist
@@ -69,7 +69,7 @@ def test_resume_after_sigkill_matches_uninterrupted(
     # after a random delay, then resumed to the end
     out = tmp_path / "killed"
     proc = _train(config, out, standin_env, kill_at=3)
-    proc.communicate(timeout=120)
+    proc.communicate(timeout=600)
     assert proc.returncode == -signal.SIGKILL
     _visible_checkpoint_is_complete(out)
     assert not (out / "metrics.json").exists()
