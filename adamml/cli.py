@@ -65,9 +65,8 @@ def _print_metrics(metrics: dict[str, Any], where: Path) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .data.sources import build_dataset
     from .engine.distributed import cleanup, init_distributed
-    from .engine.evaluate import evaluate
+    from .engine.evaluate import checkpoint_dataset, evaluate
     from .engine.flowsettings import resolve_flow_method
     from .engine.instantiate import model_from_checkpoint
     from .engine.loaders import make_loader
@@ -78,18 +77,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     try:
         model, ckpt = model_from_checkpoint(args.checkpoint, map_location=info.device)
         _run_options(model, args)
-        cfg = ckpt.get("config", {})
         flow_method = resolve_flow_method(
             ckpt, args.flow_method, input_spec=_computes_flow(args, model)
         )
         # flow on demand: only the segments the policy selects are computed
-        ds = build_dataset(
+        ds = checkpoint_dataset(
             args.data,
-            model.input_spec,
+            model,
+            ckpt,
             segments=args.segments,
-            train=False,
-            num_classes=int(ckpt["num_classes"]),
-            seed=int(cfg.get("seed", 0)),
             on_error=args.on_error,
             flow_dir=args.flow_dir,
             flow_method=flow_method,
@@ -170,9 +166,9 @@ def _add_rule_argument(parser: argparse.ArgumentParser, flag: str = "--rule") ->
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .data.sources import build_dataset
     from .engine.calibrate import calibrate, calibrated_path, fusion_gflops, save_calibrated
     from .engine.distributed import DistInfo, resolve_device
+    from .engine.evaluate import checkpoint_dataset
     from .engine.flowsettings import resolve_flow_method
     from .engine.instantiate import model_from_checkpoint
     from .engine.loaders import make_loader
@@ -183,13 +179,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model, ckpt = model_from_checkpoint(args.checkpoint, map_location=device)
     _run_options(model, args)
-    ds = build_dataset(
+    ds = checkpoint_dataset(
         args.data,
-        model.input_spec,
+        model,
+        ckpt,
         segments=args.segments,
-        train=False,
-        num_classes=int(ckpt["num_classes"]),
-        seed=int(ckpt.get("config", {}).get("seed", 0)),
         flow_dir=args.flow_dir,
         flow_method=resolve_flow_method(
             ckpt, args.flow_method, input_spec=_computes_flow(args, model)

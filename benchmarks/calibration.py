@@ -26,10 +26,9 @@ import time
 import torch
 from _common import cpu_model
 
-from adamml.data.sources import build_dataset
 from adamml.engine.calibrate import calibrate, fusion_gflops
 from adamml.engine.distributed import DistInfo
-from adamml.engine.evaluate import evaluate
+from adamml.engine.evaluate import checkpoint_dataset, evaluate
 from adamml.engine.instantiate import model_from_checkpoint
 from adamml.engine.loaders import make_loader
 from adamml.engine.metrics import summarize
@@ -37,13 +36,8 @@ from adamml.engine.metrics import summarize
 
 def loader(spec: str, model, ckpt, segments: int):
     source, _, seed = spec.partition("@")
-    ds = build_dataset(
-        source,
-        model.input_spec,
-        segments=segments,
-        train=False,
-        num_classes=int(ckpt["num_classes"]),
-        seed=int(seed) if seed else int(ckpt.get("config", {}).get("seed", 0)),
+    ds = checkpoint_dataset(
+        source, model, ckpt, segments=segments, seed=int(seed) if seed else None
     )
     return make_loader(ds, batch_size=16, info=DistInfo(), train=False, seed=0)[0]
 

@@ -104,6 +104,51 @@ def evaluate(
     )
 
 
+def checkpoint_dataset(
+    source: str,
+    model: nn.Module,
+    ckpt: Mapping[str, Any],
+    *,
+    segments: int,
+    seed: int | None = None,
+    on_error: str = "raise",
+    flow_dir: str | os.PathLike[str] | None = None,
+    flow_method: str = "tvl1",
+    flow_on_demand: bool = False,
+) -> Any:
+    """The evaluation dataset of a checkpoint's model over a data source.
+
+    The model's ``input_spec``, the checkpoint's ``num_classes`` and evaluation sampling
+    (``segments`` evenly spaced segments, centre crops): what ``adamml eval``, ``adamml
+    calibrate`` and `load_for_evaluation` evaluate on.
+
+    Args:
+        source: a manifest or a data-source string (e.g. ``syntheticav:300,split=test``).
+        model: the checkpoint's model.
+        ckpt: the loaded checkpoint (``num_classes``, ``config``).
+        segments: S per video.
+        seed: the data source's seed; ``None`` takes the training config's.
+        on_error: ``"raise"``, ``"skip"`` or ``"warn"`` for a bad file.
+        flow_dir: stored flow from ``adamml extract flow``.
+        flow_method: how flow is computed otherwise.
+        flow_on_demand: flow only for the segments the policy selects.
+    """
+    if seed is None:
+        seed = int(ckpt.get("config", {}).get("seed", 0))
+    return build_dataset(
+        source,
+        model.input_spec,
+        segments=segments,
+        train=False,
+        num_classes=int(ckpt["num_classes"]),
+        seed=seed,
+        on_error=on_error,
+        flow_dir=flow_dir,
+        flow_method=flow_method,
+        flow_on_demand=flow_on_demand,
+    )
+
+
 def load_for_evaluation(
     checkpoint: str | os.PathLike[str],
     source: str,
@@ -137,13 +182,6 @@ def load_for_evaluation(
         >>> result = evaluate(model, loader, DistInfo())  # doctest: +SKIP
     """
     model, ckpt = model_from_checkpoint(checkpoint)
-    dataset = build_dataset(
-        source,
-        model.input_spec,
-        segments=segments,
-        train=False,
-        num_classes=int(ckpt["num_classes"]),
-        seed=seed,
-    )
+    dataset = checkpoint_dataset(source, model, ckpt, segments=segments, seed=seed)
     loader, _ = make_loader(dataset, batch_size=batch_size, info=DistInfo(), train=False, seed=0)
     return model, loader
