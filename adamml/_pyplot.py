@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
-__all__ = ["pyplot"]
+__all__ = ["pyplot", "save_figure"]
 
 
 def pyplot() -> Any:
@@ -16,3 +18,12 @@ def pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str], *, dpi: int) -> Path:
+    """Write ``fig`` to ``path`` (its folder created), close it and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return path

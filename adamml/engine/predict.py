@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._pyplot import pyplot
+from .._pyplot import pyplot, save_figure
 from ..errors import ConfigError
 
 __all__ = [
@@ -270,8 +270,4 @@ def draw_decisions(inputs: Mapping[str, Any], pred: Prediction, path: str | Path
         f"{pred.top[0][0]} ({pred.top[0][1] * 100:.1f}%), {pred.gflops:.3g} GFLOPs", fontsize=9
     )
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=80)

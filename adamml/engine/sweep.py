@@ -150,7 +150,7 @@ def plot_sweep(
     """Top-1 against GFLOPs: the sweep as a line, the checkpoint's own thresholds as a star,
     other runs (retrained with other cost weights) as labelled points, fusion's cost as a
     dotted line."""
-    from .._pyplot import pyplot
+    from .._pyplot import pyplot, save_figure
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -180,11 +180,7 @@ def plot_sweep(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 def run_sweep(
