@@ -38,7 +38,7 @@ from ..errors import ConfigError
 from ..modalities import InputSpec
 from .audio import audio_window, log_spectrogram
 from .errors import DataError, MissingSideFileError
-from .spatial import SpatialParams
+from .spatial import SpatialParams, apply_spatial
 
 __all__ = [
     "InputProducer",
@@ -137,8 +137,6 @@ class ClipContext:
         """Decoded frames scaled, cropped and flipped like the clip's other visual inputs,
         ``(len(indices), h, w, 3)``; shared by producers that ask for the same ``(size,
         params)`` (RGB and RGB difference scale each frame once)."""
-        from .spatial import apply_spatial
-
         key = (tuple(size), params)
         if key not in self._scaled:
             self._scaled[key] = apply_spatial(self._raw, size, params)
