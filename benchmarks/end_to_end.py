@@ -42,7 +42,7 @@ from _common import cpu_model
 import adamml
 from adamml.data import decode as decode_module
 from adamml.data import flowclip as flowclip_module
-from adamml.data import transforms as transforms_module
+from adamml.data import producers as producers_module
 
 PARTS = (
     "decode",
@@ -103,9 +103,9 @@ def patched(timers: Timers, model: torch.nn.Module) -> Iterator[None]:
     targets = [
         (decode_module.VideoReader, "get_frames", "decode"),
         (decode_module.VideoReader, "get_audio", "decode"),
-        (transforms_module, "log_spectrogram", "audio features"),
-        (transforms_module.ClipTransform, "_rgb", "rgb frames"),
-        (transforms_module.ClipTransform, "_rgbdiff", "rgb difference"),
+        (producers_module, "log_spectrogram", "audio features"),
+        (producers_module.RGBFrames, "make", "rgb frames"),
+        (producers_module.RGBDifference, "make", "rgb difference"),
         (flowclip_module, "optical_flow_batch", "flow"),
     ]
     hooks = timers.hook(model.policy, "policy")
