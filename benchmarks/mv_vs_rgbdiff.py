@@ -24,7 +24,9 @@ fine-tune), and reports per model and seed
   decoded frames and their scaling (shared with the RGB frames' producer).
 
 The two models are timed alternately, video by video, after one warm-up video each, so load
-on the machine falls on both; ratios (mv / rgbdiff) are of numbers measured in this run.
+on the machine falls on both; ratios (mv / rgbdiff) are of numbers measured in this run. One
+torch and one OpenCV thread by default: on a shared 2-core machine under load, two torch
+threads made the tiny models' 50-ms forward take up to 2 s (threads waiting for each other).
 
 Data: ``write_synthetic_av`` (64x64, 160 frames at 12.5 fps, libx264 crf 18 preset veryfast
 g=16 with x264's default B-frames; the script counts the picture types and the frames that
@@ -69,6 +71,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import av
+import cv2
 import numpy as np
 import torch
 from _common import cpu_model
@@ -340,8 +343,8 @@ def table(runs: list[dict[str, Any]]) -> list[str]:
     ratio = [a / b if b else float("nan") for a, b in zip(means["mv"], means["rgbdiff"])]
     lines.append(
         "| mv / rgbdiff | ratio | - | - | - | - | "
-        + " | ".join(f"{v:.2f}" for v in ratio[4:])
-        + " | - |"
+        + " | ".join(f"{v:.2f}" for v in ratio[4:-1])
+        + " | - | - |"  # the trainings ran one after the other: load differs, no ratio
     )
     return lines
 
@@ -357,7 +360,13 @@ def main() -> None:
         choices=("auto", "immediate"),
         help="when the joint policy passes start (default: immediate for --mini, auto for --full)",
     )
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch and OpenCV threads (1: on a shared 2-core machine under load, two torch "
+        "threads made the tiny models' 50-ms forward take up to 2 s)",
+    )
     parser.add_argument("--work", help="keep the data and runs in this folder (default: temp)")
     parser.add_argument(
         "--json",
@@ -372,6 +381,7 @@ def main() -> None:
     if args.policy_start:
         s = replace(s, policy_start=args.policy_start)
     torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)  # DIS flow and the resizes
     wall: dict[str, float] = defaultdict(float)
     begun = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -403,7 +413,8 @@ def main() -> None:
         )
         majority = 100.0 * mean(y == int(train_counts.argmax()) for y in labels)
         print(
-            f"# mv_vs_rgbdiff: {cpu_model()}, {torch.get_num_threads()} threads, torch "
+            f"# mv_vs_rgbdiff: {cpu_model()}, {torch.get_num_threads()} torch and "
+            f"{cv2.getNumThreads()} OpenCV threads, torch "
             f"{torch.__version__}, PyAV {av.__version__} (FFmpeg {av.ffmpeg_version_info}), "
             f"adamml-mv {plugin}"
         )
@@ -463,6 +474,7 @@ def main() -> None:
         "date": str(datetime.date.today()),
         "cpu": cpu_model(),
         "threads": torch.get_num_threads(),
+        "opencv_threads": cv2.getNumThreads(),
         "torch": torch.__version__,
         "pyav": av.__version__,
         "ffmpeg": str(av.ffmpeg_version_info),
