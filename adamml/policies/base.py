@@ -133,6 +133,12 @@ class JointFeaturePolicy(nn.Module):
     tiny_args: Mapping[str, Any] = {"joint_dim": 64}
     """Keyword arguments of this policy in the tiny ``test_`` models (any policy class may set
     it, plugins included; ``create_model`` passes them unless the user gives their own)."""
+    stream_mode: str | None = None
+    """How the policy decides segment by segment (`adamml.AdaMML.stream`): ``"recurrent"``
+    (``step(views, state) -> (decisions (B, M), logits (B, M, 2), state)``, the state a tuple
+    of ``(B, ...)`` tensors), ``"independent"`` (each segment on its own: ``forward`` on one
+    segment) or ``None`` (unknown: a subclass whose ``decide`` looks across segments cannot
+    stream, and `AdaMML.stream` raises a ConfigError)."""
 
     def __init__(
         self,
