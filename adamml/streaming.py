@@ -35,7 +35,14 @@ from .errors import ConfigError, ShapeError
 from .precision import autocast, full_precision
 from .types import ModelOutput
 
-__all__ = ["VideoStream", "StreamStep", "EarlyExit", "EXIT_METRICS", "confidence"]
+__all__ = [
+    "VideoStream",
+    "StreamStep",
+    "EarlyExit",
+    "EXIT_METRICS",
+    "confidence",
+    "segment_of",
+]
 
 EXIT_METRICS = ("prob", "margin")
 """What an early exit thresholds: the top-1 softmax probability, or the margin between the top-1
@@ -128,6 +135,33 @@ class StreamStep(NamedTuple):
     gflops: Tensor
     segments: Tensor
     active: Tensor
+
+
+class _Segment:
+    """Segment ``t`` of a `SegmentSource`, as a one-segment source (asked only if selected)."""
+
+    def __init__(self, source: Any, t: int) -> None:
+        self.source, self.t = source, int(t)
+        shape = tuple(source.shape)
+        self.shape = (shape[0], 1, *shape[2:])
+
+    def gather(self, batch_idx: Tensor, seg_idx: Tensor) -> Tensor:
+        return self.source.gather(batch_idx, seg_idx + self.t)
+
+
+def segment_of(inputs: Mapping[str, Any], t: int) -> dict[str, Any]:
+    """Segment ``t`` of whole-video inputs, for `VideoStream.step`: ``(B, S, ...)`` tensors
+    sliced to ``(B, 1, ...)``, a `SegmentSource` (on-demand flow) wrapped so that only a
+    selected segment is computed.
+
+    Example:
+        >>> x = {"rgb": torch.zeros(2, 5, 4, 3, 8, 8)}
+        >>> segment_of(x, 3)["rgb"].shape
+        torch.Size([2, 1, 4, 3, 8, 8])
+    """
+    return {
+        m: x[:, t : t + 1] if isinstance(x, Tensor) else _Segment(x, t) for m, x in inputs.items()
+    }
 
 
 class _Rows:
