@@ -156,8 +156,7 @@ def segment_of(inputs: Mapping[str, Any], t: int) -> dict[str, Any]:
 
     Example:
         >>> x = {"rgb": torch.zeros(2, 5, 4, 3, 8, 8)}
-        >>> segment_of(x, 3)["rgb"].shape
-        torch.Size([2, 1, 4, 3, 8, 8])
+        >>> one = segment_of(x, 3)  # {"rgb": (2, 1, 4, 3, 8, 8)}
     """
     return {
         m: x[:, t : t + 1] if isinstance(x, Tensor) else _Segment(x, t) for m, x in inputs.items()

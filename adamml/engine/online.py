@@ -257,9 +257,13 @@ def draw_sweep(rows: Sequence[dict[str, Any]], path: str | Path, *, title: str =
     for r in full:
         ax.plot([r["gflops"]], [r["top1"]], "*", markersize=12, label="whole video")
     metric = rows[0]["metric"] if rows else "prob"
+    least = rows[0]["min_segments"] if rows else 1
+    ax.margins(x=0.06, y=0.1)  # room for the threshold labels
     ax.set_xlabel("GFLOPs per video")
     ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_title(title or f"early exit on the {metric} threshold", fontsize=9)
+    ax.set_title(
+        title or f"early exit on the {metric} threshold (at least {least} segments)", fontsize=9
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
