@@ -32,6 +32,10 @@ _EXPORTS: dict[str, str] = {
     "AllPolicy": "adamml.policies",
     "create_policy": "adamml.policies",
     "list_policies": "adamml.policies",
+    # online inference
+    "VideoStream": "adamml.streaming",
+    "StreamStep": "adamml.streaming",
+    "EarlyExit": "adamml.streaming",
     # routing, fusion, loss
     "ModalityRouter": "adamml.router",
     "LearnableLateFusion": "adamml.fusion",
@@ -129,5 +133,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .reference import load_reference_checkpoint
     from .registries import BACKBONES, FUSIONS, MODALITIES, MODELS, POLICIES, list_plugins
     from .router import ModalityRouter
+    from .streaming import EarlyExit, StreamStep, VideoStream
     from .types import ModelOutput, PolicyOutput
     from .zoo import create_model, list_models, register_model

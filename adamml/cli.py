@@ -73,6 +73,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .engine.metrics import summarize
     from .engine.trainer import write_json
 
+    online = args.early_exit is not None or args.early_exit_sweep is not None
+    if online and args.sweep:
+        from .errors import ConfigError
+
+        raise ConfigError(
+            "eval --sweep (decision thresholds) and --early-exit/--early-exit-sweep (stopping "
+            "videos early) are two separate curves; run them one at a time"
+        )
     info = init_distributed(args.device)
     try:
         model, ckpt = model_from_checkpoint(args.checkpoint, map_location=info.device)
@@ -99,13 +107,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             seed=0,
             workers=args.workers,
         )
-        result = evaluate(model, loader, info, show_progress=not args.quiet)
-        metrics = summarize(result)
         out = Path(args.out) if args.out else Path(args.checkpoint).parent / "eval"
+        if online:
+            result, metrics = _eval_online(model, loader, info, args, out)
+        else:
+            result = evaluate(model, loader, info, show_progress=not args.quiet)
+            metrics = summarize(result)
         if info.is_main:
             out.mkdir(parents=True, exist_ok=True)
             write_json(out / "metrics.json", metrics)
             result.save_decisions(str(out / "decisions.npz"))
+            if online:
+                _print_online(metrics, out)
             _print_metrics(metrics, out / "metrics.json")
         if args.sweep:
             _write_sweep(model, loader, info, args, out, metrics)
@@ -232,6 +245,77 @@ def _budget(text: str) -> tuple[float, bool]:
         ) from None
 
 
+def _eval_online(
+    model: Any, loader: Any, info: Any, args: argparse.Namespace, out: Path
+) -> tuple[Any, dict[str, Any]]:
+    """``eval --early-exit`` (the stream over each batch, stopping confident videos) or
+    ``--early-exit-sweep`` (one pass without exit, every threshold from it: CSV and PNG)."""
+    from .engine.online import (
+        DEFAULT_THRESHOLDS,
+        draw_sweep,
+        early_exit_metrics,
+        evaluate_stream,
+        sweep_early_exit,
+        write_sweep,
+    )
+    from .streaming import EarlyExit
+
+    rule = None
+    if args.early_exit is not None:
+        rule = EarlyExit(args.early_exit, args.early_exit_metric, args.min_segments)
+    else:
+        EarlyExit(0.5, args.early_exit_metric, args.min_segments)  # check the options first
+    online = evaluate_stream(model, loader, info, early_exit=rule, show_progress=not args.quiet)
+    metrics = early_exit_metrics(online, rule)
+    if args.early_exit_sweep is not None:
+        thresholds = (
+            DEFAULT_THRESHOLDS
+            if args.early_exit_sweep == "default"
+            else _thresholds(args.early_exit_sweep)
+        )
+        rows = sweep_early_exit(
+            online, thresholds, metric=args.early_exit_metric, min_segments=args.min_segments
+        )
+        metrics["early_exit_sweep"] = rows
+        if info.is_main:
+            write_sweep(rows, out / "early_exit_sweep.csv")
+            draw_sweep(rows, out / "early_exit_sweep.png")
+    return online.result, metrics
+
+
+def _thresholds(text: str) -> tuple[float, ...]:
+    from .errors import ConfigError
+
+    try:
+        values = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        values = ()
+    if not values:
+        raise ConfigError(
+            f"--early-exit-sweep takes comma-separated thresholds such as 0.5,0.8,0.95; "
+            f"got {text!r}"
+        )
+    return values
+
+
+def _print_online(metrics: dict[str, Any], out: Path) -> None:
+    rule = metrics.get("early_exit")
+    if rule:
+        print(
+            f"early exit at {rule['metric']} >= {rule['threshold']:g} (min {rule['min_segments']} "
+            f"segments): {metrics['segments_used']:.2f} of {metrics['segments']} segments used"
+        )
+    rows = metrics.get("early_exit_sweep")
+    if rows:
+        print("threshold  top1     GFLOPs    segments")
+        for row in rows:
+            name = "whole" if row["threshold"] is None else f"{row['threshold']:g}"
+            print(
+                f"{name:<9}  {row['top1']:6.2f}%  {row['gflops']:<8.4g}  {row['segments_used']:.2f}"
+            )
+        print(f"wrote {out / 'early_exit_sweep.csv'} and {out / 'early_exit_sweep.png'}")
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .engine.flowsettings import resolve_flow_method
     from .engine.instantiate import model_from_checkpoint
@@ -243,6 +327,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     flow_method = resolve_flow_method(
         ckpt, args.flow_method, input_spec=_computes_flow(args, model)
     )
+    if args.stream:
+        return _predict_stream(args, model, ckpt, flow_method)
+    if args.early_exit is not None or args.segment_frames is not None:
+        from .errors import ConfigError
+
+        raise ConfigError("--early-exit and --segment-frames of predict need --stream")
     inputs = load_inputs(
         args.video,
         model,
@@ -257,6 +347,73 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.figure:
         print(f"wrote {draw_decisions(inputs, pred, args.figure)}")
     return 0
+
+
+def _predict_stream(args: argparse.Namespace, model: Any, ckpt: Any, flow_method: str) -> int:
+    """``predict --stream``: decode the file (or stdin, ``-``) segment by segment and print the
+    running prediction after each; the final prediction as ``predict`` prints it."""
+    from .engine.online import SegmentReport, predict_stream
+    from .errors import ConfigError
+    from .streaming import EarlyExit
+
+    if args.flow_dir or args.figure:
+        raise ConfigError(
+            "--flow-dir and --figure are not used with --stream (flow is computed on demand "
+            "from the decoded frames; the figure needs the whole video's inputs)"
+        )
+    if args.video == "-":
+        source: Any = sys.stdin.buffer
+    elif Path(args.video).is_file():
+        source = args.video
+    else:
+        raise ConfigError(f"--stream reads a video file or - (stdin); {args.video!r} is neither")
+    rule = None
+    if args.early_exit is not None:
+        rule = EarlyExit(args.early_exit, args.early_exit_metric, args.min_segments)
+    for item in predict_stream(
+        model,
+        source,
+        segments=args.segments,
+        segment_frames=args.segment_frames,
+        early_exit=rule,
+        topk=args.topk,
+        classes=ckpt.get("classes") or None,
+        flow_method=flow_method,
+    ):
+        if isinstance(item, SegmentReport):
+            print(item.format(), flush=True)
+        else:
+            print(f"final prediction after {item.decisions.shape[0]} segments:")
+            print(item.format())
+    return 0
+
+
+def _add_early_exit_arguments(parser: argparse.ArgumentParser, *, sweep: bool) -> None:
+    group = parser.add_mutually_exclusive_group() if sweep else parser
+    group.add_argument(
+        "--early-exit",
+        type=float,
+        metavar="THRESH",
+        help="stop a video once its running prediction's confidence reaches THRESH (0-1)",
+    )
+    if sweep:
+        group.add_argument(
+            "--early-exit-sweep",
+            nargs="?",
+            const="default",
+            metavar="T1,T2,...",
+            help="accuracy vs GFLOPs over thresholds (default 0.5,0.6,0.7,0.8,0.9,0.95,0.99) "
+            "from one streamed pass: early_exit_sweep.csv and .png in OUT",
+        )
+    parser.add_argument(
+        "--early-exit-metric",
+        choices=("prob", "margin"),
+        default="prob",
+        help="the top-1 softmax probability, or its margin over the top-2",
+    )
+    parser.add_argument(
+        "--min-segments", type=int, default=1, help="never stop before this many segments"
+    )
 
 
 def _run_options(model: Any, args: argparse.Namespace) -> None:
@@ -415,6 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--workers", type=int, default=0)
     e.add_argument("--device", default="cpu")
     e.add_argument("--on-error", default="raise", choices=("raise", "skip", "warn"))
+    _add_early_exit_arguments(e, sweep=True)
     _add_flow_arguments(e)
     e.add_argument("--quiet", action="store_true")
     _add_run_options(e)
@@ -448,12 +606,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("predict", help="classify one video and show the modality choices")
     r.add_argument(
-        "video", help="video file, .pt tensors, or one video of a data source (synthetic:N,index=I)"
+        "video",
+        help="video file, .pt tensors, or one video of a data source (synthetic:N,index=I); "
+        "with --stream a video file or - (stdin)",
     )
     r.add_argument("--checkpoint", required=True)
     r.add_argument("--figure", help="write a decisions figure (PNG)")
     r.add_argument("--topk", type=int, default=5)
     r.add_argument("--segments", type=int, default=10)
+    r.add_argument(
+        "--stream",
+        action="store_true",
+        help="decode segment by segment and print the running prediction after each",
+    )
+    r.add_argument(
+        "--segment-frames",
+        type=int,
+        help="with --stream: segments of this many frames instead of --segments over the "
+        "whole video (used, with 64, when the frame count is unknown: a pipe)",
+    )
+    _add_early_exit_arguments(r, sweep=False)
     _add_flow_arguments(r)
     _add_run_options(r)
     r.set_defaults(func=_cmd_predict)

@@ -538,7 +538,13 @@ class AdaMML(nn.Module):
         return {k: tuple(v.shape) for k, v in module.state_dict().items() if k not in head}
 
     # -- forward -------------------------------------------------------------------------------
-    def _check_inputs(self, inputs: Mapping[str, Any]) -> tuple[dict[str, Any], int, int]:
+    def check_inputs(self, inputs: Mapping[str, Any]) -> tuple[dict[str, Any], int, int]:
+        """The inputs by canonical name (``sound`` -> ``audio``; a 5-d audio input gets its
+        ``T = 1`` axis), checked against ``input_spec``, with their ``B`` and ``S``.
+
+        Raises:
+            ShapeError: if an input is missing or has the wrong shape.
+        """
         needed = self.input_spec
         canon, b, s = canonical_inputs(inputs, list(needed), unused="warn")
         for m in needed:
@@ -601,7 +607,7 @@ class AdaMML(nn.Module):
             ShapeError: if an input is missing or has the wrong shape, or ``decisions`` is not
                 ``(B, S, M)``.
         """
-        canon, b, s = self._check_inputs(inputs)
+        canon, b, s = self.check_inputs(inputs)
         device_type = self._device_type(canon)
         with autocast(self.precision, device_type):
             return self._forward(canon, b, s, decisions, device_type)
@@ -629,13 +635,56 @@ class AdaMML(nn.Module):
                 )
             ref = policy_out.decisions
             decisions = decisions.to(device=ref.device, dtype=ref.dtype)
-        features = getattr(self.fusion, "input_kind", "logits") == "features"
-        per_modality = self.router(
-            {m: canon[m] for m in self.modalities}, decisions, features=features
-        )
-        with full_precision(device_type):  # fusion and the video logits in float32
-            per_modality = {m: v.float() for m, v in per_modality.items()}
-            segment_logits = self.fusion(per_modality, decisions.float())
+        segment_logits = self.fuse_segments(canon, decisions)
+        with full_precision(device_type):
             logits = segment_logits.mean(dim=1)
         gflops = self.cost_table.per_video(decisions.detach())
         return ModelOutput(logits, decisions, policy_logits, gflops.to(logits.device))
+
+    def fuse_segments(self, inputs: Mapping[str, Any], decisions: Tensor) -> Tensor:
+        """Route and fuse: the fused segment logits for given decisions, in float32 (the policy
+        does not run). ``forward`` averages them over S; a stream (`stream`) keeps their
+        running mean.
+
+        Args:
+            inputs: checked inputs (`check_inputs`), tensors or `SegmentSource`.
+            decisions: ``(B, S, M)`` 0/1.
+
+        Returns:
+            ``(B, S, K)``.
+        """
+        features = getattr(self.fusion, "input_kind", "logits") == "features"
+        per_modality = self.router(
+            {m: inputs[m] for m in self.modalities}, decisions, features=features
+        )
+        with full_precision(self._device_type(inputs)):  # fusion in float32
+            per_modality = {m: v.float() for m, v in per_modality.items()}
+            return self.fusion(per_modality, decisions.float())
+
+    def stream(
+        self,
+        *,
+        early_exit: Any = None,
+        generator: torch.Generator | None = None,
+    ) -> Any:
+        """A [`VideoStream`][adamml.streaming.VideoStream]: feed one segment at a time, get the
+        running prediction, the segment's decisions and the cost so far (online inference).
+
+        Args:
+            early_exit: an [`EarlyExit`][adamml.streaming.EarlyExit] rule: a video stops once
+                its running prediction is confident enough (``None``: never).
+            generator: the gates' noise (sampling decisions) or a random policy's draws.
+
+        Raises:
+            ConfigError: when the fusion mixes segments (``fusion.segmentwise`` False) or the
+                policy does not say how it decides segment by segment (``stream_mode``).
+
+        Example:
+            >>> stream = model.eval().stream()  # doctest: +SKIP
+            >>> for segment in segments:  # {m: (B, T, C, H, W)}  # doctest: +SKIP
+            ...     step = stream.step(segment)
+            ...     print(step.logits.argmax(-1), step.gflops)
+        """
+        from .streaming import VideoStream
+
+        return VideoStream(self, early_exit=early_exit, generator=generator)

@@ -36,12 +36,16 @@ from .manifest import Manifest, builtin_classes, expected_num_classes, read_clas
 from .producers import ClipContext, InputProducer, SegmentRequest, SideFileInput
 from .sampling import sample_segments
 from .spatial import SpatialParams
+from .stream import DecodedSegment, SegmentReader, stream_video_inputs
 from .transforms import ClipTransform
 
 __all__ = [
     "VideoReader",
     "FrameFolderReader",
     "load_video_inputs",
+    "stream_video_inputs",
+    "SegmentReader",
+    "DecodedSegment",
     "lazy_modalities",
     "open_media",
     "sample_segments",

@@ -105,19 +105,13 @@ def load_video_inputs(
         >>> x = load_video_inputs("clip.mp4", model)  # doctest: +SKIP
         >>> out = model.eval()(x)  # flow only where out.decisions selects it  # doctest: +SKIP
     """
-    spec = dict(getattr(input_spec, "input_spec", input_spec))
-    dev = _device(input_spec, device)
-    lazy = bool(lazy_modalities(input_spec)) if flow_on_demand is None else flow_on_demand
-    views = _policy_only_views(input_spec)
-    transform = ClipTransform(
-        spec,
+    transform, views, dev = video_transform(
+        input_spec,
         segments=segments,
-        train=False,
+        flow_on_demand=flow_on_demand,
         flow_method=flow_method,
         flow_reduced=flow_reduced,
-        flow_on_demand=lazy,
-        flow_device=dev,
-        frame_subsets={m: frames for m, (frames, _) in views.items()},
+        device=device,
     )
     stored = None
     if flow_dir is not None and "flow" in transform.kinds.values():
@@ -139,6 +133,44 @@ def load_video_inputs(
         flow=stored,
         path=path,
     )
+    return batch_of_one(inputs, views, dev)
+
+
+def video_transform(
+    input_spec: Mapping[str, InputSpec] | Any,
+    *,
+    segments: int,
+    flow_on_demand: bool | None,
+    flow_method: FlowMethod,
+    flow_reduced: bool,
+    device: torch.device | str | None,
+) -> tuple[ClipTransform, dict[str, tuple[tuple[int, ...], Any]], torch.device]:
+    """The evaluation `ClipTransform` for a model (or an ``input_spec``), the policy-only views
+    it produces in part (`batch_of_one` resizes them) and the device of the inputs; shared by
+    `load_video_inputs` and `adamml.data.stream_video_inputs`."""
+    spec = dict(getattr(input_spec, "input_spec", input_spec))
+    dev = _device(input_spec, device)
+    lazy = bool(lazy_modalities(input_spec)) if flow_on_demand is None else flow_on_demand
+    views = _policy_only_views(input_spec)
+    transform = ClipTransform(
+        spec,
+        segments=segments,
+        train=False,
+        flow_method=flow_method,
+        flow_reduced=flow_reduced,
+        flow_on_demand=lazy,
+        flow_device=dev,
+        frame_subsets={m: frames for m, (frames, _) in views.items()},
+    )
+    return transform, views, dev
+
+
+def batch_of_one(
+    inputs: Mapping[str, Any], views: Mapping[str, tuple[tuple[int, ...], Any]], dev: torch.device
+) -> dict[str, Any]:
+    """One video's produced inputs ``(S, ...)`` as a batch of one on ``dev``: policy-only
+    inputs resized to the policy's view, on-demand requests as their `SegmentSource`."""
+    inputs = dict(inputs)
     for m, (_, view) in views.items():  # the frames the policy keeps, resized to its view
         inputs[m] = view(inputs[m].unsqueeze(0))[0]
     return {

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from .errors import MediaFileError, NoAudioStreamError, NoVideoStreamError, VideoDecodeError
 
-__all__ = ["VideoReader", "AUDIO_RATE"]
+__all__ = ["VideoReader", "StreamInfo", "stream_info", "frame_index", "AUDIO_RATE"]
 
 AUDIO_RATE = 24000
 """The paper's audio sample rate (AdaMML appendix B: mono, 24 kHz)."""
@@ -44,6 +45,81 @@ def _open(path: Path) -> Any:
         raise MediaFileError(f"{path}: cannot be read ({e})") from e
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as e:
         raise VideoDecodeError(f"{path}: not a media file FFmpeg can read ({e})") from e
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What a container says about its first video stream (and whether it has audio).
+
+    Attributes:
+        fps: average frame rate.
+        time_base: seconds per timestamp unit.
+        start_pts: the stream's first timestamp.
+        duration: seconds (0.0 when the container does not say).
+        num_frames: frames (from the container, else duration x fps; at least 1).
+        frames_known: whether the container gave a frame count or a duration (a pipe or a live
+            recording often gives neither).
+        width, height: frame size in pixels.
+        has_audio, audio_rate, audio_channels: the first audio stream.
+    """
+
+    fps: float
+    time_base: float
+    start_pts: int
+    duration: float
+    num_frames: int
+    frames_known: bool
+    width: int
+    height: int
+    has_audio: bool
+    audio_rate: int
+    audio_channels: int
+
+
+def stream_info(container: Any, name: Any) -> StreamInfo:
+    """The [`StreamInfo`][adamml.data.decode.StreamInfo] of an open PyAV container.
+
+    Raises:
+        NoVideoStreamError: the container has no video stream.
+        VideoDecodeError: its video stream has no usable frame rate.
+    """
+    c = container
+    if not c.streams.video:
+        raise NoVideoStreamError(f"{name}: the file has no video stream")
+    s = c.streams.video[0]
+    rate = s.average_rate or s.guessed_rate or s.base_rate
+    if not rate or float(rate) <= 0:
+        raise VideoDecodeError(f"{name}: the video stream has no frame rate")
+    fps = float(rate)
+    if s.duration:
+        duration = float(s.duration * s.time_base)
+    elif c.duration:
+        duration = float(c.duration) / av.time_base
+    else:
+        duration = float(s.frames) / fps
+    has_audio = bool(c.streams.audio)
+    return StreamInfo(
+        fps=fps,
+        time_base=float(s.time_base) if s.time_base else 1.0 / fps,
+        start_pts=int(s.start_time or 0),
+        duration=duration,
+        num_frames=int(s.frames) or max(1, int(round(duration * fps))),
+        frames_known=bool(s.frames) or duration > 0,
+        width=int(s.codec_context.width),
+        height=int(s.codec_context.height),
+        has_audio=has_audio,
+        audio_rate=int(c.streams.audio[0].rate or 0) if has_audio else 0,
+        audio_channels=c.streams.audio[0].codec_context.channels if has_audio else 0,
+    )
+
+
+def frame_index(frame: Any, previous: int, start_pts: int, time_base: float, fps: float) -> int:
+    """The time-based index of a decoded frame (see the module docstring): the first index at
+    which it is on screen; ``previous + 1`` for a frame without a timestamp."""
+    if frame.pts is None:
+        return previous + 1
+    # 0.1 frame of slack absorbs timestamp rounding, so constant-rate files give 0, 1, 2, ...
+    return int(np.ceil((frame.pts - start_pts) * time_base * fps - 0.1))
 
 
 class VideoReader:
@@ -77,27 +153,12 @@ class VideoReader:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         with _open(self.path) as c:
-            if not c.streams.video:
-                raise NoVideoStreamError(f"{self.path}: the file has no video stream")
-            s = c.streams.video[0]
-            rate = s.average_rate or s.guessed_rate or s.base_rate
-            if not rate or float(rate) <= 0:
-                raise VideoDecodeError(f"{self.path}: the video stream has no frame rate")
-            self.fps = float(rate)
-            self._time_base = float(s.time_base) if s.time_base else 1.0 / self.fps
-            self._start_pts = int(s.start_time or 0)
-            if s.duration:
-                self.duration = float(s.duration * s.time_base)
-            elif c.duration:
-                self.duration = float(c.duration) / av.time_base
-            else:
-                self.duration = float(s.frames) / self.fps
-            self.num_frames = int(s.frames) or max(1, int(round(self.duration * self.fps)))
-            self.width = int(s.codec_context.width)
-            self.height = int(s.codec_context.height)
-            self.has_audio = bool(c.streams.audio)
-            self.audio_rate = int(c.streams.audio[0].rate or 0) if self.has_audio else 0
-            self.audio_channels = c.streams.audio[0].codec_context.channels if self.has_audio else 0
+            info = stream_info(c, self.path)
+        self.fps, self.duration, self.num_frames = info.fps, info.duration, info.num_frames
+        self._time_base, self._start_pts = info.time_base, info.start_pts
+        self.width, self.height = info.width, info.height
+        self.has_audio = info.has_audio
+        self.audio_rate, self.audio_channels = info.audio_rate, info.audio_channels
 
     def __repr__(self) -> str:
         return (
@@ -106,11 +167,7 @@ class VideoReader:
         )
 
     def _index(self, frame: Any, previous: int) -> int:
-        if frame.pts is None:
-            return previous + 1
-        # The first index at which this frame is on screen; 0.1 frame of slack absorbs
-        # timestamp rounding, so constant-rate files give exactly 0, 1, 2, ...
-        return int(np.ceil((frame.pts - self._start_pts) * self._time_base * self.fps - 0.1))
+        return frame_index(frame, previous, self._start_pts, self._time_base, self.fps)
 
     def get_frames(
         self,

@@ -18,7 +18,9 @@ Input specs smaller than the paper's are produced by scaling: visual crops equal
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,6 +44,10 @@ from .spatial import EVAL_SPATIAL, draw_spatial
 __all__ = ["ClipTransform", "IMAGENET_MEAN", "IMAGENET_STD", "modality_kind"]
 
 FrameGetter = Callable[[Sequence[int]], np.ndarray]
+
+
+def _no_frames(indices: Sequence[int]) -> np.ndarray:
+    raise RuntimeError("frames_needed lists frames; it never decodes")
 
 
 def modality_kind(key: str, spec: InputSpec) -> str:
@@ -151,8 +157,11 @@ class ClipTransform:
     def flow_on_demand(self) -> bool:
         return self.options.flow_on_demand
 
-    def sample(self, num_frames: int, rng: np.random.Generator) -> dict[int, np.ndarray]:
-        """``(S, T)`` indices for each distinct T among the modalities (same region draws)."""
+    def sample(
+        self, num_frames: int, rng: np.random.Generator, *, segments: int | None = None
+    ) -> dict[int, np.ndarray]:
+        """``(S, T)`` indices for each distinct T among the modalities (same region draws);
+        ``segments`` overrides S (one window of a stream is sampled as one segment)."""
         frames = sorted(
             {s.frames for k, s in self.input_spec.items() if self.producers[k].uses_frames}
         ) or [8]
@@ -160,7 +169,7 @@ class ClipTransform:
         return {
             t: sample_segments(
                 num_frames,
-                self.segments,
+                self.segments if segments is None else int(segments),
                 t,
                 train=self.train,
                 rng=np.random.default_rng(seed),
@@ -202,25 +211,61 @@ class ClipTransform:
         """
         num_frames = max(int(num_frames), 1)
         indices = self.sample(num_frames, rng)
+        return self.produce(
+            indices,
+            get_frames,
+            num_frames,
+            fps,
+            audio,
+            rng,
+            flow=flow,
+            path=path,
+            columns=columns,
+            root=root,
+        )
+
+    def produce(
+        self,
+        indices: Mapping[int, np.ndarray],
+        get_frames: FrameGetter,
+        num_frames: int,
+        fps: float,
+        audio: np.ndarray | None,
+        rng: np.random.Generator,
+        *,
+        flow: Callable[[Sequence[int]], np.ndarray] | None = None,
+        path: str | Path | None = None,
+        columns: Mapping[str, str] | None = None,
+        root: str | Path | None = None,
+    ) -> dict[str, Tensor | SegmentRequest]:
+        """The inputs of the segments ``indices`` (from `sample`, or some of its rows: a stream
+        makes one segment at a time, `adamml.data.stream_video_inputs`).
+
+        Args:
+            indices: ``{T: (S', T)}`` frame indices, as `sample` returns them.
+            get_frames, num_frames, fps, audio, rng, flow, path, columns, root: as in
+                ``__call__``; ``audio`` need only cover the segments' windows.
+
+        Returns:
+            modality -> ``(S', ...)`` tensor (or a `SegmentRequest`).
+        """
+        num_frames = max(int(num_frames), 1)
         shared = draw_spatial(rng) if self.train else EVAL_SPATIAL
         params = {
             k: (draw_spatial(rng) if self.train and self.independent_augment else shared)
             for k in self.input_spec
         }
-        ctx = ClipContext(
-            num_frames=num_frames,
-            fps=fps,
-            segments=self.segments,
-            train=self.train,
-            rng=rng,
-            get_frames=get_frames,
-            centres=segment_centres(next(iter(indices.values()))) / fps,
-            audio=audio,
+        ctx = self._context(
+            indices,
+            get_frames,
+            num_frames,
+            fps,
+            audio,
+            rng,
             path=Path(path) if path is not None else None,
             columns=dict(columns or {}),
             root=Path(root) if root is not None else None,
             stored_flow=flow,
-            options=self.options,
         )
         own = {k: self._indices(k, indices) for k in self.input_spec}
         needed: set[int] = set()
@@ -231,6 +276,51 @@ class ClipTransform:
             key: p.make(self.input_spec[key], own[key], params[key], ctx)
             for key, p in self.producers.items()
         }
+
+    def frames_needed(
+        self, indices: Mapping[int, np.ndarray], num_frames: int, *, on_demand: bool = True
+    ) -> np.ndarray:
+        """Sorted frame indices the inputs of the segments ``indices`` read; with
+        ``on_demand``, also those on-demand inputs (flow) would read when computed.
+
+        Example:
+            >>> from adamml.modalities import InputSpec
+            >>> tf = ClipTransform({"rgb": InputSpec((2, 3, 8, 8), "rgb")}, segments=1,
+            ...                    train=False)
+            >>> tf.frames_needed(tf.sample(30, np.random.default_rng(0)), 30).tolist()
+            [0, 4]
+        """
+        num_frames = max(int(num_frames), 1)
+        options = replace(self.options, flow_on_demand=False) if on_demand else self.options
+        ctx = self._context(indices, _no_frames, num_frames, 1.0, None, None, options=options)
+        needed: set[int] = set()
+        for key, p in self.producers.items():
+            own = self._indices(key, indices)
+            needed.update(p.frames_needed(self.input_spec[key], own, ctx).tolist())
+        return np.array(sorted(needed), dtype=np.int64)
+
+    def _context(
+        self,
+        indices: Mapping[int, np.ndarray],
+        get_frames: FrameGetter,
+        num_frames: int,
+        fps: float,
+        audio: np.ndarray | None,
+        rng: np.random.Generator | None,
+        **fields: Any,
+    ) -> ClipContext:
+        first = next(iter(indices.values()))
+        return ClipContext(
+            num_frames=num_frames,
+            fps=fps,
+            segments=int(first.shape[0]),
+            train=self.train,
+            rng=rng if rng is not None else np.random.default_rng(0),
+            get_frames=get_frames,
+            centres=segment_centres(first) / fps,
+            audio=audio,
+            **{"options": self.options, **fields},
+        )
 
     def _indices(self, key: str, indices: dict[int, np.ndarray]) -> np.ndarray:
         """``(S, T')`` frame indices of input ``key`` (its spec's T, or its frame subset)."""

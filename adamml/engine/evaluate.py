@@ -23,7 +23,7 @@ from .loaders import make_loader
 from .metrics import EvalResult
 from .runlog import progress
 
-__all__ = ["evaluate", "to_device", "load_for_evaluation"]
+__all__ = ["evaluate", "to_device", "gather_unique", "checkpoint_dataset", "load_for_evaluation"]
 
 
 def to_device(inputs: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
@@ -84,6 +84,20 @@ def evaluate(
             parts["gflops"].append(out.gflops.double().cpu())
     finally:
         net.train(was_training)
+    unique = gather_unique(parts, info)
+    return EvalResult(
+        index=unique["index"],
+        logits=unique["logits"],
+        target=unique["target"],
+        decisions=unique["decisions"],
+        gflops=unique["gflops"],
+        modalities=tuple(net.modalities),
+    )
+
+
+def gather_unique(parts: Mapping[str, list[Tensor]], info: DistInfo) -> dict[str, Tensor]:
+    """Per-video tensors of every rank, concatenated, sorted by ``parts["index"]`` and with the
+    videos `DistributedSampler` padded in twice kept once (the same on every rank)."""
     local = {k: torch.cat(v) if v else torch.empty(0) for k, v in parts.items()}
     gathered = all_gather_objects(local, info)
     merged = {k: torch.cat([g[k] for g in gathered if g[k].numel() or k == "index"]) for k in local}
@@ -94,14 +108,7 @@ def evaluate(
     first = torch.ones_like(sorted_index, dtype=torch.bool)
     first[1:] = sorted_index[1:] != sorted_index[:-1]
     keep = order[first]
-    return EvalResult(
-        index=index[keep],
-        logits=merged["logits"][keep],
-        target=merged["target"][keep],
-        decisions=merged["decisions"][keep],
-        gflops=merged["gflops"][keep],
-        modalities=tuple(net.modalities),
-    )
+    return {"index": index[keep], **{k: v[keep] for k, v in merged.items() if k != "index"}}
 
 
 def checkpoint_dataset(

@@ -33,6 +33,10 @@ class Fusion(nn.Module):
         modalities: the canonical names, in M order.
         input_kind: ``"logits"`` or ``"features"``: what the router must produce.
         output_dim: K, or ``None`` when it is taken from the inputs.
+        segmentwise: each segment is fused on its own (True for every built-in), so the video
+            logits, the mean of the segment logits over S, can be computed segment by segment
+            as a running mean (`AdaMML.stream`). A fusion that mixes segments (attention over
+            time) sets it False and cannot stream.
 
     Shape:
         - per_modality[k]: ``(B, S, K)`` (``(B, S, D_k)`` for feature fusions)
@@ -41,6 +45,7 @@ class Fusion(nn.Module):
     """
 
     input_kind: str = "logits"
+    segmentwise: bool = True
 
     def __init__(self, modalities: Sequence[str], *, num_classes: int | None = None) -> None:
         super().__init__()

@@ -141,6 +141,12 @@ class JointFeaturePolicy(nn.Module):
     """``(M,)`` decision thresholds t_m (a buffer, saved in ``state_dict``; zeros by default):
     the gate sees the *use* logit lowered by t_m, so in argmax mode modality m is used on a
     segment iff ``logit_use - logit_skip > t_m`` (`set_thresholds`, `adamml.calibrate`)."""
+    stream_mode: str | None = None
+    """How the policy decides segment by segment (`adamml.AdaMML.stream`): ``"recurrent"``
+    (``step(views, state) -> (decisions (B, M), logits (B, M, 2), state)``, the state a tuple
+    of ``(B, ...)`` tensors), ``"independent"`` (each segment on its own: ``forward`` on one
+    segment) or ``None`` (unknown: a subclass whose ``decide`` looks across segments cannot
+    stream, and `AdaMML.stream` raises a ConfigError)."""
 
     def __init__(
         self,

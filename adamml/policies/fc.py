@@ -54,6 +54,8 @@ class PolicyFC(JointFeaturePolicy):
         torch.Size([1, 3, 2])
     """
 
+    stream_mode = "independent"  # segments are decided on their own
+
     def __init__(
         self,
         modalities: Sequence[str],

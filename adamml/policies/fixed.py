@@ -23,6 +23,7 @@ class _ContentFreePolicy(nn.Module):
 
     needs_views: bool = False
     takes_feature_extractors: bool = False
+    stream_mode = "independent"  # every segment is decided on its own
 
     def __init__(self, modalities: Sequence[str]) -> None:
         super().__init__()
@@ -173,6 +174,15 @@ class RandomPolicy(_ContentFreePolicy):
         if self.training:
             return self._train_generator
         return torch.Generator().manual_seed(int(self.seed))
+
+    def stream_generator(self) -> torch.Generator | None:
+        """The generator a new stream (`adamml.AdaMML.stream`) draws every segment from: with a
+        seed in evaluation a fresh one seeded with it (each call of ``forward`` restarts from
+        the seed, which would give every segment the first segment's draws), in training the
+        training generator, without a seed ``None`` (torch's global RNG)."""
+        if self.seed is None:
+            return None
+        return self._generator()
 
     def decide(
         self, b: int, s: int, device: torch.device, generator: torch.Generator | None

@@ -98,6 +98,7 @@ class PolicyLSTM(JointFeaturePolicy):
     """
 
     tiny_args: Mapping[str, Any] = {"joint_dim": 64, "hidden_size": 32}
+    stream_mode = "recurrent"  # step() carries (h, c, previous logits) from segment to segment
 
     def __init__(
         self,
