@@ -100,11 +100,12 @@ class SegmentReader:
             none.
         flow_on_demand: as in `load_video_inputs` (default: on demand for a model's flow; the
             frames flow would need are kept with the segment).
-        flow_method, flow_reduced: how flow is computed.
+        flow_method: how flow is computed (`adamml.data.flow.FlowMethod`).
+        flow_reduced: reduced TV-L1 settings (as in `load_video_inputs`).
         device: where the inputs go (default: the model's device).
 
     Attributes:
-        info: the container's [`StreamInfo`][adamml.data.decode.StreamInfo].
+        info: the container's ``adamml.data.decode.StreamInfo``.
         segment_frames: the window length in frames, or ``None`` for the evaluation sampling.
         num_segments: S with the evaluation sampling, ``None`` for fixed windows.
 

@@ -243,8 +243,10 @@ class ClipTransform:
 
         Args:
             indices: ``{T: (S', T)}`` frame indices, as `sample` returns them.
-            get_frames, num_frames, fps, audio, rng, flow, path, columns, root: as in
-                ``__call__``; ``audio`` need only cover the segments' windows.
+
+        The other arguments (``get_frames``, ``num_frames``, ``fps``, ``audio``, ``rng``,
+        ``flow``, ``path``, ``columns``, ``root``) are as in ``__call__``; ``audio`` need only
+        cover the segments' windows.
 
         Returns:
             modality -> ``(S', ...)`` tensor (or a `SegmentRequest`).
