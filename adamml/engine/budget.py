@@ -1,0 +1,195 @@
+"""A GFLOPs target in training: the cost weights lambda_k of AdaMML Eq. 4 adapted online.
+
+AdaMML trades accuracy for cost through lambda_k (and gamma), tuned by hand per dataset ("We use
+these parameters to vary the operating point of our model"). With ``loss.target_gflops`` the
+trainer tunes them instead: the weights it uses are ``s * lambda_k``, one scale ``s > 0`` on the
+configured ones, and after every policy batch
+
+```
+error  = clip((g - T) / T, -1, 1)        g: the batch's GFLOPs per video, T: the target
+log s <- clip(log s + eta * error, log S_MIN, log S_MAX)
+```
+
+(dual ascent on the budget constraint ``g <= T`` in log space; ``eta`` is
+``loss.target_step``). Over budget, ``s`` grows and the policy is pushed to skip more; under
+budget it shrinks, and the cross-entropy takes back the modalities it needs. ``g`` is what
+evaluation will spend on such videos: the cost of the policy's *argmax* decisions on the batch
+(evaluation takes the argmax; the sampled training decisions spend more where the policy is
+unsure), per video at ``data.segments_eval`` segments (costs are linear in the segments).
+
+Why log space: the right scale of lambda spans orders of magnitude across models and data (the
+reference's rgb 1.0 made the tiny policy drop RGB within an epoch, 0.15 kept it), so a step is a
+*relative* change of ``s``: the same ``eta`` works whatever the configured weights, and ``s``
+stays positive without a projection at 0 that it would have to climb back from linearly. The
+error is relative to the target for the same reason (no GFLOPs units in ``eta``), and clipped
+so one batch far off the target moves ``s`` by at most ``exp(eta)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from .distributed import DistInfo, all_reduce_sum
+
+__all__ = ["CostController", "S_MIN", "S_MAX", "batch_cost", "check_target"]
+
+S_MIN, S_MAX = 0.01, 100.0
+"""The range of the scale on the configured cost weights: two orders of magnitude either way.
+A wider range only lets ``s`` wind up while a target is out of reach (under budget with no
+penalty at all, or over it at any penalty the policy can still pay), and then take longer to
+come back."""
+
+
+class CostController:
+    """The scale ``s`` on the cost weights of AdaMML Eq. 4 that steers the policy's cost to
+    ``target`` (see the module docstring for the update and why it is in log space).
+
+    The state is two numbers (``log s`` and the update count) saved in every checkpoint
+    (`state_dict`), and the update reads only the all-reduced batch cost, so it is
+    deterministic, the same on every rank, and a resumed run continues it exactly.
+
+    Args:
+        target: GFLOPs per video (paper convention, at the evaluation's segments).
+        step: ``eta``, the change of ``log s`` per policy batch at an error of 100 %.
+        scale: the starting ``s`` (1: the configured weights).
+
+    Raises:
+        ConfigError: for a target or step that is not a positive number.
+
+    Example:
+        >>> c = CostController(0.02, step=0.1)
+        >>> round(c.update(0.04), 4)  # twice the target: s grows by exp(0.1)
+        1.1052
+        >>> round(c.update(0.01), 4)  # half the target: back by exp(-0.05)
+        1.0513
+    """
+
+    def __init__(self, target: float, *, step: float = 0.05, scale: float = 1.0) -> None:
+        for key, value in (("loss.target_gflops", target), ("loss.target_step", step)):
+            if not _positive(value):
+                raise ConfigError(f"config key {key!r} must be a number > 0; got {value!r}")
+        self.target, self.step = float(target), float(step)
+        self.log_scale = math.log(min(max(float(scale), S_MIN), S_MAX))
+        self.updates = 0
+        self._pass_sum, self._pass_n = 0.0, 0
+
+    @property
+    def scale(self) -> float:
+        """``s``, the factor on every configured lambda_k."""
+        return math.exp(self.log_scale)
+
+    def update(self, gflops: float) -> float:
+        """One dual step from a batch's measured GFLOPs per video; returns the new ``s``."""
+        error = min(max((float(gflops) - self.target) / self.target, -1.0), 1.0)
+        lo, hi = math.log(S_MIN), math.log(S_MAX)
+        self.log_scale = min(max(self.log_scale + self.step * error, lo), hi)
+        self.updates += 1
+        self._pass_sum += float(gflops)
+        self._pass_n += 1
+        return self.scale
+
+    def observe(self, cost_sum: float, videos: int, info: DistInfo) -> float:
+        """Update from one policy batch of this rank: ``cost_sum`` is the sum over its videos
+        of the GFLOPs per video (see `batch_cost`). The sums are all-reduced first, so every
+        rank takes the same step. Returns the measured GFLOPs per video of the global batch."""
+        total = all_reduce_sum(torch.tensor([cost_sum, float(videos)], dtype=torch.float64), info)
+        gflops = float(total[0]) / max(1.0, float(total[1]))
+        self.update(gflops)
+        return gflops
+
+    def record(self, weights: Mapping[str, float]) -> dict[str, Any]:
+        """What a pass logs, and forget the pass: ``scale``, the effective ``lambda``
+        (``s * lambda_k`` of ``weights``), ``target_gflops``, and ``gflops`` (the mean measured
+        cost of the pass's policy batches; only when the pass had any)."""
+        out: dict[str, Any] = {
+            "scale": self.scale,
+            "lambda": {m: self.scale * w for m, w in weights.items()},
+            "target_gflops": self.target,
+        }
+        if self._pass_n:
+            out["gflops"] = self._pass_sum / self._pass_n
+        self._pass_sum, self._pass_n = 0.0, 0
+        return out
+
+    def state_dict(self) -> dict[str, float]:
+        """``{"log_scale", "updates"}``, plain numbers for the checkpoint."""
+        return {"log_scale": self.log_scale, "updates": self.updates}
+
+    def load_state_dict(self, state: Mapping[str, float]) -> None:
+        """Restore `state_dict` (the per-pass sums start empty: checkpoints end passes)."""
+        self.log_scale = float(state["log_scale"])
+        self.updates = int(state["updates"])
+        self._pass_sum, self._pass_n = 0.0, 0
+
+
+def _positive(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def batch_cost(out: Any, model: nn.Module, segments: int) -> float:
+    """The sum over a training batch's videos of what evaluation would spend on each, in
+    GFLOPs per video at ``segments`` segments (AdaMML reference §7 cost formula).
+
+    The decisions are the argmax of ``out.policy_logits`` ``(B, S, M, 2)`` (what the gate
+    decides in evaluation) priced with ``model.cost_table``. For a joint-combination gate the
+    per-modality argmax of its marginals stands in for the argmax combination. A model without
+    a cost table or policy logits is charged its ``out.gflops`` (the sampled decisions).
+
+    Args:
+        out: the model's `ModelOutput` on the batch.
+        model: the model (unwrapped), for ``cost_table``.
+        segments: S of evaluation (``data.segments_eval``); costs scale linearly with S.
+    """
+    table = getattr(model, "cost_table", None)
+    logits: Tensor | None = out.policy_logits
+    s = out.decisions.shape[1]
+    if table is not None and logits is not None and logits.dim() == 4 and logits.shape[-1] == 2:
+        decisions = (logits[..., 1] > logits[..., 0]).float().detach()
+        per_video = table.per_video(decisions)
+    else:
+        per_video = out.gflops.detach()
+    return float(per_video.double().sum()) * segments / s
+
+
+def check_target(target: float, model: nn.Module, segments: int, has_policy: bool) -> None:
+    """Refuse a target the policy cannot reach.
+
+    Raises:
+        ConfigError: for a model without a learned policy, a target at or above the cost of
+            every modality on every segment (nothing to save), or at or below the policy's own
+            cost (skipping everything still costs the policy).
+    """
+    if not has_policy:
+        raise ConfigError(
+            "loss.target_gflops needs a model with a learned policy (it adapts the efficiency "
+            "loss of the policy passes); this model has none. Remove loss.target_gflops."
+        )
+    table = getattr(model, "cost_table", None)
+    if table is None:
+        return
+    floor = segments * table.policy_total
+    all_on = segments * (table.recognition_total + table.policy_total)
+    where = f"per video at data.segments_eval={segments} segments, paper convention"
+    if target >= all_on:
+        raise ConfigError(
+            f"loss.target_gflops={target:g} is not below the cost of using every modality on "
+            f"every segment ({all_on:.6g} GFLOPs {where}): there is nothing to save. Lower it, "
+            "or remove it to train with the fixed cost weights."
+        )
+    if target <= floor:
+        raise ConfigError(
+            f"loss.target_gflops={target:g} is not above the policy's own cost ({floor:.6g} "
+            f"GFLOPs {where}), which every video pays even when every modality is skipped. "
+            f"Choose a target between {floor:.6g} and {all_on:.6g}."
+        )

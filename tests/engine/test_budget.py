@@ -1,0 +1,156 @@
+"""The GFLOPs target (`adamml.engine.budget`): the controller's update, its checks, its state in
+checkpoints and logs, and a resumed run that equals an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from conftest import merged
+
+from adamml.engine import TrainConfig, Trainer
+from adamml.engine import trainer as trainer_mod
+from adamml.engine.budget import S_MAX, S_MIN, CostController, batch_cost, check_target
+from adamml.engine.checkpoint import load_checkpoint
+from adamml.errors import ConfigError
+from adamml.flops import CostTable
+
+
+def test_update_is_dual_ascent_in_log_space() -> None:
+    c = CostController(2.0, step=0.1)
+    assert c.scale == 1.0
+    assert c.update(3.0) == pytest.approx(math.exp(0.1 * 0.5))  # 50 % over
+    assert c.update(1.0) == pytest.approx(math.exp(0.05 - 0.05))  # 50 % under
+    c.update(200.0)  # 100x over: the error is clipped to 100 %
+    assert c.log_scale == pytest.approx(0.1)
+    for _ in range(1000):
+        c.update(0.0)
+    assert c.scale == pytest.approx(S_MIN)
+    for _ in range(1000):
+        c.update(10.0)
+    assert c.scale == pytest.approx(S_MAX) and c.updates == 2003
+
+
+def test_state_round_trip_and_pass_record() -> None:
+    c = CostController(1.0, step=0.2)
+    c.update(1.5)
+    c.update(2.0)
+    rec = c.record({"rgb": 0.15, "audio": 0.0075})
+    s = math.exp(0.2 * 0.5 + 0.2 * 1.0)
+    assert rec["scale"] == pytest.approx(s) and rec["target_gflops"] == 1.0
+    assert rec["lambda"] == pytest.approx({"rgb": 0.15 * s, "audio": 0.0075 * s})
+    assert rec["gflops"] == pytest.approx(1.75)
+    assert "gflops" not in c.record({"rgb": 1.0})  # a pass without policy batches
+    d = CostController(1.0, step=0.2)
+    d.load_state_dict(c.state_dict())
+    assert (d.scale, d.updates) == (c.scale, c.updates) and d.update(0.5) == c.update(0.5)
+
+
+def test_batch_cost_prices_the_argmax_decisions_at_eval_segments() -> None:
+    table = CostTable({"rgb": 1.0, "audio": 0.1}, {"rgb": 0.01}, 0.0)
+    # video 0: rgb on segment 0 only (ties skip), audio on both; video 1: nothing
+    logits = torch.tensor(
+        [
+            [[[0.0, 1.0], [0.0, 2.0]], [[1.0, 1.0], [-1.0, 3.0]]],
+            [[[2.0, 0.0], [5.0, 0.0]], [[2.0, 1.0], [0.3, 0.2]]],
+        ]
+    )  # (B=2, S=2, M=2, 2)
+    model = SimpleNamespace(cost_table=table)
+    sampled = torch.ones(2, 2, 2)  # what was sampled does not matter
+    out = SimpleNamespace(policy_logits=logits, decisions=sampled, gflops=torch.zeros(2))
+    per_segment = (1.0 + 0.2 + 2 * 0.01) + (2 * 0.01)  # both videos, per training segment
+    assert batch_cost(out, model, segments=2) == pytest.approx(per_segment)
+    assert batch_cost(out, model, segments=10) == pytest.approx(per_segment * 5)
+    # no cost table or logits: the sampled decisions' out.gflops
+    plain = SimpleNamespace(policy_logits=None, decisions=sampled, gflops=torch.tensor([3.0, 1.0]))
+    assert batch_cost(plain, SimpleNamespace(), segments=4) == pytest.approx(8.0)
+
+
+def test_check_target_names_the_reachable_range() -> None:
+    model = SimpleNamespace(cost_table=CostTable({"rgb": 1.0, "audio": 0.1}, {"rgb": 0.05}, 0.0))
+    check_target(5.0, model, 10, has_policy=True)
+    with pytest.raises(ConfigError, match=r"not below the cost .* \(11\.5 GFLOPs"):
+        check_target(12.0, model, 10, has_policy=True)
+    with pytest.raises(ConfigError, match=r"not above the policy's own cost \(0\.5 GFLOPs"):
+        check_target(0.4, model, 10, has_policy=True)
+    with pytest.raises(ConfigError, match="learned policy"):
+        check_target(5.0, model, 10, has_policy=False)
+
+
+@pytest.mark.parametrize(
+    "loss, match",
+    [
+        ({"target_gflops": 0}, "loss.target_gflops"),
+        ({"target_gflops": -1.0}, "loss.target_gflops"),
+        ({"target_gflops": float("nan")}, "loss.target_gflops"),
+        ({"target_step": 0}, "loss.target_step"),
+        ({"penalty": "squared"}, "loss.penalty"),
+    ],
+)
+def test_config_rejects_bad_budget_keys(loss, match) -> None:
+    with pytest.raises(ConfigError, match=match):
+        TrainConfig.from_dict(merged(loss=loss))
+
+
+def test_trainer_refuses_a_target_without_a_learned_policy(tmp_path: Path) -> None:
+    cfg = TrainConfig.from_dict(merged(loss={"target_gflops": 1.0}, model_args={"learned": False}))
+    with pytest.raises(ConfigError, match="learned policy"):
+        Trainer(cfg, tmp_path / "run", show_progress=False)
+    zero = merged(loss={"target_gflops": 1.0, "cost_weights": {"rgb": 0.0, "audio": 0.0}})
+    with pytest.raises(ConfigError, match="all 0"):
+        Trainer(TrainConfig.from_dict(zero), tmp_path / "run", show_progress=False)
+
+
+def _run(out: Path, **over) -> dict:
+    cfg = TrainConfig.from_dict(merged(**over))
+    return Trainer(cfg, out, show_progress=False, resume=(out / "last.pt").exists()).run()
+
+
+BUDGET = {"loss": {"target_gflops": 0.5, "target_step": 0.2}}
+
+
+def test_scale_is_logged_checkpointed_and_resumed_exactly(tmp_path: Path, monkeypatch) -> None:
+    ref = tmp_path / "ref"
+    metrics = _run(ref, **BUDGET)
+    records = [json.loads(x) for x in (ref / "log.jsonl").read_text().splitlines()]
+    scales = [r["budget"]["scale"] for r in records]
+    policy = [r for r in records if r["phase"] == "policy"]
+    assert scales[0] == 1.0 and all("gflops" in r["budget"] for r in policy)
+    assert all("gflops" not in r["budget"] for r in records if r["phase"] != "policy")
+    assert len(set(scales)) > 1  # the policy passes moved it; the others keep it
+    header = (ref / "log.csv").read_text().splitlines()[0]
+    for col in ("budget/scale", "budget/lambda/rgb", "budget/gflops", "budget/target_gflops"):
+        assert col in header
+    assert metrics["budget"]["scale"] == scales[-1] and metrics["budget"]["target_gflops"] == 0.5
+    assert load_checkpoint(ref / "last.pt")["budget"]["log_scale"] == math.log(scales[-1])
+
+    # stop right after the checkpoint of the first joint policy pass, then resume
+    calls = {"n": 0}
+    real = trainer_mod.barrier
+
+    def stop_after(info) -> None:
+        calls["n"] += 1
+        real(info)
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer_mod, "barrier", stop_after)
+    out = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        _run(out, **BUDGET)
+    monkeypatch.setattr(trainer_mod, "barrier", real)
+    assert load_checkpoint(out / "last.pt")["budget"]["updates"] > 0
+    _run(out, **BUDGET)
+    assert (out / "metrics.json").read_text() == (ref / "metrics.json").read_text()
+    assert (out / "log.jsonl").read_text() == (ref / "log.jsonl").read_text()
+
+
+def test_without_a_target_nothing_changes(tmp_path: Path) -> None:
+    _run(tmp_path / "plain")
+    records = [json.loads(x) for x in (tmp_path / "plain" / "log.jsonl").read_text().splitlines()]
+    assert not any("budget" in r for r in records)
+    assert load_checkpoint(tmp_path / "plain" / "last.pt")["budget"] is None
