@@ -6,23 +6,38 @@ trainer tunes them instead: the weights it uses are ``s * lambda_k``, one scale 
 configured ones, and after every policy batch
 
 ```
-error  = clip((g - T) / T, -1, 1)        g: the batch's GFLOPs per video, T: the target
+g      = r * (expected GFLOPs per video of the batch's decisions)
+error  = clip((g - T) / T, -1, 1)                       T: the target
 log s <- clip(log s + eta * error, log S_MIN, log S_MAX)
 ```
 
-(dual ascent on the budget constraint ``g <= T`` in log space; ``eta`` is
-``loss.target_step``). Over budget, ``s`` grows and the policy is pushed to skip more; under
-budget it shrinks, and the cross-entropy takes back the modalities it needs. ``g`` is what
-evaluation will spend on such videos: the cost of the policy's *argmax* decisions on the batch
-(evaluation takes the argmax; the sampled training decisions spend more where the policy is
-unsure), per video at ``data.segments_eval`` segments (costs are linear in the segments).
+(dual ascent on the budget constraint in log space; ``eta`` is ``loss.target_step``). Over
+budget, ``s`` grows and the policy is pushed to skip more; under budget it shrinks, and the
+cross-entropy takes back the modalities it needs.
 
-Why log space: the right scale of lambda spans orders of magnitude across models and data (the
-reference's rgb 1.0 made the tiny policy drop RGB within an epoch, 0.15 kept it), so a step is a
-*relative* change of ``s``: the same ``eta`` works whatever the configured weights, and ``s``
-stays positive without a projection at 0 that it would have to climb back from linearly. The
-error is relative to the target for the same reason (no GFLOPs units in ``eta``), and clipped
-so one batch far off the target moves ``s`` by at most ``exp(eta)``.
+**What is measured.** The batch's cost is the *expected* cost of its decisions, each modality
+on each segment priced with the policy's probability of selecting it (``model.cost_table``;
+per video at ``data.segments_eval`` segments, since costs are linear in the segments). It is a
+smooth function of the policy's logits, so ``s`` stops growing as soon as the policy starts to
+give way. Pricing the argmax decisions instead (what evaluation takes) let ``s`` wind up while
+the policy's probabilities were still above one half and the cost had not moved, then overshoot
+to skipping everything: on SyntheticAV the cost swung between the policy's floor and all-on with
+a period of about six epochs.
+
+**The calibration r.** A policy does not select the same share of segments in training and in
+evaluation: training videos have ``data.segments_train`` segments (5) that each span twice as
+many frames as evaluation's 10, and evaluation takes the argmax. On SyntheticAV the same
+policy cost 0.026 GFLOPs per video at 5 segments and 0.021 at 10. So after each validation of a
+joint epoch, ``r`` becomes the validation GFLOPs over the policy pass's mean measured cost
+(clipped to ``[1/4, 4]``): the controller then steers what validation measures. Only the
+validation videos' cost is used, never their labels; without ``data.val``, ``r`` stays 1.
+
+**Why log space.** The right scale of lambda spans orders of magnitude across models and data
+(the reference's rgb 1.0 made the tiny policy drop RGB within an epoch, 0.15 kept it), so a step
+is a *relative* change of ``s``: the same ``eta`` works whatever the configured weights, and
+``s`` stays positive without a projection at 0 that it would have to climb back from linearly.
+The error is relative to the target for the same reason (no GFLOPs units in ``eta``), and
+clipped so that one batch far off the target moves ``s`` by at most a factor ``exp(eta)``.
 """
 
 from __future__ import annotations
@@ -37,7 +52,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from .distributed import DistInfo, all_reduce_sum
 
-__all__ = ["CostController", "S_MIN", "S_MAX", "batch_cost", "check_target"]
+__all__ = ["CostController", "S_MIN", "S_MAX", "R_MAX", "R_GAIN", "batch_cost", "check_target"]
 
 S_MIN, S_MAX = 0.01, 100.0
 """The range of the scale on the configured cost weights: two orders of magnitude either way.
@@ -45,13 +60,19 @@ A wider range only lets ``s`` wind up while a target is out of reach (under budg
 penalty at all, or over it at any penalty the policy can still pay), and then take longer to
 come back."""
 
+R_MAX = 2.0
+"""The calibration ``r`` stays in ``[1 / R_MAX, R_MAX]``."""
+R_GAIN = 0.5
+"""Each validation moves ``log r`` this share of the way to what it measured."""
+
 
 class CostController:
     """The scale ``s`` on the cost weights of AdaMML Eq. 4 that steers the policy's cost to
-    ``target`` (see the module docstring for the update and why it is in log space).
+    ``target`` (see the module docstring for the update, the calibration and why it is in log
+    space).
 
-    The state is two numbers (``log s`` and the update count) saved in every checkpoint
-    (`state_dict`), and the update reads only the all-reduced batch cost, so it is
+    The state is three numbers (``log s``, ``log r`` and the update count) saved in every
+    checkpoint (`state_dict`), and the updates read only all-reduced costs, so the controller is
     deterministic, the same on every rank, and a resumed run continues it exactly.
 
     Args:
@@ -70,23 +91,31 @@ class CostController:
         1.0513
     """
 
-    def __init__(self, target: float, *, step: float = 0.05, scale: float = 1.0) -> None:
+    def __init__(self, target: float, *, step: float = 0.02, scale: float = 1.0) -> None:
         for key, value in (("loss.target_gflops", target), ("loss.target_step", step)):
             if not _positive(value):
                 raise ConfigError(f"config key {key!r} must be a number > 0; got {value!r}")
         self.target, self.step = float(target), float(step)
         self.log_scale = math.log(min(max(float(scale), S_MIN), S_MAX))
+        self.log_calibration = 0.0
         self.updates = 0
         self._pass_sum, self._pass_n = 0.0, 0
+        self._last_pass: float | None = None
 
     @property
     def scale(self) -> float:
         """``s``, the factor on every configured lambda_k."""
         return math.exp(self.log_scale)
 
+    @property
+    def calibration(self) -> float:
+        """``r``, validation GFLOPs per measured training GFLOPs (1 until a validation)."""
+        return math.exp(self.log_calibration)
+
     def update(self, gflops: float) -> float:
         """One dual step from a batch's measured GFLOPs per video; returns the new ``s``."""
-        error = min(max((float(gflops) - self.target) / self.target, -1.0), 1.0)
+        corrected = float(gflops) * self.calibration
+        error = min(max((corrected - self.target) / self.target, -1.0), 1.0)
         lo, hi = math.log(S_MIN), math.log(S_MAX)
         self.log_scale = min(max(self.log_scale + self.step * error, lo), hi)
         self.updates += 1
@@ -104,28 +133,49 @@ class CostController:
         return gflops
 
     def record(self, weights: Mapping[str, float]) -> dict[str, Any]:
-        """What a pass logs, and forget the pass: ``scale``, the effective ``lambda``
-        (``s * lambda_k`` of ``weights``), ``target_gflops``, and ``gflops`` (the mean measured
+        """End a pass and say what it logs: ``scale``, the effective ``lambda`` (``s * lambda_k``
+        of ``weights``), ``target_gflops``, ``calibration`` and ``gflops`` (the mean measured
         cost of the pass's policy batches; only when the pass had any)."""
         out: dict[str, Any] = {
             "scale": self.scale,
             "lambda": {m: self.scale * w for m, w in weights.items()},
             "target_gflops": self.target,
+            "calibration": self.calibration,
         }
-        if self._pass_n:
-            out["gflops"] = self._pass_sum / self._pass_n
+        self._last_pass = self._pass_sum / self._pass_n if self._pass_n else None
+        if self._last_pass is not None:
+            out["gflops"] = self._last_pass
         self._pass_sum, self._pass_n = 0.0, 0
         return out
 
+    def calibrate(self, val_gflops: float) -> float | None:
+        """Set ``r`` from the validation GFLOPs measured right after a policy pass (see the
+        module docstring); returns the new ``r``, or None when the pass just recorded had no
+        policy batches (``r`` unchanged)."""
+        if self._last_pass is None or self._last_pass <= 0 or val_gflops <= 0:
+            return None
+        bound = math.log(R_MAX)
+        seen = math.log(val_gflops / self._last_pass)
+        # halfway to what this validation saw: one epoch caught mid-transition moves r less
+        self.log_calibration += R_GAIN * (seen - self.log_calibration)
+        self.log_calibration = min(max(self.log_calibration, -bound), bound)
+        self._last_pass = None
+        return self.calibration
+
     def state_dict(self) -> dict[str, float]:
-        """``{"log_scale", "updates"}``, plain numbers for the checkpoint."""
-        return {"log_scale": self.log_scale, "updates": self.updates}
+        """``{"log_scale", "log_calibration", "updates"}``, plain numbers for the checkpoint."""
+        return {
+            "log_scale": self.log_scale,
+            "log_calibration": self.log_calibration,
+            "updates": self.updates,
+        }
 
     def load_state_dict(self, state: Mapping[str, float]) -> None:
         """Restore `state_dict` (the per-pass sums start empty: checkpoints end passes)."""
         self.log_scale = float(state["log_scale"])
+        self.log_calibration = float(state.get("log_calibration", 0.0))
         self.updates = int(state["updates"])
-        self._pass_sum, self._pass_n = 0.0, 0
+        self._pass_sum, self._pass_n, self._last_pass = 0.0, 0, None
 
 
 def _positive(value: Any) -> bool:
@@ -138,13 +188,14 @@ def _positive(value: Any) -> bool:
 
 
 def batch_cost(out: Any, model: nn.Module, segments: int) -> float:
-    """The sum over a training batch's videos of what evaluation would spend on each, in
-    GFLOPs per video at ``segments`` segments (AdaMML reference §7 cost formula).
+    """The sum over a training batch's videos of their expected cost, in GFLOPs per video at
+    ``segments`` segments (AdaMML reference §7 cost formula).
 
-    The decisions are the argmax of ``out.policy_logits`` ``(B, S, M, 2)`` (what the gate
-    decides in evaluation) priced with ``model.cost_table``. For a joint-combination gate the
-    per-modality argmax of its marginals stands in for the argmax combination. A model without
-    a cost table or policy logits is charged its ``out.gflops`` (the sampled decisions).
+    Each modality on each segment is priced with the policy's probability of selecting it,
+    ``softmax(out.policy_logits)[..., 1]`` (``(B, S, M, 2)`` logits; a joint-combination gate's
+    are marginal log-probabilities, so this is its marginal too), with ``model.cost_table``. A
+    model without a cost table or policy logits is charged its ``out.gflops`` (the sampled
+    decisions), scaled the same way.
 
     Args:
         out: the model's `ModelOutput` on the batch.
@@ -155,8 +206,8 @@ def batch_cost(out: Any, model: nn.Module, segments: int) -> float:
     logits: Tensor | None = out.policy_logits
     s = out.decisions.shape[1]
     if table is not None and logits is not None and logits.dim() == 4 and logits.shape[-1] == 2:
-        decisions = (logits[..., 1] > logits[..., 0]).float().detach()
-        per_video = table.per_video(decisions)
+        use = torch.softmax(logits.detach().float(), dim=-1)[..., 1]
+        per_video = table.per_video(use)
     else:
         per_video = out.gflops.detach()
     return float(per_video.double().sum()) * segments / s

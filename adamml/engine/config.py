@@ -108,7 +108,7 @@ class LossConfig:
             scales the cost weights after every policy batch until the policy's cost meets it
             (`adamml.engine.budget`; docs/budget-training.md).
         target_step: the controller's step, the change of ``log(scale)`` per policy batch at an
-            error of 100 % of the target (0.05).
+            error of 100 % of the target (0.02).
     """
 
     cost_weights: Mapping[str, float] | None = None
@@ -116,7 +116,7 @@ class LossConfig:
     gamma: float | None = None
     penalty: str = "blockdrop"
     target_gflops: float | None = None
-    target_step: float = 0.05
+    target_step: float = 0.02
 
 
 @dataclass(frozen=True)

@@ -466,6 +466,10 @@ class Trainer:
         )
         record["val"] = metrics
         self.last_ce = float(metrics["ce"])  # type: ignore[arg-type]
+        if self.budget is not None and "budget" in record:
+            r = self.budget.calibrate(float(metrics["gflops"]))  # type: ignore[arg-type]
+            if r is not None:
+                record["budget"]["calibration"] = r
         if p.stage == "joint" and "train" in record:
             self._check_policy(p, record, val_loader)
         score = float(metrics[self.cfg.select_metric])  # type: ignore[arg-type]
@@ -529,6 +533,7 @@ class Trainer:
                 "gflops_over_target": float(metrics["gflops"]) / target,  # type: ignore[arg-type]
                 "scale": s,
                 "lambda": {m: s * w for m, w in self.eff_loss.cost_weights.items()},
+                "calibration": self.budget.calibration,
             }
         if self.info.is_main:
             write_json(self.out / "metrics.json", metrics)

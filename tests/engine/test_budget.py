@@ -14,7 +14,15 @@ from conftest import merged
 
 from adamml.engine import TrainConfig, Trainer
 from adamml.engine import trainer as trainer_mod
-from adamml.engine.budget import S_MAX, S_MIN, CostController, batch_cost, check_target
+from adamml.engine.budget import (
+    R_GAIN,
+    R_MAX,
+    S_MAX,
+    S_MIN,
+    CostController,
+    batch_cost,
+    check_target,
+)
 from adamml.engine.checkpoint import load_checkpoint
 from adamml.errors import ConfigError
 from adamml.flops import CostTable
@@ -50,24 +58,41 @@ def test_state_round_trip_and_pass_record() -> None:
     assert (d.scale, d.updates) == (c.scale, c.updates) and d.update(0.5) == c.update(0.5)
 
 
-def test_batch_cost_prices_the_argmax_decisions_at_eval_segments() -> None:
+def test_batch_cost_prices_the_expected_decisions_at_eval_segments() -> None:
     table = CostTable({"rgb": 1.0, "audio": 0.1}, {"rgb": 0.01}, 0.0)
-    # video 0: rgb on segment 0 only (ties skip), audio on both; video 1: nothing
+    # (skip, use) logits: use probabilities sigmoid(use - skip)
     logits = torch.tensor(
         [
             [[[0.0, 1.0], [0.0, 2.0]], [[1.0, 1.0], [-1.0, 3.0]]],
             [[[2.0, 0.0], [5.0, 0.0]], [[2.0, 1.0], [0.3, 0.2]]],
         ]
     )  # (B=2, S=2, M=2, 2)
+    p = torch.sigmoid(logits[..., 1] - logits[..., 0])
     model = SimpleNamespace(cost_table=table)
     sampled = torch.ones(2, 2, 2)  # what was sampled does not matter
     out = SimpleNamespace(policy_logits=logits, decisions=sampled, gflops=torch.zeros(2))
-    per_segment = (1.0 + 0.2 + 2 * 0.01) + (2 * 0.01)  # both videos, per training segment
-    assert batch_cost(out, model, segments=2) == pytest.approx(per_segment)
-    assert batch_cost(out, model, segments=10) == pytest.approx(per_segment * 5)
+    per_batch = float((p * torch.tensor([1.0, 0.1])).sum()) + 2 * 2 * 0.01
+    assert batch_cost(out, model, segments=2) == pytest.approx(per_batch)
+    assert batch_cost(out, model, segments=10) == pytest.approx(per_batch * 5)
     # no cost table or logits: the sampled decisions' out.gflops
     plain = SimpleNamespace(policy_logits=None, decisions=sampled, gflops=torch.tensor([3.0, 1.0]))
     assert batch_cost(plain, SimpleNamespace(), segments=4) == pytest.approx(8.0)
+
+
+def test_calibration_maps_training_cost_to_validation_cost() -> None:
+    c = CostController(1.0, step=0.1)
+    assert c.calibrate(2.0) is None  # no policy pass recorded yet
+    c.update(1.5)
+    c.update(2.5)
+    c.record({"rgb": 1.0})  # the pass measured 2.0 on average, validation sees 1.0
+    r = c.calibrate(1.0)
+    assert r == pytest.approx(0.5**R_GAIN)  # part of the way from 1 to 0.5
+    assert c.calibrate(1.0) is None  # one calibration per policy pass
+    before = c.log_scale
+    c.update(1.0 / r)  # on target once calibrated
+    assert c.log_scale == pytest.approx(before)
+    c.record({"rgb": 1.0})
+    assert c.calibrate(100.0) == pytest.approx(R_MAX)  # clipped
 
 
 def test_check_target_names_the_reachable_range() -> None:
@@ -123,10 +148,11 @@ def test_scale_is_logged_checkpointed_and_resumed_exactly(tmp_path: Path, monkey
     assert all("gflops" not in r["budget"] for r in records if r["phase"] != "policy")
     assert len(set(scales)) > 1  # the policy passes moved it; the others keep it
     header = (ref / "log.csv").read_text().splitlines()[0]
-    for col in ("budget/scale", "budget/lambda/rgb", "budget/gflops", "budget/target_gflops"):
+    for col in ("budget/scale", "budget/lambda/rgb", "budget/gflops", "budget/calibration"):
         assert col in header
     assert metrics["budget"]["scale"] == scales[-1] and metrics["budget"]["target_gflops"] == 0.5
-    assert load_checkpoint(ref / "last.pt")["budget"]["log_scale"] == math.log(scales[-1])
+    state = load_checkpoint(ref / "last.pt")["budget"]
+    assert state["log_scale"] == pytest.approx(math.log(scales[-1]))
 
     # stop right after the checkpoint of the first joint policy pass, then resume
     calls = {"n": 0}
