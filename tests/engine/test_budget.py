@@ -180,3 +180,29 @@ def test_without_a_target_nothing_changes(tmp_path: Path) -> None:
     records = [json.loads(x) for x in (tmp_path / "plain" / "log.jsonl").read_text().splitlines()]
     assert not any("budget" in r for r in records)
     assert load_checkpoint(tmp_path / "plain" / "last.pt")["budget"] is None
+
+
+def _policy_records(out: Path) -> list[dict]:
+    lines = (out / "log.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["phase"] == "policy"]
+
+
+def test_two_targets_order_the_cost_and_move_the_scale(tmp_path: Path) -> None:
+    # the stand-in costs 3.18 per video with everything on (3 segments), 0.03 with nothing
+    runs = {}
+    for target in (0.5, 2.8):
+        _run(
+            tmp_path / str(target),
+            policy_lr=0.01,
+            data={"train": "synthetic:48"},
+            schedule={"warmup_epochs": 1, "joint_epochs": 5, "finetune_epochs": 0},
+            loss={"target_gflops": target, "target_step": 0.2},
+        )
+        runs[target] = _policy_records(tmp_path / str(target))
+    low, high = runs[0.5], runs[2.8]
+    # the first policy pass costs about 1.7 for both: over the low target, under the high one
+    assert low[0]["budget"]["scale"] > 1.0 > high[0]["budget"]["scale"]
+    assert max(r["budget"]["scale"] for r in low) > 3 * max(r["budget"]["scale"] for r in high)
+    for r_low, r_high in list(zip(low, high))[2:]:
+        assert r_low["budget"]["gflops"] < 0.5 * r_high["budget"]["gflops"]
+        assert r_low["val"]["gflops"] < r_high["val"]["gflops"]
