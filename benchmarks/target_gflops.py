@@ -14,7 +14,8 @@ seeds only report (``--seeds``).
 
 Usage::
 
-    python benchmarks/target_gflops.py --out runs/target_gflops --jobs 2
+    python benchmarks/target_gflops.py --out runs/target_gflops --jobs 2 \
+        --json benchmarks/results/target_gflops.json --plot docs/img/budget-training.png
     python benchmarks/target_gflops.py --out runs/target_gflops --seeds 0 --targets 0.5
 
 A finished run is read back from its folder (``metrics.json``), so an interrupted benchmark
@@ -178,6 +179,44 @@ def format_table(seeds: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def plot(result: dict[str, Any], path: str | Path) -> Path:
+    """Validation GFLOPs (top) and the scale on the cost weights (bottom) per epoch of the
+    joint and fine-tune stages, one line per run, solid for the tuning seed."""
+    from adamml._pyplot import pyplot
+
+    plt = pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True)
+    colours = ["tab:grey", "tab:blue", "tab:red", "tab:green", "tab:purple"]
+    for s in result["seeds"]:
+        style = "-" if s["tuned_on"] else "--"
+        for colour, r in zip(colours, s["runs"]):
+            xs = list(range(1, len(r["curve"]) + 1))
+            label = f"{r['run']}, seed {s['seed']}"
+            top.plot(xs, [c["val_gflops"] for c in r["curve"]], style, color=colour, label=label)
+            bottom.plot(xs, [c["scale"] for c in r["curve"]], style, color=colour)
+            if r["target_gflops"] and s["tuned_on"]:
+                top.axhline(r["target_gflops"], color=colour, lw=0.8, alpha=0.5)
+    joint = result["schedule"]["joint_epochs"]
+    for ax in (top, bottom):
+        ax.axvline(joint + 0.5, color="black", lw=0.6, alpha=0.4)
+        ax.grid(alpha=0.3)
+    fusion = result["seeds"][0]["fusion_gflops"]
+    top.axhline(fusion, color="black", lw=0.8, ls=":", label="weighted fusion")
+    top.set_ylabel("validation GFLOPs per video")
+    top.set_ylim(bottom=0)
+    top.legend(fontsize=7, ncol=2)
+    top.set_title("loss.target_gflops on SyntheticAV (thin lines: targets)", fontsize=10)
+    bottom.set_yscale("log")
+    bottom.set_ylabel("scale s on the cost weights")
+    bottom.set_xlabel(f"epoch (joint 1-{joint}, then fine-tune with the policy frozen)")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def _die_with_parent() -> None:
     """Worker initialiser: exit when the benchmark's process is gone (no orphaned runs)."""
     import threading
@@ -214,7 +253,14 @@ def main() -> None:
     parser.add_argument("--step", type=float, help="loss.target_step")
     parser.add_argument("--jobs", type=int, default=2, help="seeds trained at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per seed")
+    parser.add_argument("--plot", help="also draw the per-epoch figure to this PNG")
+    parser.add_argument(
+        "--plot-only", action="store_true", help="draw --plot from --json without training"
+    )
     args = parser.parse_args()
+    if args.plot_only:
+        print(plot(json.loads(Path(args.json).read_text()), args.plot or "target_gflops.png"))
+        return
     options = dict(OPTIONS)
     if args.option:
         import yaml
@@ -261,6 +307,8 @@ def main() -> None:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.json}", file=sys.stderr)
+    if args.plot:
+        print(f"wrote {plot(result, args.plot)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from conftest import merged
 from adamml.engine import TrainConfig, Trainer
 from adamml.engine import trainer as trainer_mod
 from adamml.engine.budget import (
+    ALPHA,
+    DOWN,
     R_GAIN,
     R_MAX,
     S_MAX,
@@ -28,19 +30,22 @@ from adamml.errors import ConfigError
 from adamml.flops import CostTable
 
 
-def test_update_is_dual_ascent_in_log_space() -> None:
+def test_update_is_dual_ascent_in_log_space_on_the_smoothed_error() -> None:
     c = CostController(2.0, step=0.1)
     assert c.scale == 1.0
-    assert c.update(3.0) == pytest.approx(math.exp(0.1 * 0.5))  # 50 % over
-    assert c.update(1.0) == pytest.approx(math.exp(0.05 - 0.05))  # 50 % under
-    c.update(200.0)  # 100x over: the error is clipped to 100 %
-    assert c.log_scale == pytest.approx(0.1)
+    assert c.update(3.0) == pytest.approx(math.exp(0.1 * 0.5))  # 50 % over: e = 0.5
+    # 100x over: clipped to +100 %, smoothed: e = 0.5 + ALPHA * (1 - 0.5)
+    e = 0.5 + ALPHA * 0.5
+    assert c.update(200.0) == pytest.approx(math.exp(0.05 + 0.1 * e))
+    # under the target, s falls DOWN times faster than it rises
+    down = CostController(2.0, step=0.1)
+    assert down.update(0.0) == pytest.approx(math.exp(-0.1 * DOWN))
     for _ in range(1000):
         c.update(0.0)
-    assert c.scale == pytest.approx(S_MIN)
+    assert c.scale == pytest.approx(S_MIN) and c.error == pytest.approx(-1.0)
     for _ in range(1000):
         c.update(10.0)
-    assert c.scale == pytest.approx(S_MAX) and c.updates == 2003
+    assert c.scale == pytest.approx(S_MAX) and c.error == pytest.approx(1.0)
 
 
 def test_state_round_trip_and_pass_record() -> None:
@@ -48,14 +53,16 @@ def test_state_round_trip_and_pass_record() -> None:
     c.update(1.5)
     c.update(2.0)
     rec = c.record({"rgb": 0.15, "audio": 0.0075})
-    s = math.exp(0.2 * 0.5 + 0.2 * 1.0)
+    s = math.exp(0.2 * 0.5 + 0.2 * (0.5 + ALPHA * 0.5))
     assert rec["scale"] == pytest.approx(s) and rec["target_gflops"] == 1.0
     assert rec["lambda"] == pytest.approx({"rgb": 0.15 * s, "audio": 0.0075 * s})
     assert rec["gflops"] == pytest.approx(1.75)
     assert "gflops" not in c.record({"rgb": 1.0})  # a pass without policy batches
     d = CostController(1.0, step=0.2)
     d.load_state_dict(c.state_dict())
-    assert (d.scale, d.updates) == (c.scale, c.updates) and d.update(0.5) == c.update(0.5)
+    assert (d.scale, d.error, d.updates) == (c.scale, c.error, c.updates)
+    for g in (0.5, 0.2, 3.0):
+        assert d.update(g) == c.update(g)
 
 
 def test_batch_cost_prices_the_expected_decisions_at_eval_segments() -> None:
@@ -88,9 +95,8 @@ def test_calibration_maps_training_cost_to_validation_cost() -> None:
     r = c.calibrate(1.0)
     assert r == pytest.approx(0.5**R_GAIN)  # part of the way from 1 to 0.5
     assert c.calibrate(1.0) is None  # one calibration per policy pass
-    before = c.log_scale
-    c.update(1.0 / r)  # on target once calibrated
-    assert c.log_scale == pytest.approx(before)
+    c.update(1.0 / r)  # on target once calibrated: the smoothed error decays toward 0
+    assert c.error == pytest.approx((1 - ALPHA) * (0.5 + ALPHA * 0.5))
     c.record({"rgb": 1.0})
     assert c.calibrate(100.0) == pytest.approx(R_MAX)  # clipped
 
