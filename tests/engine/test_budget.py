@@ -212,3 +212,25 @@ def test_two_targets_order_the_cost_and_move_the_scale(tmp_path: Path) -> None:
     for r_low, r_high in list(zip(low, high))[2:]:
         assert r_low["budget"]["gflops"] < 0.5 * r_high["budget"]["gflops"]
         assert r_low["val"]["gflops"] < r_high["val"]["gflops"]
+
+
+def test_stages_and_baselines_without_a_policy_drop_the_target() -> None:
+    import adamml
+    from adamml.engine.recipe import pretraining_plan
+    from adamml.experiments.compare import derived_config
+
+    raw = {
+        "model": "test_adamml_rgb_audio",
+        "num_classes": 3,
+        "data": {"train": "synthetic:12"},
+        "loss": {"target_gflops": 0.02, "cost_scale": 0.2},
+    }
+    cfg = TrainConfig.from_dict(raw)
+    model = adamml.create_model("test_adamml_rgb_audio", num_classes=3)
+    stages = pretraining_plan(cfg, model)
+    assert stages and all(s.config.loss.target_gflops is None for s in stages)
+    assert all(s.config.loss.cost_scale == 0.2 for s in stages)
+    for method in ("fusion", "random"):
+        loss = derived_config(raw, method)["loss"]
+        assert "target_gflops" not in loss and loss["cost_scale"] == 0.2
+    assert derived_config(raw, "adamml")["loss"]["target_gflops"] == 0.02
