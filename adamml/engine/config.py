@@ -99,11 +99,24 @@ class LossConfig:
             modalities at a scale that keeps the expensive modality where it helps).
         gamma: the penalty of a wrong prediction; ``None`` takes the model's (``model.gamma``:
             10 for every registered model, the paper's).
+        penalty: the selection penalty of `adamml.losses.EfficiencyLoss`: ``"blockdrop"``
+            (the reference's: ``lambda_k * f^2`` on correctly classified videos) or ``"mean"``
+            (``lambda_k * f`` on every video).
+        target_gflops: a cost to train to, in GFLOPs per video (paper convention, at
+            ``data.segments_eval`` segments: the units of ``metrics.json``'s ``gflops``);
+            ``None`` (default) trains with the cost weights as given. When set, the trainer
+            scales the cost weights after every policy batch until the policy's cost meets it
+            (`adamml.engine.budget`; docs/budget-training.md).
+        target_step: the controller's step, the change of ``log(scale)`` per policy batch at an
+            error of 100 % of the target (0.02).
     """
 
     cost_weights: Mapping[str, float] | None = None
     cost_scale: float = 0.15
     gamma: float | None = None
+    penalty: str = "blockdrop"
+    target_gflops: float | None = None
+    target_step: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -269,6 +282,7 @@ class TrainConfig:
         _choice("precision", self.precision, ("fp32", "bf16", "fp16"))
         _choice("policy_start", self.policy_start, ("auto", "immediate"))
         _choice("pretrain.mode", self.pretrain.mode, ("auto", "none"))
+        _choice("loss.penalty", self.loss.penalty, ("blockdrop", "mean"))
         _choice("pretrain.policy_target", self.pretrain.policy_target, ("distill", "labels"))
         if self.pretrain.optimizer is not None:
             _choice("pretrain.optimizer", self.pretrain.optimizer, ("sgd", "adam"))
@@ -301,11 +315,15 @@ class TrainConfig:
                 raise ConfigError(
                     f"config key 'schedule.{key}' must be an integer >= 0; got {value!r}"
                 )
-        for key, value in (
+        positive = [
             ("optim.lr", self.optim.lr),
             ("optim.policy_lr", self.optim.policy_lr),
             ("tau_start", self.tau_start),
-        ):
+            ("loss.target_step", self.loss.target_step),
+        ]
+        if self.loss.target_gflops is not None:  # the model's costs are checked by the trainer
+            positive.append(("loss.target_gflops", self.loss.target_gflops))
+        for key, value in positive:
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"config key {key!r} must be a number > 0; got {value!r}")
         if not self.data.train:

@@ -1,8 +1,8 @@
 """Online evaluation and prediction: the stream over each batch, early exit and its sweep.
 
-`evaluate_stream` runs [`AdaMML.stream`][adamml.model.AdaMML.stream] over the segments of every batch
-(what ``adamml eval --early-exit`` reports); `sweep_early_exit` turns one pass without exit
-into the accuracy and GFLOPs of every threshold (``adamml eval --early-exit-sweep``): a
+`evaluate_stream` runs [`AdaMML.stream`][adamml.model.AdaMML.stream] over the segments of
+every batch (what ``adamml eval --early-exit`` reports); `sweep_early_exit` turns one pass
+without exit into the accuracy and GFLOPs of every threshold (``adamml eval --early-exit-sweep``): a
 video's first ``n`` segments are processed the same whether or not it stops after them, so
 the exit at a threshold is the first prefix whose running prediction is confident enough, and
 its cost the cost of that prefix. `predict_stream` prints a video's running prediction while

@@ -164,6 +164,7 @@ def _stage_config(cfg: TrainConfig, part: str, p: PretrainConfig) -> TrainConfig
         model_args={"parent": cfg.model, "parent_args": dict(cfg.model_args), "part": part},
         schedule=ScheduleConfig(epochs=epochs),
         optim=optim,
+        loss=dataclasses.replace(cfg.loss, target_gflops=None),  # no policy to steer
         init={},
         pretrain=PretrainConfig(mode="none"),
         data=dataclasses.replace(cfg.data, test=None),

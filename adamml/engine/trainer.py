@@ -23,6 +23,7 @@ from ..data.sources import build_dataset
 from ..errors import ConfigError
 from ..losses import EfficiencyLoss
 from ..policies.schedule import TemperatureSchedule
+from .budget import CostController, batch_cost, check_target
 from .checkpoint import (
     atomic_write_bytes,
     latest_checkpoint,
@@ -40,7 +41,15 @@ from .loaders import make_loader
 from .metrics import summarize
 from .recipe import PretrainStage, pretraining_plan, run_pretraining
 from .runlog import RunLogger, check_finite, progress
-from .stages import Pass, build_optimizers, build_plan, build_schedulers, current_lrs, set_trainable
+from .stages import (
+    Pass,
+    build_optimizers,
+    build_plan,
+    build_schedulers,
+    current_lrs,
+    has_learned_policy,
+    set_trainable,
+)
 
 __all__ = ["Trainer", "seed_everything", "classification_loss"]
 
@@ -114,6 +123,7 @@ class Trainer:
         self.scheds: dict[str, Any] = {}
         self._stage: str | None = None
         self.eff_loss = self._efficiency_loss()
+        self.budget = self._cost_controller()
         self.pretrain_summary: dict[str, Any] = {}
         self.collapse_warnings: list[str] = []
         self._warned: set[str] = set()
@@ -130,7 +140,25 @@ class Trainer:
         reference = getattr(self.model, "cost_weights", None) or {m: 1.0 for m in self.modalities}
         weights = loss.cost_weights or {m: loss.cost_scale * w for m, w in reference.items()}
         gamma = loss.gamma if loss.gamma is not None else getattr(self.model, "gamma", 10.0)
-        return EfficiencyLoss(dict(weights), gamma=gamma)
+        return EfficiencyLoss(dict(weights), gamma=gamma, penalty=loss.penalty)
+
+    def _cost_controller(self) -> CostController | None:
+        """The scale on the cost weights that meets ``loss.target_gflops`` (None without one)."""
+        loss = self.cfg.loss
+        if loss.target_gflops is None:
+            return None
+        check_target(
+            loss.target_gflops,
+            self.model,
+            self.cfg.data.segments_eval,
+            has_policy=has_learned_policy(self.model),
+        )
+        if not any(w > 0 for w in self.eff_loss.cost_weights.values()):
+            raise ConfigError(
+                "loss.target_gflops scales the cost weights, but they are all 0 "
+                f"({self.eff_loss.cost_weights}); give positive loss.cost_weights"
+            )
+        return CostController(loss.target_gflops, step=loss.target_step)
 
     def _dataset(self, source: str, train: bool) -> Any:
         d = self.cfg.data
@@ -184,6 +212,8 @@ class Trainer:
             self.scaler.load_state_dict(ckpt["grad_scaler"])
         if ckpt.get("temperature_schedule"):
             self.tau.load_state_dict(ckpt["temperature_schedule"])
+        if self.budget is not None and ckpt.get("budget"):
+            self.budget.load_state_dict(ckpt["budget"])
         if self.next_pass < len(self.plan) and self.plan[self.next_pass].stage == ckpt["stage"]:
             self._start_stage(self.plan[self.next_pass])
             for name, opt in self.opts.items():
@@ -217,6 +247,7 @@ class Trainer:
             "collapse_warnings": list(self.collapse_warnings),
             "policy_ready": self.policy_ready,
             "last_ce": self.last_ce,
+            "budget": self.budget.state_dict() if self.budget is not None else None,
         }
 
     def _pretrain(self) -> None:
@@ -286,7 +317,10 @@ class Trainer:
             )
             loss, eff = ce, torch.zeros(())
             if phase == "policy":
-                eff = self.eff_loss(out.logits, out.decisions, target)
+                terms = self.eff_loss.components(out.logits, out.decisions, target)
+                # Eq. 4 with lambda_k -> s * lambda_k; s = 1 without a target
+                scale = self.budget.scale if self.budget is not None else 1.0
+                eff = scale * terms.cost + terms.gamma_term
                 loss = ce + eff
             check_finite(float(loss.detach()), stage=p.stage, epoch=p.epoch, step=self.step)
             opt = self.opts["policy" if phase == "policy" else "recognition"]
@@ -300,6 +334,9 @@ class Trainer:
             self.scaler.step(opt)
             self.scaler.update()
             self.step += 1
+            if phase == "policy" and self.budget is not None:
+                cost = batch_cost(out, model, cfg.data.segments_eval)
+                self.budget.observe(cost, out.logits.shape[0], self.info)
             n = out.logits.shape[0]
             sums["loss"] += float(loss.detach()) * n
             sums["ce"] += float(ce.detach()) * n
@@ -385,6 +422,8 @@ class Trainer:
                     record["train"] = self._train_pass(net, loader, p)
                     if p.phase == "recognition" and val_loader is None:
                         self.last_ce = record["train"]["ce"]
+                if self.budget is not None:
+                    record["budget"] = self.budget.record(self.eff_loss.cost_weights)
                 if p.epoch_end:
                     self._end_epoch(p, val_loader, record)
                 record["step"] = self.step
@@ -427,6 +466,10 @@ class Trainer:
         )
         record["val"] = metrics
         self.last_ce = float(metrics["ce"])  # type: ignore[arg-type]
+        if self.budget is not None and "budget" in record:
+            r = self.budget.calibrate(float(metrics["gflops"]))  # type: ignore[arg-type]
+            if r is not None:
+                record["budget"]["calibration"] = r
         if p.stage == "joint" and "train" in record:
             self._check_policy(p, record, val_loader)
         score = float(metrics[self.cfg.select_metric])  # type: ignore[arg-type]
@@ -483,6 +526,15 @@ class Trainer:
             metrics["pretrain"] = self.pretrain_summary
         if self.collapse_warnings:
             metrics["warnings"] = list(self.collapse_warnings)
+        if self.budget is not None:
+            s, target = self.budget.scale, self.budget.target
+            metrics["budget"] = {
+                "target_gflops": target,
+                "gflops_over_target": float(metrics["gflops"]) / target,  # type: ignore[arg-type]
+                "scale": s,
+                "lambda": {m: s * w for m, w in self.eff_loss.cost_weights.items()},
+                "calibration": self.budget.calibration,
+            }
         if self.info.is_main:
             write_json(self.out / "metrics.json", metrics)
             result.save_decisions(str(self.out / "decisions.npz"))

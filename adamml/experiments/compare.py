@@ -70,8 +70,8 @@ def derived_config(
     """The config of ``method`` derived from AdaMML's raw config ``raw``.
 
     ``fusion`` and ``random`` replace the policy (``model_args.policy``), take ``init``
-    (AdaMML's pre-trained recognition backbones), and train one supervised stage as long as
-    AdaMML's three stages together.
+    (AdaMML's pre-trained recognition backbones), drop ``loss.target_gflops`` (they have no
+    policy to steer), and train one supervised stage as long as AdaMML's three stages together.
     """
     out = copy.deepcopy(dict(raw))
     if method == "adamml":
@@ -86,6 +86,9 @@ def derived_config(
     else:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
     out["model_args"] = args
+    loss = dict(out.get("loss") or {})
+    if loss.pop("target_gflops", None) is not None:  # a baseline has no policy to steer
+        out["loss"] = loss
     out["init"] = {**dict(init), **dict(out.get("init") or {})}
     schedule = dict(out.get("schedule") or {})
     schedule.pop("epochs", None)

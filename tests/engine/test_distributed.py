@@ -109,3 +109,18 @@ def test_learned_policy_with_frozen_halves_under_ddp(tmp_path: Path, standin_env
     for k, v in ranks[0]["params"].items():
         assert torch.equal(v, ranks[1]["params"][k]), k
     assert load_checkpoint(tmp_path / "ddp" / "last.pt")["next_pass"] == 3
+
+
+@pytest.mark.dist
+def test_cost_target_scale_is_the_same_on_every_rank(tmp_path: Path, standin_env) -> None:
+    # loss.target_gflops: each rank steps the scale from the all-reduced batch cost, so the
+    # ranks keep one scale (and hence the same loss and weights) although their halves differ
+    raw = merged(
+        schedule={"warmup_epochs": 1, "joint_epochs": 2, "finetune_epochs": 0},
+        loss={"target_gflops": 0.5, "target_step": 0.2},
+    )
+    ranks = _torchrun(tmp_path, raw, tmp_path / "ddp", standin_env)
+    budgets = [r["metrics"]["budget"] for r in ranks]
+    assert budgets[0] == budgets[1] and budgets[0]["scale"] != 1.0
+    for k, v in ranks[0]["params"].items():
+        assert torch.equal(v, ranks[1]["params"][k]), k
