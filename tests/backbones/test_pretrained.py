@@ -76,9 +76,7 @@ def test_hf_hub_id_from_cache_with_flow_stem(hub_cache) -> None:
     )
     assert torch.equal(rgb.conv1.weight, state["conv1.weight"])
     assert torch.equal(rgb.layer4[0].conv2.weight, state["layer4.0.conv2.weight"])
-    flow = create_backbone(
-        "tiny_tsn", modality="flow", pretrained="hf-hub:adamml-test/tiny-resnet"
-    )
+    flow = create_backbone("tiny_tsn", modality="flow", pretrained="hf-hub:adamml-test/tiny-resnet")
     # the reference's stem adaptation, as for a local file: RGB mean copied to 10 channels
     want = state["conv1.weight"].mean(dim=1, keepdim=True).expand(-1, 10, -1, -1)
     assert torch.equal(flow.conv1.weight, want)
@@ -95,3 +93,69 @@ def test_pretrained_true_without_timm_weights() -> None:
 def test_timm_model_names_the_default_weights() -> None:
     assert create_backbone("timm:resnet10t", modality="audio").timm_model == "resnet10t.c3_in1k"
     assert create_backbone("tiny_tsn", modality="rgb").timm_model == "adamml_tiny_resnet"
+
+
+# -- create_model: one value for every part, or a per-part dict -------------------------------
+
+
+def test_create_model_hf_hub_weights_reach_backbone_and_policy_extractor(hub_cache) -> None:
+    import adamml
+
+    res = write_fake_timm_repo(hub_cache, "adamml-test/tiny-resnet", "adamml_tiny_resnet")
+    mob = write_fake_timm_repo(hub_cache, "adamml-test/tiny-mobilenet", "adamml_tiny_mobilenetv2")
+    model = adamml.create_model(
+        "test_adamml_rgb_audio",
+        num_classes=3,
+        pretrained={
+            "rgb": "hf-hub:adamml-test/tiny-resnet",
+            "policy.rgb": "hf-hub:adamml-test/tiny-mobilenet",
+        },
+    )
+    rgb, policy_rgb = model.part("rgb"), model.part("policy.rgb")
+    assert torch.equal(rgb.layer2[0].conv1.weight, res["layer2.0.conv1.weight"])
+    assert torch.equal(policy_rgb.conv_stem.weight, mob["conv_stem.weight"])
+    assert torch.equal(policy_rgb.blocks[6][0].conv_pw.weight, mob["blocks.6.0.conv_pw.weight"])
+    # parts left out of the dict start random
+    audio_policy = model.part("policy.audio")
+    assert not torch.equal(audio_policy.conv_head.weight, mob["conv_head.weight"])
+
+
+def test_create_model_pretrained_true_for_every_part(monkeypatch) -> None:
+    """pretrained=True: each part gets timm's weights for its own architecture (the loader
+    adamml calls, patched to return known tensors), the audio stems adapted to 1 channel."""
+    import adamml
+    from adamml.backbones import pretrained as module
+
+    seen: list[str] = []
+
+    def fake_timm_state(name: str) -> dict[str, torch.Tensor]:
+        seen.append(name)
+        net = timm.create_model(name, pretrained=False, num_classes=0)
+        return {k: torch.full_like(v, 0.25) for k, v in net.state_dict().items()}
+
+    monkeypatch.setattr(module, "timm_pretrained_state", fake_timm_state)
+    model = adamml.create_model("test_adamml_rgb_audio", num_classes=3, pretrained=True)
+    assert sorted(seen) == [*["adamml_tiny_mobilenetv2"] * 3, "adamml_tiny_resnet"]
+    for part in model.part_names:
+        module_ = model.part(part)
+        for key, value in module_.state_dict().items():
+            if key.startswith("fc.") or "num_batches_tracked" in key:
+                continue
+            assert torch.all(value == 0.25), (part, key)
+    assert model.part("audio").conv_stem.weight.shape[1] == 1
+
+
+def test_create_model_per_part_dict_and_unknown_part(tmp_path) -> None:
+    import adamml
+
+    src = create_backbone("tiny_audio", modality="audio", num_classes=3)
+    torch.save(src.state_dict(), tmp_path / "audio.pth")
+    model = adamml.create_model(
+        "test_adamml_rgb_audio", num_classes=3, pretrained={"audio": tmp_path / "audio.pth"}
+    )
+    assert torch.equal(model.part("audio").conv_stem.weight, src.conv_stem.weight)
+    with pytest.raises(ConfigError, match=r"'policy\.depth'.*parts are \['rgb', 'audio'"):
+        adamml.create_model("test_adamml_rgb_audio", num_classes=3, pretrained={"policy.depth": 1})
+    # a model without a learned policy has no policy.<m> parts
+    with pytest.raises(ConfigError, match="not parts of this model"):
+        adamml.create_model("test_fusion_rgb_audio", num_classes=3, pretrained={"policy.rgb": 1})
