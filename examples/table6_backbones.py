@@ -3,12 +3,18 @@ both modalities, with the default TSN ResNet-50 + MobileNetV2, and with Efficien
 EfficientNet-b0 (audio). Each variant starts from unimodal models with the same backbones.
 
 The paper initialises these unimodal models from Kinetics-400 weights (to compare with
-ListenToLook); adamml loads no weights by itself (``pretrained=False``), so the full-size runs
-here start from scratch unless you pass ``model_args.pretrained`` files in the configs.
+ListenToLook). ``--init-k400 DIR`` does that: each unimodal row's backbone loads
+``DIR/<modality>-<backbone>.pth`` (or ``.pt``, ``.safetensors``, ``.bin``; a plain state dict of
+that backbone, timm key names), i.e. ``rgb-resnet18_tsn``, ``audio-resnet18_tsn``,
+``rgb-resnet50_tsn``, ``audio-mobilenetv2_audio``, ``rgb-efficientnet_b3`` and
+``audio-efficientnet_b0``. Without it the full-size runs start from timm's ImageNet weights
+(``--pretrained imagenet``, the default; ``none`` for random); the policy's MobileNetV2
+extractors start from ImageNet either way. ``--dry-run`` shows where each part starts.
 
 Full size::
 
-    python examples/table6_backbones.py --data-root data/activitynet --out runs/anet
+    python examples/table6_backbones.py --data-root data/activitynet --out runs/anet \
+        --init-k400 weights/k400
 
 Mini (the same architectures on the tiny inputs of the ``test_*`` models)::
 
@@ -75,6 +81,7 @@ SPEC = TableSpec(
     paper_data="ActivityNet",
     paper_metric="mAP",
     select_metric="mAP",
+    init_k400=True,
 )
 
 if __name__ == "__main__":

@@ -5,10 +5,13 @@ Each ``examples/tableN_*.py`` script describes its rows as `Run` objects and han
 
 1. builds one [`TrainConfig`][adamml.engine.config.TrainConfig] per row, full size (the paper's
    models, schedule and hyper-parameters, on ``--data-root`` manifests) or ``--mini`` (the
-   ``test_*`` tiny models on built-in synthetic data, a tiny schedule);
+   ``test_*`` tiny models on built-in synthetic data, a tiny schedule), each part starting
+   from ImageNet (full mode), random (``--mini``), a given file or Kinetics-400 weights
+   (``--pretrained``, ``--init-k400``; `adamml.experiments.starts`) unless another row
+   initialises it;
 2. validates every config (``TrainConfig.from_dict`` plus the model, fusion, policy and backbone
    names against the registries) and writes it to ``OUT/configs/<row>.yaml``; ``--dry-run``
-   prints them and stops here;
+   prints them, with the weights each part starts from, and stops here;
 3. trains the rows in order with the engine's Python API (``Trainer(cfg, OUT/<row>).run()``),
    unimodal rows first because they initialise the multimodal ones (``init``);
 4. prints the table laid out like the paper's, with the paper's numbers beside ours, and writes
@@ -38,6 +41,7 @@ from ..engine.config import plain_data
 from ..losses import REFERENCE_COST_WEIGHTS
 from .report import MODALITY_LABELS as LABELS
 from .report import format_table
+from .starts import add_start_args, describe_starts, start_weights
 
 __all__ = [
     "Run",
@@ -201,6 +205,8 @@ class TableSpec:
             video; a ``syntheticav:N,flow_method=dis`` source would take 0.5 s, not yet used
             here).
         add_args: adds script-specific options to the parser.
+        init_k400: the script takes ``--init-k400 DIR`` (Kinetics-400 starts of the unimodal
+            rows; `adamml.experiments.starts`).
     """
 
     name: str
@@ -211,6 +217,7 @@ class TableSpec:
     select_metric: str = "top1"
     mini_data: str = "syntheticav"
     add_args: Callable[[argparse.ArgumentParser], None] | None = None
+    init_k400: bool = False
 
 
 def unimodal_runs(
@@ -319,6 +326,11 @@ def build_config(run: Run, spec: TableSpec, args: argparse.Namespace, out: Path)
         seg_train = s.segments_train
     if not optim["milestones"]:
         del optim["milestones"]
+    model_args = dict(run.model_args)
+    if "pretrained" not in model_args:  # a row's own choice stands
+        weights = start_weights(model, model_args, run.init, unimodal=run.unimodal, args=args)
+        if weights:
+            model_args["pretrained"] = weights
     raw: dict[str, Any] = {
         "model": model,
         "num_classes": _num_classes(args, s),
@@ -332,7 +344,7 @@ def build_config(run: Run, spec: TableSpec, args: argparse.Namespace, out: Path)
             "cost_weights": dict(run.cost_weights) if run.cost_weights else None,
             "gamma": GAMMA,
         },
-        "model_args": plain_data(run.model_args),
+        "model_args": plain_data(model_args),
         "seed": args.seed,
         "batch_size": s.batch_size,
         "workers": s.workers,
@@ -443,6 +455,7 @@ def _parser(spec: TableSpec) -> argparse.ArgumentParser:
         help=f"model selection metric (default {spec.select_metric}; mAP for ActivityNet)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_start_args(p, k400=spec.init_k400)
     if spec.add_args:
         spec.add_args(p)
     return p
@@ -475,6 +488,7 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.dry_run:
         for key, raw in configs.items():
             print(f"# --- {key} ({mode})")
+            print(f"# starts: {describe_starts(raw)}")
             print(yaml.safe_dump(raw, sort_keys=False), end="")
         print(f"# {len(configs)} configs valid ({spec.name}, {mode})")
         return {"configs": configs}

@@ -15,6 +15,7 @@ import yaml
 
 from adamml.engine import TrainConfig
 from adamml.experiments import tables
+from adamml.experiments.starts import row_parts
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCRIPTS = sorted(p.stem for p in EXAMPLES.glob("table*.py"))
@@ -75,13 +76,18 @@ def test_dry_run_builds_valid_configs(
         assert cfg.model.startswith("test_") == mini
         assert cfg.data.segments_eval == 10
         unimodal = cfg.model.removeprefix("test_").startswith("unimodal_")
-        if mini:
+        weights = cfg.model_args.get("pretrained", {})
+        if mini:  # the tiny architectures have no pretrained weights: random starts
+            assert weights == {}
             assert cfg.data.train.startswith(("synthetic:", "syntheticav:"))
             assert cfg.device == "cpu"
             continue
         # the paper's recipe (Sec. 4.1, appendix B; reference README)
         assert cfg.batch_size == 72 and cfg.loss.gamma == 10.0
         assert cfg.data.train.endswith("train.csv")
+        # every part not initialised from a unimodal run starts from ImageNet (Sec. 4.1)
+        rec, policy = row_parts(cfg.model, cfg.model_args)
+        assert weights == {p: True for p in (*rec, *policy) if p not in cfg.init}
         if unimodal:
             assert cfg.schedule.epochs == 60 and cfg.optim.lr == 0.01
             assert cfg.optim.milestones == (20, 40, 50)
