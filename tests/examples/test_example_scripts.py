@@ -124,6 +124,16 @@ def test_table8_random_phases() -> None:
     assert whens == ["both", "test", "train"]
 
 
+def test_table8_policy_design_rows_use_the_papers_joint_gate() -> None:
+    spec = _module("table8_random_policy").SPEC
+    configs = tables.main(spec, ["--dry-run", "--mini", "--policy-design"])["configs"]
+    paper = configs["joint_gate_all_or_nothing"]["model_args"]
+    assert paper == {"policy": "joint_gate", "policy_args": {"mode": "all_or_nothing"}}
+    assert configs["joint_gate_combinations"]["model_args"] == {"policy": "joint_gate"}
+    assert configs["joint_gate_all_or_nothing"]["init"] == configs["adamml_rgb_audio"]["init"]
+    assert "joint_gate_all_or_nothing" not in tables.main(spec, ["--dry-run"])["configs"]
+
+
 def test_full_mode_needs_data_root() -> None:
     spec = _module("table1_rgb_audio").SPEC
     with pytest.raises(SystemExit, match="--data-root"):
