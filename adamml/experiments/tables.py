@@ -207,6 +207,8 @@ class TableSpec:
         add_args: adds script-specific options to the parser.
         init_k400: the script takes ``--init-k400 DIR`` (Kinetics-400 starts of the unimodal
             rows; `adamml.experiments.starts`).
+        notes: ``(args) -> text`` printed after the configs (``--dry-run``) and after the
+            table (and written to ``OUT/<table>.txt``), e.g. Table 6's full-size GFLOPs.
     """
 
     name: str
@@ -218,6 +220,7 @@ class TableSpec:
     mini_data: str = "syntheticav"
     add_args: Callable[[argparse.ArgumentParser], None] | None = None
     init_k400: bool = False
+    notes: Callable[[argparse.Namespace], str] | None = None
 
 
 def unimodal_runs(
@@ -491,6 +494,8 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
             print(f"# starts: {describe_starts(raw)}")
             print(yaml.safe_dump(raw, sort_keys=False), end="")
         print(f"# {len(configs)} configs valid ({spec.name}, {mode})")
+        if spec.notes:
+            print(spec.notes(args))
         return {"configs": configs}
 
     t0 = time.perf_counter()
@@ -509,6 +514,8 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
         footer="Top-1, mAP and selection rates in %, GFLOPs per video (10 "
         f"segments); paper columns: {spec.paper_data}, full-size models.",
     )
+    if spec.notes:
+        table += "\n\n" + spec.notes(args)
     print(table)
     results = {
         "table": spec.name,

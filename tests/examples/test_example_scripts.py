@@ -134,6 +134,19 @@ def test_table8_policy_design_rows_use_the_papers_joint_gate() -> None:
     assert "joint_gate_all_or_nothing" not in tables.main(spec, ["--dry-run"])["configs"]
 
 
+def test_table6_prints_full_size_gflops_beside_the_papers(capsys) -> None:
+    """Counted by adamml.flops on the full-size models (no training): the EfficientNet row's
+    all-on cost (frames averaged, no temporal pooling) beside the paper's 30.55, as the
+    efficientnet_b3 docstring states."""
+    spec = _module("table6_backbones").SPEC
+    tables.main(spec, ["--dry-run", "--mini"])
+    out = capsys.readouterr().out
+    eff = next(line for line in out.splitlines() if "EffNet-b3 | EffNet-b0" in line and "|" in line)
+    assert eff.split()[-5:] == ["7.60", "89.42", "|", "30.55", "34%"]
+    assert "AdaMML ResNet-50 | MobileNetV2          7.60   152.77 |  110.14" in out
+    assert "without temporal pooling" in out
+
+
 def test_full_mode_needs_data_root() -> None:
     spec = _module("table1_rgb_audio").SPEC
     with pytest.raises(SystemExit, match="--data-root"):
