@@ -159,3 +159,13 @@ def test_create_model_per_part_dict_and_unknown_part(tmp_path) -> None:
     # a model without a learned policy has no policy.<m> parts
     with pytest.raises(ConfigError, match="not parts of this model"):
         adamml.create_model("test_fusion_rgb_audio", num_classes=3, pretrained={"policy.rgb": 1})
+
+
+def test_pretrained_true_reads_timms_default_weights_from_the_cache(hub_cache) -> None:
+    """The whole path of pretrained=True, no patching: timm resolves resnet10t's default tag
+    to the hub repo timm/resnet10t.c3_in1k and reads it from the (fake) cache."""
+    state = write_fake_timm_repo(hub_cache, "timm/resnet10t.c3_in1k", "resnet10t")
+    audio = create_backbone("timm:resnet10t", modality="audio", pretrained=True)
+    stem = "conv1.0.weight"  # resnet10t's deep stem
+    assert torch.equal(audio.net.conv1[0].weight, state[stem].mean(dim=1, keepdim=True))
+    assert torch.equal(audio.net.layer4[0].conv2.weight, state["layer4.0.conv2.weight"])
