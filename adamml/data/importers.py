@@ -169,7 +169,8 @@ def _resolve_classes(
         if max(by_index) >= len(names) or (ann.num_classes and ann.num_classes != len(names)):
             raise _bad(
                 path,
-                f"labels index {k} classes but the class list ({source}) has {len(names)} names",
+                f"labels reach index {max(by_index)} of {k} classes but the class list "
+                f"({source}) has {len(names)} names",
                 name,
             )
         return names, source
@@ -328,7 +329,7 @@ def import_dataset(
     header = f"# {len(names)} classes of {name}: {source}\n"
     classes_file.write_text(header + "\n".join(names) + "\n", encoding="utf-8")
     result = ImportResult(out, classes_file, source, len(names), len(found), missing)
-    result.skipped = skipped
+    result.skipped.update(skipped)
     missing_file = out.with_name(out.stem + ".missing.txt")
     if missing:
         missing_file.write_text("\n".join(missing) + "\n", encoding="utf-8")
