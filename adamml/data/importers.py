@@ -277,7 +277,8 @@ def import_dataset(
         An [`ImportResult`][adamml.data.importers.ImportResult] (print it for a summary).
 
     Raises:
-        ManifestError: unknown dataset or split, a malformed annotation or class file (the
+        ManifestError: unknown dataset or split, a bad ``duration`` or ``per_class``, a
+            malformed annotation or class file (the
             message names the file, the line and the expected format), a missing video
             folder, or no annotated video of the class list.
 
@@ -291,6 +292,10 @@ def import_dataset(
     if split is not None and split not in importer.splits:
         accepted = ", ".join(importer.splits) or "none: the file is one split already"
         raise ManifestError(f"--split {split!r} does not apply to {name}; accepted: {accepted}")
+    if per_class is not None and per_class < 1:
+        raise ManifestError(f"--per-class must be at least 1, got {per_class}")
+    if duration is not None and not 0 <= duration[0] <= duration[1]:
+        raise ManifestError(f"--duration MIN:MAX needs 0 <= MIN <= MAX, got {duration}")
     path, video_dir, out = Path(annotations), Path(video_dir), Path(out)
     try:
         ann = importer.read(path, split)

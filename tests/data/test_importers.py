@@ -279,6 +279,10 @@ def test_bad_options(tmp_path: Path) -> None:
         import_dataset("activitynet", ann, tmp_path, tmp_path / "m.csv", split="train")
     with pytest.raises(ManifestError, match="unknown dataset 'ucf101'"):
         import_dataset("ucf101", ann, tmp_path, tmp_path / "m.csv")
+    with pytest.raises(ManifestError, match="--per-class must be at least 1"):
+        import_dataset("activitynet", ann, tmp_path, tmp_path / "m.csv", per_class=0)
+    with pytest.raises(ManifestError, match="0 <= MIN <= MAX"):
+        import_dataset("activitynet", ann, tmp_path, tmp_path / "m.csv", duration=(300, 120))
     with pytest.raises(ManifestError, match="video folder not found"):
         import_dataset("activitynet", ann, tmp_path / "nowhere", tmp_path / "m.csv")
     assert set(IMPORTERS) == {"activitynet", "fcvid", "mini-sports1m", "kinetics-sounds"}
