@@ -88,6 +88,8 @@ class Run:
         group: a section of the table (Table 7's tasks, Table 9's lambda curve).
         baseline: the key of the row the GFLOPs saving is measured against.
         extra: anything else worth keeping in ``results.json`` (e.g. ``lambda_rgb``).
+        overrides: training-config keys set on top of the mode's (sections merged key by key),
+            e.g. ``{"loss": {"gamma": 0.0}}`` or ``{"tau_start": 0.5}`` (the ablations).
     """
 
     key: str
@@ -100,6 +102,7 @@ class Run:
     group: str = ""
     baseline: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    overrides: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def unimodal(self) -> bool:
@@ -359,6 +362,11 @@ def build_config(run: Run, spec: TableSpec, args: argparse.Namespace, out: Path)
         "keep_checkpoints": 1 if args.mini else 2,
         "optim": optim,
     }
+    for key, value in plain_data(run.overrides).items():
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            raw[key] = {**raw[key], **value}
+        else:
+            raw[key] = value
     return raw
 
 
@@ -540,6 +548,7 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
                     else None
                 ),
                 "extra": plain_data(r.extra),
+                "overrides": plain_data(r.overrides),
                 "metrics": {
                     k: metrics[r.key][k]
                     for k in ("top1", "top5", "mAP", "selection_rate", "gflops", "num_videos")

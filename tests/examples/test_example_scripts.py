@@ -179,3 +179,52 @@ def test_table1_mini_end_to_end(tmp_path: Path) -> None:
         assert row["metrics"]["num_videos"] == 160 and row["metrics"]["gflops"] > 0
     assert set(rows["adamml_rgb_audio"]["metrics"]["selection_rate"]) == {"rgb", "audio"}
     assert rows["fusion_rgb_audio"]["metrics"]["selection_rate"] == {"rgb": 100.0, "audio": 100.0}
+
+
+def _differences(a: dict, b: dict, prefix: str = "") -> set[str]:
+    """Dotted keys where two raw configs differ."""
+    keys = set(a) | set(b)
+    out: set[str] = set()
+    for k in keys:
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict) and k != "cost_weights":
+            out |= _differences(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.add(f"{prefix}{k}")
+    return out
+
+
+@pytest.mark.parametrize("mini", [False, True], ids=["full", "mini"])
+def test_ablations_change_one_thing_each(mini: bool, tmp_path: Path) -> None:
+    """examples/ablations.py: every Sec. 4.3 row is AdaMML's config with only its own knob
+    changed, from the same unimodal models; ``--only`` keeps those the rows start from."""
+    spec = _module("ablations").SPEC
+    argv = ["--dry-run", "--out", str(tmp_path)] + (["--mini"] if mini else [])
+    configs = tables.main(spec, argv)["configs"]
+    assert len(configs) == 2 + 13
+    base = configs["adamml"]
+    if not mini:
+        assert base["loss"]["gamma"] == 10.0 and base["tau_start"] == 5.0
+        assert base["tau_decay"] == 0.965
+        assert base["loss"]["cost_weights"] == {"rgb": 1.0, "audio": 0.05}
+    expected = {
+        "no_efficiency_loss": {"loss.cost_weights", "loss.gamma"},
+        "equal_lambda": {"loss.cost_weights"},
+        "gamma0": {"loss.gamma"},
+        "gamma2": {"loss.gamma"},
+        "gamma5": {"loss.gamma"},
+        "fc_policy": {"model_args.policy"},
+        "joint_gate": {"model_args.policy"},
+        "tau0": {"tau_start"},
+        "tau0.5": {"tau_start"},
+        "tau10": {"tau_start"},
+        "anneal0": {"tau_decay", "tau_min"},
+        "anneal0.5": {"tau_decay"},
+    }
+    for key, changed in expected.items():
+        diff = _differences(base, configs[key])
+        assert diff == changed, (key, diff)
+        TrainConfig.from_dict(configs[key])
+    assert configs["no_efficiency_loss"]["loss"]["gamma"] == 0.0
+    only = tables.main(spec, ["--dry-run", "--only", "fc_policy", "tau10"])["configs"]
+    assert sorted(only) == ["fc_policy", "tau10", "unimodal_audio", "unimodal_rgb"]
