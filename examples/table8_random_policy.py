@@ -12,12 +12,6 @@ paper), independently, with the engine's ``RandomPolicy`` (``model_args.policy: 
 (The reference implementation can only express "Train + Test" and "Test"; see
 ``reference-implementation.md`` §2. adamml's mapping is the one in ``RandomPolicy``'s docstring.)
 
-``--policy-design`` adds the rows of Sec. 4.3 "Policy Design", which shares this table's
-unimodal models and AdaMML row: the paper's joint gate (one decision per segment, both
-modalities or none: ``policy: joint_gate``, ``policy_args.mode: all_or_nothing``; paper
-88.02 %) and, labelled as ours, the joint gate over all 2^M combinations
-(`adamml.experiments.policy_design`).
-
 Full size::
 
     python examples/table8_random_policy.py --data-root data/kinetics_sounds --out runs/paper
@@ -31,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 
-from adamml.experiments.policy_design import policy_design_runs
 from adamml.experiments.tables import COST_WEIGHTS, Run, TableSpec, cli, unimodal_runs
 
 WEIGHTS = COST_WEIGHTS[("rgb", "audio")]
@@ -47,12 +40,6 @@ ROWS = (
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--p", type=float, default=0.5, help="keep probability of every modality in the random rows"
-    )
-    p.add_argument(
-        "--policy-design",
-        action="store_true",
-        help="add the Sec. 4.3 'Policy Design' rows (the paper's all-or-nothing joint gate, and "
-        "the 2^M joint gate)",
     )
 
 
@@ -83,8 +70,6 @@ def build(args: argparse.Namespace) -> list[Run]:
             paper=(88.17, 76.45),
         )
     )
-    if args.policy_design:
-        rows += policy_design_runs(init, cost_weights=WEIGHTS)
     return rows
 
 

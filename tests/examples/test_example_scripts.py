@@ -124,16 +124,6 @@ def test_table8_random_phases() -> None:
     assert whens == ["both", "test", "train"]
 
 
-def test_table8_policy_design_rows_use_the_papers_joint_gate() -> None:
-    spec = _module("table8_random_policy").SPEC
-    configs = tables.main(spec, ["--dry-run", "--mini", "--policy-design"])["configs"]
-    paper = configs["joint_gate_all_or_nothing"]["model_args"]
-    assert paper == {"policy": "joint_gate", "policy_args": {"mode": "all_or_nothing"}}
-    assert configs["joint_gate_combinations"]["model_args"] == {"policy": "joint_gate"}
-    assert configs["joint_gate_all_or_nothing"]["init"] == configs["adamml_rgb_audio"]["init"]
-    assert "joint_gate_all_or_nothing" not in tables.main(spec, ["--dry-run"])["configs"]
-
-
 def test_table6_prints_full_size_gflops_beside_the_papers(capsys) -> None:
     """Counted by adamml.flops on the full-size models (no training): the EfficientNet row's
     all-on cost (frames averaged, no temporal pooling) beside the paper's 30.55, as the
@@ -201,7 +191,7 @@ def test_ablations_change_one_thing_each(mini: bool, tmp_path: Path) -> None:
     spec = _module("ablations").SPEC
     argv = ["--dry-run", "--out", str(tmp_path)] + (["--mini"] if mini else [])
     configs = tables.main(spec, argv)["configs"]
-    assert len(configs) == 2 + 13
+    assert len(configs) == 2 + 14
     base = configs["adamml"]
     if not mini:
         assert base["loss"]["gamma"] == 10.0 and base["tau_start"] == 5.0
@@ -214,7 +204,8 @@ def test_ablations_change_one_thing_each(mini: bool, tmp_path: Path) -> None:
         "gamma2": {"loss.gamma"},
         "gamma5": {"loss.gamma"},
         "fc_policy": {"model_args.policy"},
-        "joint_gate": {"model_args.policy"},
+        "joint_gate": {"model_args.policy", "model_args.policy_args"},
+        "joint_gate_2m": {"model_args.policy"},
         "tau0": {"tau_start"},
         "tau0.5": {"tau_start"},
         "tau10": {"tau_start"},
@@ -226,5 +217,8 @@ def test_ablations_change_one_thing_each(mini: bool, tmp_path: Path) -> None:
         assert diff == changed, (key, diff)
         TrainConfig.from_dict(configs[key])
     assert configs["no_efficiency_loss"]["loss"]["gamma"] == 0.0
+    # Policy Design: the paper's one binary decision; the 2^M variant as a row of its own
+    assert configs["joint_gate"]["model_args"]["policy_args"] == {"mode": "all_or_nothing"}
+    assert "policy_args" not in configs["joint_gate_2m"]["model_args"]
     only = tables.main(spec, ["--dry-run", "--only", "fc_policy", "tau10"])["configs"]
     assert sorted(only) == ["fc_policy", "tau10", "unimodal_audio", "unimodal_rgb"]
