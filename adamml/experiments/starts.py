@@ -81,11 +81,16 @@ def pretrained_choice(args: argparse.Namespace) -> Pretrained:
 
 def row_parts(model: str, model_args: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """The recognition parts and the policy parts (``policy.<m>``) of a row's model, read from
-    its recipe without building it."""
+    its recipe without building it; none for a factory without a recipe (a plugin's model,
+    which starts as its factory builds it)."""
+    from ..errors import ConfigError
     from ..registries import POLICIES
     from ..zoo import get_recipe
 
-    recipe = get_recipe(model)
+    try:
+        recipe = get_recipe(model)
+    except ConfigError:  # a factory without a ModelRecipe: its parts are not known here
+        return [], []
     mods = list(recipe.modalities)
     pmods = recipe.policy_modalities or recipe.modalities
     policy = model_args.get("policy") or recipe.policy
@@ -207,4 +212,4 @@ def describe_starts(raw: Mapping[str, Any]) -> str:
         else:
             where = describe_pretrained(value)
         starts.append(f"{part} <- {where}")
-    return "; ".join(starts)
+    return "; ".join(starts) or "as the model's factory builds it"

@@ -75,3 +75,19 @@ def test_table6_init_k400(tmp_path) -> None:
         "policy.rgb": True,
         "policy.audio": True,
     }
+
+
+def test_a_model_without_a_recipe_starts_as_its_factory_builds_it() -> None:
+    import argparse
+
+    from adamml import MODELS
+    from adamml.experiments.starts import describe_starts, start_weights
+
+    MODELS.register("test_starts_factory", lambda num_classes, **kw: None)
+    try:
+        args = argparse.Namespace(mini=False, pretrained=None, init_k400=None)
+        assert start_weights("test_starts_factory", {}, {}, unimodal=False, args=args) == {}
+        raw = {"model": "test_starts_factory", "model_args": {}, "init": {}}
+        assert describe_starts(raw) == "as the model's factory builds it"
+    finally:
+        MODELS.unregister("test_starts_factory")
