@@ -83,14 +83,17 @@ def row_parts(model: str, model_args: Mapping[str, Any]) -> tuple[list[str], lis
     """The recognition parts and the policy parts (``policy.<m>``) of a row's model, read from
     its recipe without building it; none for a factory without a recipe (a plugin's model,
     which starts as its factory builds it)."""
+    from .._checks import accepts
     from ..errors import ConfigError
     from ..registries import POLICIES
-    from ..zoo import get_recipe
+    from ..zoo import build_from_recipe, get_recipe
 
     try:
         recipe = get_recipe(model)
     except ConfigError:  # a factory without a ModelRecipe: its parts are not known here
         return [], []
+    if not accepts(getattr(recipe, "build", None) or build_from_recipe, "pretrained"):
+        return [], []  # a model family whose builder takes no pretrained weights
     mods = list(recipe.modalities)
     pmods = recipe.policy_modalities or recipe.modalities
     policy = model_args.get("policy") or recipe.policy
