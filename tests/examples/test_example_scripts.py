@@ -90,12 +90,13 @@ def test_dry_run_builds_valid_configs(
         assert weights == {p: True for p in (*rec, *policy) if p not in cfg.init}
         if unimodal:
             assert cfg.schedule.epochs == 60 and cfg.optim.lr == 0.01
-            assert cfg.optim.milestones == (20, 40, 50)
+            assert cfg.optim.milestones == (20, 40, 50) and cfg.optim.optimizer == "sgd"
             continue
         s = cfg.schedule
         assert (s.warmup_epochs, s.joint_epochs, s.finetune_epochs) == (5, 20, 10)
         assert s.epochs is None  # baselines: the sum of the stages, the paper's equal budget
         assert cfg.optim.lr == 0.001 and cfg.optim.policy_lr == 0.01
+        assert cfg.optim.optimizer == "sgd"  # the paper: SGD for recognition
         assert cfg.tau_start == 5.0 and cfg.tau_decay == 0.965
         assert set(cfg.init) and all(p.endswith("best.pt") for p in cfg.init.values())
         if cfg.model.startswith("adamml_") and not script.startswith("table9"):
