@@ -25,7 +25,8 @@ runs as 0.01 and an annealing factor of 0 as 0.001 with a floor of 0.01 (the tem
 the floor from the second joint epoch on); both are the closest settings the library accepts
 (``tau_start > 0``, ``tau_decay`` in (0, 1]).
 
-Every row starts from the same unimodal RGB and audio models (trained once), like the paper's.
+Every row starts from the same unimodal RGB and audio models (trained once), like the paper's,
+and from the policy extractors pre-trained in AdaMML's row (so ``adamml`` always runs).
 
 Full size::
 
@@ -63,13 +64,18 @@ def _row(
         label,
         "adamml_rgb_audio",
         model_args=model_args or {},
-        init={"rgb": "unimodal_rgb", "audio": "unimodal_audio"},
+        init=INIT if key == "adamml" else SHARED_INIT,
         cost_weights=WEIGHTS if weights is None else weights,
         paper=paper,
         group=group,
         overrides=overrides or {},
     )
 
+
+INIT = {"rgb": "unimodal_rgb", "audio": "unimodal_audio"}
+# the other rows also start their policy's extractors where AdaMML's row pre-trained them (its
+# run's pre-training stages), so every row starts from the same parts and pays for them once
+SHARED_INIT = {**INIT, **{f"policy.{m}": f"adamml/pretrain/policy.{m}" for m in ("rgb", "audio")}}
 
 ROWS: tuple[Run, ...] = (
     _row("adamml", "AdaMML", ADAMML, group="AdaMML"),
@@ -144,7 +150,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def build(args: argparse.Namespace) -> list[Run]:
-    only = set(args.only or NAMES)
+    only = set(args.only or NAMES) | {"adamml"}  # the row the others start from
     return [*unimodal_runs(("rgb", "audio")), *(r for r in ROWS if r.key in only)]
 
 

@@ -213,8 +213,16 @@ def test_ablations_change_one_thing_each(mini: bool, tmp_path: Path) -> None:
         "anneal0": {"tau_decay", "tau_min"},
         "anneal0.5": {"tau_decay"},
     }
+    shared = {f"policy.{m}": f"adamml/pretrain/policy.{m}/best.pt" for m in ("rgb", "audio")}
     for key, changed in expected.items():
-        diff = _differences(base, configs[key])
+        init = configs[key]["init"]
+        assert {k: v.removeprefix(str(tmp_path) + "/") for k, v in init.items()} == {
+            **{k: v.removeprefix(str(tmp_path) + "/") for k, v in base["init"].items()},
+            **shared,
+        }, key  # the same unimodal models, and the policy extractors of AdaMML's row
+        # (full mode: AdaMML's row starts its policy from ImageNet, the others from that row)
+        starts = {"init.policy.rgb", "init.policy.audio", "model_args.pretrained"}
+        diff = _differences(base, configs[key]) - starts
         assert diff == changed, (key, diff)
         TrainConfig.from_dict(configs[key])
     assert configs["no_efficiency_loss"]["loss"]["gamma"] == 0.0
@@ -222,4 +230,4 @@ def test_ablations_change_one_thing_each(mini: bool, tmp_path: Path) -> None:
     assert configs["joint_gate"]["model_args"]["policy_args"] == {"mode": "all_or_nothing"}
     assert "policy_args" not in configs["joint_gate_2m"]["model_args"]
     only = tables.main(spec, ["--dry-run", "--only", "fc_policy", "tau10"])["configs"]
-    assert sorted(only) == ["fc_policy", "tau10", "unimodal_audio", "unimodal_rgb"]
+    assert sorted(only) == ["adamml", "fc_policy", "tau10", "unimodal_audio", "unimodal_rgb"]
