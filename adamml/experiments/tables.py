@@ -84,6 +84,12 @@ class Run:
         group: a section of the table (Table 7's tasks, Table 9's lambda curve).
         baseline: the key of the row the GFLOPs saving is measured against.
         extra: anything else worth keeping in ``results.json`` (e.g. ``lambda_rgb``).
+        segments_eval: S in evaluation for this row (default: the mode's, 10).
+        evaluate_of: the key of an earlier row whose trained ``best.pt`` this row evaluates
+            (at its own ``segments_eval``) instead of training (Table 4: AdaMML tested with 5
+            segments).
+        quoted: a published method that is not run: the row shows the paper's numbers only,
+            marked as quoted (Table 4's FrameGlimpse, FastForward, AdaFrame, LiteEval).
     """
 
     key: str
@@ -96,6 +102,9 @@ class Run:
     group: str = ""
     baseline: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    segments_eval: int | None = None
+    evaluate_of: str | None = None
+    quoted: bool = False
 
     @property
     def unimodal(self) -> bool:
@@ -325,7 +334,7 @@ def build_config(run: Run, spec: TableSpec, args: argparse.Namespace, out: Path)
         "data": {
             **_data_section(spec, args, s),
             "segments_train": seg_train,
-            "segments_eval": s.segments_eval,
+            "segments_eval": run.segments_eval or s.segments_eval,
         },
         "schedule": schedule,
         "loss": {
@@ -381,13 +390,18 @@ def run_rows(
     """Train the rows in order (``Trainer(cfg, out/<key>).run()``), reusing finished runs of the
     same config and resuming interrupted ones.
 
+    Rows with ``evaluate_of`` evaluate that earlier row's ``best.pt`` at their own
+    ``segments_eval``; ``quoted`` rows are not run.
+
     Returns:
         ``{key: metrics.json of its run}``.
     """
-    return {r.key: _run_one(r, configs[r.key], out / r.key, quiet) for r in rows}
+    return {
+        r.key: _run_one(r, configs[r.key], out / r.key, quiet, out) for r in rows if not r.quoted
+    }
 
 
-def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool) -> dict[str, Any]:
+def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool, out: Path) -> dict[str, Any]:
     from .compare import run_config
 
     saved = folder / "example_config.yaml"
@@ -404,7 +418,13 @@ def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool) -> dict[s
     folder.mkdir(parents=True, exist_ok=True)
     saved.write_text(yaml.safe_dump(raw, sort_keys=False))
     validate(raw)
-    metrics, seconds, resumed = run_config(raw, folder, show_progress=not quiet)
+    if run.evaluate_of:
+        start = time.perf_counter()
+        metrics = _evaluate_row(raw, out / run.evaluate_of)
+        seconds, resumed = time.perf_counter() - start, False
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    else:
+        metrics, seconds, resumed = run_config(raw, folder, show_progress=not quiet)
     print(
         f"{run.key:<28} top-1 {metrics['top1']:6.2f}%  mAP {metrics['mAP']:6.2f}%  "
         f"GFLOPs {metrics['gflops']:.5g}  ({seconds:.0f} s"
@@ -412,6 +432,26 @@ def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool) -> dict[s
         flush=True,
     )
     return metrics
+
+
+def _evaluate_row(raw: Mapping[str, Any], trained: Path) -> dict[str, Any]:
+    """The metrics of ``trained``'s checkpoint on the split its training reported on, with
+    ``raw``'s evaluation segments (what ``adamml eval --segments`` gives)."""
+    from ..engine.distributed import DistInfo
+    from ..engine.evaluate import evaluate, load_for_evaluation
+    from ..engine.metrics import summarize
+
+    weights = "best" if (trained / "best.pt").is_file() else "last"
+    data = raw["data"]
+    split = data.get("test") or data.get("val") or data["train"]
+    model, loader = load_for_evaluation(
+        trained / f"{weights}.pt",
+        split,
+        segments=int(data["segments_eval"]),
+        batch_size=int(raw["batch_size"]),
+    )
+    result = evaluate(model, loader, DistInfo())
+    return {**summarize(result), "weights": weights, "split": split, "of": str(trained)}
 
 
 def _parser(spec: TableSpec) -> argparse.ArgumentParser:
@@ -464,6 +504,8 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
     rows = spec.build(args)
     configs = {}
     for r in rows:
+        if r.quoted:
+            continue
         raw = build_config(r, spec, args, out)
         validate(raw)
         configs[r.key] = raw
@@ -481,8 +523,9 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     metrics = run_rows(rows, configs, out, quiet=args.quiet)
+    first = next(r.key for r in rows if not r.quoted)
     kind = (
-        f"mini: tiny test_* models, synthetic data ({configs[rows[0].key]['data']['train']})"
+        f"mini: tiny test_* models, synthetic data ({configs[first]['data']['train']})"
         if args.mini
         else f"full: {args.data_root}"
     )
@@ -493,7 +536,9 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
         title=title,
         paper_metric=spec.paper_metric,
         footer="Top-1, mAP and selection rates in %, GFLOPs per video (10 "
-        f"segments); paper columns: {spec.paper_data}, full-size models.",
+        f"segments unless the row says otherwise); paper columns: {spec.paper_data}, "
+        "full-size models"
+        + ("; (quoted): published numbers, not run here." if any(r.quoted for r in rows) else "."),
     )
     print(table)
     results = {
@@ -506,9 +551,15 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
                 "key": r.key,
                 "label": r.label,
                 "group": r.group,
-                "model": configs[r.key]["model"],
+                "model": configs[r.key]["model"] if r.key in configs else None,
                 "model_args": plain_data(r.model_args),
-                "cost_weights": configs[r.key]["loss"]["cost_weights"],
+                "cost_weights": (
+                    configs[r.key]["loss"]["cost_weights"] if r.key in configs else None
+                ),
+                "segments_eval": (
+                    configs[r.key]["data"]["segments_eval"] if r.key in configs else None
+                ),
+                "quoted": r.quoted,
                 "paper": (
                     {
                         spec.paper_metric: r.paper[0],
@@ -519,10 +570,14 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
                     else None
                 ),
                 "extra": plain_data(r.extra),
-                "metrics": {
-                    k: metrics[r.key][k]
-                    for k in ("top1", "top5", "mAP", "selection_rate", "gflops", "num_videos")
-                },
+                "metrics": (
+                    {
+                        k: metrics[r.key][k]
+                        for k in ("top1", "top5", "mAP", "selection_rate", "gflops", "num_videos")
+                    }
+                    if r.key in metrics
+                    else None
+                ),
             }
             for r in rows
         ],
