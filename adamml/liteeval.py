@@ -423,7 +423,8 @@ def build_liteeval(
             MobileNetV2 with temporal pooling).
         coarse_size: the cheap view's ``(H, W)`` (default: the recipe's, else the modality's
             policy size).
-        coarse_hidden, fine_hidden: the LSTMs' widths (default: the recipe's).
+        coarse_hidden: the coarse LSTM's width Hc (default: the recipe's).
+        fine_hidden: the fine LSTM's width Hf >= Hc (default: the recipe's).
         cost_weights: lambda of the efficiency loss on the gate's decisions (default: the
             modality's ``cost_weight``).
         gamma: the efficiency loss's gamma.

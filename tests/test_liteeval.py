@@ -119,3 +119,14 @@ def test_what_liteeval_cannot_do_is_a_config_error(model) -> None:
         model(_inputs(model), decisions=torch.ones(2, 3, 2))
     with pytest.raises(ConfigError, match="at least as wide"):
         adamml.create_model("test_liteeval_rgb", num_classes=K, coarse_hidden=64)
+
+
+def test_the_docs_page_example_runs() -> None:
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "components" / "liteeval.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, str(page), "exec"), {})  # noqa: S102

@@ -14,6 +14,10 @@ Each ``examples/tableN_*.py`` script describes its rows as `Run` objects and han
 4. prints the table laid out like the paper's, with the paper's numbers beside ours, and writes
    ``OUT/<table>_results.json`` and ``OUT/<table>.txt``.
 
+A row may instead evaluate an earlier row's checkpoint at other test segments (``evaluate_of``,
+``segments_eval``: Table 4's AdaMML with 5 segments) or only quote a published method
+(``quoted``: printed with the paper's numbers, never run).
+
 Rows with the same key and the same config are reused (``OUT/<row>/metrics.json``), and a row
 interrupted mid-training resumes from its ``last.pt``, so several tables can share one ``--out``
 (the unimodal models are then trained once).

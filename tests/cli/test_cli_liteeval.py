@@ -78,3 +78,11 @@ def test_eval_charges_the_fine_path_only_where_it_ran(run) -> None:
     rate = metrics["selection_rate"]["rgb"] / 100
     expected = 10 * (table.policy_total + rate * table.recognition["rgb"])
     assert metrics["gflops"] == pytest.approx(expected, rel=1e-3)
+
+
+def test_predict_prints_the_gate_per_segment(run, capsys) -> None:
+    root, out = run
+    video = sorted((root / "data").glob("videos/val/*.mp4"))[0]
+    assert main(["predict", str(video), "--checkpoint", str(out / "best.pt")]) == 0
+    printed = capsys.readouterr().out
+    assert all(f"segment {i}:" in printed for i in range(1, 11))
