@@ -26,7 +26,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from adamml.experiments.tables import COST_WEIGHTS, Run, TableSpec, cli, unimodal_runs
+from adamml.experiments.tables import (
+    COST_WEIGHTS,
+    INIT_GROUP,
+    Run,
+    TableSpec,
+    chosen_spec,
+    cli,
+    dataset_args,
+    unimodal_runs,
+)
 
 WEIGHTS = COST_WEIGHTS[("rgb", "audio")]
 LITEEVAL_WEIGHTS = {"rgb": WEIGHTS["rgb"]}
@@ -44,23 +53,13 @@ PAPER = {
 }
 
 
-def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--dataset",
-        choices=sorted(DATASETS),
-        default="kinetics-sounds",
-        help="whose paper columns are printed (and what --data-root holds)",
-    )
+add_args = dataset_args(DATASETS, "kinetics-sounds")
 
 
 def build(args: argparse.Namespace) -> list[Run]:
     paper = PAPER[args.dataset]
     init = {"rgb": "unimodal_rgb", "audio": "unimodal_audio"}
-    start = "initialisation (not in the paper's table)"
-    rows = [
-        Run(r.key, r.label, r.model, r.model_args, group=start)
-        for r in unimodal_runs(("rgb", "audio"), paper={})
-    ]
+    rows = unimodal_runs(("rgb", "audio"), paper={}, group=INIT_GROUP)
     return [
         *rows,
         Run(
@@ -112,12 +111,5 @@ SPECS = {d: spec(d) for d in DATASETS}
 SPEC = SPECS["kinetics-sounds"]
 
 
-def chosen(argv: list[str]) -> TableSpec:
-    """The spec of the ``--dataset`` on the command line (the harness parses it again)."""
-    p = argparse.ArgumentParser(add_help=False)
-    add_args(p)
-    return SPECS[p.parse_known_args(argv)[0].dataset]
-
-
 if __name__ == "__main__":
-    cli(chosen(sys.argv[1:]))
+    cli(chosen_spec(SPECS, sys.argv[1:]))

@@ -30,7 +30,7 @@ import dataclasses
 import json
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,8 @@ __all__ = [
     "build_config",
     "validate",
     "run_rows",
+    "dataset_args",
+    "chosen_spec",
 ]
 
 # The reference README's efficiency-loss weights lambda_k (reference-implementation.md §5).
@@ -232,6 +234,7 @@ def unimodal_runs(
     backbones: Mapping[str, str] | None = None,
     suffix: str = "",
     paper: Mapping[str, tuple[float, float]] | None = None,
+    group: str = "",
 ) -> list[Run]:
     """The unimodal rows (and initialisations) for ``modalities``.
 
@@ -240,6 +243,7 @@ def unimodal_runs(
         backbones: ``{modality: backbone}`` overrides (Table 6).
         suffix: appended to the keys, so runs with other backbones get their own folder.
         paper: the paper's ``(metric, GFLOPs)`` per modality (default: Kinetics-Sounds).
+        group: the rows' section of the table (Tables 4-5: they only initialise the others).
     """
     paper = PAPER_UNIMODAL_KS if paper is None else paper
     rows = []
@@ -252,9 +256,14 @@ def unimodal_runs(
                 f"unimodal_{m}",
                 model_args=args,
                 paper=paper.get(m),
+                group=group,
             )
         )
     return rows
+
+
+INIT_GROUP = "initialisation (not in the paper's table)"
+"""The section of unimodal rows that a paper table does not list (Tables 4-5)."""
 
 
 # -- configs ------------------------------------------------------------------------------------
@@ -590,6 +599,36 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
     (out / f"{spec.name}.txt").write_text(table + "\n")
     print(f"wrote {out / (spec.name + '_results.json')} and {out / (spec.name + '.txt')}")
     return results
+
+
+def dataset_args(
+    datasets: Iterable[str], default: str
+) -> Callable[[argparse.ArgumentParser], None]:
+    """A `TableSpec` ``add_args`` that adds ``--dataset`` (the paper columns printed, and what
+    ``--data-root`` holds), for a table with one `TableSpec` per dataset (Tables 4-5)."""
+
+    def add(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--dataset",
+            choices=sorted(datasets),
+            default=default,
+            help="whose paper columns are printed (and what --data-root holds)",
+        )
+
+    return add
+
+
+def chosen_spec(specs: Mapping[str, TableSpec], argv: Sequence[str]) -> TableSpec:
+    """The spec of the ``--dataset`` in ``argv`` (`main` parses it again with the rest).
+
+    Example:
+        >>> cli(chosen_spec(SPECS, sys.argv[1:]))  # doctest: +SKIP
+    """
+    p = argparse.ArgumentParser(add_help=False)
+    add_args = next(iter(specs.values())).add_args
+    if add_args is not None:
+        add_args(p)
+    return specs[p.parse_known_args(list(argv))[0].dataset]
 
 
 def cli(spec: TableSpec) -> None:

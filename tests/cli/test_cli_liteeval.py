@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
+from mp4_helpers import eval_args, train_on_mp4
 
 from adamml.cli import main
 
@@ -16,28 +16,8 @@ KEYS = {"top1", "top5", "mAP", "selection_rate", "gflops", "num_videos"}
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from adamml.data.synthetic import write_synthetic_av
-
     root = tmp_path_factory.mktemp("liteeval")
-    train_csv = write_synthetic_av(root / "data", 8, num_val=4, seed=1)
-    cfg = {
-        "model": "test_liteeval_rgb",
-        "num_classes": 6,
-        "data": {
-            "train": str(train_csv),
-            "val": str(train_csv.parent / "val.csv"),
-            "segments_train": 2,
-            "segments_eval": 3,
-        },
-        "schedule": {"warmup_epochs": 1, "joint_epochs": 1, "finetune_epochs": 1},
-        "loss": {"cost_weights": {"rgb": 1.0}, "gamma": 10.0},
-        "batch_size": 4,
-        "seed": 0,
-    }
-    (root / "config.yaml").write_text(yaml.safe_dump(cfg))
-    out = root / "run"
-    assert main(["train", "--config", str(root / "config.yaml"), "--out", str(out), "--quiet"]) == 0
-    return root, out
+    return root, train_on_mp4(root, "test_liteeval_rgb", {"rgb": 1.0})
 
 
 def test_train_runs_every_stage_and_reports_top1_map_gflops(run) -> None:
@@ -54,22 +34,7 @@ def test_eval_charges_the_fine_path_only_where_it_ran(run) -> None:
     from adamml.engine.instantiate import model_from_checkpoint
 
     root, out = run
-    assert (
-        main(
-            [
-                "eval",
-                "--checkpoint",
-                str(out / "best.pt"),
-                "--data",
-                str(root / "data" / "val.csv"),
-                "--segments",
-                "10",
-                "--out",
-                str(root / "eval"),
-            ]
-        )
-        == 0
-    )
+    assert main(eval_args(root, out, "eval")) == 0
     metrics = json.loads((root / "eval" / "metrics.json").read_text())
     assert KEYS <= set(metrics) and metrics["num_videos"] == 4
     model, _ = model_from_checkpoint(out / "best.pt")

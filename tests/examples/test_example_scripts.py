@@ -158,7 +158,7 @@ def test_table1_mini_end_to_end(tmp_path: Path) -> None:
 @pytest.mark.parametrize("dataset", ["activitynet", "fcvid"])
 def test_table4_quotes_the_other_methods_and_tests_adamml_at_5_segments(dataset: str) -> None:
     module = _module("table4_sota")
-    spec = module.chosen(["--dataset", dataset, "--mini"])
+    spec = tables.chosen_spec(module.SPECS, ["--dataset", dataset, "--mini"])
     assert spec is module.SPECS[dataset] and spec.paper_metric == "mAP"
     configs = tables.main(spec, ["--dry-run", "--mini", "--dataset", dataset])["configs"]
     rows = {r.key: r for r in spec.build(argparse.Namespace(dataset=dataset))}
@@ -179,7 +179,7 @@ def test_table4_quotes_the_other_methods_and_tests_adamml_at_5_segments(dataset:
 )
 def test_table5_trains_liteeval_here(dataset: str, metric: str, liteeval: tuple) -> None:
     module = _module("table5_liteeval")
-    spec = module.chosen(["--dataset", dataset])
+    spec = tables.chosen_spec(module.SPECS, ["--dataset", dataset])
     assert spec.paper_metric == metric
     configs = tables.main(spec, ["--dry-run", "--dataset", dataset])["configs"]
     assert configs["liteeval_rgb"]["model"] == "liteeval_rgb"
