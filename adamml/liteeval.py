@@ -430,7 +430,8 @@ def build_liteeval(
         gamma: the efficiency loss's gamma.
         tau: the gate's initial temperature.
         init_use: the gate's initial probability of computing the fine features.
-        pretrained: ``{modality: local weights file}`` for the expensive backbone.
+        pretrained: ``{modality: local weights file}`` for the expensive backbone (as
+            AdaMML's ``build_from_recipe`` reads it).
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"``.
 
     Raises:
@@ -446,20 +447,18 @@ def build_liteeval(
         raise ConfigError(f"num_classes must be a positive integer; got {num_classes}")
     # the tiny twin: the modality's tiny policy view (not the full size's 112x112), narrow LSTMs
     defaults = dict(TINY_ARGS) if recipe.tiny else dict(recipe.policy_args)
-    (m,) = (get_modality(recipe.modalities[0]).name,)
+    m = get_modality(recipe.modalities[0]).name
     spec: Modality = get_modality(m)
     if recipe.tiny and spec.tiny:
         spec = spec.replace(**spec.tiny)
     size = coarse_size or defaults.get("coarse_size")
     if size is not None and not spec.is_audio:
         spec = spec.replace(policy_size=tuple(size))
-    for key in backbones or {}:
-        if get_modality(key).name != m:
-            raise ConfigError(f"backbones names {key!r}; LiteEval {recipe.modalities} uses {m!r}")
+    chosen = {get_modality(k).name: v for k, v in (backbones or {}).items()}
+    if set(chosen) - {m}:
+        raise ConfigError(f"backbones names {sorted(chosen)}; LiteEval recognises only {m!r}")
     fine_name = resolve_backbone_name(
-        {get_modality(k).name: v for k, v in (backbones or {}).items()}.get(m)
-        or recipe.backbones.get(m)
-        or spec.recognition_backbone
+        chosen.get(m) or recipe.backbones.get(m) or spec.recognition_backbone
     )
     coarse_name = resolve_backbone_name(
         coarse_backbone or recipe.policy_backbones.get(m) or spec.policy_backbone

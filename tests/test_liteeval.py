@@ -130,3 +130,10 @@ def test_the_docs_page_example_runs() -> None:
     assert blocks
     for code in blocks:
         exec(compile(code, str(page), "exec"), {})  # noqa: S102
+
+
+def test_backbone_overrides_name_the_one_modality() -> None:
+    model = adamml.create_model("test_liteeval_rgb", num_classes=K, backbones={"rgb": "tiny_tsn"})
+    assert model.router.modalities == ("rgb",)
+    with pytest.raises(ConfigError, match="recognises only 'rgb'"):
+        adamml.create_model("test_liteeval_rgb", num_classes=K, backbones={"audio": "tiny_tsn"})
