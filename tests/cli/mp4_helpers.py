@@ -10,10 +10,10 @@ import yaml
 from adamml.cli import main
 
 
-def train_on_mp4(root: Path, model: str, cost_weights: dict[str, float]) -> Path:
+def train_on_mp4(root: Path, model: str, cost_weights: dict[str, float], **extra: Any) -> Path:
     """Write 8 training and 4 validation SyntheticAV mp4s under ``root/data``, train ``model``
-    through every stage (one epoch each, 2 training / 3 validation segments) into
-    ``root/run`` and return that folder."""
+    through every stage (one epoch each, 2 training / 3 validation segments; ``extra`` config
+    keys added) into ``root/run`` and return that folder."""
     from adamml.data.synthetic import write_synthetic_av
 
     train_csv = write_synthetic_av(root / "data", 8, num_val=4, seed=1)
@@ -30,6 +30,7 @@ def train_on_mp4(root: Path, model: str, cost_weights: dict[str, float]) -> Path
         "loss": {"cost_weights": cost_weights, "gamma": 10.0},
         "batch_size": 4,
         "seed": 0,
+        **extra,
     }
     (root / "config.yaml").write_text(yaml.safe_dump(cfg))
     out = root / "run"

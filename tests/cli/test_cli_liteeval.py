@@ -17,7 +17,9 @@ KEYS = {"top1", "top5", "mAP", "selection_rate", "gflops", "num_videos"}
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("liteeval")
-    return root, train_on_mp4(root, "test_liteeval_rgb", {"rgb": 1.0})
+    # the recipe's pre-training of both parts runs, one epoch each
+    out = train_on_mp4(root, "test_liteeval_rgb", {"rgb": 1.0}, pretrain={"epochs": 1})
+    return root, out
 
 
 def test_train_runs_every_stage_and_reports_top1_map_gflops(run) -> None:
@@ -27,6 +29,7 @@ def test_train_runs_every_stage_and_reports_top1_map_gflops(run) -> None:
     assert set(metrics["selection_rate"]) == {"rgb"}
     stages = {json.loads(line)["stage"] for line in (out / "log.jsonl").read_text().splitlines()}
     assert {"warmup", "joint", "finetune"} <= stages
+    assert set(metrics["pretrain"]) == {"rgb", "policy.rgb"}
 
 
 def test_eval_charges_the_fine_path_only_where_it_ran(run) -> None:
