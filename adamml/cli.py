@@ -646,6 +646,11 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="dataset tools")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
     c = dsub.add_parser("check", help="check that every video of a manifest decodes")
+    im = dsub.add_parser(
+        "import", help="a manifest from a paper dataset's annotation file and its videos"
+    )
+    commands.add_import_arguments(im)
+    im.set_defaults(func=commands.run_import)
     commands.add_extract_arguments(x)
     x.set_defaults(func=commands.run_extract)
     commands.add_check_arguments(c)

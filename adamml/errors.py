@@ -20,6 +20,7 @@ __all__ = [
     "ShapeError",
     "ConfigError",
     "CheckpointError",
+    "WeightsUnavailableError",
     "UnusedInputWarning",
 ]
 
@@ -89,6 +90,12 @@ class ConfigError(AdamMLError, ValueError):
 class CheckpointError(AdamMLError, RuntimeError):
     """A checkpoint cannot be read or does not fit the model, e.g. a reference AdaMML checkpoint
     for another configuration (the message lists the keys)."""
+
+
+class WeightsUnavailableError(ConfigError):
+    """Pretrained weights (``pretrained=True`` or ``"hf-hub:..."``; AdaMML Sec. 4.1 starts from
+    ImageNet) are neither in the Hugging Face cache nor downloadable, e.g. with
+    ``HF_HUB_OFFLINE=1`` and an empty cache; the message names the cache and how to fill it."""
 
 
 class UnusedInputWarning(UserWarning):

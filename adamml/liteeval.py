@@ -28,18 +28,21 @@ docs/components/liteeval.md says where this follows the LiteEval paper and where
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from .errors import ConfigError, ShapeError
 from .modalities import Modality
-from .model import AdaMML
+from .model import POLICY_PART, AdaMML
 from .policies.base import check_views, init_use_bias
 from .policies.gate import GumbelGate
 from .precision import full_precision
 from .types import ModelOutput, PolicyOutput
+
+if TYPE_CHECKING:
+    from .backbones.pretrained import Pretrained
 
 __all__ = [
     "LiteEval",
@@ -404,7 +407,7 @@ def build_liteeval(
     gamma: float = 10.0,
     tau: float = 5.0,
     init_use: float | None = 0.9,
-    pretrained: bool | Mapping[str, str] = False,
+    pretrained: Pretrained | Mapping[str, Pretrained] = False,
     precision: str = "fp32",
 ) -> LiteEval:
     """Assemble a `LiteEval` for ``recipe`` (one modality) from registered blocks: the
@@ -430,8 +433,9 @@ def build_liteeval(
         gamma: the efficiency loss's gamma.
         tau: the gate's initial temperature.
         init_use: the gate's initial probability of computing the fine features.
-        pretrained: ``{modality: local weights file}`` for the expensive backbone (as
-            AdaMML's ``build_from_recipe`` reads it).
+        pretrained: where the two backbones' weights come from, as for AdaMML
+            ([`weights_per_part`][adamml.zoo.weights_per_part]): one value for both, or
+            ``{"rgb": ..., "policy.rgb": ...}`` (the expensive and the cheap one).
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"``.
 
     Raises:
@@ -440,6 +444,7 @@ def build_liteeval(
     from .backbones import create_backbone, resolve_backbone_name
     from .modalities import get_modality
     from .router import ModalityRouter
+    from .zoo import weights_per_part
 
     if len(recipe.modalities) != 1:
         raise ConfigError(f"LiteEval recognises one modality; the recipe has {recipe.modalities}")
@@ -463,11 +468,13 @@ def build_liteeval(
     coarse_name = resolve_backbone_name(
         coarse_backbone or recipe.policy_backbones.get(m) or spec.policy_backbone
     )
-    weights = pretrained if isinstance(pretrained, Mapping) else {}
+    weights = weights_per_part(pretrained, (m,), (m,))
     expensive = create_backbone(
-        fine_name, modality=spec, num_classes=num_classes, pretrained=weights.get(m, False)
+        fine_name, modality=spec, num_classes=num_classes, pretrained=weights[m]
     )
-    cheap = create_backbone(coarse_name, modality=spec, num_classes=0)
+    cheap = create_backbone(
+        coarse_name, modality=spec, num_classes=0, pretrained=weights[POLICY_PART + m]
+    )
     hc = int(coarse_hidden or defaults.get("coarse_hidden", 512))
     hf = int(fine_hidden or defaults.get("fine_hidden", 2048))
     coarse = LiteEvalCoarse(m, cheap, hidden_size=hc, gate=GumbelGate(tau), init_use=init_use)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
@@ -21,8 +21,11 @@ from .errors import ConfigError
 from .liteeval import build_liteeval
 from .losses import default_cost_weights
 from .modalities import Modality, get_modality
-from .model import AdaMML
+from .model import POLICY_PART, AdaMML
 from .registries import MODELS, POLICIES
+
+if TYPE_CHECKING:
+    from .backbones.pretrained import Pretrained
 
 __all__ = [
     "ModelRecipe",
@@ -31,6 +34,7 @@ __all__ = [
     "register_model",
     "get_recipe",
     "recipe_factory",
+    "weights_per_part",
 ]
 
 
@@ -90,7 +94,7 @@ def build_from_recipe(
     cost_weights: Mapping[str, float] | None = None,
     gamma: float = 10.0,
     num_segments: int | tuple[int, int] | None = None,
-    pretrained: bool | Mapping[str, str] = False,
+    pretrained: Pretrained | Mapping[str, Pretrained] = False,
     precision: str = "fp32",
 ) -> AdaMML:
     """Build the blocks of ``recipe`` (with overrides) and compose them into an `AdaMML`."""
@@ -115,7 +119,24 @@ def build_from_recipe(
         # specs hold the tiny twins already: their backbones are the tiny ones they declare
         return specs[m].policy_backbone if policy_side else specs[m].recognition_backbone
 
-    weights = pretrained if isinstance(pretrained, Mapping) else {}
+    # the policy's factory and arguments first: whether create_model builds its extractors
+    # decides which parts `pretrained` may name
+    factory = kwargs = None
+    if not isinstance(policy, nn.Module):
+        pname = policy or recipe.policy
+        factory = POLICIES.get(pname)
+        # the tiny sizes the policy declares for itself (fc has no LSTM: no hidden_size); the
+        # recipe's policy_args belong to the recipe's policy: another one does not get them
+        tiny_args = getattr(factory, "tiny_args", {}) if recipe.tiny else {}
+        own = recipe.policy in POLICIES and POLICIES.get(recipe.policy) is factory
+        recipe_args = recipe.policy_args if own else {}
+        kwargs = {**tiny_args, **recipe_args, **(policy_args or {})}
+    builds_extractors = (
+        factory is not None
+        and getattr(factory, "takes_feature_extractors", False)
+        and "backbones" not in (kwargs or {})
+    )
+    weights = weights_per_part(pretrained, mods, pmods if builds_extractors else ())
     # every registered name used, by entry-point group: the model's `components`
     used: dict[str, list[str]] = {
         "adamml.modalities": [specs[m].name for m in (*mods, *pmods)],
@@ -141,22 +162,21 @@ def build_from_recipe(
     if isinstance(policy, nn.Module):
         pol = policy
     else:
-        name = policy or recipe.policy
-        factory = POLICIES.get(name)
-        # the tiny sizes the policy declares for itself (fc has no LSTM: no hidden_size); the
-        # recipe's policy_args belong to the recipe's policy: another one does not get them
-        tiny_args = getattr(factory, "tiny_args", {}) if recipe.tiny else {}
-        own = recipe.policy in POLICIES and POLICIES.get(recipe.policy) is factory
-        recipe_args = recipe.policy_args if own else {}
-        kwargs: dict[str, Any] = {**tiny_args, **recipe_args, **(policy_args or {})}
-        if getattr(factory, "takes_feature_extractors", False) and "backbones" not in kwargs:
+        assert factory is not None and kwargs is not None  # set above for a policy by name
+        if builds_extractors:
             names = {m: recipe.policy_backbones.get(m) or default_backbone(m, True) for m in pmods}
             used["adamml.backbones"] += names.values()
             kwargs["backbones"] = {
-                m: create_backbone(names[m], modality=specs[m], num_classes=0) for m in pmods
+                m: create_backbone(
+                    names[m],
+                    modality=specs[m],
+                    num_classes=0,
+                    pretrained=weights.get(POLICY_PART + m, False),
+                )
+                for m in pmods
             }
-        used["adamml.policies"].append(name)
-        pol = create_policy(name, modalities=pmods, **kwargs)
+        used["adamml.policies"].append(pname)
+        pol = create_policy(pname, modalities=pmods, **kwargs)
 
     if isinstance(fusion, nn.Module):
         fus = fusion
@@ -190,6 +210,60 @@ def build_from_recipe(
     )
     model.components = {group: tuple(dict.fromkeys(names)) for group, names in used.items()}
     return model
+
+
+def weights_per_part(
+    pretrained: Pretrained | Mapping[str, Pretrained],
+    modalities: tuple[str, ...],
+    policy_modalities: tuple[str, ...] = (),
+) -> dict[str, Pretrained]:
+    """Where each part's weights come from (AdaMML Sec. 4.1: ImageNet starts).
+
+    Args:
+        pretrained: one value for every part (``False``, ``True``, ``"hf-hub:..."`` or a
+            file; see `adamml.backbones.pretrained`), or ``{part: value}`` with parts named as
+            `AdaMML.part_names`: ``"rgb"`` (a recognition backbone), ``"policy.rgb"`` (the
+            policy's extractor); parts left out start random.
+        modalities: the recognition modalities.
+        policy_modalities: the policy's extractors that ``create_model`` builds.
+
+    Returns:
+        ``{part: value}`` for every part.
+
+    Raises:
+        ConfigError: for a key that names no part of the model (the parts listed).
+
+    Example:
+        >>> weights_per_part({"rgb": True, "policy.audio": "a.pth"}, ("rgb", "audio"),
+        ...                  ("rgb", "audio"))
+        {'rgb': True, 'audio': False, 'policy.rgb': False, 'policy.audio': 'a.pth'}
+    """
+    parts = [*modalities, *(POLICY_PART + m for m in policy_modalities)]
+    if not isinstance(pretrained, Mapping):
+        return dict.fromkeys(parts, pretrained)
+    given: dict[str, Pretrained] = {}
+    for key, value in pretrained.items():
+        given[_canonical_part(str(key))] = value
+    unknown = [k for k in given if k not in parts]
+    if unknown:
+        raise ConfigError(
+            f"pretrained names {unknown}, which are not parts of this model; its parts are "
+            f"{parts} (a policy.<modality> part only where create_model builds the policy's "
+            "extractors)"
+        )
+    return {p: given.get(p, False) for p in parts}
+
+
+def _canonical_part(key: str) -> str:
+    """``"policy.RGB-diff"``-style aliases to the registered modality names; other keys as
+    they are (reported as unknown parts)."""
+    from .errors import UnknownModalityError
+
+    prefix = POLICY_PART if key.startswith(POLICY_PART) else ""
+    try:
+        return prefix + get_modality(key[len(prefix) :]).name
+    except UnknownModalityError:
+        return key
 
 
 def recipe_factory(name: str, recipe: ModelRecipe) -> Callable[..., AdaMML]:
@@ -258,7 +332,10 @@ def create_model(name: str, num_classes: int, **overrides: Any) -> AdaMML:
         **overrides: ``backbones`` ({modality: backbone name}; ``resnet18`` means the TSN
             ResNet-18, ``timm:<name>`` any timm model), ``policy`` (a name or a module),
             ``policy_args``, ``fusion`` (a name or a module), ``fusion_args``, ``cost_weights``,
-            ``gamma``, ``pretrained`` ({modality: local weights file}) and ``precision``
+            ``gamma``, ``pretrained`` (one value for every part or ``{part: value}``, e.g.
+            ``{"rgb": True, "audio": "audio.pth", "policy.rgb": True}``; a value is ``False``,
+            ``True`` for timm's ImageNet weights, ``"hf-hub:<org>/<name>"`` or a local file:
+            see `weights_per_part` and `adamml.backbones.pretrained`) and ``precision``
             (``"fp32"``, ``"bf16"`` or ``"fp16"``; see `adamml.precision`); ``num_segments``
             is deprecated and ignored (the data pipeline sets S).
 

@@ -108,12 +108,19 @@ def _curve(folder: Path) -> list[dict[str, Any]]:
 def _summary(name: str, target: float | None, folder: Path, metrics: dict, sec: float) -> dict:
     curve = _curve(folder)
     last_val = curve[-1]["val_gflops"] if curve else float("nan")
+    calibrated = (metrics.get("budget") or {}).get("thresholds")  # loss.target_calibrate
+    final_val = calibrated["val_gflops"] if calibrated else last_val
     return {
         "run": name,
         "target_gflops": target,
         "val_gflops": last_val,
+        "calibrated_val_gflops": calibrated["val_gflops"] if calibrated else None,
+        "thresholds": calibrated["thresholds"] if calibrated else None,
+        "val_top1_before": calibrated["val_top1_before"] if calibrated else None,
+        "val_top1": calibrated["val_top1"] if calibrated else None,
         "test_gflops": metrics["gflops"],
         "val_ratio": last_val / target if target else None,
+        "final_val_ratio": final_val / target if target else None,
         "test_ratio": metrics["gflops"] / target if target else None,
         "top1": metrics["top1"],
         "selection_rate": metrics["selection_rate"],
@@ -163,8 +170,8 @@ def run_seed(
 def format_table(seeds: list[dict[str, Any]]) -> str:
     """One markdown row per run."""
     head = (
-        "| seed | run | target GFLOPs | last val GFLOPs | val / target | test GFLOPs "
-        "| test / target | test top-1 | RGB / audio sel. % | final scale |"
+        "| seed | run | target GFLOPs | last val GFLOPs | val / target | calibrated val / target "
+        "| test GFLOPs | test / target | test top-1 | RGB / audio sel. % | final scale |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for s in seeds:
@@ -175,7 +182,9 @@ def format_table(seeds: list[dict[str, Any]]) -> str:
             sel = " / ".join(f"{v:.0f}" for v in r["selection_rate"].values())
             lines.append(
                 f"| {tag} | {r['run']} | {f'{target:.5f}' if target else '-'} "
-                f"| {r['val_gflops']:.5f} | {ratio(r['val_ratio'])} | {r['test_gflops']:.5f} | "
+                f"| {r['val_gflops']:.5f} | {ratio(r['val_ratio'])} | "
+                f"{ratio(r['final_val_ratio']) if r.get('calibrated_val_gflops') else '-'} | "
+                f"{r['test_gflops']:.5f} | "
                 f"{ratio(r['test_ratio'])} | {r['top1']:.2f} | {sel} | {r['scale']:.3f} |"
             )
     fusion = seeds[0]["fusion_gflops"] if seeds else float("nan")

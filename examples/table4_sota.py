@@ -93,7 +93,7 @@ def build(args: argparse.Namespace) -> list[Run]:
         cost_weights=WEIGHTS,
         paper=paper["adamml_5seg"],
         group="Table 4",
-        segments_eval=5,
+        overrides={"data": {"segments_eval": 5}},
         evaluate_of="adamml_rgb_audio",
     )
     return [*rows, adamml, five]

@@ -87,7 +87,7 @@ def build(args: argparse.Namespace) -> list[Run]:
             init=init,
             cost_weights=WEIGHTS,
             group="Table 5",
-            segments_eval=5,
+            overrides={"data": {"segments_eval": 5}},
             evaluate_of="adamml_rgb_audio",
         ),
     ]

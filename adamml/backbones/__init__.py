@@ -7,7 +7,6 @@ Every backbone takes one modality's segments flattened over batch and segments,
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -24,7 +23,8 @@ from .base import (
     TimmFrameBackbone,
     temporal_max_pool,
 )
-from .weights import adapt_stem, load_backbone_weights, read_state_dict
+from .pretrained import HF_HUB_PREFIX, Pretrained, load_pretrained, timm_pretrained_state
+from .weights import adapt_stem, load_backbone_state, load_backbone_weights, read_state_dict
 
 __all__ = [
     "create_backbone",
@@ -37,7 +37,12 @@ __all__ = [
     "temporal_max_pool",
     "adapt_stem",
     "load_backbone_weights",
+    "load_backbone_state",
+    "load_pretrained",
+    "timm_pretrained_state",
     "read_state_dict",
+    "HF_HUB_PREFIX",
+    "Pretrained",
 ]
 
 TIMM_PREFIX = "timm:"
@@ -82,7 +87,7 @@ def create_backbone(
     *,
     modality: str | Modality,
     num_classes: int = 0,
-    pretrained: bool | str | Path = False,
+    pretrained: Pretrained = False,
     stem_init: str = "mean",
     **kwargs: Any,
 ) -> nn.Module:
@@ -93,8 +98,11 @@ def create_backbone(
             ``"resnet50_tsn"``, or ``"timm:<any timm model>"`` (applied per frame).
         modality: the modality (or its name); gives C (``in_chans``) and T.
         num_classes: K; 0 returns ``(N, D)`` features (policy feature extractors).
-        pretrained: False, or a local weight file (``.pth``/``.safetensors``; ImageNet RGB
-            weights are adapted to C channels). Nothing is downloaded.
+        pretrained: ``False`` (random), ``True`` (timm's default weights of the body's timm
+            architecture, ImageNet for the built-ins, fetched by timm into the Hugging Face
+            cache on first use; ``HF_HUB_OFFLINE=1`` reads the cache only),
+            ``"hf-hub:<org>/<name>"`` (any timm hub model) or a local weight file
+            (``.pth``/``.safetensors``). RGB weights are adapted to C channels.
         stem_init: ``"mean"`` (reference: RGB kernel averaged and copied, no rescaling) or
             ``"timm"`` (timm's ``adapt_input_conv``); used when loading weights with C != 3.
         **kwargs: options of the builder, e.g. ``temporal_pool=False``, ``drop_rate=0.2``.
@@ -104,9 +112,11 @@ def create_backbone(
 
     Raises:
         UnknownBackboneError: for an unknown name (with close matches).
-        ConfigError: for an option the builder does not take, ``pretrained=True`` or an unknown
-            ``stem_init``.
-        CheckpointError: if the weight file does not fit.
+        ConfigError: for an option the builder does not take, an unknown ``stem_init``, or
+            ``pretrained=True`` for a body timm has no weights for.
+        WeightsUnavailableError: timm's weights are not cached and cannot be downloaded
+            (e.g. ``HF_HUB_OFFLINE=1``); the message names the cache and how to fill it.
+        CheckpointError: if the weights do not fit.
 
     Shape:
         ``(N, T, C, H, W) -> (N, K)``.
@@ -119,11 +129,6 @@ def create_backbone(
     mod = get_modality(modality)
     if stem_init not in ("mean", "timm"):
         raise ConfigError(f"stem_init must be 'mean' or 'timm'; got {stem_init!r}")
-    if pretrained is True:
-        raise ConfigError(
-            "pretrained=True would download weights, which adamml never does; pass the path of "
-            "a local weight file instead, e.g. pretrained='resnet50_a1_0-14fe96d1.pth'"
-        )
     if name.startswith(TIMM_PREFIX):
         timm_name = name[len(TIMM_PREFIX) :]
 
@@ -140,6 +145,5 @@ def create_backbone(
         builder = BACKBONES.get(name)
         check_kwargs(builder, kwargs, what=f"backbone {name!r}", given=("modality", "num_classes"))
     model = builder(modality=mod, num_classes=num_classes, **kwargs)
-    if pretrained:
-        load_backbone_weights(model, pretrained, stem_init=stem_init)
+    load_pretrained(model, pretrained, stem_init=stem_init)
     return model

@@ -31,6 +31,7 @@ __all__ = [
     "FrameBackboneArgs",
     "StagedBackbone",
     "TimmFrameBackbone",
+    "timm_model_name",
 ]
 
 # backbone -> its inference copies; kept out of the module so copies, state dicts and .to()
@@ -81,6 +82,23 @@ class FrameBackboneArgs(TypedDict, total=False):
     drop_rate: float
 
 
+def timm_model_name(net: nn.Module) -> str | None:
+    """``"architecture.tag"`` of a timm model (from its ``pretrained_cfg``; the tag is timm's
+    default weights for the architecture), the architecture alone without a tag, or ``None``.
+
+    Example:
+        >>> import timm
+        >>> timm_model_name(timm.create_model("resnet18", pretrained=False))
+        'resnet18.a1_in1k'
+    """
+    cfg = getattr(net, "pretrained_cfg", None) or {}
+    arch = cfg.get("architecture")
+    if not arch:
+        return None
+    tag = cfg.get("tag")
+    return f"{arch}.{tag}" if tag else str(arch)
+
+
 class FrameBackbone(nn.Module):
     """Base of the backbone contract: ``(N, T, C, H, W) -> (N, K)`` or ``(N, D)`` features.
 
@@ -104,7 +122,11 @@ class FrameBackbone(nn.Module):
         frames: the T the backbone was built for (other T are accepted).
         inference_options: the `InferenceOptions`
             of the eval fast path.
+        timm_model: the timm ``architecture.tag`` the body was built as (``None`` for a body
+            timm did not build); ``pretrained=True`` loads that tag's weights.
     """
+
+    timm_model: str | None = None
 
     use_channels_last: bool = True
     """Run the frames in channels_last (NHWC): the weights are converted when the backbone is
@@ -256,6 +278,7 @@ class StagedBackbone(FrameBackbone):
         if unknown:
             raise ValueError(f"pool_before names {unknown} are not in the plan {list(plan)}")
         super().__init__(num_features=int(net.num_features), **head)
+        self.timm_model = timm_model_name(net)
         roots = {p.split(".")[0] for p in plan}
         for name, child in net.named_children():
             if name in roots:
@@ -285,6 +308,7 @@ class TimmFrameBackbone(FrameBackbone):
 
     def __init__(self, net: nn.Module, **head: Unpack[FrameBackboneArgs]) -> None:
         super().__init__(num_features=int(net.num_features), **head)
+        self.timm_model = timm_model_name(net)
         self.net = net
         self._init_head()
 

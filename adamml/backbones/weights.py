@@ -1,10 +1,12 @@
-"""Local weight files for backbones, with the reference's stem adaptation for C != 3.
+"""Weights for backbones (a local file or a state dict), with the reference's stem adaptation
+for C != 3.
 
 AdaMML (reference §2-3) initialises the first convolution of a flow (C=10), RGB-difference
 (C=15) or audio (C=1) network from ImageNet RGB weights: the RGB kernel is averaged over its
 three input channels and copied to every channel, without rescaling. timm's
 ``adapt_input_conv`` instead sums (C=1) or repeats and rescales by 3/C; ``stem_init="timm"``
-keeps that. Nothing is ever downloaded.
+keeps that. Nothing here downloads; `adamml.backbones.pretrained` fetches timm's weights and
+hands them to `load_backbone_state`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from torch import Tensor, nn
 
 from ..errors import CheckpointError, ConfigError
 
-__all__ = ["read_state_dict", "adapt_stem", "load_backbone_weights"]
+__all__ = ["read_state_dict", "adapt_stem", "load_backbone_weights", "load_backbone_state"]
 
 _HEAD_PREFIXES = ("fc.", "classifier.", "head.", "net.fc.", "net.classifier.", "net.head.")
 
@@ -34,8 +36,8 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(
-            f"weight file {str(p)!r} does not exist; pass a local file path "
-            "(adamml never downloads weights)"
+            f"weight file {str(p)!r} does not exist; pass the path of a local weight file, "
+            "pretrained=True (timm's weights) or 'hf-hub:<org>/<name>'"
         )
     if p.suffix == ".safetensors":
         from safetensors.torch import load_file
@@ -81,18 +83,39 @@ def adapt_stem(weight: Tensor, in_chans: int, mode: str = "mean") -> Tensor:
 
 
 def load_backbone_weights(model: nn.Module, path: str | Path, *, stem_init: str = "mean") -> None:
-    """Load a local weight file into a backbone: stem adapted, a classifier of another size
-    dropped.
+    """Load a local weight file into a backbone (`load_backbone_state` on `read_state_dict`).
+
+    Raises:
+        CheckpointError: if the file is missing or does not fit (the keys listed).
+    """
+    load_backbone_state(model, read_state_dict(path), stem_init=stem_init, origin=repr(str(path)))
+
+
+def load_backbone_state(
+    model: nn.Module,
+    state: Mapping[str, Tensor],
+    *,
+    stem_init: str = "mean",
+    origin: str = "the state dict",
+) -> None:
+    """Load RGB (or C-channel) weights into a backbone: stem adapted, a classifier of another
+    size dropped.
 
     Keys are matched as they are, or with the ``net.`` prefix of
     [`TimmFrameBackbone`][adamml.backbones.base.TimmFrameBackbone] added, so plain timm weight
     files load.
 
+    Args:
+        model: the backbone.
+        state: the weights, e.g. a timm model's ``state_dict()``.
+        stem_init: how a 3-channel stem becomes C channels (see `adapt_stem`).
+        origin: where the weights came from, for the error message.
+
     Raises:
         CheckpointError: listing the body keys that are missing, unexpected or of another shape.
     """
     ours = model.state_dict()
-    src = read_state_dict(path)
+    src = dict(state)
     if not any(k in ours for k in src) and any(f"net.{k}" in ours for k in src):
         src = {f"net.{k}": v for k, v in src.items()}
     stem = next(k for k, v in ours.items() if v.dim() == 4)  # the first conv kernel
@@ -111,7 +134,7 @@ def load_backbone_weights(model: nn.Module, path: str | Path, *, stem_init: str 
     )
     if missing or unexpected or wrong:
         raise CheckpointError(
-            f"{str(path)!r} does not fit {type(model).__name__}: missing {missing[:10]}, "
+            f"{origin} does not fit {type(model).__name__}: missing {missing[:10]}, "
             f"unexpected {unexpected[:10]}, shape mismatch {wrong[:10]}"
             f" ({len(missing)}/{len(unexpected)}/{len(wrong)} in all)"
         )

@@ -119,7 +119,8 @@ def timm_frame_backbone(
 def efficientnet_b0(
     *, modality: Modality, num_classes: int = 0, drop_rate: float = 0.5
 ) -> FrameBackbone:
-    """EfficientNet-B0 per frame, averaged over frames (AdaMML Table 6)."""
+    """EfficientNet-B0 per frame, averaged over frames, no temporal pooling (AdaMML Table 6,
+    the audio network beside EfficientNet-B3; ``efficientnet_b3`` says why no pooling)."""
     return timm_frame_backbone(
         "efficientnet_b0", modality=modality, num_classes=num_classes, drop_rate=drop_rate
     )
@@ -129,7 +130,20 @@ def efficientnet_b0(
 def efficientnet_b3(
     *, modality: Modality, num_classes: int = 0, drop_rate: float = 0.5
 ) -> FrameBackbone:
-    """EfficientNet-B3 per frame, averaged over frames (AdaMML Table 6)."""
+    """EfficientNet-B3 per frame, averaged over frames (AdaMML Table 6, the RGB network).
+
+    No temporal pooling, by choice: the paper's appendix B adds temporal max-pools (kernel 3,
+    stride 2) to the TSN ResNet-50 (before stages 2, 3 and 4) and two to the policy's
+    MobileNetV2, and says nothing of the EfficientNets, so every one of the T frames runs
+    through the whole network and the features are averaged (TSN consensus). On 8 RGB frames
+    at 224 x 224 EfficientNet-B3 costs 7.69 GMACs per segment (paper convention; B0 on a
+    1 x 256 x 256 spectrogram 0.49), so the full-size ``adamml_rgb_audio_efficientnet`` costs
+    89.4 GFLOPs per video with every modality on all 10 segments; the paper's 30.55 is 34 % of
+    that, which AdaMML's selection alone may or may not explain (the paper may have pooled or
+    used fewer frames). ``examples/table6_backbones.py`` prints both. A pooled variant would
+    be a [`StagedBackbone`][adamml.backbones.base.StagedBackbone] with pools between
+    EfficientNet's stages.
+    """
     return timm_frame_backbone(
         "efficientnet_b3", modality=modality, num_classes=num_classes, drop_rate=drop_rate
     )

@@ -32,6 +32,7 @@ from .flow import (
 from .flowclip import FlowRequest, OnDemandFlow
 from .flowstore import find_flow_file
 from .frames import FrameFolderReader, open_media
+from .importers import IMPORTERS, ImportResult, import_dataset
 from .manifest import Manifest, builtin_classes, expected_num_classes, read_classes, read_manifest
 from .producers import ClipContext, InputProducer, SegmentRequest, SideFileInput
 from .sampling import sample_segments
@@ -83,6 +84,9 @@ __all__ = [
     "check_manifest",
     "ManifestReport",
     "import_reference_list",
+    "import_dataset",
+    "ImportResult",
+    "IMPORTERS",
     *_errors.__all__,
 ]
 

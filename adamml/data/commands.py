@@ -1,4 +1,5 @@
-"""argparse entry points for ``adamml extract ...`` and ``adamml data check`` (wired by the CLI).
+"""argparse entry points for ``adamml extract ...``, ``adamml data check`` and
+``adamml data import`` (wired by the CLI).
 
 Each ``run_*`` returns an exit status and prints a one-line message (no traceback) on bad input.
 """
@@ -16,9 +17,17 @@ from ..errors import AdamMLError
 from .check import check_manifest
 from .extract import ExtractResult, ExtractRun, extract_audio, extract_flow, extract_frames
 from .flow import FLOW_METHODS
+from .importers import IMPORTERS, import_dataset
 from .manifest import read_manifest
 
-__all__ = ["add_extract_arguments", "run_extract", "add_check_arguments", "run_check"]
+__all__ = [
+    "add_extract_arguments",
+    "run_extract",
+    "add_check_arguments",
+    "run_check",
+    "add_import_arguments",
+    "run_import",
+]
 
 _EXTRACTORS: dict[str, tuple[Callable[..., ExtractResult], tuple[str, ...]]] = {
     "flow": (extract_flow, ("method", "reduced", "flow_size", "device")),
@@ -108,3 +117,74 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         print(report)
     return 0 if report.ok else 1
+
+
+def _duration_range(text: str) -> tuple[float, float]:
+    lo, _, hi = text.partition(":")
+    try:
+        return float(lo or 0), float(hi) if hi else float("inf")
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected MIN:MAX seconds (e.g. 120:300), got {text!r}"
+        ) from None
+
+
+def add_import_arguments(parser: argparse.ArgumentParser) -> None:
+    """``data import DATASET ANNOTATIONS VIDEO_DIR OUT [--split S] [--classes FILE] ...``."""
+    formats = "; ".join(f"{name}: {imp.expects}" for name, imp in IMPORTERS.items())
+    parser.description = f"Annotation formats. {formats}."
+    parser.add_argument("dataset", choices=list(IMPORTERS), help="which dataset's format")
+    parser.add_argument("annotations", help="the dataset's annotation file (FCVID: its folder)")
+    parser.add_argument("video_dir", help="folder holding the videos (searched recursively)")
+    parser.add_argument("out", help="manifest CSV to write (classes.txt goes beside it)")
+    splits = sorted({s for imp in IMPORTERS.values() for s in imp.splits})
+    parser.add_argument("--split", default=None, help=f"keep one split ({', '.join(splits)})")
+    parser.add_argument(
+        "--classes", default=None, help="class list to use (index labels: line i names label i)"
+    )
+    parser.add_argument(
+        "--single-label", action="store_true", help="keep only each video's first label"
+    )
+    parser.add_argument(
+        "--duration",
+        type=_duration_range,
+        default=None,
+        metavar="MIN:MAX",
+        help="keep videos this long, in seconds (Mini-Sports1M: 120:300)",
+    )
+    parser.add_argument(
+        "--per-class", type=int, default=None, help="at most N videos per class (by first label)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the --per-class draw")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Write the manifest; 0 when it has videos (missing ones are listed, not an error), 1 when
+    none was found on disk, 2 on bad input."""
+    try:
+        result = import_dataset(
+            args.dataset,
+            args.annotations,
+            args.video_dir,
+            args.out,
+            split=args.split,
+            classes=args.classes,
+            single_label=args.single_label,
+            duration=args.duration,
+            per_class=args.per_class,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+    except AdamMLError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(result)
+    if result.num_videos == 0:
+        where = f"; the ids looked for are in {result.missing_file}" if result.missing else ""
+        print(
+            f"error: the manifest is empty: no video left from {args.video_dir}{where}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -79,14 +79,19 @@ def read_classes(path: str | os.PathLike[str]) -> list[str]:
 
 
 def builtin_classes(name: str) -> list[str]:
-    """A class list shipped with adamml (``adamml/data/classes/<name>.txt``): ``kinetics_sounds``.
+    """A class list shipped with adamml (``adamml/data/classes/<name>.txt``):
+    ``kinetics_sounds`` (31), ``activitynet`` (200, ActivityNet v1.3) and ``mini_sports1m``
+    (487, the Sports-1M labels). Each file's header says where its names come from. FCVID's
+    names were not found in any public source and are not shipped.
 
     Raises:
         ManifestError: no such list.
     """
-    files = resources.files("adamml.data") / "classes" / f"{name}.txt"
+    folder = resources.files("adamml.data") / "classes"
+    files = folder / f"{name}.txt"
     if not files.is_file():
-        raise ManifestError(f"no built-in class list {name!r}; shipped: kinetics_sounds")
+        shipped = sorted(f.name[:-4] for f in folder.iterdir() if f.name.endswith(".txt"))
+        raise ManifestError(f"no built-in class list {name!r}; shipped: {', '.join(shipped)}")
     return _parse_classes(files.read_text(encoding="utf-8"))
 
 

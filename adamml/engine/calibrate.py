@@ -194,14 +194,7 @@ def calibrate(
 
 
 def _result(run: Mapping[str, Any], model: nn.Module) -> EvalResult:
-    return EvalResult(
-        index=run["index"],
-        logits=run["logits"],
-        target=run["target"],
-        decisions=run["decisions"],
-        gflops=run["gflops"],
-        modalities=tuple(model.modalities),
-    )
+    return EvalResult.from_parts(run, model.modalities)
 
 
 def save_calibrated(

@@ -109,6 +109,10 @@ class LossConfig:
             (`adamml.engine.budget`; docs/budget-training.md).
         target_step: the controller's step, the change of ``log(scale)`` per policy batch at an
             error of 100 % of the target (0.02).
+        target_calibrate: with ``target_gflops`` and ``data.val``, finish the run by
+            calibrating the trained policy's decision thresholds on the validation videos to
+            the target (`adamml.calibrate`), so that the final model lands on it even where the
+            controller left it off (True; ``metrics.json``'s ``budget`` records both costs).
     """
 
     cost_weights: Mapping[str, float] | None = None
@@ -117,6 +121,7 @@ class LossConfig:
     penalty: str = "blockdrop"
     target_gflops: float | None = None
     target_step: float = 0.02
+    target_calibrate: bool = True
 
 
 @dataclass(frozen=True)
@@ -321,6 +326,11 @@ class TrainConfig:
             ("tau_start", self.tau_start),
             ("loss.target_step", self.loss.target_step),
         ]
+        if not isinstance(self.loss.target_calibrate, bool):
+            raise ConfigError(
+                "config key 'loss.target_calibrate' must be true or false; "
+                f"got {self.loss.target_calibrate!r}"
+            )
         if self.loss.target_gflops is not None:  # the model's costs are checked by the trainer
             positive.append(("loss.target_gflops", self.loss.target_gflops))
         for key, value in positive:

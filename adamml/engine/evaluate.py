@@ -85,14 +85,7 @@ def evaluate(
     finally:
         net.train(was_training)
     unique = gather_unique(parts, info)
-    return EvalResult(
-        index=unique["index"],
-        logits=unique["logits"],
-        target=unique["target"],
-        decisions=unique["decisions"],
-        gflops=unique["gflops"],
-        modalities=tuple(net.modalities),
-    )
+    return EvalResult.from_parts(unique, net.modalities)
 
 
 def gather_unique(parts: Mapping[str, list[Tensor]], info: DistInfo) -> dict[str, Tensor]:

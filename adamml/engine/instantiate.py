@@ -86,8 +86,10 @@ def model_from_checkpoint(
     missing = not_registered(ckpt.get("plugins") or [])
     if missing:
         raise CheckpointError(_missing_plugins(str(path), name, missing))
+    # the checkpoint holds every weight: the pretrained start of its training is not fetched
+    args = {k: v for k, v in (ckpt.get("model_args") or {}).items() if k != "pretrained"}
     try:
-        model = build_model(name, int(ckpt["num_classes"]), ckpt.get("model_args"))
+        model = build_model(name, int(ckpt["num_classes"]), args)
     except UnknownNameError as err:  # a plugin's component without its plugin, not recorded
         needed = err.name or name
         what = (

@@ -7,7 +7,7 @@ per-batch selection rates; both are fixed here).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,6 +139,19 @@ class EvalResult:
     decisions: Tensor
     gflops: Tensor
     modalities: tuple[str, ...]
+
+    @classmethod
+    def from_parts(cls, parts: Mapping[str, Tensor], modalities: Sequence[str]) -> EvalResult:
+        """The result from per-video tensors keyed by field name (``index``, ``logits``,
+        ``target``, ``decisions``, ``gflops``; other keys are ignored)."""
+        return cls(
+            index=parts["index"],
+            logits=parts["logits"],
+            target=parts["target"],
+            decisions=parts["decisions"],
+            gflops=parts["gflops"],
+            modalities=tuple(modalities),
+        )
 
     def save_decisions(self, path: str) -> None:
         """Write the per-video decisions to an ``.npz`` (keys ``index``, ``decisions``

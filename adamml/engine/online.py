@@ -131,14 +131,7 @@ def evaluate_stream(
     finally:
         net.train(was_training)
     unique = gather_unique(parts, info)
-    result = EvalResult(
-        index=unique["index"],
-        logits=unique["logits"],
-        target=unique["target"],
-        decisions=unique["decisions"],
-        gflops=unique["gflops"],
-        modalities=tuple(net.modalities),
-    )
+    result = EvalResult.from_parts(unique, net.modalities)
     return OnlineResult(result, unique["segments"].long(), unique["rl"], unique["rg"])
 
 

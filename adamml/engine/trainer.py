@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -509,6 +510,56 @@ class Trainer:
             return False
         return stage in _SELECTABLE
 
+    def _calibrate_to_target(self, weights: str) -> dict[str, Any] | None:
+        """``loss.target_calibrate``: set the final model's decision thresholds so that it
+        meets ``loss.target_gflops`` on the validation videos, and write ``calibrated.pt``.
+
+        Every rank calibrates on all validation videos in its own process (evaluation is
+        deterministic, so the thresholds agree); rank 0 writes the checkpoint. Returns the
+        record for ``metrics.json`` (None when there is nothing to calibrate)."""
+        cfg = self.cfg
+        if self.budget is None or not cfg.loss.target_calibrate or not cfg.data.val:
+            return None
+        if not callable(getattr(getattr(self.model, "policy", None), "set_thresholds", None)):
+            if self.info.is_main:
+                warnings.warn(
+                    f"loss.target_calibrate: {type(self.model.policy).__name__} has no decision "
+                    "thresholds to calibrate; the run's cost is where the controller left it "
+                    "(set loss.target_calibrate: false to silence this)",
+                    stacklevel=2,
+                )
+            return None
+        from .calibrate import calibrate, save_calibrated
+
+        local = DistInfo(device=self.info.device)
+        loader = make_loader(
+            self._dataset(cfg.data.val, False),
+            batch_size=cfg.batch_size,
+            info=local,
+            train=False,
+            seed=cfg.seed,
+            workers=cfg.workers,
+        )[0]
+        before = summarize(evaluate(self.model, loader, local, show_progress=False))
+        result = calibrate(self.model, loader, self.budget.target, show_progress=self.show_progress)
+        if self.info.is_main:
+            save_calibrated(
+                self.out / f"{weights}.pt",
+                self.model,
+                result,
+                self.out / "calibrated.pt",
+                data=cfg.data.val,
+            )
+        barrier(self.info)
+        return {
+            "checkpoint": "calibrated.pt",
+            "thresholds": dict(result.thresholds),
+            "val_gflops_before": float(before["gflops"]),  # type: ignore[arg-type]
+            "val_top1_before": float(before["top1"]),  # type: ignore[arg-type]
+            "val_gflops": result.gflops,
+            "val_top1": float(result.metrics["top1"]),
+        }
+
     def _final(self, logger: RunLogger) -> dict[str, Any]:
         cfg, d = self.cfg, self.cfg.data
         barrier(self.info)
@@ -516,6 +567,7 @@ class Trainer:
         weights = "best" if cfg.final == "best" and best.exists() else "last"
         if weights == "best":
             load_state_strict(self.model, load_checkpoint(best)["model"], str(best))
+        calibration = self._calibrate_to_target(weights)
         split = d.test or d.val or d.train
         loader = self._loader(self._dataset(split, False), False)[0]
         result = evaluate(
@@ -535,6 +587,8 @@ class Trainer:
                 "lambda": {m: s * w for m, w in self.eff_loss.cost_weights.items()},
                 "calibration": self.budget.calibration,
             }
+            if calibration is not None:
+                metrics["budget"]["thresholds"] = calibration
         if self.info.is_main:
             write_json(self.out / "metrics.json", metrics)
             result.save_decisions(str(self.out / "decisions.npz"))

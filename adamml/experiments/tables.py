@@ -5,18 +5,21 @@ Each ``examples/tableN_*.py`` script describes its rows as `Run` objects and han
 
 1. builds one [`TrainConfig`][adamml.engine.config.TrainConfig] per row, full size (the paper's
    models, schedule and hyper-parameters, on ``--data-root`` manifests) or ``--mini`` (the
-   ``test_*`` tiny models on built-in synthetic data, a tiny schedule);
+   ``test_*`` tiny models on built-in synthetic data, a tiny schedule), each part starting
+   from ImageNet (full mode), random (``--mini``), a given file or Kinetics-400 weights
+   (``--pretrained``, ``--init-k400``; `adamml.experiments.starts`) unless another row
+   initialises it;
 2. validates every config (``TrainConfig.from_dict`` plus the model, fusion, policy and backbone
    names against the registries) and writes it to ``OUT/configs/<row>.yaml``; ``--dry-run``
-   prints them and stops here;
+   prints them, with the weights each part starts from, and stops here;
 3. trains the rows in order with the engine's Python API (``Trainer(cfg, OUT/<row>).run()``),
    unimodal rows first because they initialise the multimodal ones (``init``);
 4. prints the table laid out like the paper's, with the paper's numbers beside ours, and writes
    ``OUT/<table>_results.json`` and ``OUT/<table>.txt``.
 
-A row may instead evaluate an earlier row's checkpoint at other test segments (``evaluate_of``,
-``segments_eval``: Table 4's AdaMML with 5 segments) or only quote a published method
-(``quoted``: printed with the paper's numbers, never run).
+A row may instead evaluate an earlier row's checkpoint at other test segments (``evaluate_of``
+with a ``data.segments_eval`` override: Table 4's AdaMML with 5 segments) or only quote a
+published method (``quoted``: printed with the paper's numbers, never run).
 
 Rows with the same key and the same config are reused (``OUT/<row>/metrics.json``), and a row
 interrupted mid-training resumes from its ``last.pt``, so several tables can share one ``--out``
@@ -42,6 +45,7 @@ from ..engine.config import plain_data
 from ..losses import REFERENCE_COST_WEIGHTS
 from .report import MODALITY_LABELS as LABELS
 from .report import format_table
+from .starts import add_start_args, describe_starts, start_weights
 
 __all__ = [
     "Run",
@@ -90,10 +94,11 @@ class Run:
         group: a section of the table (Table 7's tasks, Table 9's lambda curve).
         baseline: the key of the row the GFLOPs saving is measured against.
         extra: anything else worth keeping in ``results.json`` (e.g. ``lambda_rgb``).
-        segments_eval: S in evaluation for this row (default: the mode's, 10).
+        overrides: training-config keys set on top of the mode's (sections merged key by key),
+            e.g. ``{"loss": {"gamma": 0.0}}`` or ``{"tau_start": 0.5}`` (the ablations).
         evaluate_of: the key of an earlier row whose trained ``best.pt`` this row evaluates
-            (at its own ``segments_eval``) instead of training (Table 4: AdaMML tested with 5
-            segments).
+            (at its own ``data.segments_eval``, an override) instead of training (Table 4:
+            AdaMML tested with 5 segments).
         quoted: a published method that is not run: the row shows the paper's numbers only,
             marked as quoted (Table 4's FrameGlimpse, FastForward, AdaFrame, LiteEval).
     """
@@ -108,7 +113,7 @@ class Run:
     group: str = ""
     baseline: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
-    segments_eval: int | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
     evaluate_of: str | None = None
     quoted: bool = False
 
@@ -132,7 +137,10 @@ class Settings:
             pre-training (reference README: 60 epochs, lr 0.01, steps 20/40/50).
         warmup_epochs, joint_epochs, finetune_epochs: AdaMML's stages (5, 20, 10); the
             baselines without a learned policy train for their sum (the paper's equal budget).
+        optimizer: the recognition networks' optimiser, unimodal rows included (paper: SGD).
         lr, policy_lr: SGD for recognition (0.001), Adam for the policy (0.01).
+        cost_scale: a factor on every row's cost weights lambda_k (paper: 1; ``--mini``: the
+            library's default 0.15, which keeps the tiny policy from dropping RGB at once).
         lr_schedule, milestones: per-stage learning-rate schedule (multistep 10/15).
         tau_start, tau_decay: Gumbel temperature (5.0, x0.965 per joint epoch).
         num_classes: K for synthetic data (full mode counts ``classes.txt``).
@@ -150,6 +158,8 @@ class Settings:
     unimodal_segments_train: int = 1
     unimodal_epochs: int = 60
     unimodal_lr: float = 0.01
+    optimizer: str = "sgd"
+    cost_scale: float = 1.0
     unimodal_schedule: str = "multistep"
     unimodal_milestones: tuple[int, ...] = (20, 40, 50)
     # AdaMML's stages, optimisers and Gumbel temperature
@@ -177,26 +187,36 @@ _MINI_MACHINE = {"batch_size": 16, "workers": 0, "device": "cpu"}
 """A laptop CPU: small batches, no DataLoader worker processes."""
 _MINI_UNIMODAL = {
     "unimodal_segments_train": 5,
-    "unimodal_epochs": 8,
-    "unimodal_lr": 0.05,
+    "unimodal_epochs": 20,
+    "unimodal_lr": 0.003,
     "unimodal_schedule": "cosine",
     "unimodal_milestones": (),
 }
-"""Unimodal pre-training: 8 epochs, cosine from a larger rate, 5 segments per video as the
-multimodal runs."""
-_MINI_STAGES = {"warmup_epochs": 2, "joint_epochs": 6, "finetune_epochs": 2}
-"""AdaMML's three stages, a few epochs each."""
-_MINI_OPTIMISER = {"lr": 0.01, "lr_schedule": "cosine", "milestones": (), "tau_decay": 0.8}
-"""A larger recognition learning rate with a cosine schedule (as ``adamml demo``) and a faster
-temperature decay for the short joint stage."""
-_MINI_DATA = {"num_classes": 6, "train_videos": 240, "val_videos": 80, "test_videos": 160}
-"""Built-in synthetic data of the ``test_*`` models' size."""
+"""Unimodal models as ``adamml train``'s pre-training stages train them (20 epochs, Adam at
+0.003, cosine), 5 segments per video as the multimodal runs."""
+_MINI_STAGES = {"warmup_epochs": 3, "joint_epochs": 8, "finetune_epochs": 3}
+"""AdaMML's three stages, as ``adamml demo`` runs them."""
+_MINI_OPTIMISER = {
+    "optimizer": "adam",
+    "lr": 3e-4,
+    "policy_lr": 1e-3,
+    "lr_schedule": "cosine",
+    "milestones": (),
+    "tau_decay": 0.9,
+    "cost_scale": 0.15,
+}
+"""The library's defaults for training from pre-trained parts (`TrainConfig`: Adam at 3e-4, the
+policy's Adam at 1e-3, cosine, tau x0.9, cost weights x0.15), chosen on tiny models by
+``benchmarks/robustness.py``; the paper's SGD at 0.01 and lambda_RGB = 1 made the tiny policy
+collapse (docs/examples.md)."""
+_MINI_DATA = {"num_classes": 6, "train_videos": 300, "val_videos": 100, "test_videos": 300}
+"""Built-in synthetic data of the ``test_*`` models' size, as ``adamml demo``'s."""
 
 MINI = dataclasses.replace(
     FULL, **_MINI_MACHINE, **_MINI_UNIMODAL, **_MINI_STAGES, **_MINI_OPTIMISER, **_MINI_DATA
 )
-"""Minutes on a laptop CPU: tiny models, 240 training videos, a few epochs, larger learning
-rates (as ``adamml demo``), a faster temperature decay for the short joint stage."""
+"""Minutes on a laptop CPU: tiny models on SyntheticAV, trained with the library's recipe for
+tiny models (``adamml demo``'s), not the paper's hyper-parameters."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +236,10 @@ class TableSpec:
             video; a ``syntheticav:N,flow_method=dis`` source would take 0.5 s, not yet used
             here).
         add_args: adds script-specific options to the parser.
+        init_k400: the script takes ``--init-k400 DIR`` (Kinetics-400 starts of the unimodal
+            rows; `adamml.experiments.starts`).
+        notes: ``(args) -> text`` printed after the configs (``--dry-run``) and after the
+            table (and written to ``OUT/<table>.txt``), e.g. Table 6's full-size GFLOPs.
     """
 
     name: str
@@ -226,6 +250,8 @@ class TableSpec:
     select_metric: str = "top1"
     mini_data: str = "syntheticav"
     add_args: Callable[[argparse.ArgumentParser], None] | None = None
+    init_k400: bool = False
+    notes: Callable[[argparse.Namespace], str] | None = None
 
 
 def unimodal_runs(
@@ -326,6 +352,7 @@ def build_config(run: Run, spec: TableSpec, args: argparse.Namespace, out: Path)
     }
     if run.unimodal:
         optim = {
+            "optimizer": s.optimizer,
             "lr": s.unimodal_lr,
             "lr_schedule": s.unimodal_schedule,
             "milestones": list(s.unimodal_milestones),
@@ -333,6 +360,7 @@ def build_config(run: Run, spec: TableSpec, args: argparse.Namespace, out: Path)
         seg_train = s.unimodal_segments_train
     else:
         optim = {
+            "optimizer": s.optimizer,
             "lr": s.lr,
             "policy_lr": s.policy_lr,
             "lr_schedule": s.lr_schedule,
@@ -341,20 +369,30 @@ def build_config(run: Run, spec: TableSpec, args: argparse.Namespace, out: Path)
         seg_train = s.segments_train
     if not optim["milestones"]:
         del optim["milestones"]
+    model_args = dict(run.model_args)
+    if "pretrained" not in model_args:  # a row's own choice stands
+        weights = start_weights(model, model_args, run.init, unimodal=run.unimodal, args=args)
+        if weights:
+            model_args["pretrained"] = weights
     raw: dict[str, Any] = {
         "model": model,
         "num_classes": _num_classes(args, s),
         "data": {
             **_data_section(spec, args, s),
             "segments_train": seg_train,
-            "segments_eval": run.segments_eval or s.segments_eval,
+            "segments_eval": s.segments_eval,
         },
         "schedule": schedule,
         "loss": {
-            "cost_weights": dict(run.cost_weights) if run.cost_weights else None,
+            "cost_weights": (
+                {m: s.cost_scale * w for m, w in run.cost_weights.items()}
+                if run.cost_weights
+                else None
+            ),
+            "cost_scale": s.cost_scale,
             "gamma": GAMMA,
         },
-        "model_args": plain_data(run.model_args),
+        "model_args": plain_data(model_args),
         "seed": args.seed,
         "batch_size": s.batch_size,
         "workers": s.workers,
@@ -366,6 +404,11 @@ def build_config(run: Run, spec: TableSpec, args: argparse.Namespace, out: Path)
         "keep_checkpoints": 1 if args.mini else 2,
         "optim": optim,
     }
+    for key, value in plain_data(run.overrides).items():
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            raw[key] = {**raw[key], **value}
+        else:
+            raw[key] = value
     return raw
 
 
@@ -496,6 +539,7 @@ def _parser(spec: TableSpec) -> argparse.ArgumentParser:
         help=f"model selection metric (default {spec.select_metric}; mAP for ActivityNet)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_start_args(p, k400=spec.init_k400)
     if spec.add_args:
         spec.add_args(p)
     return p
@@ -530,8 +574,11 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.dry_run:
         for key, raw in configs.items():
             print(f"# --- {key} ({mode})")
+            print(f"# starts: {describe_starts(raw)}")
             print(yaml.safe_dump(raw, sort_keys=False), end="")
         print(f"# {len(configs)} configs valid ({spec.name}, {mode})")
+        if spec.notes:
+            print(spec.notes(args))
         return {"configs": configs}
 
     t0 = time.perf_counter()
@@ -553,6 +600,8 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
         "full-size models"
         + ("; (quoted): published numbers, not run here." if any(r.quoted for r in rows) else "."),
     )
+    if spec.notes:
+        table += "\n\n" + spec.notes(args)
     print(table)
     results = {
         "table": spec.name,
@@ -583,6 +632,7 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
                     else None
                 ),
                 "extra": plain_data(r.extra),
+                "overrides": plain_data(r.overrides),
                 "metrics": (
                     {
                         k: metrics[r.key][k]

@@ -7,7 +7,7 @@ A policy maps the policy view of each modality to per-segment 0/1 decisions:
 | --- | --- | --- |
 | ``lstm`` | [`PolicyLSTM`][adamml.policies.PolicyLSTM] | the paper's policy: joint features + LSTM + one gate per modality |
 | ``fc`` | [`PolicyFC`][adamml.policies.PolicyFC] | no LSTM, segments independent (ablation) |
-| ``joint_gate`` | [`JointGatePolicy`][adamml.policies.JointGatePolicy] | one gate over all 2^M combinations (ablation) |
+| ``joint_gate`` | [`JointGatePolicy`][adamml.policies.JointGatePolicy] | one gate per segment for all modalities: over all 2^M combinations, or the paper's all-or-nothing (``mode="all_or_nothing"``; Sec. 4.3 ablation) |
 | ``random`` | [`RandomPolicy`][adamml.policies.RandomPolicy] | keep each modality with probability p (Table 8) |
 | ``all`` | [`AllPolicy`][adamml.policies.AllPolicy] | every modality everywhere (weighted fusion) |
 """

@@ -141,7 +141,7 @@ def _run(out: Path, **over) -> dict:
     return Trainer(cfg, out, show_progress=False, resume=(out / "last.pt").exists()).run()
 
 
-BUDGET = {"loss": {"target_gflops": 0.5, "target_step": 0.2}}
+BUDGET = {"loss": {"target_gflops": 0.5, "target_step": 0.2, "target_calibrate": False}}
 
 
 def test_scale_is_logged_checkpointed_and_resumed_exactly(tmp_path: Path, monkeypatch) -> None:
@@ -202,7 +202,7 @@ def test_two_targets_order_the_cost_and_move_the_scale(tmp_path: Path) -> None:
             policy_lr=0.01,
             data={"train": "synthetic:48"},
             schedule={"warmup_epochs": 1, "joint_epochs": 5, "finetune_epochs": 0},
-            loss={"target_gflops": target, "target_step": 0.2},
+            loss={"target_gflops": target, "target_step": 0.2, "target_calibrate": False},
         )
         runs[target] = _policy_records(tmp_path / str(target))
     low, high = runs[0.5], runs[2.8]
@@ -234,3 +234,49 @@ def test_stages_and_baselines_without_a_policy_drop_the_target() -> None:
         loss = derived_config(raw, method)["loss"]
         assert "target_gflops" not in loss and loss["cost_scale"] == 0.2
     assert derived_config(raw, "adamml")["loss"]["target_gflops"] == 0.02
+
+
+def test_a_run_with_a_target_ends_calibrated_on_it(tmp_path: Path) -> None:
+    """``loss.target_calibrate`` (the default): the final model's thresholds are calibrated on
+    the validation videos, so two targets each land within 10 % there, whatever the controller
+    reached; ``calibrated.pt`` holds the thresholds and ``metrics.json`` both costs."""
+    import adamml
+    from adamml.engine.calibrate import fusion_gflops
+    from adamml.engine.distributed import DistInfo
+    from adamml.engine.evaluate import evaluate, load_for_evaluation
+    from adamml.engine.metrics import summarize
+
+    model = adamml.create_model("test_adamml_rgb_audio", num_classes=3)
+    fusion = fusion_gflops(model, 4)
+    val = "syntheticav:16,split=val"
+    got = {}
+    for share in (0.3, 0.6):
+        out = tmp_path / str(share)
+        cfg = TrainConfig.from_dict(
+            {
+                "model": "test_adamml_rgb_audio",
+                "num_classes": 3,
+                "data": {
+                    "train": "syntheticav:24",
+                    "val": val,
+                    "segments_train": 2,
+                    "segments_eval": 4,
+                },
+                "schedule": {"warmup_epochs": 1, "joint_epochs": 1, "finetune_epochs": 0},
+                "batch_size": 8,
+                "pretrain": "none",
+                "seed": 0,
+                "loss": {"target_gflops": share * fusion},
+            }
+        )
+        metrics = Trainer(cfg, out, show_progress=False).run()
+        record = metrics["budget"]["thresholds"]
+        assert record["checkpoint"] == "calibrated.pt"
+        assert abs(record["val_gflops"] / (share * fusion) - 1) <= 0.10, record
+        # the checkpoint evaluates to the same validation cost
+        net, loader = load_for_evaluation(out / "calibrated.pt", val, segments=4, seed=0)
+        again = summarize(evaluate(net, loader, DistInfo()))
+        assert again["gflops"] == pytest.approx(record["val_gflops"], rel=1e-6)
+        assert net.policy.threshold_dict() == pytest.approx(record["thresholds"])
+        got[share] = record["val_gflops"]
+    assert got[0.3] < got[0.6]

@@ -117,7 +117,7 @@ def test_cost_target_scale_is_the_same_on_every_rank(tmp_path: Path, standin_env
     # ranks keep one scale (and hence the same loss and weights) although their halves differ
     raw = merged(
         schedule={"warmup_epochs": 1, "joint_epochs": 2, "finetune_epochs": 0},
-        loss={"target_gflops": 0.5, "target_step": 0.2},
+        loss={"target_gflops": 0.5, "target_step": 0.2, "target_calibrate": False},
     )
     ranks = _torchrun(tmp_path, raw, tmp_path / "ddp", standin_env)
     budgets = [r["metrics"]["budget"] for r in ranks]

@@ -155,3 +155,35 @@ def test_a_part_model_needs_the_plugins_of_its_parent() -> None:
     assert part.components["adamml.models"] == ("test_adamml_rgb_audio",)
     assert "tiny_policy" in part.components["adamml.backbones"]
     assert plugin_record(part, PART_MODEL) == []  # all built in
+
+
+def test_adamml_train_starts_from_model_args_pretrained(tmp_path) -> None:
+    """``model_args.pretrained`` in a config file reaches create_model through ``adamml
+    train``; the checkpoint is rebuilt without fetching that start again (file gone)."""
+    import yaml
+
+    from adamml.cli import main
+    from adamml.engine.checkpoint import load_checkpoint
+    from adamml.engine.instantiate import model_from_checkpoint
+
+    src = adamml.create_model(
+        "test_unimodal_audio", num_classes=3, backbones={"audio": "tiny_audio_policy"}
+    )
+    weights = tmp_path / "audio_policy.pth"
+    torch.save(src.router.backbone("audio").state_dict(), weights)
+    raw = _tiny_training("test_adamml_rgb_audio", pretrained={"policy.audio": str(weights)})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    args = ["train", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run")]
+    assert main([*args, "--quiet"]) == 0
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["model_args"]["pretrained"] == {"policy.audio": str(weights)}
+    got = {
+        k[len("policy.backbones.audio.") :]: v
+        for k, v in ckpt["model"].items()
+        if k.startswith("policy.backbones.audio.")
+    }
+    want = src.router.backbone("audio").state_dict()
+    # the warm-up stage keeps the policy fixed: its audio extractor still holds the file's weights
+    assert got and all(torch.equal(got[k], want[k]) for k in got)
+    weights.unlink()
+    model_from_checkpoint(tmp_path / "run" / "last.pt")  # the file is not needed any more

@@ -21,6 +21,8 @@ def mixed_policy(model: nn.Module, x: dict[str, Tensor] | None = None, seed: int
                 for p in mod.parameters():
                     p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
         heads = getattr(model.policy, "heads", None)
+        if getattr(model.policy, "mode", None) == "all_or_nothing":
+            heads = [model.policy.head]  # one decision: (none, all) logits, as modality 0's
         if x is not None and heads is not None:
             z = model(x).policy_logits  # (B, S, M, 2)
             for k, head in enumerate(heads):

@@ -16,7 +16,13 @@ from adamml.streaming import EarlyExit, confidence
 def test_learned_policies_mix_decisions_and_still_match() -> None:
     """Policies and fusions the registered models do not use (fc, joint_gate; fc2, max), with
     decisions that skip: the stream still gives the batch forward."""
-    cases = [{"policy": "fc"}, {"policy": "joint_gate"}, {"fusion": "fc2"}, {"fusion": "max"}]
+    cases = [
+        {"policy": "fc"},
+        {"policy": "joint_gate"},
+        {"policy": "joint_gate", "policy_args": {"mode": "all_or_nothing"}},
+        {"fusion": "fc2"},
+        {"fusion": "max"},
+    ]
     for kwargs in cases:
         model = adamml.create_model("test_adamml_rgb_audio", num_classes=5, **kwargs).eval()
         x = inputs_for(model, 3, 4, seed=1)
@@ -25,6 +31,8 @@ def test_learned_policies_mix_decisions_and_still_match() -> None:
             want = model(x)
         got = stream_over(model, x).output()
         assert 0.0 < float(want.decisions.mean()) < 1.0, kwargs
+        if kwargs.get("policy_args"):  # the paper's joint gate: one decision for both
+            assert torch.equal(want.decisions[..., 0], want.decisions[..., 1])
         assert torch.equal(got.decisions, want.decisions), kwargs
         torch.testing.assert_close(got.logits, want.logits, rtol=0, atol=1e-5)
         torch.testing.assert_close(got.gflops, want.gflops.double(), rtol=1e-6, atol=1e-9)
