@@ -137,3 +137,24 @@ def test_backbone_overrides_name_the_one_modality() -> None:
     assert model.router.modalities == ("rgb",)
     with pytest.raises(ConfigError, match="recognises only 'rgb'"):
         adamml.create_model("test_liteeval_rgb", num_classes=K, backbones={"audio": "tiny_tsn"})
+
+
+def test_pretrained_weights_reach_both_backbones(tmp_path) -> None:
+    torch.manual_seed(3)
+    donor = adamml.create_model("test_liteeval_rgb", num_classes=K)
+    cheap, expensive = tmp_path / "cheap.pth", tmp_path / "expensive.pth"
+    torch.save(donor.policy.backbones["rgb"].state_dict(), cheap)
+    torch.save(donor.router.backbone("rgb").state_dict(), expensive)
+    model = adamml.create_model(
+        "test_liteeval_rgb",
+        num_classes=K,
+        pretrained={"rgb": str(expensive), "policy.rgb": str(cheap)},
+    )
+    for ours, theirs in (
+        (model.policy.backbones["rgb"], donor.policy.backbones["rgb"]),
+        (model.router.backbone("rgb"), donor.router.backbone("rgb")),
+    ):
+        first = next(iter(theirs.state_dict()))
+        assert torch.equal(ours.state_dict()[first], theirs.state_dict()[first])
+    with pytest.raises(ConfigError, match="not parts of this model"):
+        adamml.create_model("test_liteeval_rgb", num_classes=K, pretrained={"audio": True})
