@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "create_model": "adamml.zoo",
     "list_models": "adamml.zoo",
     "register_model": "adamml.zoo",
+    "LiteEval": "adamml.liteeval",
     # policies and the gate
     "GumbelGate": "adamml.policies",
     "TemperatureSchedule": "adamml.policies",
@@ -116,6 +117,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         create_fusion,
         list_fusions,
     )
+    from .liteeval import LiteEval
     from .losses import EfficiencyLoss
     from .modalities import InputSpec, Modality, get_modality, list_modalities, register_modality
     from .model import AdaMML

@@ -18,6 +18,7 @@ from torch import nn
 
 from ._checks import accepts, check_kwargs
 from .errors import ConfigError
+from .liteeval import build_liteeval
 from .losses import default_cost_weights
 from .modalities import Modality, get_modality
 from .model import POLICY_PART, AdaMML
@@ -55,6 +56,11 @@ class ModelRecipe:
         tiny: the ``test_`` twin: every modality as its ``Modality.tiny`` declares, the policy
             with its ``tiny_args``.
         description: one line for listings.
+        build: the function that assembles a model family other than AdaMML from its blocks,
+            ``build(recipe, *, num_classes, **overrides)`` (LiteEval:
+            [`build_liteeval`][adamml.liteeval.build_liteeval]); ``None``: AdaMML's
+            ``build_from_recipe``. Its keyword arguments are the overrides
+            [`create_model`][adamml.zoo.create_model] accepts for the model.
     """
 
     modalities: tuple[str, ...]
@@ -66,6 +72,7 @@ class ModelRecipe:
     policy_args: Mapping[str, Any] = field(default_factory=dict)
     tiny: bool = False
     description: str = ""
+    build: Callable[..., nn.Module] | None = None
 
 
 def _spec(name: str, tiny: bool) -> Modality:
@@ -268,14 +275,16 @@ def recipe_factory(name: str, recipe: ModelRecipe) -> Callable[..., AdaMML]:
             listed) or one that does not fit the model.
     """
 
+    builder = recipe.build or build_from_recipe
+
     def factory(num_classes: int, **overrides: Any) -> AdaMML:
         check_kwargs(
-            build_from_recipe,
+            builder,
             overrides,
             what=f"create_model({name!r})",
             given=("recipe", "num_classes"),
         )
-        model = build_from_recipe(recipe, num_classes=num_classes, **overrides)
+        model = builder(recipe, num_classes=num_classes, **overrides)
         model.components = {"adamml.models": (name,), **model.components}
         return model
 
@@ -286,8 +295,8 @@ def recipe_factory(name: str, recipe: ModelRecipe) -> Callable[..., AdaMML]:
 
 def register_model(name: str, recipe: ModelRecipe, *, override: bool = False) -> ModelRecipe:
     """Register ``recipe`` under ``name`` (and its tiny twin ``test_<name>``), like the paper's
-    models (AdaMML Tables 1-3, 6). ``MODELS`` holds factories only: the recipe's is
-    `recipe_factory`."""
+    models (AdaMML Tables 1-3, 6) and LiteEval (Tables 4-5). ``MODELS`` holds factories only:
+    the recipe's is `recipe_factory`."""
     for key, rec in ((name, recipe), (f"test_{name}", replace(recipe, tiny=True))):
         MODELS.register(key, recipe_factory(key, rec), override=override)
     return recipe
@@ -374,6 +383,14 @@ _TABLE6_BACKBONES = {
 """``adamml_rgb_audio_<key>``: (what it is, the RGB backbone, the audio backbone)."""
 
 
+_LITEEVAL = {
+    "full": {"coarse_size": (112, 112), "coarse_hidden": 512, "fine_hidden": 2048},
+}
+"""LiteEval's sizes (its ``policy_args``): the cheap view at LiteEval's 112x112, the LSTM
+widths our choice (docs/components/liteeval.md); the tiny twin keeps the tiny policy view and
+has narrow LSTMs (`adamml.liteeval.build_liteeval`)."""
+
+
 def _register_builtins() -> None:
     for key, mods in _MODALITY_SETS.items():
         joined = " + ".join(mods)
@@ -404,6 +421,15 @@ def _register_builtins() -> None:
             ("rgb", "rgbdiff"),
             policy="all",
             description="Table 9: weighted late fusion of RGB and RGB difference",
+        ),
+    )
+    register_model(
+        "liteeval_rgb",
+        ModelRecipe(
+            ("rgb",),
+            policy_args=_LITEEVAL["full"],
+            build=build_liteeval,
+            description="Tables 4-5: LiteEval, a coarse LSTM, a fine LSTM and a per-segment gate",
         ),
     )
     for m in ("rgb", "flow", "rgbdiff", "audio"):

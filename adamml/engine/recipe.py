@@ -95,13 +95,18 @@ class PretrainStage:
 def pretraining_plan(cfg: TrainConfig, model: nn.Module) -> list[PretrainStage]:
     """The stages ``cfg`` asks for on ``model``: one per part that ``init`` does not give.
 
-    Nothing for ``pretrain.mode: none``, for one-modality models, or for models without
-    parts. A policy extractor with the same architecture as a recognition backbone (the audio
-    MobileNetV2 of AdaMML) shares that backbone's stage.
+    Nothing for ``pretrain.mode: none``, for one-modality models without a policy extractor
+    (a unimodal model is its own pre-training; LiteEval, one modality with a cheap extractor,
+    gets its extractor's stage), or for models without parts. A policy extractor with the same
+    architecture as a recognition backbone (the audio MobileNetV2 of AdaMML) shares that
+    backbone's stage.
     """
     p = cfg.pretrain
     names = tuple(getattr(model, "part_names", ()))
-    if p.mode == "none" or len(getattr(model, "modalities", ())) < 2 or not names:
+    unimodal = len(getattr(model, "modalities", ())) < 2 and not getattr(
+        model, "policy_part_names", ()
+    )
+    if p.mode == "none" or unimodal or not names:
         return []
     if not all(hasattr(model, a) for a in ("part_classifier", "part_architecture")):
         import warnings

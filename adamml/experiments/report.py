@@ -31,6 +31,7 @@ class TableRow:
         group: a section heading printed before the first row of the group.
         baseline: the key of the row the GFLOPs saving is measured against.
         paper: the paper's ``(metric, GFLOPs)`` for this row (GFLOPs may be ``None``).
+        quoted: a published method that was not run: the row shows the paper's numbers only.
     """
 
     key: str
@@ -38,6 +39,7 @@ class TableRow:
     group: str = ""
     baseline: str | None = None
     paper: tuple[float, float | None] | None = None
+    quoted: bool = False
 
 
 def format_table(
@@ -53,8 +55,9 @@ def format_table(
     the paper's metric and GFLOPs.
 
     Args:
-        rows: `TableRow`-like objects (``key``, ``label``, ``group``, ``baseline``, ``paper``);
-            rows without metrics are left out.
+        rows: `TableRow`-like objects (``key``, ``label``, ``group``, ``baseline``, ``paper``,
+            optionally ``quoted``); rows without metrics are left out, except quoted rows,
+            which show dashes in our columns and the paper's numbers, labelled "(quoted)".
         metrics: ``{key: metrics.json of its run}``.
         title: a first line.
         paper_metric: ``Acc.`` or ``mAP``; ``None`` leaves out the paper columns.
@@ -65,7 +68,8 @@ def format_table(
     """
     present = {m for r in rows for m in metrics.get(r.key, {}).get("selection_rate", {})}
     mods = [m for m in MODALITY_ORDER if m in present] + sorted(present - set(MODALITY_ORDER))
-    width = max([len(r.label) for r in rows] + [28]) + 2
+    # " (quoted)" follows a quoted row's label
+    width = max([len(r.label) + 9 * bool(getattr(r, "quoted", False)) for r in rows] + [28]) + 2
     head = (
         f"{'Method':<{width}} {'Top-1':>6} {'mAP':>6} "
         + " ".join(f"{'Sel.' + MODALITY_LABELS.get(m, m):>10}" for m in mods)
@@ -81,6 +85,13 @@ def format_table(
             if group:
                 lines.append(f"[{group}]")
         m = metrics.get(r.key)
+        if m is None and getattr(r, "quoted", False) and paper_metric:
+            ours = f"{'-':>6} {'-':>6} " + " ".join(f"{'-':>10}" for _ in mods)
+            pm = f"{r.paper[0]:.2f}" if r.paper else ""
+            pg = f"{r.paper[1]:.2f}" if r.paper and r.paper[1] is not None else ""
+            label = f"{r.label} (quoted)"
+            lines.append(f"{label:<{width}} {ours} {'-':>10} {'':>8} | {pm:>11} {pg:>12}")
+            continue
         if m is None:
             continue
         sel = m["selection_rate"]

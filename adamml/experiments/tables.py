@@ -17,6 +17,10 @@ Each ``examples/tableN_*.py`` script describes its rows as `Run` objects and han
 4. prints the table laid out like the paper's, with the paper's numbers beside ours, and writes
    ``OUT/<table>_results.json`` and ``OUT/<table>.txt``.
 
+A row may instead evaluate an earlier row's checkpoint at other test segments (``evaluate_of``
+with a ``data.segments_eval`` override: Table 4's AdaMML with 5 segments) or only quote a
+published method (``quoted``: printed with the paper's numbers, never run).
+
 Rows with the same key and the same config are reused (``OUT/<row>/metrics.json``), and a row
 interrupted mid-training resumes from its ``last.pt``, so several tables can share one ``--out``
 (the unimodal models are then trained once).
@@ -29,7 +33,7 @@ import dataclasses
 import json
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +60,8 @@ __all__ = [
     "build_config",
     "validate",
     "run_rows",
+    "dataset_args",
+    "chosen_spec",
 ]
 
 # The reference README's efficiency-loss weights lambda_k (reference-implementation.md §5).
@@ -90,6 +96,11 @@ class Run:
         extra: anything else worth keeping in ``results.json`` (e.g. ``lambda_rgb``).
         overrides: training-config keys set on top of the mode's (sections merged key by key),
             e.g. ``{"loss": {"gamma": 0.0}}`` or ``{"tau_start": 0.5}`` (the ablations).
+        evaluate_of: the key of an earlier row whose trained ``best.pt`` this row evaluates
+            (at its own ``data.segments_eval``, an override) instead of training (Table 4:
+            AdaMML tested with 5 segments).
+        quoted: a published method that is not run: the row shows the paper's numbers only,
+            marked as quoted (Table 4's FrameGlimpse, FastForward, AdaFrame, LiteEval).
     """
 
     key: str
@@ -103,6 +114,8 @@ class Run:
     baseline: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    evaluate_of: str | None = None
+    quoted: bool = False
 
     @property
     def unimodal(self) -> bool:
@@ -247,6 +260,7 @@ def unimodal_runs(
     backbones: Mapping[str, str] | None = None,
     suffix: str = "",
     paper: Mapping[str, tuple[float, float]] | None = None,
+    group: str = "",
 ) -> list[Run]:
     """The unimodal rows (and initialisations) for ``modalities``.
 
@@ -255,6 +269,7 @@ def unimodal_runs(
         backbones: ``{modality: backbone}`` overrides (Table 6).
         suffix: appended to the keys, so runs with other backbones get their own folder.
         paper: the paper's ``(metric, GFLOPs)`` per modality (default: Kinetics-Sounds).
+        group: the rows' section of the table (Tables 4-5: they only initialise the others).
     """
     paper = PAPER_UNIMODAL_KS if paper is None else paper
     rows = []
@@ -267,9 +282,14 @@ def unimodal_runs(
                 f"unimodal_{m}",
                 model_args=args,
                 paper=paper.get(m),
+                group=group,
             )
         )
     return rows
+
+
+INIT_GROUP = "initialisation (not in the paper's table)"
+"""The section of unimodal rows that a paper table does not list (Tables 4-5)."""
 
 
 # -- configs ------------------------------------------------------------------------------------
@@ -426,13 +446,18 @@ def run_rows(
     """Train the rows in order (``Trainer(cfg, out/<key>).run()``), reusing finished runs of the
     same config and resuming interrupted ones.
 
+    Rows with ``evaluate_of`` evaluate that earlier row's ``best.pt`` at their own
+    ``segments_eval``; ``quoted`` rows are not run.
+
     Returns:
         ``{key: metrics.json of its run}``.
     """
-    return {r.key: _run_one(r, configs[r.key], out / r.key, quiet) for r in rows}
+    return {
+        r.key: _run_one(r, configs[r.key], out / r.key, quiet, out) for r in rows if not r.quoted
+    }
 
 
-def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool) -> dict[str, Any]:
+def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool, out: Path) -> dict[str, Any]:
     from .compare import run_config
 
     saved = folder / "example_config.yaml"
@@ -449,7 +474,13 @@ def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool) -> dict[s
     folder.mkdir(parents=True, exist_ok=True)
     saved.write_text(yaml.safe_dump(raw, sort_keys=False))
     validate(raw)
-    metrics, seconds, resumed = run_config(raw, folder, show_progress=not quiet)
+    if run.evaluate_of:
+        start = time.perf_counter()
+        metrics = _evaluate_row(raw, out / run.evaluate_of)
+        seconds, resumed = time.perf_counter() - start, False
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    else:
+        metrics, seconds, resumed = run_config(raw, folder, show_progress=not quiet)
     print(
         f"{run.key:<28} top-1 {metrics['top1']:6.2f}%  mAP {metrics['mAP']:6.2f}%  "
         f"GFLOPs {metrics['gflops']:.5g}  ({seconds:.0f} s"
@@ -457,6 +488,26 @@ def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool) -> dict[s
         flush=True,
     )
     return metrics
+
+
+def _evaluate_row(raw: Mapping[str, Any], trained: Path) -> dict[str, Any]:
+    """The metrics of ``trained``'s checkpoint on the split its training reported on, with
+    ``raw``'s evaluation segments (what ``adamml eval --segments`` gives)."""
+    from ..engine.distributed import DistInfo
+    from ..engine.evaluate import evaluate, load_for_evaluation
+    from ..engine.metrics import summarize
+
+    weights = "best" if (trained / "best.pt").is_file() else "last"
+    data = raw["data"]
+    split = data.get("test") or data.get("val") or data["train"]
+    model, loader = load_for_evaluation(
+        trained / f"{weights}.pt",
+        split,
+        segments=int(data["segments_eval"]),
+        batch_size=int(raw["batch_size"]),
+    )
+    result = evaluate(model, loader, DistInfo())
+    return {**summarize(result), "weights": weights, "split": split, "of": str(trained)}
 
 
 def _parser(spec: TableSpec) -> argparse.ArgumentParser:
@@ -510,6 +561,8 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
     rows = spec.build(args)
     configs = {}
     for r in rows:
+        if r.quoted:
+            continue
         raw = build_config(r, spec, args, out)
         validate(raw)
         configs[r.key] = raw
@@ -530,8 +583,9 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     metrics = run_rows(rows, configs, out, quiet=args.quiet)
+    first = next(r.key for r in rows if not r.quoted)
     kind = (
-        f"mini: tiny test_* models, synthetic data ({configs[rows[0].key]['data']['train']})"
+        f"mini: tiny test_* models, synthetic data ({configs[first]['data']['train']})"
         if args.mini
         else f"full: {args.data_root}"
     )
@@ -542,7 +596,9 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
         title=title,
         paper_metric=spec.paper_metric,
         footer="Top-1, mAP and selection rates in %, GFLOPs per video (10 "
-        f"segments); paper columns: {spec.paper_data}, full-size models.",
+        f"segments unless the row says otherwise); paper columns: {spec.paper_data}, "
+        "full-size models"
+        + ("; (quoted): published numbers, not run here." if any(r.quoted for r in rows) else "."),
     )
     if spec.notes:
         table += "\n\n" + spec.notes(args)
@@ -557,9 +613,15 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
                 "key": r.key,
                 "label": r.label,
                 "group": r.group,
-                "model": configs[r.key]["model"],
+                "model": configs[r.key]["model"] if r.key in configs else None,
                 "model_args": plain_data(r.model_args),
-                "cost_weights": configs[r.key]["loss"]["cost_weights"],
+                "cost_weights": (
+                    configs[r.key]["loss"]["cost_weights"] if r.key in configs else None
+                ),
+                "segments_eval": (
+                    configs[r.key]["data"]["segments_eval"] if r.key in configs else None
+                ),
+                "quoted": r.quoted,
                 "paper": (
                     {
                         spec.paper_metric: r.paper[0],
@@ -571,10 +633,14 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
                 ),
                 "extra": plain_data(r.extra),
                 "overrides": plain_data(r.overrides),
-                "metrics": {
-                    k: metrics[r.key][k]
-                    for k in ("top1", "top5", "mAP", "selection_rate", "gflops", "num_videos")
-                },
+                "metrics": (
+                    {
+                        k: metrics[r.key][k]
+                        for k in ("top1", "top5", "mAP", "selection_rate", "gflops", "num_videos")
+                    }
+                    if r.key in metrics
+                    else None
+                ),
             }
             for r in rows
         ],
@@ -583,6 +649,36 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
     (out / f"{spec.name}.txt").write_text(table + "\n")
     print(f"wrote {out / (spec.name + '_results.json')} and {out / (spec.name + '.txt')}")
     return results
+
+
+def dataset_args(
+    datasets: Iterable[str], default: str
+) -> Callable[[argparse.ArgumentParser], None]:
+    """A `TableSpec` ``add_args`` that adds ``--dataset`` (the paper columns printed, and what
+    ``--data-root`` holds), for a table with one `TableSpec` per dataset (Tables 4-5)."""
+
+    def add(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--dataset",
+            choices=sorted(datasets),
+            default=default,
+            help="whose paper columns are printed (and what --data-root holds)",
+        )
+
+    return add
+
+
+def chosen_spec(specs: Mapping[str, TableSpec], argv: Sequence[str]) -> TableSpec:
+    """The spec of the ``--dataset`` in ``argv`` (`main` parses it again with the rest).
+
+    Example:
+        >>> cli(chosen_spec(SPECS, sys.argv[1:]))  # doctest: +SKIP
+    """
+    p = argparse.ArgumentParser(add_help=False)
+    add_args = next(iter(specs.values())).add_args
+    if add_args is not None:
+        add_args(p)
+    return specs[p.parse_known_args(list(argv))[0].dataset]
 
 
 def cli(spec: TableSpec) -> None:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
+from mp4_helpers import eval_args, train_on_mp4
 
 from adamml.cli import main
 
@@ -17,28 +17,8 @@ KEYS = {"top1", "top5", "mAP", "selection_rate", "gflops", "num_videos"}
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> tuple[Path, Path]:
-    from adamml.data.synthetic import write_synthetic_av
-
     root = tmp_path_factory.mktemp("mp4run")
-    train_csv = write_synthetic_av(root / "data", 8, num_val=4, seed=1)
-    cfg = {
-        "model": "test_adamml_rgb_audio",
-        "num_classes": 6,
-        "data": {
-            "train": str(train_csv),
-            "val": str(train_csv.parent / "val.csv"),
-            "segments_train": 2,
-            "segments_eval": 3,
-        },
-        "schedule": {"warmup_epochs": 1, "joint_epochs": 1, "finetune_epochs": 1},
-        "loss": {"cost_weights": {"rgb": 1.0, "audio": 0.05}, "gamma": 10.0},
-        "batch_size": 4,
-        "seed": 0,
-    }
-    (root / "config.yaml").write_text(yaml.safe_dump(cfg))
-    out = root / "run"
-    assert main(["train", "--config", str(root / "config.yaml"), "--out", str(out), "--quiet"]) == 0
-    return root, out
+    return root, train_on_mp4(root, "test_adamml_rgb_audio", {"rgb": 1.0, "audio": 0.05})
 
 
 def test_train_writes_the_contract_metrics(run) -> None:
@@ -53,22 +33,7 @@ def test_eval_twice_gives_the_same_metrics(run) -> None:
     root, out = run
     results = []
     for i in range(2):
-        assert (
-            main(
-                [
-                    "eval",
-                    "--checkpoint",
-                    str(out / "best.pt"),
-                    "--data",
-                    str(root / "data" / "val.csv"),
-                    "--segments",
-                    "10",
-                    "--out",
-                    str(root / f"eval{i}"),
-                ]
-            )
-            == 0
-        )
+        assert main(eval_args(root, out, f"eval{i}")) == 0
         results.append(json.loads((root / f"eval{i}" / "metrics.json").read_text()))
     assert KEYS <= set(results[0])
     assert results[0] == results[1]

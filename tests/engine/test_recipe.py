@@ -61,6 +61,16 @@ def test_plan_pretrains_every_part_once_and_init_overrides() -> None:
     assert pretraining_plan(config(model="test_unimodal_rgb"), uni) == []
 
 
+def test_a_one_modality_model_with_a_cheap_extractor_pretrains_it() -> None:
+    # LiteEval: one recognised modality, but its coarse path has an extractor of its own
+    model = adamml.create_model("test_liteeval_rgb", num_classes=3)
+    assert model.part_names == ("rgb", "policy.rgb")
+    cfg = config(model="test_liteeval_rgb", init={"rgb": "x.pt"})
+    assert [(s.name, s.parts) for s in pretraining_plan(cfg, model)] == [
+        ("policy.rgb", ("policy.rgb",))
+    ]
+
+
 def test_pretraining_stages_run_and_initialise_the_parts(tmp_path: Path) -> None:
     cfg = config(pretrain={"epochs": 1}, schedule={"joint_epochs": 0, "finetune_epochs": 0})
     trainer = Trainer(cfg, tmp_path / "run", show_progress=False)

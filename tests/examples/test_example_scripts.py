@@ -3,6 +3,7 @@ TrainConfigs with the paper's recipe; one --mini run end to end (slow)."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
@@ -49,6 +50,8 @@ def test_one_script_per_paper_table() -> None:
         "table1_rgb_audio",
         "table2_rgb_flow",
         "table3_rgb_audio_flow",
+        "table4_sota",
+        "table5_liteeval",
         "table6_backbones",
         "table7_fusion",
         "table8_random_policy",
@@ -74,7 +77,7 @@ def test_dry_run_builds_valid_configs(
         raw = yaml.safe_load(path.read_text())
         cfg = TrainConfig.from_dict(raw)
         assert cfg.model.startswith("test_") == mini
-        assert cfg.data.segments_eval == 10
+        assert cfg.data.segments_eval == (5 if path.stem.endswith("_5seg") else 10)
         unimodal = cfg.model.removeprefix("test_").startswith("unimodal_")
         weights = cfg.model_args.get("pretrained", {})
         if mini:  # the tiny architectures have no pretrained weights: random starts
@@ -231,3 +234,73 @@ def test_ablations_change_one_thing_each(mini: bool, tmp_path: Path) -> None:
     assert "policy_args" not in configs["joint_gate_2m"]["model_args"]
     only = tables.main(spec, ["--dry-run", "--only", "fc_policy", "tau10"])["configs"]
     assert sorted(only) == ["adamml", "fc_policy", "tau10", "unimodal_audio", "unimodal_rgb"]
+
+
+@pytest.mark.parametrize("dataset", ["activitynet", "fcvid"])
+def test_table4_quotes_the_other_methods_and_tests_adamml_at_5_segments(dataset: str) -> None:
+    module = _module("table4_sota")
+    spec = tables.chosen_spec(module.SPECS, ["--dataset", dataset, "--mini"])
+    assert spec is module.SPECS[dataset] and spec.paper_metric == "mAP"
+    configs = tables.main(spec, ["--dry-run", "--mini", "--dataset", dataset])["configs"]
+    rows = {r.key: r for r in spec.build(argparse.Namespace(dataset=dataset))}
+    quoted = {k for k, r in rows.items() if r.quoted}
+    assert quoted == {"frameglimpse", "fastforward", "adaframe", "liteeval"}
+    assert not quoted & set(configs)  # quoted rows are not run
+    five = rows["adamml_rgb_audio_5seg"]
+    assert five.evaluate_of == "adamml_rgb_audio"
+    assert configs["adamml_rgb_audio_5seg"]["data"]["segments_eval"] == 5
+    fcvid = dataset == "fcvid"
+    assert rows["liteeval"].paper == ((80.0, 94.3) if fcvid else (72.7, 95.1))
+    assert five.paper == ((82.70, 57.3) if fcvid else None)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "metric", "liteeval"),
+    [("kinetics-sounds", "Acc.", (72.02, 104.06)), ("mini-sports1m", "mAP", (43.64, 151.83))],
+)
+def test_table5_trains_liteeval_here(dataset: str, metric: str, liteeval: tuple) -> None:
+    module = _module("table5_liteeval")
+    spec = tables.chosen_spec(module.SPECS, ["--dataset", dataset])
+    assert spec.paper_metric == metric
+    configs = tables.main(spec, ["--dry-run", "--dataset", dataset])["configs"]
+    assert configs["liteeval_rgb"]["model"] == "liteeval_rgb"
+    assert configs["liteeval_rgb"]["init"] == {"rgb": "OUT/unimodal_rgb/best.pt"}
+    rows = {r.key: r for r in spec.build(argparse.Namespace(dataset=dataset))}
+    assert rows["liteeval_rgb"].paper == liteeval and not rows["liteeval_rgb"].quoted
+
+
+def test_a_quoted_row_shows_the_paper_numbers_and_dashes() -> None:
+    from adamml.experiments.report import format_table
+
+    rows = [
+        tables.Run("adaframe", "AdaFrame", "", paper=(71.5, 78.69), quoted=True),
+        tables.Run("ours", "AdaMML", "adamml_rgb_audio", paper=(73.91, 94.01)),
+    ]
+    metrics = {"ours": {"top1": 50.0, "mAP": 60.0, "selection_rate": {"rgb": 40.0}, "gflops": 1.0}}
+    lines = format_table(rows, metrics, paper_metric="mAP").splitlines()
+    quoted = next(line for line in lines if line.startswith("AdaFrame (quoted)"))
+    assert quoted.split("|")[1].split() == ["71.50", "78.69"]
+    assert quoted.split("|")[0].split()[2:] == ["-", "-", "-", "-"]
+    assert any(line.startswith("AdaMML ") and "60.00" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_table5_mini_end_to_end(tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "table5_liteeval.py"), "--mini", "--quiet"]
+        + ["--out", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads((tmp_path / "table5_kinetics_sounds_results.json").read_text())
+    rows = {r["key"]: r for r in results["rows"]}
+    assert set(rows["liteeval_rgb"]["metrics"]["selection_rate"]) == {"rgb"}
+    assert rows["adamml_rgb_audio_5seg"]["segments_eval"] == 5  # from the override
+    ten, five = rows["adamml_rgb_audio"]["metrics"], rows["adamml_rgb_audio_5seg"]["metrics"]
+    assert five["num_videos"] == ten["num_videos"] > 0
+    # the same checkpoint on half the segments: at most half the policy's and backbones' work
+    assert five["gflops"] <= ten["gflops"]
