@@ -54,7 +54,7 @@ def build(args: argparse.Namespace) -> list[Run]:
     ]
 
 
-SPEC = TableSpec("table2", "Table 2: RGB + Flow", build, mini_data="synthetic")
+SPEC = TableSpec("table2", "Table 2: RGB + Flow", build, mini_data="syntheticav-flow")
 
 if __name__ == "__main__":
     cli(SPEC)

@@ -119,7 +119,7 @@ def build(args: argparse.Namespace) -> list[Run]:
 
 
 SPEC = TableSpec(
-    "table7", "Table 7: fusion strategies", build, mini_data="synthetic", add_args=add_args
+    "table7", "Table 7: fusion strategies", build, mini_data="syntheticav-flow", add_args=add_args
 )
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ SPEC = TableSpec(
     "table9",
     "Table 9: RGB difference vs optical flow",
     build,
-    mini_data="synthetic",
+    mini_data="syntheticav-flow",
     add_args=add_args,
 )
 

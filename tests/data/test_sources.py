@@ -136,3 +136,31 @@ def test_cli_lists_the_sources(capsys) -> None:
 
     assert main(["list", "sources"]) == 0
     assert {"manifest", "synthetic", "syntheticav"} <= set(capsys.readouterr().out.split())
+
+
+def test_syntheticav_flow_size_sets_the_frames_flow_is_computed_on() -> None:
+    """``flow_size``: flow on the frames as rendered (64 px) differs from flow on frames resized
+    to 256 px (displacements in smaller pixels), keeps the input shape, is cached apart from
+    it, and a bad value is a ConfigError naming the key."""
+    from adamml.data.sources import build_dataset
+
+    spec = {"flow": InputSpec((2, 10, 16, 16), "flow")}
+
+    def flows(extra: str) -> torch.Tensor:
+        ds = build_dataset(
+            f"syntheticav:2,split=val,flow_method=dis{extra}",
+            spec,
+            train=False,
+            segments=2,
+            num_classes=3,
+            seed=0,
+        )
+        return torch.stack([ds[i][0]["flow"] for i in range(len(ds))])
+
+    big, small = flows(""), flows(",flow_size=64")
+    assert big.shape == small.shape == (2, 2, 2, 10, 16, 16)
+    assert small.abs().mean() < 0.6 * big.abs().mean()  # displacements in 64-px pixels
+    assert torch.equal(flows(",flow_size=64"), small)  # deterministic (and cached)
+    for bad in ("8", "abc", "true"):
+        with pytest.raises(ConfigError, match="flow_size"):
+            flows(f",flow_size={bad}")

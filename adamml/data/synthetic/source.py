@@ -69,7 +69,9 @@ def parse_syntheticav(source: str, *, train: bool) -> tuple[int, str, dict[str, 
     ``split`` is ``train``, ``val`` or ``test`` (default: ``train`` for training data, else
     ``val``); ``flow_method`` (``tvl1``, the default and the paper's, ``farneback`` or ``dis``)
     chooses how flow inputs are computed (for a tiny flow model, 10 positions: about 58 s per
-    video with TV-L1 on a 2-core CPU, 1.4 s with Farneback, 0.5 s with DIS); the other keys
+    video with TV-L1 on a 2-core CPU, 1.4 s with Farneback, 0.5 s with DIS) and ``flow_size``
+    the shorter side of the frames it is computed on (256 as for real videos; 64, the rendered
+    size, is about 16x faster); the other keys
     are `SyntheticConfig` fields (``p_neither=0.8``), values parsed as YAML scalars. The same
     ``seed`` and different splits give different videos.
 
@@ -106,15 +108,15 @@ class _ModalitySubset(Dataset):
 
 
 class SyntheticAVSource(DataSource):
-    """``syntheticav:N[,split=S][,flow_method=M][,key=value...]``: `SyntheticAV` featurised
-    in memory (`SyntheticAV.tensors`); see `parse_syntheticav` for the options."""
+    """``syntheticav:N[,split=S][,flow_method=M][,flow_size=P][,key=value...]``: `SyntheticAV`
+    featurised in memory (`SyntheticAV.tensors`); see `parse_syntheticav` for the options."""
 
     def flow_method(self, arg: str, options: Mapping[str, Any]) -> str | None:
         method = options.get("flow_method")
         return None if method is None else str(method)
 
     def open(self, arg: str, options: Mapping[str, Any], request: SourceRequest) -> Dataset:
-        from ..flow import FlowMethod
+        from ..flow import FLOW_SIZE, FlowMethod
         from .dataset import SyntheticAV
 
         n, options = _count(arg), dict(options)
@@ -125,11 +127,17 @@ class SyntheticAVSource(DataSource):
                 f"data source 'syntheticav:{arg}': flow_method must be one of "
                 f"{', '.join(get_args(FlowMethod))}; got {flow_method!r}"
             )
+        flow_size = options.pop("flow_size", FLOW_SIZE)
+        if isinstance(flow_size, bool) or not isinstance(flow_size, int) or flow_size < 16:
+            raise ConfigError(
+                f"data source 'syntheticav:{arg}': flow_size must be an integer >= 16 (the "
+                f"shorter side of the frames flow is computed on); got {flow_size!r}"
+            )
         shapes = {m: tuple(spec.shape) for m, spec in request.input_spec.items()}
         key = (
             n,
             split,
-            tuple(sorted({**options, "flow_method": flow_method}.items())),
+            tuple(sorted({**options, "flow_method": flow_method, "flow_size": flow_size}.items())),
             request.num_classes,
             request.seed,
             request.segments,
@@ -148,6 +156,7 @@ class SyntheticAVSource(DataSource):
             segments=request.segments,
             train=request.train,
             flow_method=flow_method,
+            flow_size=flow_size,
         )  # type: ignore[arg-type]
         ds.classes = videos.classes  # type: ignore[attr-defined]
         while len(_CACHE) >= _CACHE_SIZE:
