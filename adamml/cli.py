@@ -66,8 +66,7 @@ def _print_metrics(metrics: dict[str, Any], where: Path) -> None:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from .engine.distributed import cleanup, init_distributed
-    from .engine.evaluate import checkpoint_dataset, evaluate
-    from .engine.flowsettings import resolve_flow_method
+    from .engine.evaluate import evaluate
     from .engine.instantiate import model_from_checkpoint
     from .engine.loaders import make_loader
     from .engine.metrics import summarize
@@ -85,20 +84,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     try:
         model, ckpt = model_from_checkpoint(args.checkpoint, map_location=info.device)
         _run_options(model, args)
-        flow_method = resolve_flow_method(
-            ckpt, args.flow_method, input_spec=_computes_flow(args, model)
-        )
-        # flow on demand: only the segments the policy selects are computed
-        ds = checkpoint_dataset(
-            args.data,
-            model,
-            ckpt,
-            segments=args.segments,
-            on_error=args.on_error,
-            flow_dir=args.flow_dir,
-            flow_method=flow_method,
-            flow_on_demand=True,
-        )
+        ds = _checkpoint_data(args, model, ckpt, on_error=args.on_error)
         loader, _ = make_loader(
             ds,
             batch_size=args.batch_size * info.world_size,
@@ -181,8 +167,6 @@ def _add_rule_argument(parser: argparse.ArgumentParser, flag: str = "--rule") ->
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from .engine.calibrate import calibrate, calibrated_path, fusion_gflops, save_calibrated
     from .engine.distributed import DistInfo, resolve_device
-    from .engine.evaluate import checkpoint_dataset
-    from .engine.flowsettings import resolve_flow_method
     from .engine.instantiate import model_from_checkpoint
     from .engine.loaders import make_loader
 
@@ -192,17 +176,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model, ckpt = model_from_checkpoint(args.checkpoint, map_location=device)
     _run_options(model, args)
-    ds = checkpoint_dataset(
-        args.data,
-        model,
-        ckpt,
-        segments=args.segments,
-        flow_dir=args.flow_dir,
-        flow_method=resolve_flow_method(
-            ckpt, args.flow_method, input_spec=_computes_flow(args, model)
-        ),
-        flow_on_demand=True,
-    )
+    ds = _checkpoint_data(args, model, ckpt)
     info = DistInfo(device=device)
     loader, _ = make_loader(
         ds, batch_size=args.batch_size, info=info, train=False, seed=0, workers=args.workers
@@ -512,6 +486,30 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     run_demo(args.out, seed=args.seed, threads=args.threads)
     return 0
+
+
+def _checkpoint_data(
+    args: argparse.Namespace, model: Any, ckpt: Any, *, on_error: str = "raise"
+) -> Any:
+    """What ``eval`` and ``calibrate`` evaluate on: ``--data`` with the checkpoint's inputs and
+    classes, ``--segments``, stored flow or the flow method the checkpoint was trained with
+    (warning on a different ``--flow-method``), flow on demand (only the segments the policy
+    selects are computed)."""
+    from .engine.evaluate import checkpoint_dataset
+    from .engine.flowsettings import resolve_flow_method
+
+    return checkpoint_dataset(
+        args.data,
+        model,
+        ckpt,
+        segments=args.segments,
+        on_error=on_error,
+        flow_dir=args.flow_dir,
+        flow_method=resolve_flow_method(
+            ckpt, args.flow_method, input_spec=_computes_flow(args, model)
+        ),
+        flow_on_demand=True,
+    )
 
 
 def _computes_flow(args: argparse.Namespace, model: Any) -> dict[str, Any]:

@@ -195,7 +195,7 @@ def format_table(seeds: list[dict[str, Any]]) -> str:
 def plot(result: dict[str, Any], path: str | Path) -> Path:
     """Validation GFLOPs (top) and the scale on the cost weights (bottom) per epoch of the
     joint and fine-tune stages, one line per run, solid for the tuning seed."""
-    from adamml._pyplot import pyplot
+    from adamml._pyplot import pyplot, save_figure
 
     plt = pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True)
@@ -223,11 +223,7 @@ def plot(result: dict[str, Any], path: str | Path) -> Path:
     bottom.set_ylabel("scale s on the cost weights")
     bottom.set_xlabel(f"epoch (joint 1-{joint}, then fine-tune with the policy frozen)")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def _die_with_parent() -> None:

@@ -232,7 +232,7 @@ def write_sweep(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
 def draw_sweep(rows: Sequence[dict[str, Any]], path: str | Path, *, title: str = "") -> Path:
     """Accuracy (top-1) against GFLOPs per video, one point per threshold (labelled) and the
     full video as a star; a PNG."""
-    from .._pyplot import pyplot
+    from .._pyplot import pyplot, save_figure
 
     plt = pyplot()
     exits = [r for r in rows if r["threshold"] is not None]
@@ -260,11 +260,7 @@ def draw_sweep(rows: Sequence[dict[str, Any]], path: str | Path, *, title: str =
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 @dataclass(frozen=True)
