@@ -435,7 +435,7 @@ class Trainer:
                         self._state(p), self.out, f"pass_{index:04d}.pt", keep=cfg.keep_checkpoints
                     )
                 barrier(info)
-            return self._final(logger)
+            return self._final(logger, val_set)
         finally:
             logger.close()
 
@@ -510,7 +510,7 @@ class Trainer:
             return False
         return stage in _SELECTABLE
 
-    def _calibrate_to_target(self, weights: str) -> dict[str, Any] | None:
+    def _calibrate_to_target(self, weights: str, val_set: Any) -> dict[str, Any] | None:
         """``loss.target_calibrate``: set the final model's decision thresholds so that it
         meets ``loss.target_gflops`` on the validation videos, and write ``calibrated.pt``.
 
@@ -518,22 +518,25 @@ class Trainer:
         deterministic, so the thresholds agree); rank 0 writes the checkpoint. Returns the
         record for ``metrics.json`` (None when there is nothing to calibrate)."""
         cfg = self.cfg
-        if self.budget is None or not cfg.loss.target_calibrate or not cfg.data.val:
+        if self.budget is None or not cfg.loss.target_calibrate or val_set is None:
             return None
-        if not callable(getattr(getattr(self.model, "policy", None), "set_thresholds", None)):
+        from .calibrate import calibrate, save_calibrated
+        from .replay import thresholds_of
+
+        try:
+            thresholds_of(self.model)
+        except ConfigError as err:
             if self.info.is_main:
                 warnings.warn(
-                    f"loss.target_calibrate: {type(self.model.policy).__name__} has no decision "
-                    "thresholds to calibrate; the run's cost is where the controller left it "
-                    "(set loss.target_calibrate: false to silence this)",
+                    f"loss.target_calibrate: {err}; the run's cost is where the controller left "
+                    "it (set loss.target_calibrate: false to silence this)",
                     stacklevel=2,
                 )
             return None
-        from .calibrate import calibrate, save_calibrated
 
         local = DistInfo(device=self.info.device)
         loader = make_loader(
-            self._dataset(cfg.data.val, False),
+            val_set,
             batch_size=cfg.batch_size,
             info=local,
             train=False,
@@ -560,14 +563,14 @@ class Trainer:
             "val_top1": float(result.metrics["top1"]),
         }
 
-    def _final(self, logger: RunLogger) -> dict[str, Any]:
+    def _final(self, logger: RunLogger, val_set: Any) -> dict[str, Any]:
         cfg, d = self.cfg, self.cfg.data
         barrier(self.info)
         best = self.out / "best.pt"
         weights = "best" if cfg.final == "best" and best.exists() else "last"
         if weights == "best":
             load_state_strict(self.model, load_checkpoint(best)["model"], str(best))
-        calibration = self._calibrate_to_target(weights)
+        calibration = self._calibrate_to_target(weights, val_set)
         split = d.test or d.val or d.train
         loader = self._loader(self._dataset(split, False), False)[0]
         result = evaluate(

@@ -280,3 +280,10 @@ def test_a_run_with_a_target_ends_calibrated_on_it(tmp_path: Path) -> None:
         assert net.policy.threshold_dict() == pytest.approx(record["thresholds"])
         got[share] = record["val_gflops"]
     assert got[0.3] < got[0.6]
+
+
+def test_a_policy_without_thresholds_warns_and_keeps_the_controllers_cost(tmp_path: Path) -> None:
+    with pytest.warns(UserWarning, match="target_calibrate: calibration needs a learned policy"):
+        metrics = _run(tmp_path / "run", loss={"target_gflops": 0.5, "target_step": 0.2})
+    assert "thresholds" not in metrics["budget"]
+    assert not (tmp_path / "run" / "calibrated.pt").exists()
