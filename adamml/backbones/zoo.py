@@ -174,6 +174,15 @@ def tiny_policy(
     return _mobilenet("adamml_tiny_mobilenetv2", modality, num_classes, temporal_pool, drop_rate)
 
 
+@BACKBONES.register("tiny_policy_resnet")
+def tiny_policy_resnet(
+    *, modality: Modality, num_classes: int = 0, temporal_pool: bool = True, drop_rate: float = 0.0
+) -> FrameBackbone:
+    """Tiny visual policy extractor: a narrow TSN ResNet on 2x24x24 views (the ``test_*``
+    models' default; the tiny MobileNetV2 of ``tiny_policy`` does not learn from that view)."""
+    return _resnet_tsn("adamml_tiny_resnet_policy", modality, num_classes, temporal_pool, drop_rate)
+
+
 @BACKBONES.register("tiny_audio_policy")
 def tiny_audio_policy(
     *, modality: Modality, num_classes: int = 0, drop_rate: float = 0.0

@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 # the test_* twins: 4 frames at 32x32 (policy: 2 frames at 24x24), 32x32 audio, tiny backbones
-# with the paper's per-segment cost proportions (adamml.backbones.zoo)
+# with about the paper's per-segment cost proportions (adamml.backbones.zoo, tiny_timm)
 RGB = Modality(
     "rgb",
     channels=3,
@@ -35,7 +35,7 @@ RGB = Modality(
         "size": (32, 32),
         "policy_size": (24, 24),
         "recognition_backbone": "tiny_tsn",
-        "policy_backbone": "tiny_policy",
+        "policy_backbone": "tiny_policy_resnet",
     },
     description="RGB frames, 8 per segment (every 4th of 32), ImageNet-normalised",
     producer="adamml.data.producers:RGBFrames",

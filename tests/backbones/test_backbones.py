@@ -28,6 +28,7 @@ def test_registry_lists_builtins() -> None:
         "tiny_tsn",
         "tiny_audio",
         "tiny_policy",
+        "tiny_policy_resnet",
         "tiny_audio_policy",
     ):
         assert n in names
@@ -35,6 +36,7 @@ def test_registry_lists_builtins() -> None:
         "tiny_audio",
         "tiny_audio_policy",
         "tiny_policy",
+        "tiny_policy_resnet",
         "tiny_tsn",
     ]
 
@@ -46,6 +48,7 @@ def test_registry_lists_builtins() -> None:
         ("tiny_tsn", FLOW, (4, 10, 32, 32), 5),
         ("tiny_audio", AUDIO, (1, 1, 32, 32), 5),
         ("tiny_policy", RGB, (2, 3, 24, 24), 0),
+        ("tiny_policy_resnet", RGB, (2, 3, 24, 24), 0),
         ("tiny_audio_policy", AUDIO, (1, 1, 32, 32), 0),
         ("timm:test_efficientnet", RGB, (4, 3, 32, 32), 3),
     ],

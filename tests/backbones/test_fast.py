@@ -36,10 +36,16 @@ def _plain(net: nn.Module, x: torch.Tensor, features: bool = False) -> torch.Ten
 
 
 @pytest.mark.parametrize(
-    "name,modality", [("tiny_tsn", TINY_RGB), ("tiny_audio", TINY_AUDIO), ("tiny_policy", TINY_RGB)]
+    "name,modality",
+    [
+        ("tiny_tsn", TINY_RGB),
+        ("tiny_audio", TINY_AUDIO),
+        ("tiny_policy", TINY_RGB),
+        ("tiny_policy_resnet", TINY_RGB),
+    ],
 )
 def test_fast_path_equals_plain_forward(name: str, modality) -> None:
-    net, x = _pair(name, modality, num_classes=0 if name == "tiny_policy" else 5)
+    net, x = _pair(name, modality, num_classes=0 if name.startswith("tiny_policy") else 5)
     with torch.inference_mode():
         fast, feats = net(x), net.forward_features(x)
     assert torch.allclose(fast, _plain(net, x), atol=1e-5)

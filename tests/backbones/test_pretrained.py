@@ -102,22 +102,26 @@ def test_create_model_hf_hub_weights_reach_backbone_and_policy_extractor(hub_cac
     import adamml
 
     res = write_fake_timm_repo(hub_cache, "adamml-test/tiny-resnet", "adamml_tiny_resnet")
+    pol = write_fake_timm_repo(
+        hub_cache, "adamml-test/tiny-resnet-policy", "adamml_tiny_resnet_policy"
+    )
     mob = write_fake_timm_repo(hub_cache, "adamml-test/tiny-mobilenet", "adamml_tiny_mobilenetv2")
     model = adamml.create_model(
         "test_adamml_rgb_audio",
         num_classes=3,
         pretrained={
             "rgb": "hf-hub:adamml-test/tiny-resnet",
-            "policy.rgb": "hf-hub:adamml-test/tiny-mobilenet",
+            "policy.rgb": "hf-hub:adamml-test/tiny-resnet-policy",
+            "policy.audio": "hf-hub:adamml-test/tiny-mobilenet",
         },
     )
     rgb, policy_rgb = model.part("rgb"), model.part("policy.rgb")
     assert torch.equal(rgb.layer2[0].conv1.weight, res["layer2.0.conv1.weight"])
-    assert torch.equal(policy_rgb.conv_stem.weight, mob["conv_stem.weight"])
-    assert torch.equal(policy_rgb.blocks[6][0].conv_pw.weight, mob["blocks.6.0.conv_pw.weight"])
-    # parts left out of the dict start random
+    assert torch.equal(policy_rgb.layer4[0].conv2.weight, pol["layer4.0.conv2.weight"])
     audio_policy = model.part("policy.audio")
-    assert not torch.equal(audio_policy.conv_head.weight, mob["conv_head.weight"])
+    assert torch.equal(audio_policy.blocks[6][0].conv_pw.weight, mob["blocks.6.0.conv_pw.weight"])
+    # parts left out of the dict start random
+    assert not torch.equal(model.part("audio").conv_head.weight, mob["conv_head.weight"])
 
 
 def test_create_model_pretrained_true_for_every_part(monkeypatch) -> None:
@@ -135,7 +139,11 @@ def test_create_model_pretrained_true_for_every_part(monkeypatch) -> None:
 
     monkeypatch.setattr(module, "timm_pretrained_state", fake_timm_state)
     model = adamml.create_model("test_adamml_rgb_audio", num_classes=3, pretrained=True)
-    assert sorted(seen) == [*["adamml_tiny_mobilenetv2"] * 3, "adamml_tiny_resnet"]
+    assert sorted(seen) == [
+        *["adamml_tiny_mobilenetv2"] * 2,
+        "adamml_tiny_resnet",
+        "adamml_tiny_resnet_policy",
+    ]
     for part in model.part_names:
         module_ = model.part(part)
         for key, value in module_.state_dict().items():
