@@ -12,8 +12,9 @@ from adamml.cli import main
 
 def train_on_mp4(root: Path, model: str, cost_weights: dict[str, float], **extra: Any) -> Path:
     """Write 8 training and 4 validation SyntheticAV mp4s under ``root/data``, train ``model``
-    through every stage (one epoch each, 2 training / 3 validation segments; ``extra`` config
-    keys added) into ``root/run`` and return that folder."""
+    through every stage (one epoch each, the recipe's pre-training stages included, 2 training /
+    3 validation segments; ``extra`` config keys added) into ``root/run`` and return that
+    folder."""
     from adamml.data.synthetic import write_synthetic_av
 
     train_csv = write_synthetic_av(root / "data", 8, num_val=4, seed=1)
@@ -28,6 +29,7 @@ def train_on_mp4(root: Path, model: str, cost_weights: dict[str, float], **extra
         },
         "schedule": {"warmup_epochs": 1, "joint_epochs": 1, "finetune_epochs": 1},
         "loss": {"cost_weights": cost_weights, "gamma": 10.0},
+        "pretrain": {"epochs": 1},
         "batch_size": 4,
         "seed": 0,
         **extra,

@@ -70,6 +70,7 @@ def run(tmp_path_factory) -> tuple[Path, Path]:
             "flow_method": "dis",
         },
         "schedule": {"warmup_epochs": 1, "joint_epochs": 1, "finetune_epochs": 1},
+        "pretrain": {"epochs": 1},  # the recipe's stages run (on stored flow too), briefly
         "batch_size": 2,
         "seed": 0,
     }

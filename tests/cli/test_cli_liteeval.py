@@ -18,7 +18,7 @@ KEYS = {"top1", "top5", "mAP", "selection_rate", "gflops", "num_videos"}
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("liteeval")
     # the recipe's pre-training of both parts runs, one epoch each
-    out = train_on_mp4(root, "test_liteeval_rgb", {"rgb": 1.0}, pretrain={"epochs": 1})
+    out = train_on_mp4(root, "test_liteeval_rgb", {"rgb": 1.0})
     return root, out
 
 

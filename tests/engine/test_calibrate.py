@@ -100,8 +100,12 @@ def test_other_policies_hit_a_target(policy: str) -> None:
 
 
 class DecisionFeedbackPolicy(nn.Module):
-    """A PolicyLSTM that feeds back its decisions (+-5) instead of its logits: its later
-    margins move with the thresholds, and it has no ``features``/``decide`` to replay."""
+    """A PolicyLSTM that feeds back its decisions (+-5) instead of its logits, and whose margin
+    for a modality rises by ``bonus`` after a segment that selected it: its later margins move
+    with the thresholds by construction (whatever the initial weights), and it has no
+    ``features``/``decide`` to replay."""
+
+    bonus = 0.5
 
     def __init__(self, inner: nn.Module) -> None:
         super().__init__()
@@ -127,11 +131,15 @@ class DecisionFeedbackPolicy(nn.Module):
         state = p.init_state(feats.shape[0], feats.device, feats.dtype)
         h, c, prev = state
         decisions, logits = [], []
+        selected = feats.new_zeros(feats.shape[0], len(self.modalities))
         for t in range(feats.shape[1]):
             h, c = p.lstm(torch.cat([feats[:, t], prev], dim=-1), (h, c))
             raw = p._raw_logits(h)
             z = rearrange(raw, "b (m k) -> b m k", k=2)
+            spread = (z[..., 1] - z[..., 0]).std()  # the bonus in units of this margin spread
+            z = z + torch.stack([torch.zeros_like(selected), self.bonus * spread * selected], -1)
             d = p.gate(p._thresholded(z))[..., 1]
+            selected = d
             prev = 5.0 * (2 * d - 1).repeat_interleave(2, dim=-1)
             decisions.append(d)
             logits.append(z)

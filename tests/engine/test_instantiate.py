@@ -12,7 +12,9 @@ from adamml.errors import CheckpointError, ConfigError
 
 def test_policy_extractors_initialise_from_unimodal_models(tmp_path) -> None:
     torch.manual_seed(0)
-    rgb = adamml.create_model("test_unimodal_rgb", num_classes=6, backbones={"rgb": "tiny_policy"})
+    rgb = adamml.create_model(
+        "test_unimodal_rgb", num_classes=6, backbones={"rgb": "tiny_policy_resnet"}
+    )
     audio = adamml.create_model("test_unimodal_audio", num_classes=6)
     torch.save({"model": rgb.state_dict()}, tmp_path / "rgb.pt")
     torch.save(audio.state_dict(), tmp_path / "audio.pt")  # a plain state dict works too
@@ -153,7 +155,7 @@ def test_a_part_model_needs_the_plugins_of_its_parent() -> None:
 
     part = part_model(3, parent="test_adamml_rgb_audio", part="policy.rgb")
     assert part.components["adamml.models"] == ("test_adamml_rgb_audio",)
-    assert "tiny_policy" in part.components["adamml.backbones"]
+    assert "tiny_policy_resnet" in part.components["adamml.backbones"]
     assert plugin_record(part, PART_MODEL) == []  # all built in
 
 

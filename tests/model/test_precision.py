@@ -42,7 +42,7 @@ def test_precision_is_checked_and_training_backpropagates_through_autocast() -> 
     out = model(x)
     (out.logits.sum() + out.decisions.sum()).backward()
     assert all(p.grad is not None for p in model.router.parameters())
-    assert model.policy.backbones["rgb"].conv_stem.weight.grad is not None
+    assert model.policy.backbones["rgb"].conv1.weight.grad is not None
 
 
 def test_trainer_runs_fp16_with_a_gradient_scaler(tmp_path) -> None:

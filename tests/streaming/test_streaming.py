@@ -210,8 +210,18 @@ def test_a_calibrated_policy_streams_with_its_thresholds(policy: str) -> None:
     x = inputs_for(model, 3, 4, seed=2)
     mixed_policy(model, x)
     with torch.no_grad():
-        before = model(x).decisions
-        model.policy.set_thresholds({"rgb": 0.7, "audio": -0.7})
+        out = model(x)
+        before = out.decisions
+        # thresholds between two neighbouring margins, away from ties: RGB near the top (fewer
+        # selected), audio near the bottom (more selected), whatever the initial weights
+        margins = out.policy_logits[..., 1] - out.policy_logits[..., 0]  # (B, S, M)
+
+        def between(k: int, q: float) -> float:
+            d = margins[..., k].flatten().sort().values
+            i = int(q * (len(d) - 2))
+            return float(d[i] + d[i + 1]) / 2
+
+        model.policy.set_thresholds({"rgb": between(0, 0.8), "audio": between(1, 0.2)})
         want = model(x)
     assert not torch.equal(before, want.decisions)  # the thresholds do change decisions
     got = stream_over(model, x).output()
