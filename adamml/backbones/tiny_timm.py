@@ -93,40 +93,33 @@ _CFG: dict[str, Any] = {
 }
 
 
-@register_model
-def adamml_tiny_resnet(pretrained: bool = False, **kwargs: Any) -> TinyResNet:
-    """Tiny timm ResNet (BasicBlock x [1, 1, 1, 1]) for the ``test_*`` models."""
+def _tiny_resnet(
+    name: str, stem_width: int, channels: tuple[int, ...], pretrained: bool, **kwargs: Any
+) -> TinyResNet:
+    """A `TinyResNet` with one BasicBlock per stage, built and registered through timm."""
     args: dict[str, Any] = dict(
         block=BasicBlock,
         layers=(1, 1, 1, 1),
-        stem_width=12,
+        stem_width=stem_width,
         stem_kernel=3,
-        channels=(28, 48, 96, 192),
+        channels=channels,
         zero_init_last=False,
     )
     cfg = dict(_CFG, first_conv="conv1", classifier="fc")
     kwargs["pretrained_cfg"] = kwargs.get("pretrained_cfg") or cfg
-    return build_model_with_cfg(
-        TinyResNet, "adamml_tiny_resnet", pretrained, **dict(args, **kwargs)
-    )
+    return build_model_with_cfg(TinyResNet, name, pretrained, **dict(args, **kwargs))
+
+
+@register_model
+def adamml_tiny_resnet(pretrained: bool = False, **kwargs: Any) -> TinyResNet:
+    """Tiny timm ResNet (BasicBlock x [1, 1, 1, 1]) for the ``test_*`` models."""
+    return _tiny_resnet("adamml_tiny_resnet", 12, (28, 48, 96, 192), pretrained, **kwargs)
 
 
 @register_model
 def adamml_tiny_resnet_policy(pretrained: bool = False, **kwargs: Any) -> TinyResNet:
     """Narrow tiny timm ResNet (4-wide stem, stages 8-48) for the ``test_*`` visual policies."""
-    args: dict[str, Any] = dict(
-        block=BasicBlock,
-        layers=(1, 1, 1, 1),
-        stem_width=4,
-        stem_kernel=3,
-        channels=(8, 12, 24, 48),
-        zero_init_last=False,
-    )
-    cfg = dict(_CFG, first_conv="conv1", classifier="fc")
-    kwargs["pretrained_cfg"] = kwargs.get("pretrained_cfg") or cfg
-    return build_model_with_cfg(
-        TinyResNet, "adamml_tiny_resnet_policy", pretrained, **dict(args, **kwargs)
-    )
+    return _tiny_resnet("adamml_tiny_resnet_policy", 4, (8, 12, 24, 48), pretrained, **kwargs)
 
 
 @register_model
