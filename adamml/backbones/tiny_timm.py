@@ -15,10 +15,11 @@ policy view 2x24x24, audio 1x32x32; see ``docs/cost.md``):
   of 8, 12, 24, 48 channels: ~3.5 % of the tiny RGB network on the 2x24x24 policy view (the
   paper's MobileNetV2 policy view costs 2.7 % of its ResNet-50). It is the visual policy
   extractor of the ``test_*`` models because the tiny MobileNetV2 does not learn from that
-  view: trained as a 6-class classifier on SyntheticAV's 24x24 policy views (20 epochs, Adam
-  3e-3, 400 videos), the MobileNetV2 stayed at 12-19 % top-1 (chance 8-17 %) on four
-  datasets where this network reached 27-48 %, and a MobileNetV2 four times as wide did no
-  better (20 %); see ``docs/training.md``.
+  view: trained as a 6- or 12-class classifier on SyntheticAV's 24x24 policy views (20
+  epochs, Adam 3e-3, 400 videos), the MobileNetV2 stayed at 12-19 % top-1 (chance 8-17 %) on
+  four datasets where this network reached 33-57 %, and a wider MobileNetV2 (16-wide stem,
+  stages up to 96 channels) did no better (20 %); see ``benchmarks/policy_extractor.py`` and
+  ``docs/components/backbones.md``.
 """
 
 from __future__ import annotations
