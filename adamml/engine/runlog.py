@@ -35,10 +35,15 @@ def check_finite(value: float, *, stage: str, epoch: int, step: int, what: str =
 def progress(
     iterable: Iterable[Any], *, enabled: bool, desc: str, total: int | None = None
 ) -> Iterator[Any]:
-    """A tqdm bar on rank 0; ``disable=None`` keeps it quiet when stderr is not a TTY."""
+    """A tqdm bar on rank 0; ``disable=None`` keeps it quiet when stderr is not a TTY.
+
+    The plain ``tqdm`` class, not ``tqdm.auto``'s: that one is tqdm's asyncio class, whose
+    constructor already calls ``iter(iterable)``, so a DataLoader was started twice per pass
+    (its workers too) and a progress bar changed the run (one more draw from the global RNG).
+    """
     if not enabled:
         return iter(iterable)
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return iter(
         tqdm(iterable, desc=desc, total=total, disable=None, leave=False, dynamic_ncols=True)
