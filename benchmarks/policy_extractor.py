@@ -3,10 +3,10 @@
 The recipe pre-trains the policy's RGB extractor as a classifier on the policy's view (2 frames
 at 24x24 for the ``test_*`` models) before joint training; where that stage stays near chance,
 the joint policy cannot tell segments apart and keeps RGB everywhere (docs/training.md). This
-script runs exactly that stage (``adamml.engine.recipe:part_model`` with part ``policy.rgb``,
-the recipe's optimiser: Adam 3e-3, 20 epochs) with each candidate extractor on several
-SyntheticAV variants of the robustness sweep, and prints validation top-1 and the extractor's
-cost as a share of the tiny RGB recognition network.
+script runs exactly that stage, its config taken from `adamml.engine.recipe.pretraining_plan`
+(``adamml.engine.recipe:part_model`` with part ``policy.rgb``, Adam 3e-3, 20 epochs), with each
+candidate extractor on several SyntheticAV variants of the robustness sweep, and prints
+validation top-1 and the extractor's cost as a share of the tiny RGB recognition network.
 
 Usage::
 
@@ -27,13 +27,16 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from _common import cpu_model
 
 from adamml.data.synthetic.source import syntheticav_source
+
+if TYPE_CHECKING:
+    from adamml.engine import TrainConfig
 
 # (name, K, SyntheticConfig options, seed): the sweep's cells where the policy kept RGB on every
 # segment, and one where it learned (distractors, seed 0)
@@ -47,31 +50,31 @@ CASES: tuple[tuple[str, int, dict[str, Any], int], ...] = (
 EXTRACTORS = ("tiny_policy", "tiny_policy_resnet")
 
 
-def stage_config(extractor: str, k: int, options: dict[str, Any], seed: int) -> dict[str, Any]:
-    """The recipe's ``policy.rgb`` pre-training stage with ``extractor`` as the RGB extractor."""
-    parent_args = {
-        "policy_args": {"backbones": {"rgb": extractor, "audio": "tiny_audio_policy"}},
-    }
-    return {
-        "model": "adamml.engine.recipe:part_model",
-        "model_args": {
-            "parent": "test_adamml_rgb_audio",
-            "part": "policy.rgb",
-            "parent_args": parent_args,
-        },
-        "num_classes": k,
-        "data": {
-            "train": syntheticav_source(400, "train", options),
-            "val": syntheticav_source(150, "val", options),
-        },
-        "schedule": {"epochs": 20},
-        "pretrain": "none",
-        "optim": {"optimizer": "adam", "lr": 0.003},
-        "eval_every": 5,
-        "keep_checkpoints": 1,
-        "workers": 0,
-        "seed": seed,
-    }
+def stage_config(extractor: str, k: int, options: dict[str, Any], seed: int) -> TrainConfig:
+    """The recipe's ``policy.rgb`` pre-training stage (`adamml.engine.recipe.pretraining_plan`)
+    of a plain ``test_adamml_rgb_audio`` config whose RGB policy extractor is ``extractor``."""
+    from adamml.engine import TrainConfig
+    from adamml.engine.instantiate import build_model
+    from adamml.engine.recipe import pretraining_plan
+
+    plain = TrainConfig.from_dict(
+        {
+            "model": "test_adamml_rgb_audio",
+            "model_args": {
+                "policy_args": {"backbones": {"rgb": extractor, "audio": "tiny_audio_policy"}}
+            },
+            "num_classes": k,
+            "data": {
+                "train": syntheticav_source(400, "train", options),
+                "val": syntheticav_source(150, "val", options),
+            },
+            "keep_checkpoints": 1,
+            "workers": 0,
+            "seed": seed,
+        }
+    )
+    model = build_model(plain.model, plain.num_classes, plain.model_args)
+    return next(st.config for st in pretraining_plan(plain, model) if st.name == "policy.rgb")
 
 
 def run_one(extractor: str, case: int, out: str) -> dict[str, Any]:
@@ -79,7 +82,7 @@ def run_one(extractor: str, case: int, out: str) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    from adamml.engine import TrainConfig, Trainer
+    from adamml.engine import Trainer
 
     name, k, options, seed = CASES[case]
     folder = Path(out) / f"{extractor}-{name}-s{seed}"
@@ -88,8 +91,7 @@ def run_one(extractor: str, case: int, out: str) -> dict[str, Any]:
     if done.exists():
         metrics = json.loads(done.read_text())
     else:
-        cfg = TrainConfig.from_dict(stage_config(extractor, k, options, seed))
-        metrics = Trainer(cfg, folder).run()
+        metrics = Trainer(stage_config(extractor, k, options, seed), folder).run()
     return {
         "extractor": extractor,
         "variant": name,
