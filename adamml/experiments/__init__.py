@@ -15,6 +15,6 @@ Nothing in `adamml.engine` imports this package.
 
 from __future__ import annotations
 
-from .compare import METHODS, Comparison, compare, derived_config
+from .compare import METHODS, OPTIONAL_METHODS, Comparison, compare, derived_config
 
-__all__ = ["METHODS", "Comparison", "compare", "derived_config"]
+__all__ = ["METHODS", "OPTIONAL_METHODS", "Comparison", "compare", "derived_config"]

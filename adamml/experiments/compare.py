@@ -4,8 +4,10 @@
 config (an AdaMML model, no init) ──► adamml   pre-training stages, warm-up, joint, fine-tune
                                          │ pre-trained recognition backbones (init)
                                          ├──► fusion   same model, policy "all"
-                                         └──► random   same model, policy "random",
-                                                       p = AdaMML's selection rates
+                                         ├──► random   same model, policy "random",
+                                         │             p = AdaMML's selection rates
+                                         └──► random_cost  (optional) policy "random",
+                                                       one p = AdaMML's GFLOPs / fusion's
 ```
 
 Every run is an ordinary [`Trainer`][adamml.engine.trainer.Trainer] run in its own folder. The
@@ -13,7 +15,11 @@ baselines start from the recognition backbones AdaMML's recipe pre-trained (the 
 weighted fusion from the unimodal networks too) and train for the sum of AdaMML's stages. The
 random policy keeps each modality with AdaMML's measured selection rate (AdaMML Table 8,
 "Random (Train+Test)"), so it costs about the same and differs only in *which* segments it
-looks at.
+looks at. That is the stricter of two ways to match the cost: it also copies *how often* AdaMML
+uses each modality, which is itself learned. The optional ``random_cost`` is the paper's random
+policy (one keep probability for every modality, Table 8) with that probability set so that its
+GFLOPs equal AdaMML's (``p = AdaMML's GFLOPs / fusion's``, the policy's own cost included, so the
+baseline gets slightly more recognition budget than AdaMML).
 """
 
 from __future__ import annotations
@@ -27,10 +33,14 @@ from typing import Any
 from ..engine.config import TrainConfig
 from ..engine.trainer import Trainer
 
-__all__ = ["METHODS", "Comparison", "compare", "derived_config", "run_config"]
+__all__ = ["METHODS", "OPTIONAL_METHODS", "Comparison", "compare", "derived_config", "run_config"]
 
 METHODS: tuple[str, ...] = ("adamml", "fusion", "random")
-"""The methods of a comparison, in training order (the baselines need AdaMML's results)."""
+"""The methods of a comparison by default, in training order (the baselines need AdaMML's
+results)."""
+
+OPTIONAL_METHODS: tuple[str, ...] = ("random_cost",)
+"""Methods `compare` also trains when asked (after fusion, whose GFLOPs they need)."""
 
 
 @dataclass
@@ -41,23 +51,29 @@ class Comparison:
         metrics: ``{method: metrics.json of its run}``.
         folders: ``{method: run folder}``.
         random_p: the random policy's keep probability per modality.
+        random_cost_p: ``random_cost``'s one keep probability (None when it did not run).
         seconds: wall time per method.
     """
 
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     folders: dict[str, Path] = field(default_factory=dict)
     random_p: dict[str, float] = field(default_factory=dict)
+    random_cost_p: float | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
     def relations(self) -> dict[str, float]:
         """AdaMML minus fusion (top-1 points), AdaMML's GFLOPs over fusion's, AdaMML minus
-        random (points): the three numbers a comparison is judged by."""
+        random (points): the three numbers a comparison is judged by; plus AdaMML minus
+        ``random_cost`` when that ran."""
         a, f, r = (self.metrics[m] for m in METHODS)
-        return {
+        out = {
             "adamml_minus_fusion": a["top1"] - f["top1"],
             "gflops_ratio": a["gflops"] / f["gflops"] if f["gflops"] else float("nan"),
             "adamml_minus_random": a["top1"] - r["top1"],
         }
+        if "random_cost" in self.metrics:
+            out["adamml_minus_random_cost"] = a["top1"] - self.metrics["random_cost"]["top1"]
+        return out
 
 
 def derived_config(
@@ -65,11 +81,13 @@ def derived_config(
     method: str,
     *,
     init: Mapping[str, str] = (),
-    random_p: Mapping[str, float] | None = None,
+    random_p: Mapping[str, float] | float | None = None,
 ) -> dict[str, Any]:
     """The config of ``method`` derived from AdaMML's raw config ``raw``.
 
-    ``fusion`` and ``random`` replace the policy (``model_args.policy``), take ``init``
+    ``fusion``, ``random`` and ``random_cost`` replace the policy (``model_args.policy``;
+    ``random_p`` is a keep probability per modality for ``random``, one number for
+    ``random_cost``), take ``init``
     (AdaMML's pre-trained recognition backbones), drop ``loss.target_gflops`` (they have no
     policy to steer), and train one supervised stage as long as AdaMML's three stages together.
     """
@@ -80,11 +98,15 @@ def derived_config(
     args.pop("policy_args", None)
     if method == "fusion":
         args["policy"] = "all"
-    elif method == "random":
+    elif method in ("random", "random_cost"):
+        if method == "random_cost" and not isinstance(random_p, (int, float)):
+            raise ValueError(f"random_cost takes one keep probability; got {random_p!r}")
+        p = float(random_p) if method == "random_cost" else dict(random_p or {})  # type: ignore[arg-type]
         args["policy"] = "random"
-        args["policy_args"] = {"p": dict(random_p or {}), "seed": int(out.get("seed", 0))}
+        args["policy_args"] = {"p": p, "seed": int(out.get("seed", 0))}
     else:
-        raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+        known = ", ".join(METHODS + OPTIONAL_METHODS)
+        raise ValueError(f"unknown method {method!r}; known: {known}")
     out["model_args"] = args
     loss = dict(out.get("loss") or {})
     if loss.pop("target_gflops", None) is not None:  # a baseline has no policy to steer
@@ -147,7 +169,8 @@ def compare(
     Args:
         raw: AdaMML's training config.
         out: one folder per method is made in it.
-        methods: a subset of `METHODS` (AdaMML always runs first).
+        methods: names from `METHODS` and `OPTIONAL_METHODS` (AdaMML always runs first;
+            ``random_cost`` needs ``fusion``).
         show_progress: tqdm bars.
         base_dir: where relative manifest paths resolve (the config's folder).
         echo: a line per finished run (default: print).
@@ -156,10 +179,17 @@ def compare(
         A [`Comparison`][adamml.experiments.compare.Comparison].
     """
     say = echo or (lambda line: print(line, flush=True))
+    known = METHODS + OPTIONAL_METHODS
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; known: {', '.join(known)}")
+    if "random_cost" in methods and "fusion" not in methods:
+        raise ValueError("random_cost needs fusion's GFLOPs: add 'fusion' to methods")
     out = Path(out)
     result = Comparison()
-    for method in ("adamml", *[m for m in methods if m != "adamml"]):
+    for method in ("adamml", *[m for m in known if m in methods and m != "adamml"]):
         init = {}
+        p: Mapping[str, float] | float | None = None
         if method != "adamml":
             adamml = result.metrics["adamml"]
             init = _recognition_init(adamml, tuple(adamml["selection_rate"]))
@@ -167,9 +197,13 @@ def compare(
                 result.random_p = {
                     m: round(r / 100.0, 4) for m, r in adamml["selection_rate"].items()
                 }
+                p = result.random_p
+            elif method == "random_cost":
+                ratio = adamml["gflops"] / result.metrics["fusion"]["gflops"]
+                result.random_cost_p = p = round(min(1.0, ratio), 4)
         folder = out / method
         metrics, result.seconds[method], _ = run_config(
-            derived_config(raw, method, init=init, random_p=result.random_p),
+            derived_config(raw, method, init=init, random_p=p),
             folder,
             show_progress=show_progress,
             base_dir=base_dir,
