@@ -284,8 +284,8 @@ class AdaMML(nn.Module):
 
     def configure_inference(self, **options: Any) -> AdaMML:
         """Set fields of every backbone's eval fast path
-        (`InferenceOptions`: ``enabled``,
-        ``fold_bn``, ``channels_last``, ``chunk_mb``, ``compile``); returns self.
+        (`InferenceOptions`: ``enabled``, ``fold_bn``, ``fuse_act``, ``channels_last``,
+        ``chunk_mb``, ``compile``); returns self.
 
         Example:
             >>> model.configure_inference(compile=True, chunk_mb=64)  # doctest: +SKIP

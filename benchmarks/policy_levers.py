@@ -8,9 +8,11 @@ adding one lever to the row above:
 1. the plain module in NCHW, as main ran it before the fast path (488c664),
 2. channels_last weights and inputs (what training uses too),
 3. the eval inference copy with BatchNorm folded into the convolutions, all segments at once,
-4. segments in chunks of the default activation budget: **the default path**,
-5. ``torch.compile`` of the inference copies (first call not timed; its time is printed),
-6. the default path in bf16 (where the CPU has bf16 matrix units).
+4. the folded norms' activations (MobileNetV2's ReLU6) applied inside the convolutions by
+   oneDNN (CPU, float32),
+5. segments in chunks of the default activation budget: **the default path**,
+6. ``torch.compile`` of the inference copies (first call not timed; its time is printed),
+7. the default path in bf16 (where the CPU has bf16 matrix units).
 
 Every figure is a ratio to numbers measured in the same run. Usage:
 ``python benchmarks/policy_levers.py [--batch 1 8] [--threads 2] [--repeats 3] [--no-compile]``
@@ -63,10 +65,11 @@ def main() -> None:
         ("+ channels_last", {"enabled": False}, True, "fp32"),
         (
             "+ inference copy, BatchNorm folded, all segments at once",
-            {"enabled": True, "chunk_mb": None},
+            {"enabled": True, "chunk_mb": None, "fuse_act": False},
             True,
             "fp32",
         ),
+        ("+ activations fused into the convolutions", {"fuse_act": True}, True, "fp32"),
         ("+ chunks (default budget) = **default path**", {"chunk_mb": "auto"}, True, "fp32"),
     ]
     if not args.no_compile:

@@ -5,6 +5,7 @@ cached *inference copy* of itself instead of itself:
 
 ```
 weights ──(first eval call, or after they change)──► copy ─► fold BatchNorm into the convs
+                                                           ─► fuse their activations (CPU)
                                                            ─► channels_last (4-d weights)
                                                            ─► cast to the autocast dtype
                                                            ─► torch.compile (optional)
@@ -14,6 +15,11 @@ x (N, T, C, H, W) ──► chunks of n segments ──► copy(chunk) ──►
 - **BatchNorm folding**: in eval a BatchNorm is an affine map, so it is merged into the weights
   of the convolution that feeds it; timm's ``BatchNormAct2d`` keeps its activation. The folded
   copy is checked against the original on the first chunk and discarded if they differ.
+- **Activation fusion** (CPU, float32): a folded norm's activation (timm's ``BatchNormAct2d``:
+  ReLU, ReLU6, SiLU) is applied by oneDNN inside the convolution's kernel instead of as a
+  separate pass over the activation (MobileNetV2's ReLU6 was 14 % of the policy's time,
+  `benchmarks/policy_levers.py`). Other devices and dtypes run the convolution and the
+  activation as before.
 - **channels_last**: oneDNN's (CPU) and cuDNN's fastest convolutions take NHWC.
 - **Chunks**: on a CPU, a batch whose largest activation outgrows the caches runs far below the
   matrix peak (TSN ResNet-50: 40 % of it on 10 segments at once, 55 % one segment at a time), so
@@ -41,6 +47,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "InferenceOptions",
+    "ConvAct",
     "FastPath",
     "fold_batchnorm",
     "largest_activation_bytes",
@@ -83,6 +90,8 @@ class InferenceOptions:
     Attributes:
         enabled: use the fast path at all (``False``: the plain module, as in training).
         fold_bn: fold BatchNorm into the preceding convolutions.
+        fuse_act: with ``fold_bn``, apply a folded norm's activation inside the convolution
+            (oneDNN, CPU float32; elsewhere the same module runs them one after the other).
         channels_last: NHWC weights and inputs.
         chunk_mb: MiB budget of a chunk's largest activation; ``"auto"`` takes
             `DEFAULT_CHUNK_MB` for the device; ``None`` never chunks.
@@ -92,6 +101,7 @@ class InferenceOptions:
 
     enabled: bool = True
     fold_bn: bool = True
+    fuse_act: bool = True
     channels_last: bool = True
     chunk_mb: float | str | None = "auto"
     compile: bool = False
@@ -122,6 +132,66 @@ class _FoldedNorm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.act(self.drop(x))
+
+
+def _onednn_activation(act: nn.Module) -> tuple[str, list[float]] | None:
+    """oneDNN's name and scalars of a post-op equal to ``act``, or None."""
+    if type(act) is nn.ReLU:
+        return "relu", []
+    if type(act) is nn.ReLU6:
+        return "hardtanh", [0.0, 6.0]
+    if type(act) is nn.Hardtanh:
+        return "hardtanh", [float(act.min_val), float(act.max_val)]
+    if type(act) is nn.SiLU:
+        return "swish", []
+    return None
+
+
+class ConvAct(nn.Module):
+    """A convolution and the activation after it in one oneDNN call on a CPU in float32
+    (``mkldnn._convolution_pointwise``, the kernel ``torch.compile`` uses for the same fusion);
+    anywhere else ``act(conv(x))``. Built by `fold_batchnorm` with ``fuse_act=True``.
+
+    Args:
+        conv: a 2-d convolution with numeric padding and zero padding mode.
+        act: an activation `fusable` accepts.
+    """
+
+    def __init__(self, conv: nn.Conv2d, act: nn.Module) -> None:
+        super().__init__()
+        post = _onednn_activation(act)
+        if post is None or not self.fusable(conv, act):
+            raise ValueError(f"cannot fuse {type(conv).__name__} with {type(act).__name__}")
+        self.conv, self.act = conv, act
+        self.post_op, self.scalars = post
+
+    @staticmethod
+    def fusable(conv: nn.Module, act: nn.Module) -> bool:
+        """Whether ``conv`` and ``act`` can be one `ConvAct`."""
+        return (
+            type(conv) is nn.Conv2d
+            and conv.padding_mode == "zeros"
+            and not isinstance(conv.padding, str)
+            and _onednn_activation(act) is not None
+            and torch.backends.mkldnn.is_available()
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        conv = self.conv
+        if x.device.type == "cpu" and x.dtype == conv.weight.dtype == torch.float32:
+            return torch.ops.mkldnn._convolution_pointwise(
+                x,
+                conv.weight,
+                conv.bias,
+                list(conv.padding),
+                list(conv.stride),
+                list(conv.dilation),
+                conv.groups,
+                self.post_op,
+                self.scalars,
+                "",
+            )
+        return self.act(conv(x))
 
 
 def _pairs(
@@ -161,8 +231,18 @@ def _pairs(
     return pairs
 
 
+def _set_submodule(root: nn.Module, name: str, value: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, child, value)
+
+
 def fold_batchnorm(
-    module: nn.Module, sample: Tensor, run: Callable[[Tensor], Any] | None = None
+    module: nn.Module,
+    sample: Tensor,
+    run: Callable[[Tensor], Any] | None = None,
+    *,
+    fuse_act: bool = False,
 ) -> int:
     """Fold every eval-mode BatchNorm that reads only a convolution's output into that
     convolution, in place.
@@ -171,6 +251,8 @@ def fold_batchnorm(
         module: a module in eval mode (its convolutions' weights change).
         sample: an input to trace which convolution feeds which norm.
         run: how to call the module on ``sample`` (default ``module(sample)``).
+        fuse_act: where the norm carries an activation (timm's ``BatchNormAct2d``) and no
+            dropout, replace the convolution by a `ConvAct` that applies it.
 
     Returns:
         How many norms were folded.
@@ -181,6 +263,7 @@ def fold_batchnorm(
         1
     """
     pairs = _pairs(module, sample, run or module)
+    conv_names = {m: n for n, m in module.named_modules()}
     for conv, name, norm in pairs:
         scale = (
             norm.weight / torch.sqrt(norm.running_var + norm.eps)
@@ -192,9 +275,11 @@ def fold_batchnorm(
             conv.weight.mul_(scale.reshape(-1, 1, 1, 1).to(conv.weight))
             bias = shift.to(conv.weight) if conv.bias is None else conv.bias * scale + shift
             conv.bias = nn.Parameter(bias.detach().clone(), requires_grad=False)
-        parent_name, _, child = name.rpartition(".")
-        parent = module.get_submodule(parent_name) if parent_name else module
-        setattr(parent, child, _FoldedNorm(norm))
+        rest = _FoldedNorm(norm)
+        if fuse_act and isinstance(rest.drop, nn.Identity) and ConvAct.fusable(conv, rest.act):
+            _set_submodule(module, conv_names[conv], ConvAct(conv, rest.act))
+            rest = nn.Identity()
+        _set_submodule(module, name, rest)
     return len(pairs)
 
 
@@ -271,7 +356,7 @@ class FastPath:
             with torch.autocast(sample.device.type, enabled=False):
                 method = "forward_features" if features else "forward"
                 reference = getattr(fast, method)(probe)
-                folded = fold_batchnorm(fast, probe, getattr(fast, method))
+                folded = fold_batchnorm(fast, probe, getattr(fast, method), fuse_act=opts.fuse_act)
                 if torch.allclose(getattr(fast, method)(probe), reference, rtol=1e-3, atol=1e-4):
                     self.folded = folded
                 else:  # a fold that changes the output (an unusual graph): undo it

@@ -10,6 +10,7 @@ import adamml
 from adamml.backbones import create_backbone
 from adamml.backbones.base import _FAST
 from adamml.backbones.fast import (
+    ConvAct,
     FastPath,
     InferenceOptions,
     fold_batchnorm,
@@ -51,6 +52,51 @@ def test_fast_path_equals_plain_forward(name: str, modality) -> None:
     assert torch.allclose(fast, _plain(net, x), atol=1e-5)
     assert torch.allclose(feats, _plain(net, x, features=True), atol=1e-5)
     assert _FAST[net].folded > 0  # BatchNorm was folded into the convolutions
+
+
+def _copy_modules(net: nn.Module) -> list[nn.Module]:
+    (call,) = _FAST[net]._copies.values()
+    return list(call.__self__.modules())
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_norm_activations_are_fused_into_the_convolutions(fuse: bool) -> None:
+    """MobileNetV2's BatchNormAct2d(ReLU6) becomes one oneDNN call with its convolution; the
+    output is the plain module's either way."""
+    net, x = _pair("tiny_policy", TINY_RGB, num_classes=0)
+    net.inference_options = net.inference_options.replace(fuse_act=fuse)
+    with torch.inference_mode():
+        out = net(x)
+    fused = [m for m in _copy_modules(net) if isinstance(m, ConvAct)]
+    assert (len(fused) > 0) is fuse
+    assert all(m.post_op == "hardtanh" and m.scalars == [0.0, 6.0] for m in fused)
+    assert torch.allclose(out, _plain(net, x), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "act",
+    [nn.ReLU(), nn.ReLU6(), nn.SiLU(), nn.Hardtanh(-1.0, 2.0)],
+    ids=lambda a: type(a).__name__,
+)
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_conv_act_equals_the_activation_after_the_convolution(act, layout) -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(6, 6, 3, stride=2, padding=1, groups=3).eval()
+    fused = ConvAct(conv, act).to(memory_format=layout)
+    x = torch.randn(2, 6, 9, 9).contiguous(memory_format=layout)
+    with torch.no_grad():
+        ref = act(conv(x))
+        assert torch.allclose(fused(x), ref, atol=1e-5)
+        # other dtypes run the two modules one after the other
+        assert torch.allclose(fused.double()(x.double()), act(conv.double()(x.double())))
+
+
+def test_conv_act_refuses_what_onednn_cannot_fuse() -> None:
+    with pytest.raises(ValueError, match="cannot fuse Conv2d with GELU"):
+        ConvAct(nn.Conv2d(2, 2, 3), nn.GELU())
+    with pytest.raises(ValueError, match="cannot fuse"):
+        ConvAct(nn.Conv2d(2, 2, 3, padding="same"), nn.ReLU())
+    assert not ConvAct.fusable(nn.Conv2d(2, 2, 3, padding_mode="reflect"), nn.ReLU())
 
 
 def test_chunks_give_the_same_result_and_training_is_untouched() -> None:
