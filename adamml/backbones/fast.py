@@ -147,6 +147,17 @@ def _onednn_activation(act: nn.Module) -> tuple[str, list[float]] | None:
     return None
 
 
+def _onednn_fusion_available() -> bool:
+    """Whether this PyTorch build has oneDNN's fused convolution."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        torch.ops.mkldnn._convolution_pointwise  # noqa: B018 - looked up, not called
+    except (AttributeError, RuntimeError):
+        return False
+    return True
+
+
 class ConvAct(nn.Module):
     """A convolution and the activation after it in one oneDNN call on a CPU in float32
     (``mkldnn._convolution_pointwise``, the kernel ``torch.compile`` uses for the same fusion);
@@ -173,7 +184,7 @@ class ConvAct(nn.Module):
             and conv.padding_mode == "zeros"
             and not isinstance(conv.padding, str)
             and _onednn_activation(act) is not None
-            and torch.backends.mkldnn.is_available()
+            and _onednn_fusion_available()
         )
 
     def forward(self, x: Tensor) -> Tensor:
