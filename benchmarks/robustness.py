@@ -230,7 +230,7 @@ def format_table(cells: list[dict[str, Any]]) -> str:
             f"{num(c.get('adamml_minus_random_cost'), '+.2f')} | {rates} | "
             f"{yes(c['passed'])} | {yes(c.get('passed_cost'))} |"
         )
-    for key, what in (("passed", "random at AdaMML's rates"), ("passed_cost", "cost-matched")):
+    for key, what in (("passed", "per-modality-rate"), ("passed_cost", "cost-matched")):
         judged = [c for c in cells if c.get(key) is not None]
         passed = sum(c[key] for c in judged)
         lines.append(
