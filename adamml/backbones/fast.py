@@ -5,7 +5,7 @@ cached *inference copy* of itself instead of itself:
 
 ```
 weights ──(first eval call, or after they change)──► copy ─► fold BatchNorm into the convs
-                                                           ─► fuse their activations (CPU)
+                                                           ─► fuse their activations (option)
                                                            ─► channels_last (4-d weights)
                                                            ─► cast to the autocast dtype
                                                            ─► torch.compile (optional)
@@ -15,11 +15,11 @@ x (N, T, C, H, W) ──► chunks of n segments ──► copy(chunk) ──►
 - **BatchNorm folding**: in eval a BatchNorm is an affine map, so it is merged into the weights
   of the convolution that feeds it; timm's ``BatchNormAct2d`` keeps its activation. The folded
   copy is checked against the original on the first chunk and discarded if they differ.
-- **Activation fusion** (CPU, float32): a folded norm's activation (timm's ``BatchNormAct2d``:
-  ReLU, ReLU6, SiLU) is applied by oneDNN inside the convolution's kernel instead of as a
-  separate pass over the activation (MobileNetV2's ReLU6 was 14 % of the policy's time,
-  `benchmarks/policy_levers.py`). Other devices and dtypes run the convolution and the
-  activation as before.
+- **Activation fusion** (``fuse_act``, off by default; CPU, float32): a folded norm's
+  activation (timm's ``BatchNormAct2d``: ReLU, ReLU6, SiLU) is applied by oneDNN inside the
+  convolution's kernel instead of as a separate pass. On the policy's MobileNetV2s it gave 1.16x
+  with all 80 segments of a batch of 8 at once and nothing measurable once the segments run in
+  cache-sized chunks (the default), so it is an option (`benchmarks/policy_levers.py`).
 - **channels_last**: oneDNN's (CPU) and cuDNN's fastest convolutions take NHWC.
 - **Chunks**: on a CPU, a batch whose largest activation outgrows the caches runs far below the
   matrix peak (TSN ResNet-50: 40 % of it on 10 segments at once, 55 % one segment at a time), so
@@ -91,7 +91,8 @@ class InferenceOptions:
         enabled: use the fast path at all (``False``: the plain module, as in training).
         fold_bn: fold BatchNorm into the preceding convolutions.
         fuse_act: with ``fold_bn``, apply a folded norm's activation inside the convolution
-            (oneDNN, CPU float32; elsewhere the same module runs them one after the other).
+            (oneDNN, CPU float32; elsewhere the same module runs them one after the other). Off
+            by default: no measurable gain on the chunked default path (module docs).
         channels_last: NHWC weights and inputs.
         chunk_mb: MiB budget of a chunk's largest activation; ``"auto"`` takes
             `DEFAULT_CHUNK_MB` for the device; ``None`` never chunks.
@@ -101,7 +102,7 @@ class InferenceOptions:
 
     enabled: bool = True
     fold_bn: bool = True
-    fuse_act: bool = True
+    fuse_act: bool = False
     channels_last: bool = True
     chunk_mb: float | str | None = "auto"
     compile: bool = False
