@@ -204,6 +204,16 @@ def run_cell(
     return summary
 
 
+def _num(x: float | None, fmt: str) -> str:
+    """``x`` formatted, or "-" for a figure a cell has not got (a cell.json from before the
+    cost-matched baseline)."""
+    return "-" if x is None else format(x, fmt)
+
+
+def _verdict(ok: bool | None, yes: str = "yes", no: str = "**no**") -> str:
+    return "-" if ok is None else (yes if ok else no)
+
+
 def format_table(cells: list[dict[str, Any]]) -> str:
     """The sweep as a markdown table, one row per cell."""
     head = (
@@ -212,23 +222,16 @@ def format_table(cells: list[dict[str, Any]]) -> str:
         "| AdaMML RGB / audio sel. % | pass (rates) | pass (cost) |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
-
-    def yes(ok: bool | None) -> str:
-        return "-" if ok is None else ("yes" if ok else "**no**")
-
-    def num(x: float | None, fmt: str) -> str:
-        return "-" if x is None else format(x, fmt)
-
     for c in cells:
         t, sel = c["top1"], c["selection_rate"]["adamml"]
         rates = " / ".join(f"{sel[m]:.0f}" for m in sel)
         lines.append(
             f"| {c['variant']} | {c['seed']} | {t['adamml']:.2f} | {t['fusion']:.2f} | "
-            f"{t['random']:.2f} | {num(t.get('random_cost'), '.2f')} | "
+            f"{t['random']:.2f} | {_num(t.get('random_cost'), '.2f')} | "
             f"{c['adamml_minus_fusion']:+.2f} | {c['gflops_ratio']:.3f} | "
             f"{c['adamml_minus_random']:+.2f} | "
-            f"{num(c.get('adamml_minus_random_cost'), '+.2f')} | {rates} | "
-            f"{yes(c['passed'])} | {yes(c.get('passed_cost'))} |"
+            f"{_num(c.get('adamml_minus_random_cost'), '+.2f')} | {rates} | "
+            f"{_verdict(c['passed'])} | {_verdict(c.get('passed_cost'))} |"
         )
     for key, what in (("passed", "per-modality-rate"), ("passed_cost", "cost-matched")):
         judged = [c for c in cells if c.get(key) is not None]
@@ -304,9 +307,9 @@ def main() -> None:
                 f"{cell['variant']}-s{cell['seed']}: AdaMML-fusion "
                 f"{cell['adamml_minus_fusion']:+.2f}, GFLOPs x{cell['gflops_ratio']:.3f}, "
                 f"AdaMML-random {cell['adamml_minus_random']:+.2f} "
-                f"(cost-matched {cell['adamml_minus_random_cost']:+.2f}; "
-                f"{'pass' if cell['passed'] else 'FAIL'} / "
-                f"{'pass' if cell['passed_cost'] else 'FAIL'}, {cell['seconds']:.0f} s)",
+                f"(cost-matched {_num(cell.get('adamml_minus_random_cost'), '+.2f')}; "
+                f"{_verdict(cell['passed'], 'pass', 'FAIL')} / "
+                f"{_verdict(cell.get('passed_cost'), 'pass', 'FAIL')}, {cell['seconds']:.0f} s)",
                 flush=True,
             )
     table = format_table(cells)

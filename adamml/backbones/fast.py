@@ -171,11 +171,10 @@ class ConvAct(nn.Module):
 
     def __init__(self, conv: nn.Conv2d, act: nn.Module) -> None:
         super().__init__()
-        post = _onednn_activation(act)
-        if post is None or not self.fusable(conv, act):
+        if not self.fusable(conv, act):
             raise ValueError(f"cannot fuse {type(conv).__name__} with {type(act).__name__}")
         self.conv, self.act = conv, act
-        self.post_op, self.scalars = post
+        self.post_op, self.scalars = _onednn_activation(act)  # type: ignore[misc]
 
     @staticmethod
     def fusable(conv: nn.Module, act: nn.Module) -> bool:
@@ -243,12 +242,6 @@ def _pairs(
     return pairs
 
 
-def _set_submodule(root: nn.Module, name: str, value: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    parent = root.get_submodule(parent_name) if parent_name else root
-    setattr(parent, child, value)
-
-
 def fold_batchnorm(
     module: nn.Module,
     sample: Tensor,
@@ -275,7 +268,7 @@ def fold_batchnorm(
         1
     """
     pairs = _pairs(module, sample, run or module)
-    conv_names = {m: n for n, m in module.named_modules()}
+    conv_names = {m: n for n, m in module.named_modules()} if fuse_act else {}
     for conv, name, norm in pairs:
         scale = (
             norm.weight / torch.sqrt(norm.running_var + norm.eps)
@@ -289,9 +282,9 @@ def fold_batchnorm(
             conv.bias = nn.Parameter(bias.detach().clone(), requires_grad=False)
         rest = _FoldedNorm(norm)
         if fuse_act and isinstance(rest.drop, nn.Identity) and ConvAct.fusable(conv, rest.act):
-            _set_submodule(module, conv_names[conv], ConvAct(conv, rest.act))
+            module.set_submodule(conv_names[conv], ConvAct(conv, rest.act))
             rest = nn.Identity()
-        _set_submodule(module, name, rest)
+        module.set_submodule(name, rest)
     return len(pairs)
 
 

@@ -98,12 +98,14 @@ def derived_config(
     args.pop("policy_args", None)
     if method == "fusion":
         args["policy"] = "all"
-    elif method in ("random", "random_cost"):
-        if method == "random_cost" and not isinstance(random_p, (int, float)):
-            raise ValueError(f"random_cost takes one keep probability; got {random_p!r}")
-        p = float(random_p) if method == "random_cost" else dict(random_p or {})  # type: ignore[arg-type]
+    elif method == "random":
         args["policy"] = "random"
-        args["policy_args"] = {"p": p, "seed": int(out.get("seed", 0))}
+        args["policy_args"] = {"p": dict(random_p or {}), "seed": int(out.get("seed", 0))}
+    elif method == "random_cost":
+        if not isinstance(random_p, (int, float)):
+            raise ValueError(f"random_cost takes one keep probability; got {random_p!r}")
+        args["policy"] = "random"
+        args["policy_args"] = {"p": float(random_p), "seed": int(out.get("seed", 0))}
     else:
         known = ", ".join(METHODS + OPTIONAL_METHODS)
         raise ValueError(f"unknown method {method!r}; known: {known}")
