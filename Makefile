@@ -30,7 +30,8 @@ demo: $(VENV)/.runtime
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -q
+	# two or more workers (pytest-xdist, one thread each; tests/conftest.py): 1.4x on 2 cores
+	$(PY) -m pytest -q -n auto --maxprocesses 4
 	$(PY) -m pytest -q examples/plugins/adamml-mv/tests  # the example plugin's own suite
 	# not -q: it logs at ERROR only, so --strict would not see the warnings
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir build/site
