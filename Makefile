@@ -7,7 +7,7 @@ export NO_MKDOCS_2_WARNING := 1
 export PYTHONUNBUFFERED := 1
 # Python caches the bytecode of what it imports (pip installs with --no-compile, below). An
 # environment that forbids it recompiles torch on every start: `import torch` took 6.5 s
-# instead of 4 s on a 2-core EPYC, and the tests start about a hundred Pythons.
+# instead of 4 s on a 2-core EPYC, and many tests start Python processes of their own.
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test test-slow docs install lint format clean
