@@ -8,7 +8,12 @@ spectrogram) in eval, on 10 and 80 segments, for several budgets, all in one run
 each time relative to the best budget of its row. ``DEFAULT_CHUNK_MB["cpu"]`` is the budget
 with the best worst-case ratio.
 
-Usage: ``python benchmarks/chunking.py [--threads 2] [--repeats 3] [--only policy]``
+``--compare A B`` instead times the whole policy of ``adamml_rgb_audio`` (both extractors and
+the LSTM, forced decisions, as ``create_model(...).eval()`` runs it) under the budgets A and B,
+alternating them in one process, at batch 1 and 8.
+
+Usage: ``python benchmarks/chunking.py [--threads 2] [--repeats 3] [--only policy]
+[--compare 24 48]``
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import time
+
 import torch
 from _common import best_seconds, cpu_model
 
+import adamml
 from adamml.backbones import create_backbone
 
 BUDGETS = (6.0, 12.0, 24.0, 48.0, 96.0, None)
@@ -32,10 +40,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--segments", type=int, nargs="+", default=[10, 80])
     parser.add_argument("--only", help="time only the networks whose name contains this")
+    parser.add_argument(
+        "--compare", type=float, nargs=2, metavar="MIB", help="A/B two budgets on the policy"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cpu = cpu_model()
     print(f"# chunking: {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    if args.compare:
+        compare_on_policy(args.compare, args.repeats)
+        return
     nets = {
         "resnet50_tsn (rgb 8x3x224x224)": (
             create_backbone("resnet50_tsn", modality="rgb", num_classes=31),
@@ -83,6 +97,27 @@ def main() -> None:
         + ", ".join(f"{b if b else 'none'}: {w:.2f}" for b, w in worst.items())
     )
     print(f"best worst-case budget: {choice} MiB")
+
+
+def compare_on_policy(budgets: list[float], repeats: int, segments: int = 10) -> None:
+    """The policy of ``adamml_rgb_audio`` under two budgets, alternated call by call."""
+    model = adamml.create_model("adamml_rgb_audio", num_classes=31).eval()
+    print(f"\n| batch | {budgets[0]:g} MiB best (ms) | {budgets[1]:g} MiB best (ms) | ratio |")
+    print("|---|---|---|---|")
+    with torch.inference_mode():
+        for b in (1, 8):
+            x = {m: torch.randn(b, segments, *s.shape) for m, s in model.input_spec.items()}
+            off = torch.zeros(b, segments, len(model.modalities))  # the policy alone runs
+            times: dict[float, list[float]] = {mb: [] for mb in budgets}
+            for _ in range(repeats):
+                for mb in budgets:
+                    model.configure_inference(chunk_mb=mb)
+                    model(x, decisions=off)  # warm-up (the first one builds the copy)
+                    start = time.perf_counter()
+                    model(x, decisions=off)
+                    times[mb].append(time.perf_counter() - start)
+            a, c = (min(times[mb]) for mb in budgets)
+            print(f"| {b} | {a * 1e3:.0f} | {c * 1e3:.0f} | {c / a:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ def fast_path_allowed() -> bool:
     return not getattr(_PLAIN, "depth", 0)
 
 
-DEFAULT_CHUNK_MB: dict[str, float | None] = {"cpu": 48.0, "cuda": 1024.0}
+DEFAULT_CHUNK_MB: dict[str, float | None] = {"cpu": 24.0, "cuda": 1024.0}
 """Default activation budget per chunk by device type (MiB of the largest activation);
 ``None`` runs every segment at once. The CPU value is measured by ``benchmarks/chunking.py``."""
 
