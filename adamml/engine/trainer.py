@@ -56,6 +56,8 @@ __all__ = ["Trainer", "seed_everything", "classification_loss"]
 
 _SELECTABLE = ("joint", "finetune", "supervised", "unimodal")
 
+_SCHEDULER_ORDER = r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`"
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices)."""
@@ -453,7 +455,11 @@ class Trainer:
             self.tau.apply(self.model)
         for name, sched in self.scheds.items():
             if not (name == "policy" and "skipped" in record):  # a held policy keeps its lr
-                sched.step()
+                with warnings.catch_warnings():
+                    # fp16: a GradScaler that skipped every step of an epoch (inf gradients
+                    # while it finds its scale) makes PyTorch warn of a misordering that is not
+                    warnings.filterwarnings("ignore", _SCHEDULER_ORDER, UserWarning)
+                    sched.step()
         record["tau"] = self.tau.value if self.tau is not None else None
         last = p.epoch + 1 == p.stage_epochs
         if val_loader is None or not (last or (p.epoch + 1) % self.cfg.eval_every == 0):
