@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-import time
 
 import torch
 from _common import best_seconds, cpu_model

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import random
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 import numpy as np
 import pytest
 import torch
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # Under pytest-xdist (`make test` runs two workers) every worker, and every process a test
 # starts, gets one thread: two workers with two threads each on a 2-core machine would fight.
