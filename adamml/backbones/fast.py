@@ -15,11 +15,12 @@ x (N, T, C, H, W) ──► chunks of n segments ──► copy(chunk) ──►
 - **BatchNorm folding**: in eval a BatchNorm is an affine map, so it is merged into the weights
   of the convolution that feeds it; timm's ``BatchNormAct2d`` keeps its activation. The folded
   copy is checked against the original on the first chunk and discarded if they differ.
-- **Activation fusion** (``fuse_act``, off by default; CPU, float32): a folded norm's
-  activation (timm's ``BatchNormAct2d``: ReLU, ReLU6, SiLU) is applied by oneDNN inside the
-  convolution's kernel instead of as a separate pass. On the policy's MobileNetV2s it gave 1.16x
-  with all 80 segments of a batch of 8 at once and nothing measurable once the segments run in
-  cache-sized chunks (the default), so it is an option (`benchmarks/policy_levers.py`).
+- **Activation fusion** (``fuse_act``; CPU, float32 and bfloat16): a folded norm's activation
+  (timm's ``BatchNormAct2d``: ReLU, ReLU6, SiLU) is applied by oneDNN inside the convolution's
+  kernel instead of as a separate pass. ``"auto"`` (default) fuses in bfloat16 only: there
+  PyTorch's element-wise ReLU6 ran at a third of its float32 speed per element and took half of
+  the policy's time, and fusing made the policy 1.5-1.6x faster; in float32 the gain on the
+  chunked default path was 0.96-1.08x (`benchmarks/policy_levers.py`), so it is an option.
 - **channels_last**: oneDNN's (CPU) and cuDNN's fastest convolutions take NHWC.
 - **Chunks**: on a CPU, a batch whose largest activation outgrows the caches runs far below the
   matrix peak (TSN ResNet-50: 40 % of it on 10 segments at once, 55 % one segment at a time), so
@@ -44,6 +45,8 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from ..errors import ConfigError
 
 __all__ = [
     "InferenceOptions",
@@ -91,8 +94,9 @@ class InferenceOptions:
         enabled: use the fast path at all (``False``: the plain module, as in training).
         fold_bn: fold BatchNorm into the preceding convolutions.
         fuse_act: with ``fold_bn``, apply a folded norm's activation inside the convolution
-            (oneDNN, CPU float32; elsewhere the same module runs them one after the other). Off
-            by default: no measurable gain on the chunked default path (module docs).
+            (oneDNN, CPU float32 and bfloat16; elsewhere the same module runs them one after
+            the other). ``"auto"`` (default): only for a copy that runs in bfloat16 on a CPU,
+            where it pays (module docs).
         channels_last: NHWC weights and inputs.
         chunk_mb: MiB budget of a chunk's largest activation; ``"auto"`` takes
             `DEFAULT_CHUNK_MB` for the device; ``None`` never chunks.
@@ -102,10 +106,22 @@ class InferenceOptions:
 
     enabled: bool = True
     fold_bn: bool = True
-    fuse_act: bool = False
+    fuse_act: bool | str = "auto"
     channels_last: bool = True
     chunk_mb: float | str | None = "auto"
     compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.fuse_act not in (True, False, "auto"):
+            raise ConfigError(
+                f"InferenceOptions.fuse_act must be True, False or 'auto'; got {self.fuse_act!r}"
+            )
+        chunk = self.chunk_mb
+        if not (chunk is None or chunk == "auto" or (isinstance(chunk, int | float) and chunk > 0)):
+            raise ConfigError(
+                f"InferenceOptions.chunk_mb must be a positive number of MiB, 'auto' or None; "
+                f"got {chunk!r}"
+            )
 
     def replace(self, **changes: Any) -> InferenceOptions:
         """A copy with some fields changed."""
@@ -148,6 +164,9 @@ def _onednn_activation(act: nn.Module) -> tuple[str, list[float]] | None:
     return None
 
 
+_FUSED_DTYPES = (torch.float32, torch.bfloat16)
+
+
 def _onednn_fusion_available() -> bool:
     """Whether this PyTorch build has oneDNN's fused convolution."""
     if not torch.backends.mkldnn.is_available():
@@ -160,9 +179,9 @@ def _onednn_fusion_available() -> bool:
 
 
 class ConvAct(nn.Module):
-    """A convolution and the activation after it in one oneDNN call on a CPU in float32
-    (``mkldnn._convolution_pointwise``, the kernel ``torch.compile`` uses for the same fusion);
-    anywhere else ``act(conv(x))``. Built by `fold_batchnorm` with ``fuse_act=True``.
+    """A convolution and the activation after it in one oneDNN call on a CPU in float32 or
+    bfloat16 (``mkldnn._convolution_pointwise``, the kernel ``torch.compile`` uses for the same
+    fusion); anywhere else ``act(conv(x))``. Built by `fold_batchnorm` with ``fuse_act=True``.
 
     Args:
         conv: a 2-d convolution with numeric padding and zero padding mode.
@@ -189,7 +208,7 @@ class ConvAct(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         conv = self.conv
-        if x.device.type == "cpu" and x.dtype == conv.weight.dtype == torch.float32:
+        if x.device.type == "cpu" and x.dtype == conv.weight.dtype in _FUSED_DTYPES:
             return torch.ops.mkldnn._convolution_pointwise(
                 x,
                 conv.weight,
@@ -322,6 +341,13 @@ def _bucketed(call: Callable[[Tensor], Tensor], x: Tensor, chunk: int) -> Tensor
     return call(torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))]))[:n]
 
 
+def _fuse_act(option: bool | str, sample: Tensor) -> bool:
+    """``InferenceOptions.fuse_act`` resolved for a copy that runs on ``sample``."""
+    if option == "auto":
+        return sample.device.type == "cpu" and sample.dtype == torch.bfloat16
+    return bool(option)
+
+
 def _params_key(module: nn.Module) -> tuple[Any, ...]:
     tensors = [*module.parameters(), *module.buffers()]
     return tuple((t.data_ptr(), t._version, t.dtype) for t in tensors)
@@ -361,7 +387,8 @@ class FastPath:
             with torch.autocast(sample.device.type, enabled=False):
                 method = "forward_features" if features else "forward"
                 reference = getattr(fast, method)(probe)
-                folded = fold_batchnorm(fast, probe, getattr(fast, method), fuse_act=opts.fuse_act)
+                fuse = _fuse_act(opts.fuse_act, sample)
+                folded = fold_batchnorm(fast, probe, getattr(fast, method), fuse_act=fuse)
                 if torch.allclose(getattr(fast, method)(probe), reference, rtol=1e-3, atol=1e-4):
                     self.folded = folded
                 else:  # a fold that changes the output (an unusual graph): undo it

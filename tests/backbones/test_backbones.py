@@ -85,6 +85,44 @@ def test_temporal_max_pool_by_hand() -> None:
     assert t == 1 and y.shape == (6, 2, 3, 3)
 
 
+def _max_pool3d_reference(x: torch.Tensor, frames: int) -> torch.Tensor:
+    n = x.shape[0] // frames
+    y = x.reshape(n, frames, *x.shape[1:]).transpose(1, 2)  # (n, c, t, h, w)
+    y = torch.nn.functional.max_pool3d(y, (3, 1, 1), (2, 1, 1), (1, 0, 0))
+    return y.transpose(1, 2).reshape(-1, *x.shape[1:])
+
+
+@pytest.mark.parametrize("frames", [2, 3, 4, 5, 7, 8])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_temporal_max_pool_without_autograd_equals_max_pool3d(
+    frames: int, channels_last: bool
+) -> None:
+    """Eval runs two element-wise maxima instead of max_pool3d: the same values, exactly, in
+    the input's memory format; training keeps max_pool3d and its gradient."""
+    x = torch.randn(3 * frames, 5, 4, 6)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    expected = _max_pool3d_reference(x, frames)
+    with torch.inference_mode():
+        y, t = temporal_max_pool(x, frames)
+    assert t == (frames - 1) // 2 + 1
+    assert torch.equal(y, expected)
+    assert y.is_contiguous(memory_format=torch.channels_last) is channels_last
+    leaf = x.clone().requires_grad_()
+    y2, _ = temporal_max_pool(leaf, frames)
+    assert torch.equal(y2.detach(), expected)
+    y2.sum().backward()
+    assert leaf.grad is not None and int(leaf.grad.sum()) == y2.numel()
+
+
+@pytest.mark.parametrize("frames", [3, 8])
+def test_temporal_max_pool_compiles_in_one_graph(frames: int) -> None:
+    x = torch.randn(2 * frames, 3, 4, 4).contiguous(memory_format=torch.channels_last)
+    pool = torch.compile(lambda z: temporal_max_pool(z, frames)[0], fullgraph=True)
+    with torch.inference_mode():
+        assert torch.equal(pool(x), _max_pool3d_reference(x, frames))
+
+
 def test_temporal_pools_reduce_frames_and_can_be_turned_off() -> None:
     pooled = create_backbone("tiny_tsn", modality=RGB).eval()
     flat = create_backbone("tiny_tsn", modality=RGB, temporal_pool=False).eval()
