@@ -15,6 +15,9 @@ Everything runs on the default path (``create_model(...).eval()`` under
 ``torch.inference_mode()``, nothing converted by hand), for each ``--precision``. The policy's
 time is that of a forward with every decision forced off (policy views, policy, routing); a
 backbone's time on all segments is that of a forward selecting only it, minus the policy's.
+Every time of a table is a median over ``--repeats`` rounds that time all of its forwards in
+turn (fusion, policy, each backbone, each rate), so that a slow minute of a noisy machine
+falls on every row of the table alike.
 
 Usage: ``python benchmarks/skip_speed.py [--batch 1 8] [--precision fp32 bf16] [--repeats 3]``
 """
@@ -32,14 +35,19 @@ from _common import cpu_model
 import adamml
 
 
-def _time(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up (allocator, oneDNN primitives)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+def _round_robin(jobs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds of each job, the jobs timed in turn ``repeats`` times (after one
+    warm-up call each: allocator, oneDNN primitives), so that a slow minute of a noisy
+    machine falls on every job of a table, not on one row."""
+    for fn in jobs.values():
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in jobs}
+    for _ in range(repeats):
+        for name, fn in jobs.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def forced_decisions(
@@ -76,7 +84,8 @@ def main() -> None:
     mods = model.modalities
     print(
         f"# skip_speed: {cpu_model()}, {torch.get_num_threads()} threads, torch "
-        f"{torch.__version__}, S={args.segments}, median of {args.repeats}, default eval path"
+        f"{torch.__version__}, S={args.segments}, median of {args.repeats} rounds, "
+        "default eval path"
     )
 
     with torch.inference_mode():
@@ -89,20 +98,30 @@ def main() -> None:
 
 def _table(model, fusion, mods, b: int, precision: str, args: argparse.Namespace) -> None:
     x = {m: torch.randn(b, args.segments, *s.shape) for m, s in model.input_spec.items()}
-    t_fusion = _time(lambda: fusion(x), args.repeats)
-    g_fusion = float(fusion(x).gflops.mean())
     none = torch.zeros(b, args.segments, len(mods))
-    t_policy = _time(lambda: model(x, decisions=none), args.repeats)  # policy, nothing run
-    t_backbone = {}
+    only = {}
     for k, m in enumerate(mods):
-        only = none.clone()
-        only[..., k] = 1.0
-        t_backbone[m] = _time(lambda d=only: model(x, decisions=d), args.repeats) - t_policy
+        only[m] = none.clone()
+        only[m][..., k] = 1.0
+    forced = {
+        r: forced_decisions(b, args.segments, {"rgb": r, "audio": args.audio_rate}, mods)
+        for r in args.rgb_rates
+    }
+    jobs: dict[str, Callable[[], object]] = {
+        "fusion": lambda: fusion(x),
+        "policy": lambda: model(x, decisions=none),  # policy, nothing run
+        **{f"only {m}": (lambda d=d: model(x, decisions=d)) for m, d in only.items()},
+        **{f"rgb {r}": (lambda d=d: model(x, decisions=d)) for r, d in forced.items()},
+    }
+    t = _round_robin(jobs, args.repeats)
+    t_fusion, t_policy = t["fusion"], t["policy"]
+    g_fusion = float(fusion(x).gflops.mean())
+    t_backbone = {m: t[f"only {m}"] - t_policy for m in mods}
     print(
         f"\n## {precision}, batch {b}: fusion_rgb_audio {t_fusion * 1e3:.0f} ms, "
         f"{g_fusion:.2f} GFLOPs/video; policy {t_policy * 1e3:.0f} ms "
         f"({100 * t_policy / t_fusion:.1f} % of fusion's time); "
-        + ", ".join(f"{m} on all segments {t * 1e3:.0f} ms" for m, t in t_backbone.items())
+        + ", ".join(f"{m} on all segments {sec * 1e3:.0f} ms" for m, sec in t_backbone.items())
     )
     print(
         "| RGB % | audio % | GFLOPs/video | GFLOPs ratio | time (ms) | time ratio "
@@ -110,17 +129,16 @@ def _table(model, fusion, mods, b: int, precision: str, args: argparse.Namespace
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in args.rgb_rates:
-        rates = {"rgb": r, "audio": args.audio_rate}
-        d = forced_decisions(b, args.segments, rates, mods)
-        t = _time(lambda: model(x, decisions=d), args.repeats)
+        d = forced[r]
         g = float(model(x, decisions=d).gflops.mean())
+        t_row = t[f"rgb {r}"]
         real = {m: float(d[..., k].mean()) for k, m in enumerate(mods)}
         ideal = t_policy + sum(real[m] * t_backbone[m] for m in mods)
-        gr, tr = g / g_fusion, t / t_fusion
+        gr, tr = g / g_fusion, t_row / t_fusion
         print(
             f"| {100 * real['rgb']:.0f} | {100 * real['audio']:.0f} | {g:.2f} "
-            f"| {gr:.3f} | {t * 1e3:.0f} | {tr:.3f} | {tr / gr:.3f} "
-            f"| {ideal * 1e3:.0f} | {t / ideal:.3f} |",
+            f"| {gr:.3f} | {t_row * 1e3:.0f} | {tr:.3f} | {tr / gr:.3f} "
+            f"| {ideal * 1e3:.0f} | {t_row / ideal:.3f} |",
             flush=True,
         )
 

@@ -15,12 +15,12 @@ x (N, T, C, H, W) ──► chunks of n segments ──► copy(chunk) ──►
 - **BatchNorm folding**: in eval a BatchNorm is an affine map, so it is merged into the weights
   of the convolution that feeds it; timm's ``BatchNormAct2d`` keeps its activation. The folded
   copy is checked against the original on the first chunk and discarded if they differ.
-- **Activation fusion** (``fuse_act``; CPU, float32 and bfloat16): a folded norm's activation
-  (timm's ``BatchNormAct2d``: ReLU, ReLU6, SiLU) is applied by oneDNN inside the convolution's
-  kernel instead of as a separate pass. ``"auto"`` (default) fuses in bfloat16 only: there
-  PyTorch's element-wise ReLU6 ran at a third of its float32 speed per element and took half of
-  the policy's time, and fusing made the policy 1.5-1.6x faster; in float32 the gain on the
-  chunked default path was 0.96-1.08x (`benchmarks/policy_levers.py`), so it is an option.
+- **Activation fusion** (``fuse_act``, on by default; CPU, float32 and bfloat16): a folded
+  norm's activation (timm's ``BatchNormAct2d``: ReLU, ReLU6, SiLU) is applied by oneDNN inside
+  the convolution's kernel instead of as a separate pass. In bfloat16 PyTorch's element-wise
+  ReLU6 ran at a third of its float32 speed per element and took half of the policy's time:
+  fused, the policy ran 1.4-1.6x faster. In float32 it gave 1.03-1.09x at batch 8 and
+  0.96-1.05x at batch 1 (`benchmarks/policy_levers.py`).
 - **channels_last**: oneDNN's (CPU) and cuDNN's fastest convolutions take NHWC.
 - **Chunks**: on a CPU, a batch whose largest activation outgrows the caches runs far below the
   matrix peak (TSN ResNet-50: 40 % of it on 10 segments at once, 55 % one segment at a time), so
@@ -95,8 +95,7 @@ class InferenceOptions:
         fold_bn: fold BatchNorm into the preceding convolutions.
         fuse_act: with ``fold_bn``, apply a folded norm's activation inside the convolution
             (oneDNN, CPU float32 and bfloat16; elsewhere the same module runs them one after
-            the other). ``"auto"`` (default): only for a copy that runs in bfloat16 on a CPU,
-            where it pays (module docs).
+            the other).
         channels_last: NHWC weights and inputs.
         chunk_mb: MiB budget of a chunk's largest activation; ``"auto"`` takes
             `DEFAULT_CHUNK_MB` for the device; ``None`` never chunks.
@@ -106,15 +105,15 @@ class InferenceOptions:
 
     enabled: bool = True
     fold_bn: bool = True
-    fuse_act: bool | str = "auto"
+    fuse_act: bool = True
     channels_last: bool = True
     chunk_mb: float | str | None = "auto"
     compile: bool = False
 
     def __post_init__(self) -> None:
-        if self.fuse_act not in (True, False, "auto"):
+        if not isinstance(self.fuse_act, bool):
             raise ConfigError(
-                f"InferenceOptions.fuse_act must be True, False or 'auto'; got {self.fuse_act!r}"
+                f"InferenceOptions.fuse_act must be True or False; got {self.fuse_act!r}"
             )
         chunk = self.chunk_mb
         if not (chunk is None or chunk == "auto" or (isinstance(chunk, int | float) and chunk > 0)):
@@ -341,13 +340,6 @@ def _bucketed(call: Callable[[Tensor], Tensor], x: Tensor, chunk: int) -> Tensor
     return call(torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))]))[:n]
 
 
-def _fuse_act(option: bool | str, sample: Tensor) -> bool:
-    """``InferenceOptions.fuse_act`` resolved for a copy that runs on ``sample``."""
-    if option == "auto":
-        return sample.device.type == "cpu" and sample.dtype == torch.bfloat16
-    return bool(option)
-
-
 def _params_key(module: nn.Module) -> tuple[Any, ...]:
     tensors = [*module.parameters(), *module.buffers()]
     return tuple((t.data_ptr(), t._version, t.dtype) for t in tensors)
@@ -387,8 +379,7 @@ class FastPath:
             with torch.autocast(sample.device.type, enabled=False):
                 method = "forward_features" if features else "forward"
                 reference = getattr(fast, method)(probe)
-                fuse = _fuse_act(opts.fuse_act, sample)
-                folded = fold_batchnorm(fast, probe, getattr(fast, method), fuse_act=fuse)
+                folded = fold_batchnorm(fast, probe, getattr(fast, method), fuse_act=opts.fuse_act)
                 if torch.allclose(getattr(fast, method)(probe), reference, rtol=1e-3, atol=1e-4):
                     self.folded = folded
                 else:  # a fold that changes the output (an unusual graph): undo it
