@@ -5,7 +5,7 @@ cached *inference copy* of itself instead of itself:
 
 ```
 weights ──(first eval call, or after they change)──► copy ─► fold BatchNorm into the convs
-                                                           ─► fuse their activations (option)
+                                                           ─► fuse their activations (CPU)
                                                            ─► channels_last (4-d weights)
                                                            ─► cast to the autocast dtype
                                                            ─► torch.compile (optional)
@@ -51,6 +51,7 @@ from ..errors import ConfigError
 __all__ = [
     "InferenceOptions",
     "ConvAct",
+    "ResidualConvAct",
     "FastPath",
     "fold_batchnorm",
     "largest_activation_bytes",
@@ -223,6 +224,110 @@ class ConvAct(nn.Module):
         return self.act(conv(x))
 
 
+def _passthrough(module: nn.Module | None) -> bool:
+    """Nothing left of a folded norm, or no module at all."""
+    if module is None or type(module) is nn.Identity:
+        return True
+    return (
+        type(module) is _FoldedNorm
+        and type(module.act) is nn.Identity
+        and type(module.drop) is nn.Identity
+    )
+
+
+def _plain_conv(conv: nn.Module) -> bool:
+    return (
+        type(conv) is nn.Conv2d
+        and conv.padding_mode == "zeros"
+        and not isinstance(conv.padding, str)
+        and conv.bias is not None  # folded
+    )
+
+
+class ResidualConvAct(nn.Module):
+    """timm's ResNet ``Bottleneck`` or ``BasicBlock`` after BatchNorm folding, as oneDNN calls
+    with their ReLUs inside the convolutions and the residual add + ReLU inside the last one
+    (``mkldnn._convolution_pointwise.binary``), on a CPU in float32 or bfloat16; anywhere else
+    the block's own operations. Built by `fold_batchnorm` with ``fuse_act=True``.
+
+    Args:
+        convs: the block's convolutions in order (``conv1, conv2[, conv3]``), BatchNorm folded.
+        downsample: the folded shortcut convolution, or None for the identity.
+    """
+
+    def __init__(self, convs: list[nn.Conv2d], downsample: nn.Conv2d | None) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(convs)
+        self.downsample = downsample
+
+    @staticmethod
+    def fusable(block: nn.Module) -> bool:
+        """Whether ``block`` (after folding) is a plain ResNet block `ResidualConvAct` equals."""
+        try:
+            from timm.models.resnet import BasicBlock, Bottleneck
+        except ImportError:  # pragma: no cover - timm is a dependency
+            return False
+        if type(block) not in (BasicBlock, Bottleneck) or not _onednn_fusion_available():
+            return False
+        n = 3 if type(block) is Bottleneck else 2
+        convs = [getattr(block, f"conv{i}") for i in range(1, n + 1)]
+        norms = [getattr(block, f"bn{i}") for i in range(1, n + 1)]
+        acts = [getattr(block, f"act{i}") for i in range(1, n + 1)]
+        others = [getattr(block, name, None) for name in ("drop_block", "aa", "se", "drop_path")]
+        down = block.downsample
+        down_ok = down is None or (
+            type(down) is nn.Sequential
+            and len(down) == 2
+            and _plain_conv(down[0])
+            and _passthrough(down[1])
+        )
+        return (
+            all(_plain_conv(c) for c in convs)
+            and all(_passthrough(m) for m in norms + others)
+            and all(type(a) is nn.ReLU for a in acts)
+            and down_ok
+        )
+
+    @classmethod
+    def from_block(cls, block: nn.Module) -> ResidualConvAct:
+        n = 3 if hasattr(block, "conv3") else 2
+        down = block.downsample[0] if block.downsample is not None else None
+        return cls([getattr(block, f"conv{i}") for i in range(1, n + 1)], down)
+
+    @staticmethod
+    def _args(conv: nn.Conv2d) -> tuple[Any, ...]:
+        return (
+            conv.weight,
+            conv.bias,
+            list(conv.padding),
+            list(conv.stride),
+            list(conv.dilation),
+            conv.groups,
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        *inner, last = self.convs
+        shortcut = x if self.downsample is None else self.downsample(x)
+        if x.device.type == "cpu" and x.dtype == last.weight.dtype in _FUSED_DTYPES:
+            pointwise = torch.ops.mkldnn._convolution_pointwise
+            h = x
+            for conv in inner:
+                h = pointwise(h, *self._args(conv), "relu", [], "")
+            return pointwise.binary(h, shortcut, *self._args(last), "add", 1.0, "relu", [], "")
+        h = x
+        for conv in inner:
+            h = torch.relu(conv(h))
+        return torch.relu(last(h) + shortcut)
+
+
+def _fuse_residual_blocks(module: nn.Module) -> int:
+    """Replace every plain folded ResNet block by a `ResidualConvAct`; how many."""
+    blocks = [(n, m) for n, m in module.named_modules() if n and ResidualConvAct.fusable(m)]
+    for name, block in blocks:
+        module.set_submodule(name, ResidualConvAct.from_block(block))
+    return len(blocks)
+
+
 def _pairs(
     module: nn.Module, sample: Tensor, run: Callable[[Tensor], Any]
 ) -> list[tuple[nn.Conv2d, str, nn.Module]]:
@@ -275,7 +380,8 @@ def fold_batchnorm(
         sample: an input to trace which convolution feeds which norm.
         run: how to call the module on ``sample`` (default ``module(sample)``).
         fuse_act: where the norm carries an activation (timm's ``BatchNormAct2d``) and no
-            dropout, replace the convolution by a `ConvAct` that applies it.
+            dropout, replace the convolution by a `ConvAct` that applies it; and replace each
+            plain ResNet block (timm's ``Bottleneck``, ``BasicBlock``) by a `ResidualConvAct`.
 
     Returns:
         How many norms were folded.
@@ -303,6 +409,8 @@ def fold_batchnorm(
             module.set_submodule(conv_names[conv], ConvAct(conv, rest.act))
             rest = nn.Identity()
         module.set_submodule(name, rest)
+    if fuse_act:
+        _fuse_residual_blocks(module)
     return len(pairs)
 
 

@@ -13,6 +13,7 @@ from adamml.backbones.fast import (
     ConvAct,
     FastPath,
     InferenceOptions,
+    ResidualConvAct,
     fold_batchnorm,
     largest_activation_bytes,
     plain_forward,
@@ -88,6 +89,36 @@ def test_activations_are_fused_by_default_in_float32_and_bfloat16(precision: str
         plain = net(x)
     tol = 1e-5 if precision == "fp32" else 0.05 * float(plain.float().abs().max())
     assert torch.allclose(out.float(), plain.float(), atol=tol)
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_resnet_blocks_become_fused_convolutions(fuse: bool, precision: str) -> None:
+    """With fuse_act (default) every plain ResNet block of the copy runs as oneDNN calls with
+    the ReLUs and the residual add inside the convolutions; the output is the plain module's."""
+    net, x = _pair("tiny_tsn", TINY_RGB)
+    net.inference_options = net.inference_options.replace(fuse_act=fuse)
+    with torch.inference_mode(), autocast(precision, "cpu"):
+        out = net(x)
+    blocks = [m for m in _copy_modules(net) if isinstance(m, ResidualConvAct)]
+    assert (len(blocks) > 0) is fuse
+    with torch.no_grad(), plain_forward(), autocast(precision, "cpu"):
+        plain = net(x)
+    tol = 1e-5 if precision == "fp32" else 0.05 * float(plain.float().abs().max())
+    assert torch.allclose(out.float(), plain.float(), atol=tol)
+
+
+def test_blocks_with_extra_layers_are_not_fused() -> None:
+    """A block with squeeze-excitation is not a plain ResNet block: it keeps its own forward."""
+    from timm.layers import SEModule
+    from timm.models.resnet import BasicBlock
+
+    block = BasicBlock(8, 8, attn_layer=SEModule).eval()
+    fold_batchnorm(block, torch.randn(2, 8, 6, 6), fuse_act=True)
+    assert not ResidualConvAct.fusable(block)
+    plain = BasicBlock(8, 8).eval()
+    fold_batchnorm(plain, torch.randn(2, 8, 6, 6), fuse_act=False)
+    assert ResidualConvAct.fusable(plain)
 
 
 @pytest.mark.parametrize(
