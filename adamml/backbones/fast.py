@@ -20,7 +20,9 @@ x (N, T, C, H, W) ──► chunks of n segments ──► copy(chunk) ──►
   the convolution's kernel instead of as a separate pass. In bfloat16 PyTorch's element-wise
   ReLU6 ran at a third of its float32 speed per element and took half of the policy's time:
   fused, the policy ran 1.4-1.6x faster. In float32 it gave 1.03-1.09x at batch 8 and
-  0.96-1.05x at batch 1 (`benchmarks/policy_levers.py`).
+  0.96-1.05x at batch 1 (`benchmarks/policy_levers.py`). The same option turns each plain timm
+  ResNet block into a `ResidualConvAct`: its ReLUs and its residual add + ReLU inside the
+  convolutions (TSN ResNet-50: 1.29x in bfloat16, 1.05x in float32 on an AMX Xeon).
 - **channels_last**: oneDNN's (CPU) and cuDNN's fastest convolutions take NHWC.
 - **Chunks**: on a CPU, a batch whose largest activation outgrows the caches runs far below the
   matrix peak (TSN ResNet-50: 40 % of it on 10 segments at once, 55 % one segment at a time), so
