@@ -180,6 +180,19 @@ def _onednn_fusion_available() -> bool:
     return True
 
 
+def _conv_args(conv: nn.Conv2d) -> tuple[Any, ...]:
+    """A convolution's weight, bias, padding, stride, dilation and groups, as oneDNN's fused
+    convolutions take them."""
+    return (
+        conv.weight,
+        conv.bias,
+        list(conv.padding),
+        list(conv.stride),
+        list(conv.dilation),
+        conv.groups,
+    )
+
+
 class ConvAct(nn.Module):
     """A convolution and the activation after it in one oneDNN call on a CPU in float32 or
     bfloat16 (``mkldnn._convolution_pointwise``, the kernel ``torch.compile`` uses for the same
@@ -212,16 +225,7 @@ class ConvAct(nn.Module):
         conv = self.conv
         if x.device.type == "cpu" and x.dtype == conv.weight.dtype in _FUSED_DTYPES:
             return torch.ops.mkldnn._convolution_pointwise(
-                x,
-                conv.weight,
-                conv.bias,
-                list(conv.padding),
-                list(conv.stride),
-                list(conv.dilation),
-                conv.groups,
-                self.post_op,
-                self.scalars,
-                "",
+                x, *_conv_args(conv), self.post_op, self.scalars, ""
             )
         return self.act(conv(x))
 
@@ -296,17 +300,6 @@ class ResidualConvAct(nn.Module):
         down = block.downsample[0] if block.downsample is not None else None
         return cls([getattr(block, f"conv{i}") for i in range(1, n + 1)], down)
 
-    @staticmethod
-    def _args(conv: nn.Conv2d) -> tuple[Any, ...]:
-        return (
-            conv.weight,
-            conv.bias,
-            list(conv.padding),
-            list(conv.stride),
-            list(conv.dilation),
-            conv.groups,
-        )
-
     def forward(self, x: Tensor) -> Tensor:
         *inner, last = self.convs
         shortcut = x if self.downsample is None else self.downsample(x)
@@ -314,8 +307,8 @@ class ResidualConvAct(nn.Module):
             pointwise = torch.ops.mkldnn._convolution_pointwise
             h = x
             for conv in inner:
-                h = pointwise(h, *self._args(conv), "relu", [], "")
-            return pointwise.binary(h, shortcut, *self._args(last), "add", 1.0, "relu", [], "")
+                h = pointwise(h, *_conv_args(conv), "relu", [], "")
+            return pointwise.binary(h, shortcut, *_conv_args(last), "add", 1.0, "relu", [], "")
         h = x
         for conv in inner:
             h = torch.relu(conv(h))
