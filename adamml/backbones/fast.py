@@ -180,6 +180,15 @@ def _onednn_fusion_available() -> bool:
     return True
 
 
+def _onednn_conv(conv: nn.Module) -> bool:
+    """A plain 2-d convolution that oneDNN's fused convolutions take (numeric zero padding)."""
+    return (
+        type(conv) is nn.Conv2d
+        and conv.padding_mode == "zeros"
+        and not isinstance(conv.padding, str)
+    )
+
+
 def _conv_args(conv: nn.Conv2d) -> tuple[Any, ...]:
     """A convolution's weight, bias, padding, stride, dilation and groups, as oneDNN's fused
     convolutions take them."""
@@ -214,9 +223,7 @@ class ConvAct(nn.Module):
     def fusable(conv: nn.Module, act: nn.Module) -> bool:
         """Whether ``conv`` and ``act`` can be one `ConvAct`."""
         return (
-            type(conv) is nn.Conv2d
-            and conv.padding_mode == "zeros"
-            and not isinstance(conv.padding, str)
+            _onednn_conv(conv)
             and _onednn_activation(act) is not None
             and _onednn_fusion_available()
         )
@@ -241,13 +248,9 @@ def _passthrough(module: nn.Module | None) -> bool:
     )
 
 
-def _plain_conv(conv: nn.Module) -> bool:
-    return (
-        type(conv) is nn.Conv2d
-        and conv.padding_mode == "zeros"
-        and not isinstance(conv.padding, str)
-        and conv.bias is not None  # folded
-    )
+def _folded_conv(conv: nn.Module) -> bool:
+    """A convolution oneDNN can fuse, with a BatchNorm folded into it (so it has a bias)."""
+    return _onednn_conv(conv) and conv.bias is not None
 
 
 class ResidualConvAct(nn.Module):
@@ -284,11 +287,11 @@ class ResidualConvAct(nn.Module):
         down_ok = down is None or (
             type(down) is nn.Sequential
             and len(down) == 2
-            and _plain_conv(down[0])
+            and _folded_conv(down[0])
             and _passthrough(down[1])
         )
         return (
-            all(_plain_conv(c) for c in convs)
+            all(_folded_conv(c) for c in convs)
             and all(_passthrough(m) for m in norms + others)
             and all(type(a) is nn.ReLU for a in acts)
             and down_ok
@@ -315,12 +318,11 @@ class ResidualConvAct(nn.Module):
         return torch.relu(last(h) + shortcut)
 
 
-def _fuse_residual_blocks(module: nn.Module) -> int:
-    """Replace every plain folded ResNet block by a `ResidualConvAct`; how many."""
+def _fuse_residual_blocks(module: nn.Module) -> None:
+    """Replace every plain folded ResNet block below ``module`` by a `ResidualConvAct`."""
     blocks = [(n, m) for n, m in module.named_modules() if n and ResidualConvAct.fusable(m)]
     for name, block in blocks:
         module.set_submodule(name, ResidualConvAct.from_block(block))
-    return len(blocks)
 
 
 def _pairs(
