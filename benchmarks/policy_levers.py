@@ -8,13 +8,15 @@ adding one lever to the row above:
 1. the plain module in NCHW, as main ran it before the fast path (488c664),
 2. channels_last weights and inputs (what training uses too),
 3. the eval inference copy with BatchNorm folded into the convolutions, all segments at once,
-4. segments in chunks of the default activation budget,
+4. segments in chunks of the default activation budget (one chunk size for the network),
 5. the folded norms' activations (MobileNetV2's ReLU6) applied inside the convolutions by
-   oneDNN (``fuse_act``): **the default path**,
-6. the default path with ``torch.compile`` of the inference copies (first call not timed; its
-   time is printed),
-7. the default path in bf16 (where the CPU has bf16 matrix units),
-8. the same without activation fusion (what fusion gives in bf16).
+   oneDNN (``fuse_act``),
+6. the convolution weights packed once into oneDNN's layout (``pack_weights``),
+7. one chunk size per stage from the same budget (``stage_chunks``): **the default path**,
+8. the default path with ``torch.compile`` of the inference copies (first call not timed; its
+   time is printed; compiled copies use neither packed weights nor per-stage chunks),
+9. the default path in bf16 (where the CPU has bf16 matrix units),
+10. the same without activation fusion (what fusion gives in bf16).
 
 Every figure is a ratio to numbers measured in the same run. Usage:
 ``python benchmarks/policy_levers.py [--batch 1 8] [--threads 2] [--repeats 3] [--no-compile]``
@@ -67,17 +69,20 @@ def main() -> None:
         ("+ channels_last", {"enabled": False}, True, "fp32"),
         (
             "+ inference copy, BatchNorm folded, all segments at once",
-            {"enabled": True, "chunk_mb": None, "fuse_act": False},
+            {
+                "enabled": True,
+                "chunk_mb": None,
+                "fuse_act": False,
+                "pack_weights": False,
+                "stage_chunks": False,
+            },
             True,
             "fp32",
         ),
         ("+ chunks (default budget)", {"chunk_mb": "auto"}, True, "fp32"),
-        (
-            "+ activations fused into the convolutions = **default path**",
-            {"fuse_act": True},
-            True,
-            "fp32",
-        ),
+        ("+ activations fused into the convolutions", {"fuse_act": True}, True, "fp32"),
+        ("+ weights packed for oneDNN", {"pack_weights": True}, True, "fp32"),
+        ("+ a chunk size per stage = **default path**", {"stage_chunks": True}, True, "fp32"),
     ]
     if not args.no_compile:
         rows.append(("default path + torch.compile", {"compile": True}, True, "fp32"))

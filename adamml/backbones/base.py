@@ -313,14 +313,37 @@ class StagedBackbone(FrameBackbone):
         self.plan = tuple(plan)
         self.pool_before = frozenset(pool_before)
         self.temporal_pool = bool(temporal_pool)
+        self.stage_chunks: tuple[int, ...] | None = None
+        """Segments per call of each ``plan`` entry (``None``: all at once). The eval fast
+        path sets it on its inference copy (per-stage chunks); nothing else needs to."""
         self._init_head()
 
-    def _frame_features(self, x: Tensor, frames: int) -> tuple[Tensor, int]:
-        t = frames
-        for name in self.plan:
+    def _run(self, names: Sequence[str], x: Tensor, t: int) -> tuple[Tensor, int]:
+        for name in names:
             if self.temporal_pool and name in self.pool_before:
                 x, t = temporal_max_pool(x, t)
             x = self.get_submodule(name)(x)
+        return x, t
+
+    def _frame_features(self, x: Tensor, frames: int) -> tuple[Tensor, int]:
+        t = frames
+        chunks = self.stage_chunks
+        if chunks is None or len(chunks) != len(self.plan):
+            x, t = self._run(self.plan, x, t)
+            return x.mean(dim=(-2, -1)), t
+        start = 0
+        while start < len(self.plan):  # consecutive entries with one chunk size run together
+            stop = start + 1
+            while stop < len(self.plan) and chunks[stop] == chunks[start]:
+                stop += 1
+            step = chunks[start] * t  # frames of whole segments
+            names = self.plan[start:stop]
+            if step >= x.shape[0]:
+                x, t = self._run(names, x, t)
+            else:
+                parts = [self._run(names, x[i : i + step], t) for i in range(0, x.shape[0], step)]
+                x, t = torch.cat([p for p, _ in parts]), parts[0][1]
+            start = stop
         return x.mean(dim=(-2, -1)), t
 
 

@@ -8,6 +8,7 @@ weights ──(first eval call, or after they change)──► copy ─► fold 
                                                            ─► fuse their activations (CPU)
                                                            ─► channels_last (4-d weights)
                                                            ─► cast to the autocast dtype
+                                                           ─► pack weights per input shape (CPU)
                                                            ─► torch.compile (optional)
 x (N, T, C, H, W) ──► chunks of n segments ──► copy(chunk) ──► concatenated (N, K | D)
 ```
@@ -23,6 +24,8 @@ x (N, T, C, H, W) ──► chunks of n segments ──► copy(chunk) ──►
   0.96-1.05x at batch 1 (`benchmarks/policy_levers.py`). The same option turns each plain timm
   ResNet block into a `ResidualConvAct`: its ReLUs and its residual add + ReLU inside the
   convolutions (TSN ResNet-50: 1.29x in bfloat16, 1.05x in float32 on an AMX Xeon).
+- **Packed weights** (``pack_weights``, on with ``fuse_act``): oneDNN reorders a plain weight
+  into its blocked layout at every call; the fused modules keep it packed per input shape.
 - **channels_last**: oneDNN's (CPU) and cuDNN's fastest convolutions take NHWC.
 - **Chunks**: on a CPU, a batch whose largest activation outgrows the caches runs far below the
   matrix peak (TSN ResNet-50: 40 % of it on 10 segments at once, 55 % one segment at a time), so
@@ -57,6 +60,8 @@ __all__ = [
     "FastPath",
     "fold_batchnorm",
     "largest_activation_bytes",
+    "stage_activation_bytes",
+    "stage_chunk_sizes",
     "DEFAULT_CHUNK_MB",
     "plain_forward",
     "fast_path_allowed",
@@ -65,6 +70,8 @@ __all__ = [
 _PLAIN = threading.local()
 # (architecture, input shape) -> bytes of the largest float32 activation of one segment
 _ACTIVATION_BYTES: dict[tuple[Any, ...], int] = {}
+# (architecture, input shape) -> per plan entry (largest, output) float32 bytes of one segment
+_STAGE_BYTES: dict[tuple[Any, ...], list[tuple[int, int]]] = {}
 
 
 @contextlib.contextmanager
@@ -99,9 +106,15 @@ class InferenceOptions:
         fuse_act: with ``fold_bn``, apply a folded norm's activation inside the convolution
             (oneDNN, CPU float32 and bfloat16; elsewhere the same module runs them one after
             the other).
+        pack_weights: with ``fuse_act``, give oneDNN each convolution's weight packed into its
+            blocked layout once per input shape instead of reordering it at every call (CPU;
+            costs up to two more copies of the convolution weights in memory).
         channels_last: NHWC weights and inputs.
         chunk_mb: MiB budget of a chunk's largest activation; ``"auto"`` takes
             `DEFAULT_CHUNK_MB` for the device; ``None`` never chunks.
+        stage_chunks: with a budget, a backbone run stage by stage (`StagedBackbone`) gets
+            one chunk size per stage from the same budget: the late, small-activation stages
+            take many segments per call instead of the few the first stages allow.
         compile: ``torch.compile`` the copy; batches are zero-padded to the next power of two,
             so a new number of selected segments compiles at most once per power of two.
     """
@@ -109,15 +122,18 @@ class InferenceOptions:
     enabled: bool = True
     fold_bn: bool = True
     fuse_act: bool = True
+    pack_weights: bool = True
     channels_last: bool = True
     chunk_mb: float | str | None = "auto"
+    stage_chunks: bool = True
     compile: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.fuse_act, bool):
-            raise ConfigError(
-                f"InferenceOptions.fuse_act must be True or False; got {self.fuse_act!r}"
-            )
+        for name in ("fuse_act", "pack_weights", "stage_chunks"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(
+                    f"InferenceOptions.{name} must be True or False; got {getattr(self, name)!r}"
+                )
         chunk = self.chunk_mb
         if not (chunk is None or chunk == "auto" or (isinstance(chunk, int | float) and chunk > 0)):
             raise ConfigError(
@@ -163,6 +179,8 @@ def _onednn_activation(act: nn.Module) -> tuple[str, list[float]] | None:
         return "hardtanh", [float(act.min_val), float(act.max_val)]
     if type(act) is nn.SiLU:
         return "swish", []
+    if type(act) is nn.Identity:  # a folded norm without activation: the packed weight helps
+        return "none", []
     return None
 
 
@@ -175,6 +193,7 @@ def _onednn_fusion_available() -> bool:
         return False
     try:
         torch.ops.mkldnn._convolution_pointwise  # noqa: B018 - looked up, not called
+        torch.ops.mkldnn._reorder_convolution_weight  # noqa: B018
     except (AttributeError, RuntimeError):
         return False
     return True
@@ -189,11 +208,51 @@ def _onednn_conv(conv: nn.Module) -> bool:
     )
 
 
-def _conv_args(conv: nn.Conv2d) -> tuple[Any, ...]:
-    """A convolution's weight, bias, padding, stride, dilation and groups, as oneDNN's fused
-    convolutions take them."""
+_PACKED_SHAPES = 2
+"""Input shapes per convolution whose packed weight is kept (the chunk and the last chunk)."""
+
+
+def _packed_weight(conv: nn.Conv2d, x: Tensor, pack: bool) -> Tensor:
+    """``conv.weight`` in the blocked layout oneDNN picks for inputs shaped like ``x``.
+
+    oneDNN otherwise reorders a plain weight into that layout at every call: packing it once
+    made MobileNetV2 and ResNet-50 1.1x faster on CPU (the kernel ``torch.compile`` runs with
+    frozen weights is the same). The layout depends on the input shape (a weight packed for 4
+    frames ran 15x slower on 3), so a few shapes are kept per convolution, newest last; a new
+    weight (its storage, version or dtype) drops them.
+    """
+    weight = conv.weight
+    if not pack or torch.compiler.is_compiling():
+        return weight
+    cache: dict[Any, Any] = conv.__dict__.setdefault("_adamml_packed", {})
+    version = None if weight.is_inference() else weight._version  # none kept in inference
+    owner = (weight.data_ptr(), version, weight.dtype)
+    if cache.get("owner") != owner:
+        cache.clear()
+        cache["owner"] = owner
+    shapes: dict[tuple[int, ...], Tensor] = cache.setdefault("shapes", {})
+    shape = tuple(x.shape)
+    packed = shapes.pop(shape, None)
+    if packed is None:
+        packed = torch.ops.mkldnn._reorder_convolution_weight(
+            weight,
+            list(conv.padding),
+            list(conv.stride),
+            list(conv.dilation),
+            conv.groups,
+            list(shape),
+        )
+        while len(shapes) >= _PACKED_SHAPES:
+            del shapes[next(iter(shapes))]
+    shapes[shape] = packed  # re-inserted: newest last
+    return packed
+
+
+def _conv_args(conv: nn.Conv2d, x: Tensor, pack: bool) -> tuple[Any, ...]:
+    """A convolution's weight (``pack``: packed for inputs like ``x``), bias, padding, stride,
+    dilation and groups, as oneDNN's fused convolutions take them."""
     return (
-        conv.weight,
+        _packed_weight(conv, x, pack),
         conv.bias,
         list(conv.padding),
         list(conv.stride),
@@ -205,18 +264,21 @@ def _conv_args(conv: nn.Conv2d) -> tuple[Any, ...]:
 class ConvAct(nn.Module):
     """A convolution and the activation after it in one oneDNN call on a CPU in float32 or
     bfloat16 (``mkldnn._convolution_pointwise``, the kernel ``torch.compile`` uses for the same
-    fusion); anywhere else ``act(conv(x))``. Built by `fold_batchnorm` with ``fuse_act=True``.
+    fusion); anywhere else ``act(conv(x))``. Built by `fold_batchnorm` with ``fuse_act=True``,
+    also with ``nn.Identity`` for a folded convolution without activation. The weight is packed
+    into oneDNN's layout once per input shape (kept for the last two shapes), not at each call.
 
     Args:
         conv: a 2-d convolution with numeric padding and zero padding mode.
-        act: an activation `fusable` accepts.
+        act: an activation `fusable` accepts (ReLU, ReLU6, Hardtanh, SiLU or Identity).
+        pack_weights: pack the weight for each input shape (see `InferenceOptions`).
     """
 
-    def __init__(self, conv: nn.Conv2d, act: nn.Module) -> None:
+    def __init__(self, conv: nn.Conv2d, act: nn.Module, *, pack_weights: bool = True) -> None:
         super().__init__()
         if not self.fusable(conv, act):
             raise ValueError(f"cannot fuse {type(conv).__name__} with {type(act).__name__}")
-        self.conv, self.act = conv, act
+        self.conv, self.act, self.pack = conv, act, pack_weights
         self.post_op, self.scalars = _onednn_activation(act)  # type: ignore[misc]
 
     @staticmethod
@@ -232,7 +294,7 @@ class ConvAct(nn.Module):
         conv = self.conv
         if x.device.type == "cpu" and x.dtype == conv.weight.dtype in _FUSED_DTYPES:
             return torch.ops.mkldnn._convolution_pointwise(
-                x, *_conv_args(conv), self.post_op, self.scalars, ""
+                x, *_conv_args(conv, x, self.pack), self.post_op, self.scalars, ""
             )
         return self.act(conv(x))
 
@@ -262,12 +324,20 @@ class ResidualConvAct(nn.Module):
     Args:
         convs: the block's convolutions in order (``conv1, conv2[, conv3]``), BatchNorm folded.
         downsample: the folded shortcut convolution, or None for the identity.
+        pack_weights: pack the weights for each input shape (see `InferenceOptions`).
     """
 
-    def __init__(self, convs: list[nn.Conv2d], downsample: nn.Conv2d | None) -> None:
+    def __init__(
+        self,
+        convs: list[nn.Conv2d],
+        downsample: nn.Conv2d | None,
+        *,
+        pack_weights: bool = True,
+    ) -> None:
         super().__init__()
         self.convs = nn.ModuleList(convs)
         self.downsample = downsample
+        self.pack = pack_weights
 
     @staticmethod
     def fusable(block: nn.Module) -> bool:
@@ -298,31 +368,47 @@ class ResidualConvAct(nn.Module):
         )
 
     @classmethod
-    def from_block(cls, block: nn.Module) -> ResidualConvAct:
+    def from_block(cls, block: nn.Module, *, pack_weights: bool = True) -> ResidualConvAct:
         n = 3 if hasattr(block, "conv3") else 2
         down = block.downsample[0] if block.downsample is not None else None
-        return cls([getattr(block, f"conv{i}") for i in range(1, n + 1)], down)
+        convs = [getattr(block, f"conv{i}") for i in range(1, n + 1)]
+        return cls(convs, down, pack_weights=pack_weights)
 
     def forward(self, x: Tensor) -> Tensor:
-        *inner, last = self.convs
-        shortcut = x if self.downsample is None else self.downsample(x)
+        *inner, last, down = *self.convs, self.downsample
         if x.device.type == "cpu" and x.dtype == last.weight.dtype in _FUSED_DTYPES:
             pointwise = torch.ops.mkldnn._convolution_pointwise
+            shortcut = x
+            if down is not None:
+                shortcut = pointwise(x, *_conv_args(down, x, self.pack), "none", [], "")
             h = x
             for conv in inner:
-                h = pointwise(h, *_conv_args(conv), "relu", [], "")
-            return pointwise.binary(h, shortcut, *_conv_args(last), "add", 1.0, "relu", [], "")
+                h = pointwise(h, *_conv_args(conv, h, self.pack), "relu", [], "")
+            return pointwise.binary(
+                h, shortcut, *_conv_args(last, h, self.pack), "add", 1.0, "relu", [], ""
+            )
+        shortcut = x if down is None else down(x)
         h = x
         for conv in inner:
             h = torch.relu(conv(h))
         return torch.relu(last(h) + shortcut)
 
 
-def _fuse_residual_blocks(module: nn.Module) -> None:
+def _fuse_residual_blocks(module: nn.Module, pack_weights: bool) -> None:
     """Replace every plain folded ResNet block below ``module`` by a `ResidualConvAct`."""
     blocks = [(n, m) for n, m in module.named_modules() if n and ResidualConvAct.fusable(m)]
     for name, block in blocks:
-        module.set_submodule(name, ResidualConvAct.from_block(block))
+        module.set_submodule(name, ResidualConvAct.from_block(block, pack_weights=pack_weights))
+
+
+def _wrap_plain_convs(module: nn.Module, convs: set[nn.Module], pack_weights: bool) -> None:
+    """Make each of ``convs`` still called on its own a `ConvAct` without activation, so that
+    it too runs with a packed weight."""
+    fused = [n for n, m in module.named_modules() if isinstance(m, (ConvAct, ResidualConvAct))]
+    for name, conv in list(module.named_modules()):
+        inside = any(name.startswith(f"{prefix}.") for prefix in fused)
+        if conv in convs and not inside and ConvAct.fusable(conv, nn.Identity()):
+            module.set_submodule(name, ConvAct(conv, nn.Identity(), pack_weights=pack_weights))
 
 
 def _pairs(
@@ -368,6 +454,7 @@ def fold_batchnorm(
     run: Callable[[Tensor], Any] | None = None,
     *,
     fuse_act: bool = False,
+    pack_weights: bool = True,
 ) -> int:
     """Fold every eval-mode BatchNorm that reads only a convolution's output into that
     convolution, in place.
@@ -378,7 +465,10 @@ def fold_batchnorm(
         run: how to call the module on ``sample`` (default ``module(sample)``).
         fuse_act: where the norm carries an activation (timm's ``BatchNormAct2d``) and no
             dropout, replace the convolution by a `ConvAct` that applies it; and replace each
-            plain ResNet block (timm's ``Bottleneck``, ``BasicBlock``) by a `ResidualConvAct`.
+            plain ResNet block (timm's ``Bottleneck``, ``BasicBlock``) by a `ResidualConvAct`;
+            the other folded convolutions become `ConvAct` without activation.
+        pack_weights: with ``fuse_act``, the fused modules pack their weights for oneDNN
+            (`InferenceOptions.pack_weights`).
 
     Returns:
         How many norms were folded.
@@ -402,12 +492,19 @@ def fold_batchnorm(
             bias = shift.to(conv.weight) if conv.bias is None else conv.bias * scale + shift
             conv.bias = nn.Parameter(bias.detach().clone(), requires_grad=False)
         rest = _FoldedNorm(norm)
-        if fuse_act and isinstance(rest.drop, nn.Identity) and ConvAct.fusable(conv, rest.act):
-            module.set_submodule(conv_names[conv], ConvAct(conv, rest.act))
+        if (
+            fuse_act
+            and type(rest.drop) is nn.Identity
+            and type(rest.act) is not nn.Identity
+            and ConvAct.fusable(conv, rest.act)
+        ):
+            fused = ConvAct(conv, rest.act, pack_weights=pack_weights)
+            module.set_submodule(conv_names[conv], fused)
             rest = nn.Identity()
         module.set_submodule(name, rest)
     if fuse_act:
-        _fuse_residual_blocks(module)
+        _fuse_residual_blocks(module, pack_weights)
+        _wrap_plain_convs(module, {conv for conv, _, _ in pairs}, pack_weights)
     return len(pairs)
 
 
@@ -431,6 +528,91 @@ def largest_activation_bytes(module: nn.Module, sample: Tensor) -> int:
         for h in hooks:
             h.remove()
     return largest
+
+
+def stage_activation_bytes(module: nn.Module, sample: Tensor) -> list[tuple[int, int]]:
+    """For each entry of a staged backbone's ``plan``: bytes of the largest tensor a leaf
+    module returns inside it, and of its output, in ``module.forward_features(sample)``
+    (a meta-device copy, like `largest_activation_bytes`)."""
+    meta = copy.deepcopy(module).to("meta")
+    plan = list(meta.plan)
+    sizes = [[0, 0] for _ in plan]
+    current = 0
+    hooks = []
+
+    def enter(index: int) -> Callable[..., None]:
+        def hook(mod: nn.Module, args: tuple[Any, ...]) -> None:
+            nonlocal current
+            current = index
+
+        return hook
+
+    def record(mod: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+        if isinstance(out, Tensor):
+            sizes[current][0] = max(sizes[current][0], out.numel() * out.element_size())
+
+    def leave(index: int) -> Callable[..., None]:
+        def hook(mod: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+            size = out.numel() * out.element_size()
+            sizes[index] = [max(sizes[index][0], size), size]
+
+        return hook
+
+    for i, name in enumerate(plan):
+        stage = meta.get_submodule(name)
+        hooks.append(stage.register_forward_pre_hook(enter(i)))
+        hooks.append(stage.register_forward_hook(leave(i)))
+        hooks += [
+            m.register_forward_hook(record) for m in stage.modules() if not list(m.children())
+        ]
+    try:
+        with torch.no_grad():
+            meta.forward_features(sample.to("meta"))
+    finally:
+        for h in hooks:
+            h.remove()
+    return [(largest, out) for largest, out in sizes]
+
+
+_BOUNDARY_BUDGETS = 4
+"""The stage outputs kept between two chunk sizes, for all segments of an outer chunk, stay
+within this many activation budgets."""
+
+_BOUNDARY_SHARE = 1 / 16
+"""A chunk size may change only after a stage whose output per segment is at most this share
+of the budget (MobileNetV2's narrow block outputs, not ResNet's wide ones)."""
+
+
+def stage_chunk_sizes(
+    sizes: list[tuple[int, int]], budget_bytes: float
+) -> tuple[tuple[int, ...], int]:
+    """Segments per call of each stage and of the outer chunk, for per-stage sizes from
+    `stage_activation_bytes` (bytes per segment in the run's dtype).
+
+    Each stage may take as many segments as keep its largest activation within the budget;
+    the sizes are made non-decreasing along the stages (no stage takes more than a later one)
+    and change only after a narrow stage output, which is kept for every segment of the outer
+    chunk: the outer chunk is bounded by `_BOUNDARY_BUDGETS` budgets of those outputs.
+
+    Example:
+        >>> stage_chunk_sizes([(16, 16), (16, 1), (2, 1)], budget_bytes=16)
+        ((1, 1, 8), 8)
+    """
+    own = [max(1, int(budget_bytes // max(1, largest))) for largest, _ in sizes]
+    chunks = own[:]
+    for i in range(len(chunks) - 2, -1, -1):
+        chunks[i] = min(chunks[i], chunks[i + 1])
+    kept = []
+    for i in range(len(chunks) - 1):
+        if chunks[i + 1] != chunks[i]:
+            if sizes[i][1] > _BOUNDARY_SHARE * budget_bytes:
+                chunks[i + 1] = chunks[i]  # a wide output: no boundary here
+            else:
+                kept.append(sizes[i][1])
+    outer = max(chunks)
+    if kept:
+        outer = min(outer, int(_BOUNDARY_BUDGETS * budget_bytes // max(1, max(kept))))
+    return tuple(chunks), max(outer, min(chunks))
 
 
 def _bucketed(call: Callable[[Tensor], Tensor], x: Tensor, chunk: int) -> Tensor:
@@ -484,7 +666,13 @@ class FastPath:
             with torch.autocast(sample.device.type, enabled=False):
                 method = "forward_features" if features else "forward"
                 reference = getattr(fast, method)(probe)
-                folded = fold_batchnorm(fast, probe, getattr(fast, method), fuse_act=opts.fuse_act)
+                folded = fold_batchnorm(
+                    fast,
+                    probe,
+                    getattr(fast, method),
+                    fuse_act=opts.fuse_act,
+                    pack_weights=opts.pack_weights,
+                )
                 if torch.allclose(getattr(fast, method)(probe), reference, rtol=1e-3, atol=1e-4):
                     self.folded = folded
                 else:  # a fold that changes the output (an unusual graph): undo it
@@ -511,20 +699,45 @@ class FastPath:
             self._copies[key] = self._build(owner, sample, opts, features)
         return self._copies[key]
 
-    def chunk_size(self, owner: nn.Module, x: Tensor, opts: InferenceOptions) -> int:
-        """Segments per call for inputs like ``x`` under ``opts`` (at least 1)."""
+    @staticmethod
+    def _budget_bytes(x: Tensor, opts: InferenceOptions) -> float | None:
         budget = opts.chunk_mb
         if budget == "auto":
             budget = DEFAULT_CHUNK_MB.get(x.device.type)
+        return None if budget is None else float(budget) * 2**20
+
+    @staticmethod
+    def _key(owner: nn.Module, x: Tensor) -> tuple[Any, ...]:
+        # activation sizes depend on the architecture and the input shape only
+        arch = (type(owner), tuple((n, tuple(p.shape)) for n, p in owner.named_parameters()))
+        return (arch, tuple(x.shape[1:]))
+
+    def chunk_size(self, owner: nn.Module, x: Tensor, opts: InferenceOptions) -> int:
+        """Segments per call for inputs like ``x`` under ``opts`` (at least 1)."""
+        budget = self._budget_bytes(x, opts)
         if budget is None:
             return max(1, x.shape[0])
-        # the largest activation depends on the architecture and the input shape only
-        arch = (type(owner), tuple((n, tuple(p.shape)) for n, p in owner.named_parameters()))
-        key = (arch, tuple(x.shape[1:]))
+        key = self._key(owner, x)
         if key not in _ACTIVATION_BYTES:
             _ACTIVATION_BYTES[key] = largest_activation_bytes(owner, x[:1].float())
         per = _ACTIVATION_BYTES[key] * x.element_size() // 4
-        return max(1, int(float(budget) * 2**20 // max(1, per)))
+        return max(1, int(budget // max(1, per)))
+
+    def stage_chunks(
+        self, owner: nn.Module, x: Tensor, opts: InferenceOptions
+    ) -> tuple[tuple[int, ...], int] | None:
+        """Per-stage and outer segments per call for inputs like ``x`` (`stage_chunk_sizes`),
+        or None where the backbone is not staged, the option is off, nothing is chunked or
+        the copy is compiled (a new size per stage would recompile)."""
+        budget = self._budget_bytes(x, opts)
+        if not opts.stage_chunks or opts.compile or budget is None or not hasattr(owner, "plan"):
+            return None
+        key = self._key(owner, x)
+        if key not in _STAGE_BYTES:
+            _STAGE_BYTES[key] = stage_activation_bytes(owner, x[:1].float())
+        scale = x.element_size() / 4
+        sizes = [(int(a * scale), int(b * scale)) for a, b in _STAGE_BYTES[key]]
+        return stage_chunk_sizes(sizes, budget)
 
     def __call__(
         self, owner: nn.Module, x: Tensor, opts: InferenceOptions, *, features: bool
@@ -538,6 +751,11 @@ class FastPath:
         x = x.to(dtype)  # the copy runs in the dtype of its sample
         call = self._call(owner, x, opts, features)
         n = self.chunk_size(owner, x, opts)
+        fast = getattr(call, "__self__", None)
+        if hasattr(fast, "stage_chunks"):
+            staged = self.stage_chunks(owner, x, opts) if n < x.shape[0] else None
+            fast.stage_chunks = staged[0] if staged else None
+            n = staged[1] if staged else n
         if opts.compile:
             run = call
             call = lambda part: _bucketed(run, part, n)  # noqa: E731

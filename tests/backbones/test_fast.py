@@ -17,6 +17,8 @@ from adamml.backbones.fast import (
     fold_batchnorm,
     largest_activation_bytes,
     plain_forward,
+    stage_activation_bytes,
+    stage_chunk_sizes,
 )
 from adamml.errors import ConfigError
 from adamml.precision import PRECISIONS, autocast
@@ -64,16 +66,39 @@ def _copy_modules(net: nn.Module) -> list[nn.Module]:
 
 @pytest.mark.parametrize("fuse", [True, False])
 def test_norm_activations_are_fused_into_the_convolutions(fuse: bool) -> None:
-    """MobileNetV2's BatchNormAct2d(ReLU6) becomes one oneDNN call with its convolution; the
-    output is the plain module's either way."""
+    """MobileNetV2's BatchNormAct2d(ReLU6) becomes one oneDNN call with its convolution, and a
+    projection convolution (norm without activation) one without post-op; the output is the
+    plain module's either way."""
     net, x = _pair("tiny_policy", TINY_RGB, num_classes=0)
     net.inference_options = net.inference_options.replace(fuse_act=fuse)
     with torch.inference_mode():
         out = net(x)
     fused = [m for m in _copy_modules(net) if isinstance(m, ConvAct)]
     assert (len(fused) > 0) is fuse
-    assert all(m.post_op == "hardtanh" and m.scalars == [0.0, 6.0] for m in fused)
+    post_ops = {(m.post_op, tuple(m.scalars)) for m in fused}
+    assert post_ops == ({("hardtanh", (0.0, 6.0)), ("none", ())} if fuse else set())
+    if fuse:  # every convolution is inside a ConvAct
+        assert len([m for m in _copy_modules(net) if type(m) is nn.Conv2d]) == len(fused)
     assert torch.allclose(out, _plain(net, x), atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_packed_weights_follow_the_input_shape(layout: torch.memory_format) -> None:
+    """A fused convolution packs its weight for each input shape it sees, keeps the last two,
+    and gives the plain convolution's output for every shape (a weight packed for one batch
+    size must not be used on another)."""
+    conv = nn.Conv2d(8, 16, 3, padding=1, bias=True).eval()
+    fused = ConvAct(conv, nn.ReLU()).to(memory_format=layout)
+    with torch.inference_mode():
+        for n in (4, 3, 4, 1, 2):
+            x = torch.randn(n, 8, 10, 10).contiguous(memory_format=layout)
+            torch.testing.assert_close(fused(x), torch.relu(conv(x)), atol=1e-5, rtol=1e-5)
+            shapes = conv.__dict__["_adamml_packed"]["shapes"]
+            assert len(shapes) <= 2 and tuple(x.shape) in shapes
+        with torch.no_grad():  # a changed weight is packed anew
+            conv.weight.mul_(2.0)
+        x = torch.randn(2, 8, 10, 10).contiguous(memory_format=layout)
+        torch.testing.assert_close(fused(x), torch.relu(conv(x)), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -122,7 +147,15 @@ def test_blocks_with_extra_layers_are_not_fused() -> None:
 
 
 @pytest.mark.parametrize(
-    "field,value", [("fuse_act", "auto"), ("chunk_mb", 0), ("chunk_mb", "64"), ("chunk_mb", -1)]
+    "field,value",
+    [
+        ("fuse_act", "auto"),
+        ("pack_weights", 1),
+        ("stage_chunks", "yes"),
+        ("chunk_mb", 0),
+        ("chunk_mb", "64"),
+        ("chunk_mb", -1),
+    ],
 )
 def test_bad_inference_options_are_config_errors(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=field):
@@ -168,6 +201,43 @@ def test_chunks_give_the_same_result_and_training_is_untouched() -> None:
     assert not _FAST[net]._copies
     y = net(x)
     assert y.requires_grad
+
+
+def test_stage_chunks_give_the_same_result() -> None:
+    """A budget that allows one segment in the first stages lets the late, narrow stages of
+    MobileNetV2 take more segments per call; the output is the plain module's."""
+    net, x = _pair("tiny_policy", TINY_RGB, num_classes=0)
+    x = torch.cat([x, x.flip(0)])  # 14 segments
+    sizes = stage_activation_bytes(net, x[:1])
+    assert len(sizes) == len(net.plan) and all(big >= out > 0 for big, out in sizes)
+    budget_mb = max(big for big, _ in sizes) / 2**20
+    whole = _plain(net, x)
+    for staged in (True, False):
+        net.inference_options = InferenceOptions(chunk_mb=budget_mb, stage_chunks=staged)
+        with torch.inference_mode():
+            out = net(x)
+        call = list(_FAST[net]._copies.values())[-1]  # the copy for these options
+        chunks = call.__self__.stage_chunks
+        if staged:
+            assert chunks[0] == 1 and max(chunks) > 1
+        else:
+            assert chunks is None
+        torch.testing.assert_close(out, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_stage_chunk_sizes_follow_the_budget() -> None:
+    """Each stage's chunk keeps its largest activation within the budget, never exceeds a later
+    stage's, and changes only after a narrow output; the outer chunk bounds the kept outputs."""
+    mb = 2**20
+    sizes = [(8 * mb, 8 * mb), (4 * mb, 4 * mb), (2 * mb, mb // 64), (mb // 8, mb // 64)]
+    chunks, outer = stage_chunk_sizes(sizes, budget_bytes=8 * mb)
+    assert chunks == (1, 1, 1, 64)  # 8 and 4 MiB outputs are too wide to keep: no change there
+    assert outer == 64
+    chunks, outer = stage_chunk_sizes([(mb, mb // 16), (mb // 64, mb // 64)], budget_bytes=mb)
+    assert chunks == (1, 64) and outer == 64
+    chunks, outer = stage_chunk_sizes([(mb, mb // 16), (1, 1)], budget_bytes=mb)
+    assert chunks == (1, mb) and outer == 64  # 4 budgets of 1/16-budget outputs
+    assert stage_chunk_sizes([(mb, mb)], budget_bytes=mb) == ((1,), 1)
 
 
 def test_copy_is_rebuilt_when_weights_change() -> None:
