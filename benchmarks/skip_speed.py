@@ -15,11 +15,16 @@ Everything runs on the default path (``create_model(...).eval()`` under
 ``torch.inference_mode()``, nothing converted by hand), for each ``--precision``. The policy's
 time is that of a forward with every decision forced off (policy views, policy, routing); a
 backbone's time on all segments is that of a forward selecting only it, minus the policy's.
+A selection rate is an average over videos, so each rate row runs ``round(--videos / B)`` calls
+(at least one) whose decisions together select exactly ``round(rate x calls x B x S)`` pairs: at
+batch 1 the paper's RGB 46 % is 46 of 100 segments over 10 videos (some with 4 RGB segments,
+some with 5), not 5 of 10 on one; the row's time is the mean per call.
 Every time of a table is a median over ``--repeats`` rounds that time all of its forwards in
 turn (fusion, policy, each backbone, each rate), so that a slow minute of a noisy machine
 falls on every row of the table alike.
 
-Usage: ``python benchmarks/skip_speed.py [--batch 1 8] [--precision fp32 bf16] [--repeats 3]``
+Usage: ``python benchmarks/skip_speed.py [--batch 1 8] [--precision fp32 bf16] [--repeats 3]
+[--videos 10]``
 """
 
 from __future__ import annotations
@@ -71,6 +76,9 @@ def main() -> None:
     parser.add_argument("--rgb-rates", type=float, nargs="+", default=[0.0, 0.25, 0.46, 0.75, 1.0])
     parser.add_argument("--audio-rate", type=float, default=0.94)
     parser.add_argument(
+        "--videos", type=int, default=10, help="videos a rate row averages over (at least B)"
+    )
+    parser.add_argument(
         "--precision", nargs="+", default=["fp32"], choices=("fp32", "bf16", "fp16")
     )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -103,15 +111,22 @@ def _table(model, fusion, mods, b: int, precision: str, args: argparse.Namespace
     for k, m in enumerate(mods):
         only[m] = none.clone()
         only[m][..., k] = 1.0
+    calls = max(1, round(args.videos / b))  # a rate is an average over videos
     forced = {
-        r: forced_decisions(b, args.segments, {"rgb": r, "audio": args.audio_rate}, mods)
+        r: forced_decisions(
+            calls * b, args.segments, {"rgb": r, "audio": args.audio_rate}, mods
+        ).split(b)
         for r in args.rgb_rates
     }
+
+    def run_all(ds: tuple[torch.Tensor, ...]) -> list[object]:
+        return [model(x, decisions=d) for d in ds]
+
     jobs: dict[str, Callable[[], object]] = {
         "fusion": lambda: fusion(x),
         "policy": lambda: model(x, decisions=none),  # policy, nothing run
         **{f"only {m}": (lambda d=d: model(x, decisions=d)) for m, d in only.items()},
-        **{f"rgb {r}": (lambda d=d: model(x, decisions=d)) for r, d in forced.items()},
+        **{f"rgb {r}": (lambda ds=ds: run_all(ds)) for r, ds in forced.items()},
     }
     t = _round_robin(jobs, args.repeats)
     t_fusion, t_policy = t["fusion"], t["policy"]
@@ -122,6 +137,7 @@ def _table(model, fusion, mods, b: int, precision: str, args: argparse.Namespace
         f"{g_fusion:.2f} GFLOPs/video; policy {t_policy * 1e3:.0f} ms "
         f"({100 * t_policy / t_fusion:.1f} % of fusion's time); "
         + ", ".join(f"{m} on all segments {sec * 1e3:.0f} ms" for m, sec in t_backbone.items())
+        + f"; each rate row is the mean of {calls} call(s) over {calls * b} videos"
     )
     print(
         "| RGB % | audio % | GFLOPs/video | GFLOPs ratio | time (ms) | time ratio "
@@ -129,9 +145,10 @@ def _table(model, fusion, mods, b: int, precision: str, args: argparse.Namespace
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in args.rgb_rates:
-        d = forced[r]
-        g = float(model(x, decisions=d).gflops.mean())
-        t_row = t[f"rgb {r}"]
+        ds = forced[r]
+        d = torch.cat(ds)
+        g = statistics.fmean(float(out.gflops.mean()) for out in run_all(ds))
+        t_row = t[f"rgb {r}"] / len(ds)
         real = {m: float(d[..., k].mean()) for k, m in enumerate(mods)}
         ideal = t_policy + sum(real[m] * t_backbone[m] for m in mods)
         gr, tr = g / g_fusion, t_row / t_fusion
