@@ -508,11 +508,29 @@ def fold_batchnorm(
     return len(pairs)
 
 
+def _trace_on_meta(
+    module: nn.Module, sample: Tensor, install: Callable[[nn.Module], list[Any]]
+) -> None:
+    """Run ``forward_features(sample)`` on a meta-device copy of ``module`` (no memory, no
+    compute) with the hooks ``install(copy)`` registers, removed afterwards."""
+    meta = copy.deepcopy(module).to("meta")
+    hooks = install(meta)
+    try:
+        with torch.no_grad():
+            meta.forward_features(sample.to("meta"))
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def _leaves(module: nn.Module) -> list[nn.Module]:
+    return [m for m in module.modules() if not list(m.children())]
+
+
 def largest_activation_bytes(module: nn.Module, sample: Tensor) -> int:
     """Bytes of the largest tensor a leaf module of a backbone returns in
     ``module.forward_features(sample)``, measured on a meta-device copy (no memory, no
     compute)."""
-    meta = copy.deepcopy(module).to("meta")
     largest = 0
 
     def record(mod: nn.Module, args: tuple[Any, ...], out: Any) -> None:
@@ -520,13 +538,9 @@ def largest_activation_bytes(module: nn.Module, sample: Tensor) -> int:
         if isinstance(out, Tensor):
             largest = max(largest, out.numel() * out.element_size())
 
-    hooks = [m.register_forward_hook(record) for m in meta.modules() if not list(m.children())]
-    try:
-        with torch.no_grad():
-            meta.forward_features(sample.to("meta"))
-    finally:
-        for h in hooks:
-            h.remove()
+    _trace_on_meta(
+        module, sample, lambda meta: [m.register_forward_hook(record) for m in _leaves(meta)]
+    )
     return largest
 
 
@@ -534,11 +548,8 @@ def stage_activation_bytes(module: nn.Module, sample: Tensor) -> list[tuple[int,
     """For each entry of a staged backbone's ``plan``: bytes of the largest tensor a leaf
     module returns inside it, and of its output, in ``module.forward_features(sample)``
     (a meta-device copy, like `largest_activation_bytes`)."""
-    meta = copy.deepcopy(module).to("meta")
-    plan = list(meta.plan)
-    sizes = [[0, 0] for _ in plan]
+    sizes = [[0, 0] for _ in module.plan]
     current = 0
-    hooks = []
 
     def enter(index: int) -> Callable[..., None]:
         def hook(mod: nn.Module, args: tuple[Any, ...]) -> None:
@@ -558,19 +569,16 @@ def stage_activation_bytes(module: nn.Module, sample: Tensor) -> list[tuple[int,
 
         return hook
 
-    for i, name in enumerate(plan):
-        stage = meta.get_submodule(name)
-        hooks.append(stage.register_forward_pre_hook(enter(i)))
-        hooks.append(stage.register_forward_hook(leave(i)))
-        hooks += [
-            m.register_forward_hook(record) for m in stage.modules() if not list(m.children())
-        ]
-    try:
-        with torch.no_grad():
-            meta.forward_features(sample.to("meta"))
-    finally:
-        for h in hooks:
-            h.remove()
+    def install(meta: nn.Module) -> list[Any]:
+        hooks = []
+        for i, name in enumerate(meta.plan):
+            stage = meta.get_submodule(name)
+            hooks.append(stage.register_forward_pre_hook(enter(i)))
+            hooks.append(stage.register_forward_hook(leave(i)))
+            hooks += [m.register_forward_hook(record) for m in _leaves(stage)]
+        return hooks
+
+    _trace_on_meta(module, sample, install)
     return [(largest, out) for largest, out in sizes]
 
 
