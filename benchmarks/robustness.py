@@ -24,6 +24,7 @@ Usage::
     python benchmarks/robustness.py --out runs/robustness --jobs 2
     python benchmarks/robustness.py --out runs/robustness --only default_mp4   # one variant
     python benchmarks/robustness.py --list
+    python benchmarks/robustness.py --out runs/rob_plr --set optim.policy_lr=0.003   # a lever
 
 Cells run in ``--jobs`` worker processes (one torch thread each); a finished cell is read back
 from ``OUT/<cell>/cell.json``, so an interrupted sweep continues where it stopped.
@@ -162,8 +163,43 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def with_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``raw`` with dotted keys set (``{"optim.policy_lr": 0.003}``): a lever tried on the
+    whole sweep instead of the defaults.
+
+    Example:
+        >>> with_overrides({"seed": 0}, {"optim.policy_lr": 0.003})
+        {'seed': 0, 'optim': {'policy_lr': 0.003}}
+    """
+    out = json.loads(json.dumps(raw))
+    for key, value in overrides.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SystemExit(f"--set {key}: {part!r} is not a section of the config")
+        node[leaf] = value
+    return out
+
+
+def _parse_set(item: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with the value read as a YAML scalar (``0.003``, ``true``, ``sample``)."""
+    import yaml
+
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--set takes KEY=VALUE; got {item!r}")
+    return key, yaml.safe_load(value)
+
+
 def run_cell(
-    name: str, seed: int, out: str, videos: tuple[int, int, int], threads: int
+    name: str,
+    seed: int,
+    out: str,
+    videos: tuple[int, int, int],
+    threads: int,
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train one cell (in a worker process) and return its summary."""
     import torch
@@ -178,7 +214,7 @@ def run_cell(
         return json.loads(done.read_text())
     folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    raw = cell_config(v, seed, videos, folder)
+    raw = with_overrides(cell_config(v, seed, videos, folder), overrides or {})
     result = compare(raw, folder, methods=METHODS, echo=lambda line: None)
     rel = result.relations()
     both = rel["adamml_minus_fusion"] >= -2.0 and rel["gflops_ratio"] <= 0.60
@@ -266,6 +302,15 @@ def main() -> None:
     )
     parser.add_argument("--jobs", type=int, default=2, help="cells trained at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per cell")
+    parser.add_argument(
+        "--set",
+        type=_parse_set,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key in every cell (a lever to try: optim.policy_lr=0.003); "
+        "use a fresh --out",
+    )
     parser.add_argument("--list", action="store_true", help="print the variants and stop")
     args = parser.parse_args()
     if args.list:
@@ -281,7 +326,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     print(
         f"# robustness: {cpu_model()}, {len(jobs)} cells, "
-        f"{args.jobs} at a time, {args.threads} thread(s) each",
+        f"{args.jobs} at a time, {args.threads} thread(s) each"
+        + "".join(f", {k}={v}" for k, v in args.set),
         flush=True,
     )
     cells: list[dict[str, Any]] = []
@@ -297,6 +343,7 @@ def main() -> None:
                 str(out),
                 tuple(args.mp4_videos if n not in IN_MEMORY else args.videos),
                 args.threads,
+                dict(args.set),
             ): (n, s)
             for n, s in jobs
         }

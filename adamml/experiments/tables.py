@@ -200,14 +200,14 @@ _MINI_STAGES = {"warmup_epochs": 3, "joint_epochs": 8, "finetune_epochs": 3}
 _MINI_OPTIMISER = {
     "optimizer": "adam",
     "lr": 3e-4,
-    "policy_lr": 1e-3,
+    "policy_lr": 3e-3,
     "lr_schedule": "cosine",
     "milestones": (),
     "tau_decay": 0.9,
     "cost_scale": 0.15,
 }
 """The library's defaults for training from pre-trained parts (`TrainConfig`: Adam at 3e-4, the
-policy's Adam at 1e-3, cosine, tau x0.9, cost weights x0.15), chosen on tiny models by
+policy's Adam at 3e-3, cosine, tau x0.9, cost weights x0.15), chosen on tiny models by
 ``benchmarks/robustness.py``; the paper's SGD at 0.01 and lambda_RGB = 1 made the tiny policy
 collapse (docs/examples.md)."""
 _MINI_DATA = {"num_classes": 6, "train_videos": 300, "val_videos": 100, "test_videos": 300}

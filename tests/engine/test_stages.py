@@ -76,7 +76,7 @@ def test_schedulers_act_on_the_optimisers_in_use() -> None:
     for s in scheds.values():
         s.step()
     assert opts["recognition"].param_groups[0]["lr"] == 0.05 * 0.1
-    assert abs(opts["policy"].param_groups[0]["lr"] - 0.001 * 0.1) < 1e-12
+    assert abs(opts["policy"].param_groups[0]["lr"] - c.optim.policy_lr * 0.1) < 1e-12
     cos = build_schedulers(
         build_optimizers(model, "finetune", cfg(lr_schedule="cosine")), 2, cfg(lr_schedule="cosine")
     )
