@@ -41,7 +41,7 @@ from typing import Any
 import yaml
 
 from ..data.synthetic.source import syntheticav_source
-from ..engine.config import plain_data
+from ..engine.config import LossConfig, OptimConfig, TrainConfig, plain_data
 from ..losses import REFERENCE_COST_WEIGHTS
 from .report import MODALITY_LABELS as LABELS
 from .report import format_table
@@ -198,16 +198,16 @@ _MINI_UNIMODAL = {
 _MINI_STAGES = {"warmup_epochs": 3, "joint_epochs": 8, "finetune_epochs": 3}
 """AdaMML's three stages, as ``adamml demo`` runs them."""
 _MINI_OPTIMISER = {
-    "optimizer": "adam",
-    "lr": 3e-4,
-    "policy_lr": 3e-3,
-    "lr_schedule": "cosine",
+    "optimizer": OptimConfig.optimizer,
+    "lr": OptimConfig.lr,
+    "policy_lr": OptimConfig.policy_lr,
+    "lr_schedule": OptimConfig.lr_schedule,
     "milestones": (),
-    "tau_decay": 0.9,
-    "cost_scale": 0.15,
+    "tau_decay": TrainConfig.tau_decay,
+    "cost_scale": LossConfig.cost_scale,
 }
-"""The library's defaults for training from pre-trained parts (`TrainConfig`: Adam at 3e-4, the
-policy's Adam at 3e-3, cosine, tau x0.9, cost weights x0.15), chosen on tiny models by
+"""The library's defaults for training from pre-trained parts, read from `TrainConfig` (Adam at
+3e-4, the policy's Adam at 3e-3, cosine, tau x0.9, cost weights x0.15), chosen on tiny models by
 ``benchmarks/robustness.py``; the paper's SGD at 0.01 and lambda_RGB = 1 made the tiny policy
 collapse (docs/examples.md)."""
 _MINI_DATA = {"num_classes": 6, "train_videos": 300, "val_videos": 100, "test_videos": 300}
