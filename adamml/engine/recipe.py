@@ -92,8 +92,12 @@ class PretrainStage:
     teacher: str | None = None
 
 
-def pretraining_plan(cfg: TrainConfig, model: nn.Module) -> list[PretrainStage]:
+def pretraining_plan(
+    cfg: TrainConfig, model: nn.Module, *, train_videos: int | None = None
+) -> list[PretrainStage]:
     """The stages ``cfg`` asks for on ``model``: one per part that ``init`` does not give.
+    ``train_videos`` (the training set's size) sets the length of ``pretrain.epochs: auto``
+    (`stage_epochs`).
 
     Nothing for ``pretrain.mode: none``, for one-modality models without a policy extractor
     (a unimodal model is its own pre-training; LiteEval, one modality with a cheap extractor,
@@ -142,7 +146,8 @@ def pretraining_plan(cfg: TrainConfig, model: nn.Module) -> list[PretrainStage]:
         teacher = None
         if name in policy_parts and p.policy_target == "distill" and hasattr(model, "teacher_of"):
             teacher = model.teacher_of(name)
-        out.append(PretrainStage(name, tuple(parts), _stage_config(cfg, name, p), teacher))
+        config = _stage_config(cfg, name, p, train_videos)
+        out.append(PretrainStage(name, tuple(parts), config, teacher))
     return out
 
 
@@ -153,11 +158,43 @@ def _part_modality(model: nn.Module, name: str) -> str:
     return of(name) if callable(of) else name
 
 
-def _stage_config(cfg: TrainConfig, part: str, p: PretrainConfig) -> TrainConfig:
+AUTO_EPOCHS = 20
+"""``pretrain.epochs: auto`` on a training set of at least 500 optimiser steps' worth."""
+AUTO_MIN_STEPS = 500
+"""``pretrain.epochs: auto`` grows the epochs of a small training set to this many steps..."""
+AUTO_MAX_EPOCHS = 50
+"""...but to no more epochs than this (a tiny set is fitted long before)."""
+
+
+def stage_epochs(epochs: int | str | None, schedule_total: int, steps_per_epoch: int | None) -> int:
+    """The epochs of a pre-training stage for ``pretrain.epochs`` (`PretrainConfig.epochs`).
+
+    ``"auto"`` gives `AUTO_EPOCHS`, or, where they would make fewer than `AUTO_MIN_STEPS`
+    optimiser steps, as many as make that many, at most `AUTO_MAX_EPOCHS`: the number of steps,
+    not of epochs, is what trains a network from scratch as far, and a small training set has
+    few steps per epoch. An integer is used as given; ``None`` gives ``schedule_total``.
+
+    Example:
+        >>> [stage_epochs("auto", 14, n) for n in (25, 15, 1)], stage_epochs(3, 14, 1)
+        ([20, 34, 50], 3)
+    """
+    if epochs is None:
+        return schedule_total
+    if epochs != "auto":
+        return int(epochs)
+    if not steps_per_epoch:
+        return AUTO_EPOCHS
+    wanted = -(-AUTO_MIN_STEPS // steps_per_epoch)
+    return min(max(AUTO_EPOCHS, wanted), AUTO_MAX_EPOCHS)
+
+
+def _stage_config(
+    cfg: TrainConfig, part: str, p: PretrainConfig, train_videos: int | None = None
+) -> TrainConfig:
     s = cfg.schedule
-    epochs = (
-        p.epochs if p.epochs is not None else (s.warmup_epochs + s.joint_epochs + s.finetune_epochs)
-    )
+    steps = -(-train_videos // cfg.batch_size) if train_videos else None
+    total = s.warmup_epochs + s.joint_epochs + s.finetune_epochs
+    epochs = stage_epochs(p.epochs, total, steps)
     optim = dataclasses.replace(
         cfg.optim,
         lr=p.lr if p.lr is not None else cfg.optim.lr,

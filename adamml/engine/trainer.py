@@ -253,9 +253,9 @@ class Trainer:
             "budget": self.budget.state_dict() if self.budget is not None else None,
         }
 
-    def _pretrain(self) -> None:
+    def _pretrain(self, train_videos: int) -> None:
         """The recipe's pre-training stages (`adamml.engine.recipe`), before warm-up."""
-        stages = pretraining_plan(self.cfg, self.model)
+        stages = pretraining_plan(self.cfg, self.model, train_videos=train_videos)
         if not stages:
             return
         started = self.resume and latest_checkpoint(self.out) is not None
@@ -391,7 +391,7 @@ class Trainer:
         # all the model's inputs, and the pre-training stages read their modalities from them
         train_set = self._dataset(cfg.data.train, True)
         val_set = self._dataset(cfg.data.val, False) if cfg.data.val else None
-        self._pretrain()
+        self._pretrain(len(train_set))
         self._restore()
         if info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)

@@ -61,6 +61,22 @@ def test_plan_pretrains_every_part_once_and_init_overrides() -> None:
     assert pretraining_plan(config(model="test_unimodal_rgb"), uni) == []
 
 
+def test_auto_epochs_give_a_small_training_set_more_epochs() -> None:
+    model = adamml.create_model("test_adamml_rgb_audio", num_classes=3)
+
+    def epochs(videos: int, **over) -> list[int]:
+        plan = pretraining_plan(config(batch_size=16, **over), model, train_videos=videos)
+        return [s.config.schedule.epochs for s in plan]
+
+    assert epochs(400) == [20, 20, 20]  # 25 steps per epoch: 500 steps in 20 epochs
+    assert epochs(240) == [34, 34, 34]  # 15 steps per epoch: ceil(500 / 15)
+    assert epochs(12) == [50, 50, 50]  # one step per epoch: capped
+    assert epochs(240, pretrain={"epochs": 3}) == [3, 3, 3]  # an integer is used as given
+    assert epochs(240, pretrain={"epochs": None}) == [3, 3, 3]  # the schedule's 1 + 1 + 1
+    with pytest.raises(adamml.ConfigError, match="pretrain.epochs"):
+        config(pretrain={"epochs": "many"})
+
+
 def test_a_one_modality_model_with_a_cheap_extractor_pretrains_it() -> None:
     # LiteEval: one recognised modality, but its coarse path has an extractor of its own
     model = adamml.create_model("test_liteeval_rgb", num_classes=3)
