@@ -23,6 +23,7 @@ Usage::
 
     python benchmarks/robustness.py --out runs/robustness --jobs 2
     python benchmarks/robustness.py --out runs/robustness --only default_mp4   # one variant
+    python benchmarks/robustness.py --out runs/small --only default --videos 240 144 240
     python benchmarks/robustness.py --list
     python benchmarks/robustness.py --out runs/rob_plr --set optim.policy_lr=0.003   # a lever
 
@@ -64,6 +65,7 @@ class Variant:
         num_classes: K.
         options: `SyntheticConfig` fields.
         mp4: write the videos as mp4 files and train from manifests (the real data path).
+        sweep: part of the sweep (False: run only when named with ``--only``, a control).
     """
 
     name: str
@@ -71,6 +73,7 @@ class Variant:
     num_classes: int = 6
     options: Mapping[str, Any] = field(default_factory=dict)
     mp4: bool = False
+    sweep: bool = True
 
 
 VARIANTS: tuple[Variant, ...] = (
@@ -108,6 +111,13 @@ VARIANTS: tuple[Variant, ...] = (
         {"frames": 320, "evidence_segments": 20},
     ),
     Variant("default_mp4", "SyntheticAV defaults from written mp4 files", 6, {}, mp4=True),
+    Variant(
+        "default",
+        "SyntheticAV defaults in memory (a control for the mp4 cell: same data, no files)",
+        6,
+        {},
+        sweep=False,
+    ),
 )
 IN_MEMORY = tuple(v.name for v in VARIANTS if not v.mp4)
 
@@ -317,7 +327,7 @@ def main() -> None:
         for v in VARIANTS:
             print(f"{v.name:<14} K={v.num_classes:<3} {v.what}  {dict(v.options)}")
         return
-    names = args.only or [v.name for v in VARIANTS]
+    names = args.only or [v.name for v in VARIANTS if v.sweep]
     unknown = sorted(set(names) - {v.name for v in VARIANTS})
     if unknown:
         sys.exit(f"unknown variants {unknown}; known: {[v.name for v in VARIANTS]}")

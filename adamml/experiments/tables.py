@@ -41,7 +41,8 @@ from typing import Any
 import yaml
 
 from ..data.synthetic.source import syntheticav_source
-from ..engine.config import LossConfig, OptimConfig, TrainConfig, plain_data
+from ..engine.config import LossConfig, OptimConfig, PretrainConfig, TrainConfig, plain_data
+from ..engine.recipe import stage_epochs
 from ..losses import REFERENCE_COST_WEIGHTS
 from .report import MODALITY_LABELS as LABELS
 from .report import format_table
@@ -186,15 +187,22 @@ FULL = Settings()
 # What ``--mini`` changes, by reason; each group is a set of `Settings` fields.
 _MINI_MACHINE = {"batch_size": 16, "workers": 0, "device": "cpu"}
 """A laptop CPU: small batches, no DataLoader worker processes."""
+_MINI_DATA = {"num_classes": 6, "train_videos": 300, "val_videos": 100, "test_videos": 300}
+"""Built-in synthetic data of the ``test_*`` models' size, as ``adamml demo``'s."""
 _MINI_UNIMODAL = {
     "unimodal_segments_train": 5,
-    "unimodal_epochs": 20,
+    "unimodal_epochs": stage_epochs(
+        PretrainConfig.epochs,
+        0,
+        -(-_MINI_DATA["train_videos"] // _MINI_MACHINE["batch_size"]),
+    ),
     "unimodal_lr": 0.003,
     "unimodal_schedule": "cosine",
     "unimodal_milestones": (),
 }
-"""Unimodal models as ``adamml train``'s pre-training stages train them (20 epochs, Adam at
-0.003, cosine), 5 segments per video as the multimodal runs."""
+"""Unimodal models as ``adamml train``'s pre-training stages train them (``pretrain.epochs:
+auto``: 27 epochs of 300 videos, Adam at 0.003, cosine), 5 segments per video as the multimodal
+runs."""
 _MINI_STAGES = {"warmup_epochs": 3, "joint_epochs": 8, "finetune_epochs": 3}
 """AdaMML's three stages, as ``adamml demo`` runs them."""
 _MINI_OPTIMISER = {
@@ -210,8 +218,6 @@ _MINI_OPTIMISER = {
 3e-4, the policy's Adam at 3e-3, cosine, tau x0.9, cost weights x0.15), chosen on tiny models by
 ``benchmarks/robustness.py``; the paper's SGD at 0.01 and lambda_RGB = 1 made the tiny policy
 collapse (docs/examples.md)."""
-_MINI_DATA = {"num_classes": 6, "train_videos": 300, "val_videos": 100, "test_videos": 300}
-"""Built-in synthetic data of the ``test_*`` models' size, as ``adamml demo``'s."""
 
 MINI = dataclasses.replace(
     FULL, **_MINI_MACHINE, **_MINI_UNIMODAL, **_MINI_STAGES, **_MINI_OPTIMISER, **_MINI_DATA

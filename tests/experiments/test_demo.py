@@ -25,8 +25,8 @@ def test_parse_syntheticav_source():
 def test_demo_smoke(tmp_path):
     lines: list[str] = []
     out = tmp_path / "demo"
-    # pretrain epochs are the library default (20): a smoke run overrides them through the
-    # data sizes and schedule only, as a user would
+    # pretrain epochs are the library default (auto: 50 one-step epochs on 16 videos): a smoke
+    # run overrides only the data sizes and the schedule, as a user would
     metrics = run_demo(
         out,
         seed=0,
