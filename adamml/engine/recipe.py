@@ -166,35 +166,41 @@ AUTO_MAX_EPOCHS = 50
 """...but to no more epochs than this (a tiny set is fitted long before)."""
 
 
-def stage_epochs(epochs: int | str | None, schedule_total: int, steps_per_epoch: int | None) -> int:
+def stage_epochs(
+    epochs: int | str | None,
+    schedule_total: int,
+    train_videos: int | None = None,
+    batch_size: int = 1,
+) -> int:
     """The epochs of a pre-training stage for ``pretrain.epochs`` (`PretrainConfig.epochs`).
 
     ``"auto"`` gives `AUTO_EPOCHS`, or, where they would make fewer than `AUTO_MIN_STEPS`
     optimiser steps, as many as make that many, at most `AUTO_MAX_EPOCHS`: the number of steps,
     not of epochs, is what trains a network from scratch as far, and a small training set has
-    few steps per epoch. An integer is used as given; ``None`` gives ``schedule_total``.
+    few steps per epoch (``ceil(train_videos / batch_size)``; without ``train_videos``,
+    `AUTO_EPOCHS`). An integer is used as given; ``None`` gives ``schedule_total``.
 
     Example:
-        >>> [stage_epochs("auto", 14, n) for n in (25, 15, 1)], stage_epochs(3, 14, 1)
+        >>> [stage_epochs("auto", 14, n, 16) for n in (400, 240, 12)], stage_epochs(3, 14, 12, 16)
         ([20, 34, 50], 3)
     """
     if epochs is None:
         return schedule_total
     if epochs != "auto":
         return int(epochs)
-    if not steps_per_epoch:
+    if not train_videos:
         return AUTO_EPOCHS
+    steps_per_epoch = -(-train_videos // batch_size)
     wanted = -(-AUTO_MIN_STEPS // steps_per_epoch)
     return min(max(AUTO_EPOCHS, wanted), AUTO_MAX_EPOCHS)
 
 
 def _stage_config(
-    cfg: TrainConfig, part: str, p: PretrainConfig, train_videos: int | None = None
+    cfg: TrainConfig, part: str, p: PretrainConfig, train_videos: int | None
 ) -> TrainConfig:
     s = cfg.schedule
-    steps = -(-train_videos // cfg.batch_size) if train_videos else None
     total = s.warmup_epochs + s.joint_epochs + s.finetune_epochs
-    epochs = stage_epochs(p.epochs, total, steps)
+    epochs = stage_epochs(p.epochs, total, train_videos, cfg.batch_size)
     optim = dataclasses.replace(
         cfg.optim,
         lr=p.lr if p.lr is not None else cfg.optim.lr,

@@ -192,9 +192,7 @@ _MINI_DATA = {"num_classes": 6, "train_videos": 300, "val_videos": 100, "test_vi
 _MINI_UNIMODAL = {
     "unimodal_segments_train": 5,
     "unimodal_epochs": stage_epochs(
-        PretrainConfig.epochs,
-        0,
-        -(-_MINI_DATA["train_videos"] // _MINI_MACHINE["batch_size"]),
+        PretrainConfig.epochs, 0, _MINI_DATA["train_videos"], _MINI_MACHINE["batch_size"]
     ),
     "unimodal_lr": 0.003,
     "unimodal_schedule": "cosine",
