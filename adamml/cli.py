@@ -45,6 +45,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             resume=args.resume,
             base_dir=path.parent,
             show_progress=not args.quiet,
+            jobs=args.jobs,
         ).run()
     except BaseException:
         cleanup(info, wait=False)
@@ -544,6 +545,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="run folder (default runs/<config name>)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="run the independent pre-training stages side by side in this many forked CPU "
+        "processes with one torch thread each (small models on a CPU; default 1)",
+    )
     t.add_argument(
         "--precision",
         choices=("fp32", "bf16", "fp16"),

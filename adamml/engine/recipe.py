@@ -228,6 +228,7 @@ def run_pretraining(
     resume: bool,
     run_stage: Callable[[PretrainStage, Path], Mapping[str, Any]],
     init: Mapping[str, str] | None = None,
+    jobs: int = 1,
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """Run each stage (with ``resume``, a finished one is read back instead); return ``init``
     for the parts and a summary per stage.
@@ -238,6 +239,10 @@ def run_pretraining(
         resume: continue unfinished stages and reuse finished ones (``--resume``).
         run_stage: trains one stage in its folder and returns its metrics (the trainer's).
         init: the run's own ``init`` (a teacher given there is used as it is).
+        jobs: with more than 1, the stages that wait for no other stage (every stage but a
+            distilled policy part's, whose teacher a stage trains) run side by side in that
+            many forked CPU processes (`adamml.engine.workers`), in plan order; a stage's
+            result does not depend on where it ran.
 
     Returns:
         ``({part: checkpoint}, {stage: {"top1", "mAP", "parts", "folder"}})``.
@@ -247,16 +252,33 @@ def run_pretraining(
     known = dict(init or {})
     result: dict[str, str] = {}
     summary: dict[str, Any] = {}
-    for stage in stages:
-        folder = out / "pretrain" / stage.name
-        if stage.teacher is not None:
-            args = dict(stage.config.model_args, teacher=known[stage.teacher])
-            stage = dataclasses.replace(
-                stage, config=dataclasses.replace(stage.config, model_args=args)
+    ran: dict[str, Any] = {}
+    if jobs > 1:
+        from .workers import run_in_workers
+
+        free = [
+            s
+            for s in stages
+            if (s.teacher is None or s.teacher in known)
+            and not (resume and (out / "pretrain" / s.name / "metrics.json").exists())
+        ]
+        if len(free) > 1:
+            ran = run_in_workers(
+                [
+                    (s.name, lambda s=s: dict(run_stage(_with_teacher(s, known), _folder(out, s))))
+                    for s in free
+                ],
+                jobs,
             )
+    for stage in stages:
+        folder = _folder(out, stage)
+        stage = _with_teacher(stage, known)
         done = folder / "metrics.json"
         finished = resume and done.exists()
-        metrics = json.loads(done.read_text()) if finished else run_stage(stage, folder)
+        if stage.name in ran:
+            metrics = ran[stage.name]
+        else:
+            metrics = json.loads(done.read_text()) if finished else run_stage(stage, folder)
         best = folder / ("best.pt" if (folder / "best.pt").exists() else "last.pt")
         result.update({part: str(best) for part in stage.parts})
         known.update(result)
@@ -268,3 +290,15 @@ def run_pretraining(
             **({"teacher": stage.teacher} if stage.teacher else {}),
         }
     return result, summary
+
+
+def _folder(out: Path, stage: PretrainStage) -> Path:
+    return out / "pretrain" / stage.name
+
+
+def _with_teacher(stage: PretrainStage, known: Mapping[str, str]) -> PretrainStage:
+    """``stage`` with its teacher's checkpoint in its model arguments."""
+    if stage.teacher is None:
+        return stage
+    args = dict(stage.config.model_args, teacher=known[stage.teacher])
+    return dataclasses.replace(stage, config=dataclasses.replace(stage.config, model_args=args))

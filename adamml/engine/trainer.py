@@ -51,6 +51,7 @@ from .stages import (
     has_learned_policy,
     set_trainable,
 )
+from .workers import check_jobs, in_worker
 
 __all__ = ["Trainer", "seed_everything", "classification_loss"]
 
@@ -90,6 +91,9 @@ class Trainer:
         resume: continue from ``out/last.pt`` if it exists.
         base_dir: folder relative manifest paths are resolved against.
         show_progress: tqdm bars on rank 0.
+        jobs: run the independent pre-training stages side by side in this many forked CPU
+            processes with one torch thread each (`adamml.engine.workers`; the stages' numbers
+            are those of one thread wherever they run). 1 (default) runs them here, in order.
 
     Example:
         >>> metrics = Trainer(cfg, "runs/a").run()  # doctest: +SKIP
@@ -104,10 +108,20 @@ class Trainer:
         resume: bool = False,
         base_dir: str | Path | None = None,
         show_progress: bool = True,
+        jobs: int = 1,
     ) -> None:
         self.cfg, self.out = cfg, Path(out)
         self.info = info or DistInfo()
         self.resume, self.base_dir, self.show_progress = resume, base_dir, show_progress
+        if jobs != 1 and (self.info.world_size > 1 or self.info.device.type != "cpu"):
+            raise ConfigError(
+                f"jobs={jobs} runs pre-training stages in forked CPU processes of one machine; "
+                f"on {self.info.device.type!r}"
+                f"{' with torchrun' if self.info.world_size > 1 else ''} use jobs=1"
+            )
+        self.jobs = check_jobs(jobs)
+        self._data: tuple[Any, Any] | None = None
+        self._pretrained = False
         seed_everything(cfg.seed)
         self.model = build_model(cfg.model, cfg.num_classes, cfg.model_args).to(self.info.device)
         if hasattr(self.model, "set_precision"):
@@ -253,8 +267,42 @@ class Trainer:
             "budget": self.budget.state_dict() if self.budget is not None else None,
         }
 
+    def _check_fresh(self) -> None:
+        if not self.resume and latest_checkpoint(self.out) is not None:
+            raise ConfigError(
+                f"{str(self.out)!r} already holds a run (last.pt); pass --resume "
+                "to continue it or choose another --out"
+            )
+
+    def _datasets(self) -> tuple[Any, Any]:
+        """The run's training and validation sets, built once. In-memory sources (synthetic
+        videos) are featurised once for all the model's inputs; the pre-training stages (and
+        the workers that run them) read their modalities from them."""
+        if self._data is None:
+            d = self.cfg.data
+            self._data = (
+                self._dataset(d.train, True),
+                self._dataset(d.val, False) if d.val else None,
+            )
+        return self._data
+
+    def pretrain(self) -> dict[str, Any]:
+        """Run the recipe's pre-training stages (`adamml.engine.recipe`) now, before `run`
+        (which then finds them done); `run` calls it itself. A comparison calls it to start
+        the baselines from the pre-trained parts while this run goes on.
+
+        Returns:
+            ``{stage: {"top1", "mAP", "parts", "folder"}}`` (empty without stages), as in
+            ``metrics.json``'s ``pretrain``.
+        """
+        if not self._pretrained:
+            self._check_fresh()
+            self._pretrain(len(self._datasets()[0]))
+            self._pretrained = True
+        return dict(self.pretrain_summary)
+
     def _pretrain(self, train_videos: int) -> None:
-        """The recipe's pre-training stages (`adamml.engine.recipe`), before warm-up."""
+        """The recipe's pre-training stages, before warm-up."""
         stages = pretraining_plan(self.cfg, self.model, train_videos=train_videos)
         if not stages:
             return
@@ -265,6 +313,7 @@ class Trainer:
             resume=self.resume or started,
             run_stage=self._run_stage,
             init=self.cfg.init,
+            jobs=self.jobs,
         )
         if not started:  # a started main run restores its own weights
             load_backbone_init(self.model, init)
@@ -282,7 +331,7 @@ class Trainer:
             info=self.info,
             resume=self.resume,
             base_dir=self.base_dir,
-            show_progress=self.show_progress,
+            show_progress=self.show_progress and not in_worker(),
         )
         metrics = trainer.run()
         if self.info.is_main:
@@ -382,16 +431,9 @@ class Trainer:
             The final metrics (see `adamml.engine.metrics.summarize`).
         """
         cfg, info = self.cfg, self.info
-        if not self.resume and latest_checkpoint(self.out) is not None:
-            raise ConfigError(
-                f"{str(self.out)!r} already holds a run (last.pt); pass --resume "
-                "to continue it or choose another --out"
-            )
-        # the run's datasets first: in-memory sources (synthetic videos) are featurised once for
-        # all the model's inputs, and the pre-training stages read their modalities from them
-        train_set = self._dataset(cfg.data.train, True)
-        val_set = self._dataset(cfg.data.val, False) if cfg.data.val else None
-        self._pretrain(len(train_set))
+        self._check_fresh()
+        train_set, val_set = self._datasets()
+        self.pretrain()
         self._restore()
         if info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)

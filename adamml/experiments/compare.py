@@ -25,6 +25,7 @@ baseline gets slightly more recognition budget than AdaMML).
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 
 from ..engine.config import TrainConfig
 from ..engine.trainer import Trainer
+from ..engine.workers import check_jobs, in_background
 
 __all__ = ["METHODS", "OPTIONAL_METHODS", "Comparison", "compare", "derived_config", "run_config"]
 
@@ -126,26 +128,38 @@ def run_config(
     *,
     show_progress: bool = False,
     base_dir: str | Path | None = None,
+    jobs: int = 1,
 ) -> tuple[dict[str, Any], float, bool]:
     """Train one raw config in ``folder``, resuming from its ``last.pt`` if it has one; every
     run of an experiment (a comparison's methods, a paper table's rows) goes through here.
+    ``jobs``: see `Trainer` (pre-training stages side by side).
 
     Returns:
         ``(metrics, seconds, resumed)``.
     """
-    import time
+    start = time.perf_counter()
+    trainer, resume = _trainer(raw, folder, show_progress, base_dir, jobs)
+    return trainer.run(), time.perf_counter() - start, resume
 
+
+def _trainer(
+    raw: Mapping[str, Any],
+    folder: str | Path,
+    show_progress: bool,
+    base_dir: str | Path | None,
+    jobs: int = 1,
+) -> tuple[Trainer, bool]:
     folder = Path(folder)
     resume = (folder / "last.pt").exists()
-    start = time.perf_counter()
-    metrics = Trainer(
+    trainer = Trainer(
         TrainConfig.from_dict(dict(raw)),
         folder,
         resume=resume,
         base_dir=base_dir,
         show_progress=show_progress,
-    ).run()
-    return metrics, time.perf_counter() - start, resume
+        jobs=jobs,
+    )
+    return trainer, resume
 
 
 def _recognition_init(metrics: Mapping[str, Any], modalities: tuple[str, ...]) -> dict[str, str]:
@@ -165,6 +179,7 @@ def compare(
     show_progress: bool = False,
     base_dir: str | Path | None = None,
     echo: Callable[[str], None] | None = None,
+    jobs: int = 1,
 ) -> Comparison:
     """Train AdaMML from ``raw`` (a config mapping, as in a YAML file), then the baselines.
 
@@ -176,6 +191,10 @@ def compare(
         show_progress: tqdm bars.
         base_dir: where relative manifest paths resolve (the config's folder).
         echo: a line per finished run (default: print).
+        jobs: with 2 or more, AdaMML's pre-training stages run side by side and weighted
+            fusion trains beside AdaMML's warm-up, joint and fine-tuning stages, in forked CPU
+            processes with one torch thread each (`adamml.engine.workers`). Every run's numbers
+            are those it gets with one thread wherever it ran.
 
     Returns:
         A [`Comparison`][adamml.experiments.compare.Comparison].
@@ -187,33 +206,62 @@ def compare(
         raise ValueError(f"unknown methods {unknown}; known: {', '.join(known)}")
     if "random_cost" in methods and "fusion" not in methods:
         raise ValueError("random_cost needs fusion's GFLOPs: add 'fusion' to methods")
+    jobs = check_jobs(jobs)
     out = Path(out)
     result = Comparison()
-    for method in ("adamml", *[m for m in known if m in methods and m != "adamml"]):
-        init = {}
-        p: Mapping[str, float] | float | None = None
-        if method != "adamml":
-            adamml = result.metrics["adamml"]
-            init = _recognition_init(adamml, tuple(adamml["selection_rate"]))
-            if method == "random":
-                result.random_p = {
-                    m: round(r / 100.0, 4) for m, r in adamml["selection_rate"].items()
-                }
-                p = result.random_p
-            elif method == "random_cost":
-                ratio = adamml["gflops"] / result.metrics["fusion"]["gflops"]
-                result.random_cost_p = p = round(min(1.0, ratio), 4)
-        folder = out / method
-        metrics, result.seconds[method], _ = run_config(
-            derived_config(raw, method, init=init, random_p=p),
-            folder,
-            show_progress=show_progress,
-            base_dir=base_dir,
-        )
-        result.metrics[method], result.folders[method] = metrics, folder
+
+    def finish(method: str, metrics: dict[str, Any], seconds: float) -> None:
+        result.metrics[method], result.folders[method] = metrics, out / method
+        result.seconds[method] = seconds
         rates = ", ".join(f"{m} {r:.0f}%" for m, r in metrics["selection_rate"].items())
         say(
             f"{method:<8} top-1 {metrics['top1']:6.2f}%  GFLOPs {metrics['gflops']:.5f}  "
-            f"({rates}; {result.seconds[method]:.0f} s)"
+            f"({rates}; {seconds:.0f} s)"
+        )
+
+    start = time.perf_counter()
+    trainer, _ = _trainer(raw, out / "adamml", show_progress, base_dir, jobs)
+    beside = "fusion" in methods and jobs > 1
+    # fusion needs only the pre-trained backbones: with jobs, it trains beside AdaMML's stages
+    init = _recognition_init({"pretrain": trainer.pretrain()}, trainer.modalities)
+    with in_background(
+        "fusion",
+        lambda: _timed(
+            derived_config(raw, "fusion", init=init),
+            out / "fusion",
+            base_dir,
+            show_progress and not beside,
+        ),
+        fork=beside,
+    ) as fusion:
+        adamml = trainer.run()
+        adamml_seconds = time.perf_counter() - start
+    finish("adamml", adamml, adamml_seconds)
+    for method in [m for m in known if m in methods and m != "adamml"]:
+        if method == "fusion":
+            finish("fusion", *fusion.result())
+            continue
+        p: Mapping[str, float] | float
+        if method == "random":
+            result.random_p = {m: round(r / 100.0, 4) for m, r in adamml["selection_rate"].items()}
+            p = result.random_p
+        else:  # random_cost
+            ratio = adamml["gflops"] / result.metrics["fusion"]["gflops"]
+            result.random_cost_p = p = round(min(1.0, ratio), 4)
+        finish(
+            method,
+            *_timed(
+                derived_config(raw, method, init=init, random_p=p),
+                out / method,
+                base_dir,
+                show_progress,
+            ),
         )
     return result
+
+
+def _timed(
+    raw: Mapping[str, Any], folder: Path, base_dir: str | Path | None, show_progress: bool
+) -> tuple[dict[str, Any], float]:
+    metrics, seconds, _ = run_config(raw, folder, base_dir=base_dir, show_progress=show_progress)
+    return metrics, seconds

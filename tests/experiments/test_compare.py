@@ -60,22 +60,31 @@ def test_random_cost_matches_adamml_gflops(tmp_path: Path, monkeypatch) -> None:
             "selection_rate": {"rgb": 24.0, "audio": 26.0},
         },
     }
-    results["adamml"]["pretrain"] = {"rgb": {"folder": str(stage), "parts": ["rgb"]}}
+    pretrain = {"rgb": {"folder": str(stage), "parts": ["rgb"]}}
     seen: dict[str, dict] = {}
 
-    def fake_run(raw, folder, **kw):
-        seen[Path(folder).name] = raw
-        return results[Path(folder).name], 1.0, False
+    class FakeTrainer:
+        modalities = ("rgb", "audio")
 
-    monkeypatch.setattr(cmp, "run_config", fake_run)
+        def __init__(self, cfg, folder, **kw):
+            self.name = Path(folder).name
+            seen[self.name] = cfg
+
+        def pretrain(self):
+            return pretrain
+
+        def run(self):
+            return results[self.name]
+
+    monkeypatch.setattr(cmp, "Trainer", FakeTrainer)
     lines: list[str] = []
     result = compare(RAW, tmp_path, methods=METHODS + OPTIONAL_METHODS, echo=lines.append)
     assert list(seen) == list(result.metrics) == ["adamml", "fusion", "random", "random_cost"]
     assert [line.split()[0] for line in lines] == list(seen)
     assert result.random_cost_p == 0.25
-    assert seen["random_cost"]["model_args"]["policy_args"]["p"] == 0.25
-    assert seen["random"]["model_args"]["policy_args"]["p"] == {"rgb": 0.25, "audio": 0.9}
-    assert seen["random_cost"]["init"] == seen["fusion"]["init"] == {"rgb": str(stage / "best.pt")}
+    assert seen["random_cost"].model_args["policy_args"]["p"] == 0.25
+    assert seen["random"].model_args["policy_args"]["p"] == {"rgb": 0.25, "audio": 0.9}
+    assert seen["random_cost"].init == seen["fusion"].init == {"rgb": str(stage / "best.pt")}
     assert result.relations() == {
         "adamml_minus_fusion": 1.0,
         "gflops_ratio": 0.25,
@@ -87,3 +96,64 @@ def test_random_cost_matches_adamml_gflops(tmp_path: Path, monkeypatch) -> None:
     default = compare(RAW, tmp_path, echo=lines.append)
     assert list(seen) == list(METHODS) and default.random_cost_p is None
     assert "adamml_minus_random_cost" not in default.relations()
+
+
+def test_side_by_side_runs_give_the_same_numbers(tmp_path: Path, monkeypatch) -> None:
+    """``jobs=2`` (pre-training stages side by side, fusion beside AdaMML's joint stages, in
+    forked one-thread workers) gives what ``jobs=1`` gives with one thread: every method's
+    metrics and every stage's weights."""
+    import importlib
+
+    import torch
+
+    from adamml.data.synthetic.source import clear_syntheticav_cache
+    from adamml.engine import workers
+
+    cmp = importlib.import_module("adamml.experiments.compare")
+    forked: list[str] = []  # what really ran in workers
+    real_run, real_background = workers.run_in_workers, cmp.in_background
+
+    def run_in_workers(tasks, jobs):
+        forked.extend(f"pretrain/{name}" for name, _ in tasks if jobs > 1)
+        return real_run(tasks, jobs)
+
+    def in_background(name, run, *, fork=True):
+        forked.extend([name] if fork else [])
+        return real_background(name, run, fork=fork)
+
+    monkeypatch.setattr(workers, "run_in_workers", run_in_workers)
+    monkeypatch.setattr(cmp, "in_background", in_background)
+    raw = {**RAW, "data": {**RAW["data"], "test": "syntheticav:6,split=test"}}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        runs = {
+            jobs: compare(raw, tmp_path / f"jobs{jobs}", echo=lambda _: None, jobs=jobs)
+            for jobs in (1, 2)
+        }
+    finally:
+        torch.set_num_threads(threads)
+        clear_syntheticav_cache()
+    one, two = runs[1], runs[2]
+    assert forked == ["pretrain/rgb", "pretrain/audio", "pretrain/policy.rgb", "fusion"]
+    keys = ("top1", "mAP", "gflops", "selection_rate")
+    for method in METHODS:
+        assert {k: two.metrics[method][k] for k in keys} == {
+            k: one.metrics[method][k] for k in keys
+        }, method
+    assert {
+        s: {k: v for k, v in r.items() if k != "folder"}
+        for s, r in two.metrics["adamml"]["pretrain"].items()
+    } == {
+        s: {k: v for k, v in r.items() if k != "folder"}
+        for s, r in one.metrics["adamml"]["pretrain"].items()
+    }
+    for stage in ("rgb", "audio", "policy.rgb"):
+        a, b = (
+            torch.load(
+                tmp_path / f"jobs{j}" / "adamml" / "pretrain" / stage / "last.pt", weights_only=True
+            )["model"]
+            for j in (1, 2)
+        )
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), stage
+    assert two.random_p == one.random_p
