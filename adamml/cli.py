@@ -485,7 +485,7 @@ def _plugin_table() -> list[str]:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .experiments.demo import run_demo
 
-    run_demo(args.out, seed=args.seed, threads=args.threads)
+    run_demo(args.out, seed=args.seed, threads=args.threads, jobs=args.jobs)
     return 0
 
 
@@ -669,7 +669,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=None,
-        help="torch threads (default: one per core; use 1 on a busy machine)",
+        help="torch threads (default: 1 with --jobs above 1, else one per core; "
+        "use 1 on a busy machine)",
+    )
+    dm.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="independent runs side by side in forked processes of one thread each "
+        "(default: 2 on two or more cores unless --threads is above 1)",
     )
     dm.set_defaults(func=_cmd_demo)
     return p

@@ -139,3 +139,21 @@ def test_syntheticav_source_chooses_the_flow_method():
     with pytest.raises(ConfigError, match="flow_method"):
         build_dataset("syntheticav:1,flow_method=lk", spec, segments=2, train=False, num_classes=6)
     clear_syntheticav_cache()
+
+
+def test_demo_threads_and_jobs(monkeypatch):
+    """Two one-thread jobs where there are two cores; ``--threads 2`` is one process as before;
+    jobs above 1 with threads above 1 is refused (workers run one thread)."""
+    from adamml.engine import workers
+    from adamml.errors import ConfigError
+    from adamml.experiments.demo import DemoSettings
+
+    monkeypatch.setattr(workers, "available_cores", lambda: 2)
+    assert DemoSettings().execution() == (1, 2)
+    assert DemoSettings(threads=1).execution() == (1, 2)
+    assert DemoSettings(threads=2).execution() == (2, 1)
+    assert DemoSettings(jobs=1).execution() == (None, 1)
+    with pytest.raises(ConfigError, match="threads=2 needs jobs=1"):
+        DemoSettings(threads=2, jobs=2).execution()
+    monkeypatch.setattr(workers, "available_cores", lambda: 1)
+    assert DemoSettings().execution() == (None, 1)
