@@ -1,10 +1,10 @@
 """Independent runs at once: forked CPU worker processes with one torch thread each.
 
 A small model on a CPU gains little from a second torch thread and nearly twice from a second
-process: one training step of the demo's RGB network took 63 ms with one thread and 55 ms with
-two, while two one-thread processes side by side took 61-64 ms each (2-core Intel Xeon,
-2026-12-03; `benchmarks/jobs.py`). The trainer's pre-training stages
-(`adamml.engine.recipe.run_pretraining`) and a comparison's baselines
+process: one training step of the demo's RGB network took 59.9 ms with one thread and 54.8 ms
+with two (1.09x), while two one-thread processes side by side took 64.3 ms each (1.86x the
+steps per second; 2-core Intel Xeon, 2026-12-03, `benchmarks/jobs.py`). The trainer's
+pre-training stages (`adamml.engine.recipe.run_pretraining`) and a comparison's baselines
 (`adamml.experiments.compare`) are independent runs, so they can go side by side.
 
 ```

@@ -75,7 +75,8 @@ class DemoSettings:
             pre-training stages, and weighted fusion beside AdaMML's joint stages), each in a
             forked process with one torch thread; needs ``threads`` 1. ``None``: 2 on a machine
             with two or more cores when ``threads`` is ``None`` or 1, else 1. The demo's tiny
-            networks gain 1.14x from a second thread and nearly 2x from a second process.
+            networks gain 0.86-1.09x from a second thread and 1.86-2.04x from a second
+            process (`benchmarks/jobs.py`).
     """
 
     train_videos: int = 300
