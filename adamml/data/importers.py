@@ -84,10 +84,10 @@ IMPORTERS: dict[str, DatasetImporter] = {
     ),
     "fcvid": DatasetImporter(
         read_fcvid,
-        None,
+        "fcvid",
         f"FCVID's materials folder (or its {FCVID_SPLIT_FILE}): lines 'VIDEO train|test', and "
         f"beside it {FCVID_LABEL_FILE}, one row of 239 0/1 values per line of the split file "
-        "(assumed from public loaders; class names from --classes)",
+        "(assumed from public loaders)",
         {"train": "rows marked train", "test": "rows marked test"},
     ),
     "mini-sports1m": DatasetImporter(
@@ -128,6 +128,9 @@ class ImportResult:
         missing: ids of annotated videos not found in the video folder.
         missing_file: ``<manifest>.missing.txt`` listing them (``None`` when none is missing).
         skipped: id -> why a found video was left out (``--duration``, ``--per-class``).
+        folder_mismatches: ids of videos in a folder named after a class that is not among
+            their labels (FCVID keeps its videos in one folder per category: many of these
+            mean the label columns and the class list are not in the same order).
     """
 
     manifest: Path
@@ -138,6 +141,7 @@ class ImportResult:
     missing: list[str] = field(default_factory=list)
     missing_file: Path | None = None
     skipped: dict[str, str] = field(default_factory=dict)
+    folder_mismatches: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [
@@ -148,6 +152,13 @@ class ImportResult:
         ]
         if self.skipped:
             lines.append(f"  left out: {len(self.skipped)} (--duration / --per-class)")
+        if self.folder_mismatches:
+            lines.append(
+                f"  warning: {len(self.folder_mismatches)} videos lie in a folder named after a "
+                f"class they are not labelled with (first: {self.folder_mismatches[0]}); if "
+                "that is most of them, the class list is not in the order of the label "
+                "columns: pass --classes FILE"
+            )
         return "\n".join(lines)
 
 
@@ -183,6 +194,18 @@ def _resolve_classes(
     if ann.classes and used <= set(ann.classes):
         return ann.classes, f"derived from the annotation file's taxonomy ({source} lacks some)"
     return sorted(used), "derived from the annotations' labels, sorted"  # type: ignore[arg-type]
+
+
+def _folder_mismatches(found: list[tuple[AnnotatedVideo, Path]], names: list[str]) -> list[str]:
+    """Ids of videos whose folder (in the annotation's path) is a class name they lack."""
+    known = set(names)
+    out = []
+    for v, _ in found:
+        folder = Path(v.video_id).parent.name
+        labels = {x if isinstance(x, str) else names[x] for x in v.labels}
+        if folder in known and folder not in labels:
+            out.append(v.video_id)
+    return out
 
 
 def _index(video_dir: Path) -> dict[str, Path]:
@@ -250,11 +273,12 @@ def import_dataset(
 ) -> ImportResult:
     """Write a manifest and ``classes.txt`` from a paper dataset's official annotation file.
 
-    The class list is the shipped one (`builtin_classes`: ``activitynet``,
-    ``mini_sports1m``, ``kinetics_sounds``; FCVID's names were not found in any public source,
-    so pass ``classes``), else the annotations' own (ActivityNet's taxonomy leaves, or the
-    sorted labels). Videos are matched by id to files below ``video_dir`` (any of
-    `VIDEO_EXTENSIONS`); missing ones are listed, not fatal.
+    The class list is the shipped one (`builtin_classes`: ``activitynet``, ``fcvid``,
+    ``mini_sports1m``, ``kinetics_sounds``), else the annotations' own (ActivityNet's taxonomy
+    leaves, or the sorted labels). Videos in a folder named after a class they are not labelled
+    with are counted (``folder_mismatches``; FCVID keeps one folder per category). Videos are
+    matched by id to files below ``video_dir`` (any of `VIDEO_EXTENSIONS`); missing ones are
+    listed, not fatal.
 
     Args:
         name: a key of [`IMPORTERS`][adamml.data.importers.IMPORTERS] (``activitynet``,
@@ -335,6 +359,7 @@ def import_dataset(
     classes_file.write_text(header + "\n".join(names) + "\n", encoding="utf-8")
     result = ImportResult(out, classes_file, source, len(names), len(found), missing)
     result.skipped.update(skipped)
+    result.folder_mismatches.extend(_folder_mismatches(found, names))
     missing_file = out.with_name(out.stem + ".missing.txt")
     if missing:
         missing_file.write_text("\n".join(missing) + "\n", encoding="utf-8")

@@ -80,9 +80,9 @@ def read_classes(path: str | os.PathLike[str]) -> list[str]:
 
 def builtin_classes(name: str) -> list[str]:
     """A class list shipped with adamml (``adamml/data/classes/<name>.txt``):
-    ``kinetics_sounds`` (31), ``activitynet`` (200, ActivityNet v1.3) and ``mini_sports1m``
-    (487, the Sports-1M labels). Each file's header says where its names come from. FCVID's
-    names were not found in any public source and are not shipped.
+    ``kinetics_sounds`` (31), ``activitynet`` (200, ActivityNet v1.3), ``fcvid`` (239) and
+    ``mini_sports1m`` (487, the Sports-1M labels). Each file's header says where its names come
+    from (FCVID's from a secondary source: see its header).
 
     Raises:
         ManifestError: no such list.

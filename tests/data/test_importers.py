@@ -46,14 +46,27 @@ def _checks(manifest: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_shipped_class_lists_have_the_paper_counts() -> None:
-    for name, count in [("kinetics_sounds", 31), ("activitynet", 200), ("mini_sports1m", 487)]:
+    for name, count in [
+        ("kinetics_sounds", 31),
+        ("activitynet", 200),
+        ("fcvid", 239),
+        ("mini_sports1m", 487),
+    ]:
         names = builtin_classes(name)
         assert len(names) == len(set(names)) == count == expected_num_classes(name)
     sports = builtin_classes("mini_sports1m")
     assert (sports[0], sports[486]) == ("boomerang", "model aircraft")  # labels.txt's ends
-    # FCVID's names were not found in a public source: nothing is shipped, the error says so
-    with pytest.raises(ManifestError, match="shipped: activitynet, kinetics_sounds, mini_sports"):
-        builtin_classes("fcvid")
+    fcvid = builtin_classes("fcvid")
+    # FCVID's 1-based ids as the source lists them, in plain byte order
+    assert (fcvid[0], fcvid[22], fcvid[133], fcvid[238]) == (
+        "accordionPerformance",
+        "birthday",
+        "marriageProposal",
+        "yoyoTricks",
+    )
+    assert fcvid == sorted(fcvid)
+    with pytest.raises(ManifestError, match="shipped: activitynet, fcvid, kinetics_sounds, mini"):
+        builtin_classes("ucf101")
 
 
 def _activitynet(path: Path) -> Path:
@@ -139,27 +152,37 @@ def _fcvid(materials: Path, rows: list[tuple[str, str, list[int]]], k: int = 239
     return materials
 
 
-def test_fcvid_multi_label_and_placeholder_names(tmp_path: Path, videos, capsys) -> None:  # noqa: ANN001
+def test_fcvid_multi_label_built_in_names_and_folder_check(
+    tmp_path: Path,
+    videos,  # noqa: ANN001
+    capsys,  # noqa: ANN001
+    monkeypatch,  # noqa: ANN001
+) -> None:
     materials = _fcvid(
         tmp_path / "materials",
         [
-            ("birthday/x1.mp4", "train", [5, 17]),
-            ("panda/x2.mp4", "train", [200]),
-            ("panda/x3.mp4", "test", [200]),
-            ("beach/x4.mp4", "train", [0]),
+            ("birthday/x1.mp4", "train", [22, 17]),  # 22: birthday, 17: bee
+            ("panda/x2.mp4", "train", [141]),  # 141: panda
+            ("panda/x3.mp4", "test", [141]),
+            ("beach/x4.mp4", "train", [15]),
         ],
     )
     vdir = videos("birthday/x1.mp4", "elsewhere/x2.mp4", "panda/x3.mp4")
     out = tmp_path / "fcvid" / "train.csv"
     assert _import("fcvid", str(materials), str(vdir), str(out), "--split", "train") == 0
-    assert "placeholder names" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "built-in list fcvid" in printed and "warning" not in printed
     assert _rows(out) == [
-        ("../videos/birthday/x1.mp4", "class_005;class_017"),  # multi-label: multi-hot targets
-        ("../videos/elsewhere/x2.mp4", "class_200"),  # found by its file name
+        ("../videos/birthday/x1.mp4", "bee;birthday"),  # multi-label, in column order
+        ("../videos/elsewhere/x2.mp4", "panda"),  # found by its file name
     ]
     assert (tmp_path / "fcvid" / "train.missing.txt").read_text() == "beach/x4.mp4\n"
     assert len(read_classes(tmp_path / "fcvid" / "classes.txt")) == 239
     _checks(out, capsys)
+    # columns in another order than the list: the folders say so
+    shifted = _fcvid(tmp_path / "shifted", [("birthday/x1.mp4", "train", [23])])
+    assert _import("fcvid", str(shifted), str(vdir), str(out)) == 0
+    assert "warning: 1 videos lie in a folder named after a class" in capsys.readouterr().out
     names = tmp_path / "fcvid_names.txt"
     names.write_text("".join(f"category {i}\n" for i in range(239)))
     assert (
@@ -176,11 +199,21 @@ def test_fcvid_multi_label_and_placeholder_names(tmp_path: Path, videos, capsys)
         )
         == 0
     )
-    assert _rows(out)[0] == ("../videos/birthday/x1.mp4", "category 5")
+    assert _rows(out)[0] == ("../videos/birthday/x1.mp4", "category 17")  # the first
     _checks(out, capsys)
     names.write_text("a\nb\n")
     assert _import("fcvid", str(materials), str(vdir), str(out), "--classes", str(names)) == 2
     assert "has 2 names" in capsys.readouterr().err
+    # index labels with no list at all get placeholders, and the summary says so
+    import dataclasses
+
+    from adamml.data import importers
+
+    bare = dataclasses.replace(importers.IMPORTERS["fcvid"], builtin=None)
+    monkeypatch.setitem(importers.IMPORTERS, "fcvid", bare)
+    assert _import("fcvid", str(materials), str(vdir), str(out), "--split", "train") == 0
+    assert "placeholder names" in capsys.readouterr().out
+    assert _rows(out)[1] == ("../videos/elsewhere/x2.mp4", "class_141")
 
 
 def test_mini_sports1m(tmp_path: Path, videos, capsys) -> None:  # noqa: ANN001
