@@ -454,20 +454,53 @@ def validate(raw: Mapping[str, Any]) -> Any:
 
 # -- running ------------------------------------------------------------------------------------
 def run_rows(
-    rows: Sequence[Run], configs: Mapping[str, dict[str, Any]], out: Path, *, quiet: bool = False
+    rows: Sequence[Run],
+    configs: Mapping[str, dict[str, Any]],
+    out: Path,
+    *,
+    quiet: bool = False,
+    jobs: int = 1,
 ) -> dict[str, dict[str, Any]]:
     """Train the rows in order (``Trainer(cfg, out/<key>).run()``), reusing finished runs of the
     same config and resuming interrupted ones.
 
     Rows with ``evaluate_of`` evaluate that earlier row's ``best.pt`` at their own
-    ``segments_eval``; ``quoted`` rows are not run.
+    ``segments_eval``; ``quoted`` rows are not run. With ``jobs`` above 1 the rows run in waves:
+    each wave holds the rows whose ``init`` and ``evaluate_of`` rows are done, side by side in
+    that many forked one-thread CPU workers (`adamml.engine.workers`); a row's numbers are
+    then those of one torch thread.
 
     Returns:
-        ``{key: metrics.json of its run}``.
+        ``{key: metrics.json of its run}``, in row order.
     """
-    return {
-        r.key: _run_one(r, configs[r.key], out / r.key, quiet, out) for r in rows if not r.quoted
-    }
+    todo = [r for r in rows if not r.quoted]
+    if jobs <= 1:
+        return {r.key: _run_one(r, configs[r.key], out / r.key, quiet, out) for r in todo}
+    from ..engine.workers import run_in_workers
+
+    done: dict[str, dict[str, Any]] = {}
+    while len(done) < len(todo):
+        wave = [r for r in todo if r.key not in done and _needs(r) <= set(done)]
+        if not wave:
+            waiting = ", ".join(r.key for r in todo if r.key not in done)
+            raise ValueError(f"rows {waiting} wait for rows that are not in the table")
+        done.update(
+            run_in_workers(
+                [
+                    (r.key, lambda r=r: _run_one(r, configs[r.key], out / r.key, True, out))
+                    for r in wave
+                ],
+                jobs,
+            )
+        )
+    return {r.key: done[r.key] for r in todo}
+
+
+def _needs(run: Run) -> set[str]:
+    """The rows ``run`` starts from (an ``init`` value is a row's key, or a folder inside a
+    row's run such as ``adamml/pretrain/policy.rgb``) or evaluates."""
+    rows = {key.split("/")[0] for key in run.init.values()}
+    return rows | ({run.evaluate_of} if run.evaluate_of else set())
 
 
 def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool, out: Path) -> dict[str, Any]:
@@ -552,6 +585,13 @@ def _parser(spec: TableSpec) -> argparse.ArgumentParser:
         help=f"model selection metric (default {spec.select_metric}; mAP for ActivityNet)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="rows side by side in this many forked CPU processes of one torch thread each, "
+        "as their starts allow (--mini on a multi-core CPU)",
+    )
     add_start_args(p, k400=spec.init_k400)
     if spec.add_args:
         spec.add_args(p)
@@ -595,7 +635,7 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
         return {"configs": configs}
 
     t0 = time.perf_counter()
-    metrics = run_rows(rows, configs, out, quiet=args.quiet)
+    metrics = run_rows(rows, configs, out, quiet=args.quiet, jobs=args.jobs)
     first = next(r.key for r in rows if not r.quoted)
     kind = (
         f"mini: tiny test_* models, synthetic data ({configs[first]['data']['train']})"

@@ -27,3 +27,47 @@ def test_rows_run_once_and_are_reused(tmp_path, capsys) -> None:
     other = {**RAW, "seed": 1}
     with pytest.raises(SystemExit, match="another config"):
         run_rows(rows, {"unimodal_rgb": other}, tmp_path, quiet=True)
+
+
+def test_rows_side_by_side_run_in_waves_and_equal_one_thread_runs(tmp_path, monkeypatch) -> None:
+    """``jobs=2``: rows run in waves their starts allow (a row initialised from another waits
+    for it), in one-thread workers, with the numbers of a one-thread run of the same rows."""
+    import torch
+
+    from adamml.engine import workers
+
+    waves: list[list[str]] = []
+    real = workers.run_in_workers
+
+    def spy(tasks, jobs):
+        waves.append([name for name, _ in tasks])
+        return real(tasks, jobs)
+
+    monkeypatch.setattr(workers, "run_in_workers", spy)
+    rows = [
+        Run("a", "A", "unimodal_rgb"),
+        Run("b", "B", "unimodal_rgb"),
+        Run("c", "C", "unimodal_rgb", init={"rgb": "a"}),
+        Run("d", "D", "unimodal_rgb", init={"rgb": "c/pretrain/x"}),  # a folder in c's run
+    ]
+    configs = {
+        "a": RAW,
+        "b": {**RAW, "seed": 1},
+        "c": {**RAW, "init": {"rgb": str(tmp_path / "two" / "a" / "best.pt")}},
+        "d": {**RAW, "seed": 2},
+    }
+    two = run_rows(rows, configs, tmp_path / "two", quiet=True, jobs=2)
+    assert waves == [["a", "b"], ["c"], ["d"]] and list(two) == ["a", "b", "c", "d"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        configs["c"] = {**RAW, "init": {"rgb": str(tmp_path / "one" / "a" / "best.pt")}}
+        one = run_rows(rows, configs, tmp_path / "one", quiet=True)
+    finally:
+        torch.set_num_threads(threads)
+    for key in one:
+        assert {k: two[key][k] for k in ("top1", "mAP", "gflops")} == {
+            k: one[key][k] for k in ("top1", "mAP", "gflops")
+        }, key
+    with pytest.raises(ValueError, match="rows d wait for rows that are not in the table"):
+        run_rows([Run("d", "D", "unimodal_rgb", init={"rgb": "x"})], {"d": RAW}, tmp_path, jobs=2)
