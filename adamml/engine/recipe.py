@@ -260,7 +260,7 @@ def run_pretraining(
             s
             for s in stages
             if (s.teacher is None or s.teacher in known)
-            and not (resume and (out / "pretrain" / s.name / "metrics.json").exists())
+            and not (resume and (_folder(out, s) / "metrics.json").exists())
         ]
         if len(free) > 1:
             ran = run_in_workers(

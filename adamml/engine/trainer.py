@@ -431,9 +431,8 @@ class Trainer:
             The final metrics (see `adamml.engine.metrics.summarize`).
         """
         cfg, info = self.cfg, self.info
-        self._check_fresh()
+        self.pretrain()  # refuses a folder that already holds a run, unless resuming
         train_set, val_set = self._datasets()
-        self.pretrain()
         self._restore()
         if info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)

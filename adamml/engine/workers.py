@@ -126,7 +126,8 @@ def run_in_workers(tasks: Sequence[tuple[str, Callable[[], Any]]], jobs: int) ->
         ``{name: result}``.
 
     Raises:
-        WorkerError: a task raised (the first failure, after every worker stopped).
+        WorkerError: a task raised (every failure, with its traceback, once every task has
+            ended).
     """
     jobs = min(check_jobs(jobs), len(tasks))
     if jobs <= 1:
@@ -225,13 +226,12 @@ def in_background(name: str, run: Callable[[], Any], *, fork: bool = True) -> It
     ``result()`` waits for it and returns its result or raises its error. The block's end waits
     for the worker; an error in the block stops it.
 
-    With ``fork=False`` ``run`` runs here when ``result()`` is called (the same code path
-    without a worker).
+    With ``fork=False``, or where the platform cannot fork (`check_jobs`), ``run`` runs here
+    when ``result()`` is called (the same code path without a worker).
     """
-    if not fork:
+    if not fork or check_jobs(2) == 1:
         yield _Deferred(name, run)
         return
-    check_jobs(2)
     import multiprocessing as mp
 
     ctx = mp.get_context("fork")
