@@ -72,3 +72,36 @@ def test_a_failing_uv_falls_back_to_pip(install, monkeypatch) -> None:
 def test_no_arguments_is_a_usage_error(install, capsys) -> None:
     assert install.main([]) == 2
     assert "usage" in capsys.readouterr().err
+
+
+def test_a_failing_uv_leaves_no_cache_behind(install, monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(install.sys, "prefix", str(tmp_path))
+    monkeypatch.delenv("UV_CACHE_DIR", raising=False)
+    monkeypatch.delenv("ADAMML_INSTALLER", raising=False)
+
+    def run(cmd, env=None, **kwargs):
+        if cmd[1:3] == ["-m", "uv"]:  # uv fills its cache, then fails (a full disk, say)
+            cache = Path(env["UV_CACHE_DIR"])
+            cache.mkdir()
+            (cache / "torch.whl").write_bytes(b"x" * 1000)
+            return SimpleNamespace(returncode=2, stdout="", stderr="")
+        return SimpleNamespace(returncode=0, stdout="", stderr="")
+
+    monkeypatch.setattr(install.subprocess, "run", run)
+    assert install.with_uv(["torch==2.14.1"]) is False
+    assert not (tmp_path / ".uv-cache").exists()
+
+
+def test_low_disk_is_said_before_and_after(install, monkeypatch, tmp_path, capsys) -> None:
+    monkeypatch.setattr(install, "free_gb", lambda path: 0.3)
+    monkeypatch.setattr(install.sys, "prefix", str(tmp_path))
+    monkeypatch.setenv("ADAMML_INSTALLER", "pip")
+    monkeypatch.setattr(
+        install.subprocess, "run", lambda *a, **k: SimpleNamespace(returncode=1, stdout="")
+    )
+    assert install.main(["torch==2.14.1", "-e", "."]) == 1
+    err = capsys.readouterr().err
+    assert f"warning: {tmp_path} has 0.3 GB free" in err
+    assert f"pip failed (exit 1); {tmp_path} has 0.3 GB free" in err
+    install.check_space(tmp_path, ["-e", ".[test,docs]"])  # no torch: nothing to say
+    assert capsys.readouterr().err == ""

@@ -13,17 +13,44 @@ variables) are passed to it, with pip's rule of taking the best version from any
 cache lies in the environment (``.uv-cache``), on the same file system, so uv hard-links the
 installed files instead of copying them and the cache costs no extra disk; it goes with the
 environment. ``ADAMML_INSTALLER=pip`` skips uv.
+
+Disk: torch with its CUDA libraries needs about 6 GB. The tool says how much the environment's
+file system has free before it starts (a warning under ``NEEDED_GB``), removes uv's cache when
+uv fails (so pip gets that space back), and names the file system and its free space when the
+install fails, since "No space left on device" in the middle of pip's output is easy to miss.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 PIP = [sys.executable, "-m", "pip"]
+NEEDED_GB = 8.0  # torch 2.14.1 + torchvision + CUDA libraries: 5.6 GB in a venv, and headroom
+
+
+def free_gb(path: Path) -> float:
+    """Free space on ``path``'s file system, in GB (10**9 bytes)."""
+    return shutil.disk_usage(path).free / 1e9
+
+
+def check_space(path: Path, packages: list[str]) -> None:
+    """Warn before installing torch where the file system has less than ``NEEDED_GB`` free."""
+    if not any(re.split(r"[<>=!~\[;, ]", p, maxsplit=1)[0] == "torch" for p in packages):
+        return
+    free = free_gb(path)
+    if free < NEEDED_GB:
+        print(
+            f"install: warning: {path} has {free:.1f} GB free; torch and its CUDA libraries "
+            f"need about {NEEDED_GB:.0f} GB (free space, e.g. old virtual environments)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def pip_settings() -> dict[str, list[str]]:
@@ -67,6 +94,7 @@ def with_uv(packages: list[str]) -> bool:
         print("install: uv is not available here; installing with pip", flush=True)
         return False
     env = dict(os.environ)
+    own_cache = "UV_CACHE_DIR" not in env
     env.setdefault("UV_CACHE_DIR", str(Path(sys.prefix) / ".uv-cache"))
     cmd = [
         sys.executable,
@@ -82,6 +110,8 @@ def with_uv(packages: list[str]) -> bool:
         *packages,
     ]
     if subprocess.run(cmd, env=env, check=False).returncode != 0:
+        if own_cache:  # pip does not read it; give its space back
+            shutil.rmtree(env["UV_CACHE_DIR"], ignore_errors=True)
         print("install: uv failed (above); installing with pip instead", flush=True)
         return False
     return True
@@ -91,9 +121,17 @@ def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python tools/install.py PACKAGE... (pip install arguments)", file=sys.stderr)
         return 2
+    check_space(Path(sys.prefix), argv)
     if with_uv(argv):
         return 0
-    return subprocess.run([*PIP, "install", "-q", "--no-compile", *argv], check=False).returncode
+    code = subprocess.run([*PIP, "install", "-q", "--no-compile", *argv], check=False).returncode
+    if code != 0:
+        print(
+            f"install: pip failed (exit {code}); {sys.prefix} has "
+            f"{free_gb(Path(sys.prefix)):.1f} GB free",
+            file=sys.stderr,
+        )
+    return code
 
 
 if __name__ == "__main__":
