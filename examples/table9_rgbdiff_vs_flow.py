@@ -5,6 +5,10 @@ looks at RGB difference) obtained by varying the RGB cost weight.
 The knob of the curve is ``loss.cost_weights.rgb`` (lambda_RGB of AdaMML Eq. 4), with
 lambda_Flow fixed at 1.0 and gamma at 10: a larger lambda_RGB makes the policy skip RGB more
 often (fewer GFLOPs), a smaller one lets it look more. Set the points with ``--lambdas``.
+Every point starts from the same unimodal RGB and flow models and from the same pre-trained
+policy extractors: those of the lambda_RGB = 1 point (the paper's row; the first point where
+``--lambdas`` has no 1), whose run pre-trains them once for the whole curve, as the ablations
+share AdaMML's.
 
 Full size::
 
@@ -21,6 +25,7 @@ import argparse
 
 from adamml.experiments.tables import Run, TableSpec, cli, unimodal_runs
 
+POLICY = ("rgb", "rgbdiff")  # what adamml_rgb_flow_rgbdiff's policy looks at
 CURVE = "AdaMML-RGBDiff, RGB + Flow: lambda_RGB curve (loss.cost_weights.rgb)"
 
 
@@ -30,6 +35,14 @@ def add_args(p: argparse.ArgumentParser) -> None:
         default="0.25,0.5,1,2,4",
         help="values of loss.cost_weights.rgb for the curve (flow stays 1.0); empty for no curve",
     )
+
+
+def _lambdas(text: str) -> list[float]:
+    return [float(t) for t in (t.strip() for t in text.split(",")) if t]
+
+
+def _key(lam: float) -> str:
+    return f"adamml_rgb_flow_rgbdiff_lrgb{lam:g}"
 
 
 def build(args: argparse.Namespace) -> list[Run]:
@@ -50,16 +63,20 @@ def build(args: argparse.Namespace) -> list[Run]:
             paper=(83.30, 320.48),
         ),
     ]
-    for text in (t.strip() for t in args.lambdas.split(",")):
-        if not text:
-            continue
-        lam = float(text)
+    lambdas = _lambdas(args.lambdas)
+    if not lambdas:
+        return rows
+    init = {"rgb": "unimodal_rgb", "flow": "unimodal_flow"}
+    # the point that pre-trains the policy's extractors (RGB and the RGB-difference proxy)
+    anchor = 1.0 if 1.0 in lambdas else lambdas[0]
+    shared = {**init, **{f"policy.{m}": f"{_key(anchor)}/pretrain/policy.{m}" for m in POLICY}}
+    for lam in lambdas:
         rows.append(
             Run(
-                f"adamml_rgb_flow_rgbdiff_lrgb{lam:g}",
+                _key(lam),
                 f"lambda_RGB = {lam:g}",
                 "adamml_rgb_flow_rgbdiff",
-                init={"rgb": "unimodal_rgb", "flow": "unimodal_flow"},
+                init=init if lam == anchor else shared,
                 cost_weights={"rgb": lam, "flow": 1.0},
                 paper=(84.36, 137.03) if lam == 1.0 else None,
                 group=CURVE,

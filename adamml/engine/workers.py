@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -114,51 +114,110 @@ def _queue_worker(tasks: Any, results: Any, runs: Sequence[Callable[[], Any]]) -
         _child(runs[index], lambda value, i=index: results.put((i, value)))
 
 
-def run_in_workers(tasks: Sequence[tuple[str, Callable[[], Any]]], jobs: int) -> dict[str, Any]:
-    """Run ``tasks`` (``(name, callable)``) in up to ``jobs`` forked worker processes; a free
-    worker takes the next task in order, so put the longest first.
+def run_in_workers(
+    tasks: Sequence[tuple[str, Callable[[], Any]]],
+    jobs: int,
+    *,
+    after: Mapping[str, Iterable[str]] | None = None,
+) -> dict[str, Any]:
+    """Run ``tasks`` (``(name, callable)``) in up to ``jobs`` forked worker processes.
+
+    A task starts once the tasks it comes ``after`` have ended well, in a free worker; of the
+    tasks that may start, the one that most others wait for (directly or not) goes first, then
+    the earliest in ``tasks``, so put the longest first.
 
     Args:
         tasks: names and zero-argument callables; results must be picklable.
-        jobs: worker processes (`check_jobs`); 1, or a single task, runs here, in order.
+        jobs: worker processes (`check_jobs`); 1, or a single task, runs here, one at a time in
+            that order.
+        after: ``{name: names of the tasks it needs}`` (e.g. a run that starts from another's
+            checkpoint); a task whose needed task failed does not run.
 
     Returns:
         ``{name: result}``.
 
     Raises:
-        WorkerError: a task raised (every failure, with its traceback, once every task has
-            ended).
+        ValueError: ``after`` names a task that is not in ``tasks``, or goes in a circle.
+        WorkerError: a task raised (every failure, with its traceback, once every task that
+            could run has ended).
     """
+    names = [name for name, _ in tasks]
+    needs = _needs_of(names, after or {})
+    rank = _rank(names, needs)
     jobs = min(check_jobs(jobs), len(tasks))
     if jobs <= 1:
-        return {name: run() for name, run in tasks}
+        run_of = dict(tasks)
+        return {name: run_of[name]() for name in sorted(names, key=rank.__getitem__)}
     import multiprocessing as mp
 
     ctx = mp.get_context("fork")
     queue, results = ctx.Queue(), ctx.Queue()
-    for i in range(len(tasks)):
-        queue.put(i)
-    for _ in range(jobs):
-        queue.put(None)
     runs = [run for _, run in tasks]
     procs = [ctx.Process(target=_queue_worker, args=(queue, results, runs)) for _ in range(jobs)]
     for p in procs:
         p.start()
     out: dict[str, Any] = {}
     failures: list[str] = []
+    waiting, ended, busy = list(names), set(), 0
     try:
-        for _ in range(len(tasks)):
+        while True:
+            ready = [n for n in waiting if needs[n] <= set(out)]
+            for name in sorted(ready, key=rank.__getitem__)[: jobs - busy]:
+                waiting.remove(name)
+                queue.put(names.index(name))
+                busy += 1
+            if busy == 0:
+                break
             index, (status, value) = _get(results, procs)
-            name = tasks[index][0]
+            busy -= 1
+            name = names[index]
+            ended.add(name)
             if status == "ok":
                 out[name] = value
             else:
                 failures.append(f"{name!r} failed in a worker process: {value}")
+        for name in waiting:  # a task they need failed
+            missing = ", ".join(repr(n) for n in sorted(needs[name] - set(out)))
+            failures.append(f"{name!r} did not run: it needs {missing}, which did not end well")
     finally:
+        for _ in range(jobs):
+            queue.put(None)
         _stop(procs)
     if failures:
         raise WorkerError("\n".join(failures))
     return out
+
+
+def _needs_of(names: Sequence[str], after: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:
+    needs = {name: set(after.get(name, ())) for name in names}
+    unknown = {n for n in after if n not in needs} | {d for ds in needs.values() for d in ds}
+    unknown -= set(names)
+    if unknown:
+        raise ValueError(f"tasks wait for tasks that are not given: {sorted(unknown)}")
+    return needs
+
+
+def _rank(names: Sequence[str], needs: Mapping[str, set[str]]) -> dict[str, tuple[int, int, int]]:
+    """A sort key per task: (depth in the dependency order, minus how many tasks wait for it
+    directly or not, position); raises ValueError for a circle."""
+    depth: dict[str, int] = {}
+    visiting: set[str] = set()
+
+    def level(name: str) -> int:
+        if name in depth:
+            return depth[name]
+        if name in visiting:
+            raise ValueError(f"tasks wait for each other in a circle, through {name!r}")
+        visiting.add(name)
+        depth[name] = 1 + max((level(d) for d in needs[name]), default=-1)
+        visiting.discard(name)
+        return depth[name]
+
+    def waiting_for(name: str) -> set[str]:
+        direct = {n for n in names if name in needs[n]}
+        return direct.union(*(waiting_for(n) for n in direct)) if direct else set()
+
+    return {n: (level(n), -len(waiting_for(n)), i) for i, n in enumerate(names)}
 
 
 def _get(results: Any, procs: Sequence[Any]) -> Any:

@@ -465,10 +465,10 @@ def run_rows(
     same config and resuming interrupted ones.
 
     Rows with ``evaluate_of`` evaluate that earlier row's ``best.pt`` at their own
-    ``segments_eval``; ``quoted`` rows are not run. With ``jobs`` above 1 the rows run in waves:
-    each wave holds the rows whose ``init`` and ``evaluate_of`` rows are done, side by side in
-    that many forked one-thread CPU workers (`adamml.engine.workers`); a row's numbers are
-    then those of one torch thread.
+    ``segments_eval``; ``quoted`` rows are not run. With ``jobs`` above 1 the rows run side by
+    side in that many forked one-thread CPU workers (`adamml.engine.workers.run_in_workers`),
+    each as soon as its ``init`` and ``evaluate_of`` rows are done, the rows that others wait
+    for first; a row's numbers are then those of one torch thread.
 
     Returns:
         ``{key: metrics.json of its run}``, in row order.
@@ -478,21 +478,15 @@ def run_rows(
         return {r.key: _run_one(r, configs[r.key], out / r.key, quiet, out) for r in todo}
     from ..engine.workers import run_in_workers
 
-    done: dict[str, dict[str, Any]] = {}
-    while len(done) < len(todo):
-        wave = [r for r in todo if r.key not in done and _needs(r) <= set(done)]
-        if not wave:
-            waiting = ", ".join(r.key for r in todo if r.key not in done)
-            raise ValueError(f"rows {waiting} wait for rows that are not in the table")
-        done.update(
-            run_in_workers(
-                [
-                    (r.key, lambda r=r: _run_one(r, configs[r.key], out / r.key, True, out))
-                    for r in wave
-                ],
-                jobs,
-            )
-        )
+    keys = {r.key for r in todo}
+    waits = {r.key: sorted(_needs(r) - keys) for r in todo if _needs(r) - keys}
+    if waits:
+        raise ValueError(f"rows wait for rows that are not in the table: {waits}")
+    done = run_in_workers(
+        [(r.key, lambda r=r: _run_one(r, configs[r.key], out / r.key, True, out)) for r in todo],
+        jobs,
+        after={r.key: _needs(r) for r in todo},
+    )
     return {r.key: done[r.key] for r in todo}
 
 

@@ -46,6 +46,44 @@ def test_a_failing_task_is_named_with_its_traceback_and_the_others_finish() -> N
     assert "ValueError: bad input in stage b" in text and "_fails" in text  # the traceback
 
 
+def _mark(path, needs=None):
+    def run():
+        if needs is not None and not needs.is_file():
+            raise AssertionError(f"started before {needs.name} ended")
+        time.sleep(0.2)
+        path.write_text("done")
+        return path.name
+
+    return run
+
+
+def test_a_task_starts_after_the_tasks_it_needs(tmp_path) -> None:
+    a, b, c, d = (tmp_path / n for n in "abcd")
+    tasks = [("c", _mark(c, needs=a)), ("d", _mark(d, needs=c)), ("a", _mark(a)), ("b", _mark(b))]
+    after = {"c": ["a"], "d": ["c"]}
+    assert run_in_workers(tasks, jobs=2, after=after) == {n: n for n in "abcd"}
+    for p in (a, b, c, d):
+        p.unlink()
+    # one job runs them here in an order that respects the needs
+    assert list(run_in_workers(tasks, jobs=1, after=after)) == ["a", "b", "c", "d"]
+
+
+def test_a_task_whose_need_failed_does_not_run(tmp_path) -> None:
+    ran = tmp_path / "ran"
+    tasks = [("a", _fails), ("b", _mark(ran)), ("c", lambda: 3)]
+    with pytest.raises(WorkerError) as err:
+        run_in_workers(tasks, jobs=2, after={"b": {"a"}})
+    assert "'b' did not run: it needs 'a'" in str(err.value)
+    assert "ValueError: bad input in stage b" in str(err.value) and not ran.exists()
+
+
+def test_needs_that_cannot_be_met_are_refused_before_anything_runs() -> None:
+    with pytest.raises(ValueError, match="not given: \\['x'\\]"):
+        run_in_workers([("a", lambda: 1)], jobs=2, after={"a": ["x"]})
+    with pytest.raises(ValueError, match="circle"):
+        run_in_workers([("a", lambda: 1), ("b", lambda: 2)], jobs=2, after={"a": ["b"], "b": ["a"]})
+
+
 def test_a_worker_that_dies_is_an_error_not_a_hang() -> None:
     start = time.perf_counter()
     with pytest.raises(WorkerError, match="stopped without a result"):

@@ -117,6 +117,26 @@ def test_table9_lambda_knob(tmp_path: Path) -> None:
     }
 
 
+def test_table9_curve_shares_one_set_of_policy_extractors() -> None:
+    """The lambda_RGB = 1 point pre-trains the policy's extractors; the other points start from
+    them (and wait for that run), so the curve pays for them once."""
+    spec = _module("table9_rgbdiff_vs_flow").SPEC
+    configs = tables.main(spec, ["--dry-run", "--mini"])["configs"]
+    anchor = configs["adamml_rgb_flow_rgbdiff_lrgb1"]["init"]
+    assert not any(k.startswith("policy.") for k in anchor)
+    for lam in ("0.25", "0.5", "2", "4"):
+        init = configs[f"adamml_rgb_flow_rgbdiff_lrgb{lam}"]["init"]
+        assert {k: Path(v).parts[-4:] for k, v in init.items() if k.startswith("policy.")} == {
+            f"policy.{m}": ("adamml_rgb_flow_rgbdiff_lrgb1", "pretrain", f"policy.{m}", "best.pt")
+            for m in ("rgb", "rgbdiff")
+        }
+    # without a point at 1, the first point pre-trains them
+    configs = tables.main(spec, ["--dry-run", "--mini", "--lambdas", "0.5,2"])["configs"]
+    shared = configs["adamml_rgb_flow_rgbdiff_lrgb2"]["init"]["policy.rgb"]
+    assert Path(shared).parts[-4] == "adamml_rgb_flow_rgbdiff_lrgb0.5"
+    assert tables.main(spec, ["--dry-run", "--mini", "--lambdas", ""])["configs"]
+
+
 def test_table8_random_phases() -> None:
     spec = _module("table8_random_policy").SPEC
     configs = tables.main(spec, ["--dry-run", "--mini"])["configs"]

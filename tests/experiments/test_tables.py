@@ -29,19 +29,21 @@ def test_rows_run_once_and_are_reused(tmp_path, capsys) -> None:
         run_rows(rows, {"unimodal_rgb": other}, tmp_path, quiet=True)
 
 
-def test_rows_side_by_side_run_in_waves_and_equal_one_thread_runs(tmp_path, monkeypatch) -> None:
-    """``jobs=2``: rows run in waves their starts allow (a row initialised from another waits
-    for it), in one-thread workers, with the numbers of a one-thread run of the same rows."""
+def test_rows_side_by_side_wait_for_their_starts_and_equal_one_thread_runs(
+    tmp_path, monkeypatch
+) -> None:
+    """``jobs=2``: a row initialised from another waits for it (the workers get the rows'
+    needs), in one-thread workers, with the numbers of a one-thread run of the same rows."""
     import torch
 
     from adamml.engine import workers
 
-    waves: list[list[str]] = []
+    calls: list[tuple[list[str], dict]] = []
     real = workers.run_in_workers
 
-    def spy(tasks, jobs):
-        waves.append([name for name, _ in tasks])
-        return real(tasks, jobs)
+    def spy(tasks, jobs, after):
+        calls.append(([name for name, _ in tasks], after))
+        return real(tasks, jobs, after=after)
 
     monkeypatch.setattr(workers, "run_in_workers", spy)
     rows = [
@@ -57,7 +59,9 @@ def test_rows_side_by_side_run_in_waves_and_equal_one_thread_runs(tmp_path, monk
         "d": {**RAW, "seed": 2},
     }
     two = run_rows(rows, configs, tmp_path / "two", quiet=True, jobs=2)
-    assert waves == [["a", "b"], ["c"], ["d"]] and list(two) == ["a", "b", "c", "d"]
+    assert calls == [(["a", "b", "c", "d"], {"a": set(), "b": set(), "c": {"a"}, "d": {"c"}})]
+    assert list(two) == ["a", "b", "c", "d"]
+    assert (tmp_path / "two" / "c" / "metrics.json").is_file()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -69,5 +73,5 @@ def test_rows_side_by_side_run_in_waves_and_equal_one_thread_runs(tmp_path, monk
         assert {k: two[key][k] for k in ("top1", "mAP", "gflops")} == {
             k: one[key][k] for k in ("top1", "mAP", "gflops")
         }, key
-    with pytest.raises(ValueError, match="rows d wait for rows that are not in the table"):
+    with pytest.raises(ValueError, match="rows wait for rows that are not in the table: {.d.: \[.x.\]}"):
         run_rows([Run("d", "D", "unimodal_rgb", init={"rgb": "x"})], {"d": RAW}, tmp_path, jobs=2)
