@@ -142,6 +142,19 @@ def run_config(
     return trainer.run(), time.perf_counter() - start, resume
 
 
+def pretrain_config(
+    raw: Mapping[str, Any], folder: str | Path, *, show_progress: bool = False
+) -> dict[str, Any]:
+    """Run only the pre-training stages of one raw config in ``folder`` (`Trainer.pretrain`),
+    so that other runs can start from them before this run's main stages; `run_config` on the
+    same folder later finds them done.
+
+    Returns:
+        ``{stage: {"top1", "mAP", "parts", "folder"}}``.
+    """
+    return _trainer(raw, folder, show_progress, None)[0].pretrain()
+
+
 def _trainer(
     raw: Mapping[str, Any],
     folder: str | Path,
@@ -150,7 +163,9 @@ def _trainer(
     jobs: int = 1,
 ) -> tuple[Trainer, bool]:
     folder = Path(folder)
-    resume = (folder / "last.pt").exists()
+    # a run stopped in its pre-training stages (or whose stages ran on their own,
+    # `pretrain_config`) continues from them
+    resume = (folder / "last.pt").exists() or (folder / "pretrain").is_dir()
     trainer = Trainer(
         TrainConfig.from_dict(dict(raw)),
         folder,

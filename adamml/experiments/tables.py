@@ -479,41 +479,87 @@ def run_rows(
     from ..engine.workers import run_in_workers
 
     keys = {r.key for r in todo}
-    waits = {r.key: sorted(_needs(r) - keys) for r in todo if _needs(r) - keys}
+    rows_of = {r.key: {n.removeprefix(_PRE) for n in _needs(r)} for r in todo}
+    waits = {k: sorted(v - keys) for k, v in rows_of.items() if v - keys}
     if waits:
         raise ValueError(f"rows wait for rows that are not in the table: {waits}")
-    done = run_in_workers(
-        [(r.key, lambda r=r: _run_one(r, configs[r.key], out / r.key, True, out)) for r in todo],
-        jobs,
-        after={r.key: _needs(r) for r in todo},
-    )
+    # a row whose pre-training stages other rows start from runs them as a task of their own,
+    # so those rows start once the stages are done, not once the whole row is
+    early = {_needs_stages(v) for r in todo for v in r.init.values()} - {None}
+    tasks = [
+        (_PRE + r.key, lambda r=r: _pretrain_one(r, configs[r.key], out / r.key))
+        for r in todo
+        if r.key in early
+    ]
+    tasks += [
+        (r.key, lambda r=r: _run_one(r, configs[r.key], out / r.key, True, out)) for r in todo
+    ]
+    after = {_PRE + r.key: _needs(r) for r in todo if r.key in early}
+    after.update({r.key: _needs(r) | ({_PRE + r.key} if r.key in early else set()) for r in todo})
+    done = run_in_workers(tasks, jobs, after=after)
     return {r.key: done[r.key] for r in todo}
 
 
+_PRE = "pretraining stages of "
+
+
+def _needs_stages(init_value: str) -> str | None:
+    """The row whose pre-training stages an ``init`` value names (``adamml/pretrain/...``)."""
+    parts = init_value.split("/")
+    return parts[0] if len(parts) > 2 and parts[1] == "pretrain" else None
+
+
 def _needs(run: Run) -> set[str]:
-    """The rows ``run`` starts from (an ``init`` value is a row's key, or a folder inside a
-    row's run such as ``adamml/pretrain/policy.rgb``) or evaluates."""
-    rows = {key.split("/")[0] for key in run.init.values()}
+    """The tasks ``run`` waits for: the rows it starts from (an ``init`` value is a row's
+    key) or evaluates, and the pre-training stages of a row whose stage folder it starts from
+    (``adamml/pretrain/policy.rgb``)."""
+    rows = {
+        _PRE + stages if (stages := _needs_stages(key)) else key.split("/")[0]
+        for key in run.init.values()
+    }
     return rows | ({run.evaluate_of} if run.evaluate_of else set())
 
 
-def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool, out: Path) -> dict[str, Any]:
-    from .compare import run_config
+def _pretrain_one(run: Run, raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The pre-training stages of ``run`` alone (`adamml.experiments.compare.pretrain_config`)."""
+    from .compare import pretrain_config
 
+    if not _prepare(folder, raw):
+        return {}  # the whole row is done
+    start = time.perf_counter()
+    stages = pretrain_config(raw, folder)
+    print(f"{run.key:<28} pre-training stages done ({time.perf_counter() - start:.0f} s)")
+    return stages
+
+
+def _prepare(folder: Path, raw: dict[str, Any]) -> bool:
+    """Make ``folder`` hold ``raw``'s run; False when that run has finished (``metrics.json``).
+
+    Raises:
+        SystemExit: ``folder`` holds a run of another config.
+    """
     saved = folder / "example_config.yaml"
-    metrics_file = folder / "metrics.json"
     if saved.is_file():
         if yaml.safe_load(saved.read_text()) != raw:
             raise SystemExit(
                 f"error: {folder} holds a run with another config ({saved}); "
                 "choose another --out or remove that folder"
             )
-        if metrics_file.is_file():
-            print(f"{run.key:<28} reused {metrics_file}", flush=True)
-            return json.loads(metrics_file.read_text())
+        if (folder / "metrics.json").is_file():
+            return False
     folder.mkdir(parents=True, exist_ok=True)
     saved.write_text(yaml.safe_dump(raw, sort_keys=False))
     validate(raw)
+    return True
+
+
+def _run_one(run: Run, raw: dict[str, Any], folder: Path, quiet: bool, out: Path) -> dict[str, Any]:
+    from .compare import run_config
+
+    metrics_file = folder / "metrics.json"
+    if not _prepare(folder, raw):
+        print(f"{run.key:<28} reused {metrics_file}", flush=True)
+        return json.loads(metrics_file.read_text())
     if run.evaluate_of:
         start = time.perf_counter()
         metrics = _evaluate_row(raw, out / run.evaluate_of)
