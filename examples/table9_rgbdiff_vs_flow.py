@@ -4,7 +4,9 @@ looks at RGB difference) obtained by varying the RGB cost weight.
 
 The knob of the curve is ``loss.cost_weights.rgb`` (lambda_RGB of AdaMML Eq. 4), with
 lambda_Flow fixed at 1.0 and gamma at 10: a larger lambda_RGB makes the policy skip RGB more
-often (fewer GFLOPs), a smaller one lets it look more. Set the points with ``--lambdas``.
+often (fewer GFLOPs), a smaller one lets it look more. Set the points with ``--lambdas``
+(default 0.25, 0.5, 1, 2, 4; with ``--mini`` 0.5, 1, 2, 4: on the mini data 0.25 and 0.5 both
+keep RGB on every segment, and the fifth run would take the mini past 10 minutes on 2 cores).
 Every point starts from the same unimodal RGB and flow models and from the same pre-trained
 policy extractors: those of the lambda_RGB = 1 point (the paper's row; the first point where
 ``--lambdas`` has no 1), whose run pre-trains them once for the whole curve, as the ablations
@@ -25,6 +27,7 @@ import argparse
 
 from adamml.experiments.tables import Run, TableSpec, cli, unimodal_runs
 
+FULL, MINI = "0.25,0.5,1,2,4", "0.5,1,2,4"
 POLICY = ("rgb", "rgbdiff")  # what adamml_rgb_flow_rgbdiff's policy looks at
 CURVE = "AdaMML-RGBDiff, RGB + Flow: lambda_RGB curve (loss.cost_weights.rgb)"
 
@@ -32,8 +35,9 @@ CURVE = "AdaMML-RGBDiff, RGB + Flow: lambda_RGB curve (loss.cost_weights.rgb)"
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--lambdas",
-        default="0.25,0.5,1,2,4",
-        help="values of loss.cost_weights.rgb for the curve (flow stays 1.0); empty for no curve",
+        default=None,
+        help="values of loss.cost_weights.rgb for the curve (flow stays 1.0), comma-separated; "
+        "empty for no curve (default: 0.25,0.5,1,2,4; with --mini 0.5,1,2,4)",
     )
 
 
@@ -63,7 +67,8 @@ def build(args: argparse.Namespace) -> list[Run]:
             paper=(83.30, 320.48),
         ),
     ]
-    lambdas = _lambdas(args.lambdas)
+    text = args.lambdas if args.lambdas is not None else MINI if args.mini else FULL
+    lambdas = _lambdas(text)
     if not lambdas:
         return rows
     init = {"rgb": "unimodal_rgb", "flow": "unimodal_flow"}

@@ -183,20 +183,8 @@ def load_backbone_init(model: nn.Module, init: Mapping[str, str]) -> None:
         ConfigError: if a key is not one of the model's parts.
         CheckpointError: if the file cannot be read or its weights do not fit.
     """
-    if init and not hasattr(model, "load_part_state"):
-        raise ConfigError(
-            f"init needs a model with parts (part_names, load_part_state; see "
-            f"adamml.AdaMML); {type(model).__name__} has none"
-        )
+    check_init_keys(model, init)
     for key, path in init.items():
-        if key not in model.part_names:
-            policy_parts = tuple(getattr(model, "policy_part_names", ()))
-            recognition = [p for p in model.part_names if p not in policy_parts]
-            raise ConfigError(
-                f"init names {key!r}, which is not a part of this model; its "
-                f"backbones are {recognition} and its policy's feature "
-                f"extractors {list(policy_parts)}"
-            )
         try:
             model.load_part_state(
                 key, read_weights(path, key), what=f"init checkpoint {path!r} for {key!r}"
@@ -207,3 +195,36 @@ def load_backbone_init(model: nn.Module, init: Mapping[str, str]) -> None:
                 f"a model with the same {key!r} architecture (e.g. this "
                 "config's pre-training stage)"
             ) from None
+
+
+def check_init_keys(model: nn.Module, init: Mapping[str, str]) -> None:
+    """Check that every key of ``init`` names a part of ``model`` (files are not read).
+
+    Raises:
+        ConfigError: naming the key and the model's parts.
+    """
+    if init and not hasattr(model, "load_part_state"):
+        raise ConfigError(
+            f"init needs a model with parts (part_names, load_part_state; see "
+            f"adamml.AdaMML); {type(model).__name__} has none"
+        )
+    for key in init:
+        if key not in model.part_names:
+            policy_parts = tuple(getattr(model, "policy_part_names", ()))
+            recognition = [p for p in model.part_names if p not in policy_parts]
+            raise ConfigError(
+                f"init names {key!r}, which is not a part of this model; its "
+                f"backbones are {recognition} and its policy's feature "
+                f"extractors {list(policy_parts)}"
+            )
+
+
+def check_init_files(init: Mapping[str, str]) -> None:
+    """Check that every ``init`` file exists, before hours of pre-training find out.
+
+    Raises:
+        CheckpointError: naming the part and the path.
+    """
+    for key, path in init.items():
+        if not Path(path).is_file():
+            raise CheckpointError(f"init checkpoint {str(path)!r} for {key!r} does not exist")

@@ -37,7 +37,14 @@ from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier, unwrap, wrap_model
 from .evaluate import evaluate, to_device
 from .health import chance_ce, check_policy, warn
-from .instantiate import build_model, load_backbone_init, load_state_strict, plugin_record
+from .instantiate import (
+    build_model,
+    check_init_files,
+    check_init_keys,
+    load_backbone_init,
+    load_state_strict,
+    plugin_record,
+)
 from .loaders import make_loader
 from .metrics import summarize
 from .recipe import PretrainStage, pretraining_plan, run_pretraining
@@ -130,8 +137,10 @@ class Trainer:
             self.model.configure_inference(compile=True)
         # fp16 gradients underflow without loss scaling; bf16 and fp32 need none
         self.scaler = torch.amp.GradScaler(self.info.device.type, enabled=cfg.precision == "fp16")
-        if cfg.init:
-            load_backbone_init(self.model, cfg.init)
+        # the init files are read by run(), after the pre-training stages, which do not need
+        # them (a table's rows can pre-train while the runs that write them go on)
+        check_init_keys(self.model, cfg.init)
+        self._init_loaded = not cfg.init
         self.plan = build_plan(cfg, self.model)
         self.modalities = tuple(self.model.modalities)
         self.tau = self._temperature_schedule()
@@ -431,7 +440,11 @@ class Trainer:
             The final metrics (see `adamml.engine.metrics.summarize`).
         """
         cfg, info = self.cfg, self.info
+        check_init_files(cfg.init)  # before the stages, not hours later
         self.pretrain()  # refuses a folder that already holds a run, unless resuming
+        if not self._init_loaded:
+            load_backbone_init(self.model, cfg.init)
+            self._init_loaded = True
         train_set, val_set = self._datasets()
         self._restore()
         if info.is_main:

@@ -162,7 +162,7 @@ def run_in_workers(
     try:
         while True:
             ready = [n for n in waiting if needs[n] <= set(out)]
-            for name in sorted(ready, key=rank.__getitem__)[: jobs - busy]:
+            for name in sorted(ready, key=lambda n: rank[n][1:])[: jobs - busy]:
                 waiting.remove(name)
                 queue.put(names.index(name))
                 busy += 1
@@ -199,7 +199,8 @@ def _needs_of(names: Sequence[str], after: Mapping[str, Iterable[str]]) -> dict[
 
 def _rank(names: Sequence[str], needs: Mapping[str, set[str]]) -> dict[str, tuple[int, int, int]]:
     """A sort key per task: (depth in the dependency order, minus how many tasks wait for it
-    directly or not, position); raises ValueError for a circle."""
+    directly or not, position): the order of a one-at-a-time run; of the tasks that may start,
+    the last two decide. Raises ValueError for a circle."""
     depth: dict[str, int] = {}
     visiting: set[str] = set()
 

@@ -494,7 +494,7 @@ def run_rows(
     tasks += [
         (r.key, lambda r=r: _run_one(r, configs[r.key], out / r.key, True, out)) for r in todo
     ]
-    after = {_PRE + r.key: _needs(r) for r in todo if r.key in early}
+    after = {_PRE + r.key: _stage_needs(r, configs[r.key]) for r in todo if r.key in early}
     after.update({r.key: _needs(r) | ({_PRE + r.key} if r.key in early else set()) for r in todo})
     done = run_in_workers(tasks, jobs, after=after)
     return {r.key: done[r.key] for r in todo}
@@ -518,6 +518,15 @@ def _needs(run: Run) -> set[str]:
         for key in run.init.values()
     }
     return rows | ({run.evaluate_of} if run.evaluate_of else set())
+
+
+def _stage_needs(run: Run, raw: Mapping[str, Any]) -> set[str]:
+    """What ``run``'s pre-training stages wait for: nothing (they train from the labels and
+    do not read the run's ``init``), or, for policy extractors distilled from the recognition
+    backbones, the rows that train those."""
+    pretrain = raw.get("pretrain")
+    distill = isinstance(pretrain, Mapping) and pretrain.get("policy_target") == "distill"
+    return _needs(run) if distill else set()
 
 
 def _pretrain_one(run: Run, raw: dict[str, Any], folder: Path) -> dict[str, Any]:

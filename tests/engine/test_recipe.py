@@ -110,6 +110,39 @@ def test_pretraining_stages_run_and_initialise_the_parts(tmp_path: Path) -> None
     assert all(torch.equal(got[k], want[k]) for k in got)
 
 
+def test_stages_need_no_init_files_and_run_checks_them_first(tmp_path: Path, monkeypatch) -> None:
+    """The pre-training stages (trained from labels) do not read the run's ``init``, so a
+    table's row can pre-train before the run that writes its init checkpoint ends; ``run``
+    reads them after the stages, but names a missing one before any stage starts."""
+    from adamml.engine import trainer as trainer_module
+
+    later = tmp_path / "unimodal_rgb" / "best.pt"  # not written yet
+    cfg = config(
+        init={"rgb": str(later)},
+        pretrain={"epochs": 1},
+        schedule={"joint_epochs": 0, "finetune_epochs": 0},
+    )
+    with pytest.raises(adamml.CheckpointError, match=r"unimodal_rgb/best.pt' for 'rgb' does not"):
+        Trainer(cfg, tmp_path / "early", show_progress=False).run()
+    assert not (tmp_path / "early" / "pretrain").exists()  # nothing ran
+    stages = Trainer(cfg, tmp_path / "run", show_progress=False).pretrain()
+    assert set(stages) == {"audio", "policy.rgb"}
+    # the init checkpoint appears; the run finds its stages done and loads every part
+    unimodal = {**BASE, "model": "test_unimodal_rgb", "schedule": {"epochs": 1}}
+    Trainer(TrainConfig.from_dict(unimodal), later.parent, show_progress=False).run()
+    loaded: list[set[str]] = []
+    real = trainer_module.load_backbone_init
+    monkeypatch.setattr(
+        trainer_module,
+        "load_backbone_init",
+        lambda m, init: (loaded.append(set(init)), real(m, init)),
+    )
+    Trainer(cfg, tmp_path / "run", show_progress=False, resume=True).run()
+    assert loaded == [{"audio", "policy.audio", "policy.rgb"}, {"rgb"}]
+    with pytest.raises(adamml.ConfigError, match="init names 'flow'"):
+        Trainer(config(init={"flow": "x.pt"}), tmp_path / "bad", show_progress=False)
+
+
 def test_a_forced_collapse_is_reported_and_recorded(tmp_path: Path) -> None:
     cfg = config(
         pretrain="none",

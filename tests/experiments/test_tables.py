@@ -64,7 +64,7 @@ def test_rows_side_by_side_wait_for_their_starts_and_equal_one_thread_runs(
     assert calls == [
         (
             [pre, "a", "b", "c", "d"],
-            {pre: {"a"}, "a": set(), "b": set(), "c": {"a", pre}, "d": {pre}},
+            {pre: set(), "a": set(), "b": set(), "c": {"a", pre}, "d": {pre}},
         )
     ]
     assert list(two) == ["a", "b", "c", "d"]
@@ -80,5 +80,7 @@ def test_rows_side_by_side_wait_for_their_starts_and_equal_one_thread_runs(
         assert {k: two[key][k] for k in ("top1", "mAP", "gflops")} == {
             k: one[key][k] for k in ("top1", "mAP", "gflops")
         }, key
-    with pytest.raises(ValueError, match="rows wait for rows that are not in the table: {.d.: \[.x.\]}"):
+    with pytest.raises(
+        ValueError, match=r"rows wait for rows that are not in the table: {.d.: \[.x.\]}"
+    ):
         run_rows([Run("d", "D", "unimodal_rgb", init={"rgb": "x"})], {"d": RAW}, tmp_path, jobs=2)
