@@ -60,6 +60,19 @@ def modality_kind(key: str, spec: InputSpec) -> str:
     return producer_for(key, spec).kind
 
 
+def stacked_frames(input_spec: Mapping[str, InputSpec]) -> int:
+    """Raw frames one sampled frame stacks for these inputs together: 5 with flow or RGB
+    difference, else 1. Segment sampling keeps every stack inside the video, so it moves the
+    sampled frames of *every* input (the reference's ``num_consecutive_frames``): an RGB input
+    made beside RGB difference is not the RGB input made alone."""
+    stacks = [
+        p.stack(spec)
+        for p, spec in ((producer_for(k, spec), spec) for k, spec in input_spec.items())
+        if p.uses_frames
+    ]
+    return max(stacks or [1])
+
+
 class ClipTransform:
     """Produce one video's inputs, exactly the shapes of ``input_spec``.
 
@@ -140,9 +153,7 @@ class ClipTransform:
                 )
         # raw frames one sampled frame stacks (5 for flow and RGB difference): sampling keeps
         # every stack inside the video
-        self.consecutive = max(
-            [p.stack(self.input_spec[k]) for k, p in self.producers.items() if p.uses_frames] or [1]
-        )
+        self.consecutive = stacked_frames(self.input_spec)
 
     @property
     def needs_audio(self) -> bool:

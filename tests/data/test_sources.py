@@ -164,3 +164,33 @@ def test_syntheticav_flow_size_sets_the_frames_flow_is_computed_on() -> None:
     for bad in ("8", "abc", "true"):
         with pytest.raises(ConfigError, match="flow_size"):
             flows(f",flow_size={bad}")
+
+
+def test_a_cached_superset_serves_only_inputs_sampled_alike() -> None:
+    """RGB made beside RGB difference sits on other frames (sampling keeps RGB difference's
+    5-frame stacks inside the video, as the reference does) than RGB made alone, so a cached
+    RGB + RGB-difference dataset must not serve an RGB-only request: what a run trains on
+    would then depend on what ran before it in the process."""
+    from adamml.data.synthetic.source import clear_syntheticav_cache
+    from adamml.data.transforms import stacked_frames
+
+    rgb = {"rgb": InputSpec((4, 3, 32, 32), "rgb")}
+    both = {**rgb, "rgbdiff": InputSpec((4, 15, 32, 32), "rgbdiff", 5)}
+    assert stacked_frames(rgb) == 1 and stacked_frames(both) == 5
+
+    def build(spec):
+        return build_dataset(
+            "syntheticav:6,split=val", spec, segments=4, train=False, num_classes=6
+        )
+
+    clear_syntheticav_cache()
+    alone = build(rgb)[2][0]["rgb"]
+    clear_syntheticav_cache()
+    beside = build(both)[2][0]["rgb"]
+    assert not torch.equal(alone, beside)  # the sampled frames moved
+    assert torch.equal(build(rgb)[2][0]["rgb"], alone)  # the superset in the cache: not used
+    diff = build({"rgbdiff": both["rgbdiff"]})  # sampled as in the superset: served by it
+    assert type(diff).__name__ == "_ModalitySubset"
+    clear_syntheticav_cache()
+    assert torch.equal(build({"rgbdiff": both["rgbdiff"]})[2][0]["rgbdiff"], diff[2][0]["rgbdiff"])
+    clear_syntheticav_cache()

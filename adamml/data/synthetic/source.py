@@ -117,6 +117,7 @@ class SyntheticAVSource(DataSource):
 
     def open(self, arg: str, options: Mapping[str, Any], request: SourceRequest) -> Dataset:
         from ..flow import FLOW_SIZE, FlowMethod
+        from ..transforms import stacked_frames
         from .dataset import SyntheticAV
 
         n, options = _count(arg), dict(options)
@@ -143,10 +144,17 @@ class SyntheticAVSource(DataSource):
             request.segments,
             request.train,
         )
-        # a cached dataset with a superset of the modalities (same shapes) serves a subset
-        for (k, cached), ds in _CACHE.items():
+        # a cached dataset with a superset of the modalities (same shapes) serves a subset, if
+        # the subset alone samples the same frames (RGB made beside RGB difference or flow
+        # sits on other frames than RGB made alone: `stacked_frames`)
+        stack = stacked_frames(request.input_spec)
+        for (k, cached, cached_stack), ds in _CACHE.items():
             have = dict(cached)
-            if k == key and all(have.get(m) == s for m, s in shapes.items()):
+            if (
+                k == key
+                and cached_stack == stack
+                and all(have.get(m) == s for m, s in shapes.items())
+            ):
                 return ds if set(shapes) == set(have) else _ModalitySubset(ds, tuple(shapes))
         videos = SyntheticAV(
             n, num_classes=request.num_classes, seed=request.seed, split=split, **options
@@ -161,7 +169,7 @@ class SyntheticAVSource(DataSource):
         ds.classes = videos.classes  # type: ignore[attr-defined]
         while len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[(key, tuple(sorted(shapes.items())))] = ds
+        _CACHE[(key, tuple(sorted(shapes.items())), stack)] = ds
         return ds
 
 
