@@ -137,10 +137,13 @@ class Trainer:
             self.model.configure_inference(compile=True)
         # fp16 gradients underflow without loss scaling; bf16 and fp32 need none
         self.scaler = torch.amp.GradScaler(self.info.device.type, enabled=cfg.precision == "fp16")
-        # the init files are read by run(), after the pre-training stages, which do not need
-        # them (a table's rows can pre-train while the runs that write them go on)
+        # init files that exist are loaded now; the others by run(), after the pre-training
+        # stages, which do not read them (a table's row pre-trains while the runs that write
+        # its init go on); run() checks that they exist before any stage
         check_init_keys(self.model, cfg.init)
-        self._init_loaded = not cfg.init
+        self._init_loaded = all(Path(path).is_file() for path in cfg.init.values())
+        if cfg.init and self._init_loaded:
+            load_backbone_init(self.model, cfg.init)
         self.plan = build_plan(cfg, self.model)
         self.modalities = tuple(self.model.modalities)
         self.tau = self._temperature_schedule()

@@ -112,8 +112,9 @@ def test_pretraining_stages_run_and_initialise_the_parts(tmp_path: Path) -> None
 
 def test_stages_need_no_init_files_and_run_checks_them_first(tmp_path: Path, monkeypatch) -> None:
     """The pre-training stages (trained from labels) do not read the run's ``init``, so a
-    table's row can pre-train before the run that writes its init checkpoint ends; ``run``
-    reads them after the stages, but names a missing one before any stage starts."""
+    table's row can pre-train before the run that writes its init checkpoint ends; an init file
+    that is not there yet is read by ``run`` after the stages, which names a missing one before
+    any stage starts."""
     from adamml.engine import trainer as trainer_module
 
     later = tmp_path / "unimodal_rgb" / "best.pt"  # not written yet
@@ -138,7 +139,7 @@ def test_stages_need_no_init_files_and_run_checks_them_first(tmp_path: Path, mon
         lambda m, init: (loaded.append(set(init)), real(m, init)),
     )
     Trainer(cfg, tmp_path / "run", show_progress=False, resume=True).run()
-    assert loaded == [{"audio", "policy.audio", "policy.rgb"}, {"rgb"}]
+    assert loaded == [{"rgb"}, {"audio", "policy.audio", "policy.rgb"}]
     with pytest.raises(adamml.ConfigError, match="init names 'flow'"):
         Trainer(config(init={"flow": "x.pt"}), tmp_path / "bad", show_progress=False)
 
