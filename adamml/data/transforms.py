@@ -73,6 +73,21 @@ def stacked_frames(input_spec: Mapping[str, InputSpec]) -> int:
     return max(stacks or [1])
 
 
+def frame_counts(input_spec: Mapping[str, InputSpec]) -> list[int]:
+    """The distinct T of the inputs made from frames, ascending (``[8]`` for none: audio's
+    windows are then centred on the segments of an 8-frame sampling); the smallest sets the
+    audio windows' centres, so audio made beside a 4-frame RGB input is not audio made alone."""
+    counts = {spec.frames for k, spec in input_spec.items() if producer_for(k, spec).uses_frames}
+    return sorted(counts) or [8]
+
+
+def sampling_of(input_spec: Mapping[str, InputSpec]) -> tuple[int, tuple[int, ...]]:
+    """What decides where each input of a clip is sampled: (`stacked_frames`,
+    `frame_counts`). Inputs made together equal the same inputs made alone exactly when both
+    give the same value."""
+    return stacked_frames(input_spec), tuple(frame_counts(input_spec))
+
+
 class ClipTransform:
     """Produce one video's inputs, exactly the shapes of ``input_spec``.
 
@@ -173,9 +188,7 @@ class ClipTransform:
     ) -> dict[int, np.ndarray]:
         """``(S, T)`` indices for each distinct T among the modalities (same region draws);
         ``segments`` overrides S (one window of a stream is sampled as one segment)."""
-        frames = sorted(
-            {s.frames for k, s in self.input_spec.items() if self.producers[k].uses_frames}
-        ) or [8]
+        frames = frame_counts(self.input_spec)
         seed = int(rng.integers(2**62))
         return {
             t: sample_segments(

@@ -172,11 +172,13 @@ def test_a_cached_superset_serves_only_inputs_sampled_alike() -> None:
     RGB + RGB-difference dataset must not serve an RGB-only request: what a run trains on
     would then depend on what ran before it in the process."""
     from adamml.data.synthetic.source import clear_syntheticav_cache
-    from adamml.data.transforms import stacked_frames
+    from adamml.data.transforms import sampling_of
 
     rgb = {"rgb": InputSpec((4, 3, 32, 32), "rgb")}
     both = {**rgb, "rgbdiff": InputSpec((4, 15, 32, 32), "rgbdiff", 5)}
-    assert stacked_frames(rgb) == 1 and stacked_frames(both) == 5
+    audio = {"audio": InputSpec((1, 1, 32, 32), "audio")}
+    assert sampling_of(rgb) == (1, (4,)) and sampling_of(both) == (5, (4,))
+    assert sampling_of(audio) == (1, (8,)) and sampling_of({**rgb, **audio}) == (1, (4,))
 
     def build(spec):
         return build_dataset(
@@ -193,4 +195,11 @@ def test_a_cached_superset_serves_only_inputs_sampled_alike() -> None:
     assert type(diff).__name__ == "_ModalitySubset"
     clear_syntheticav_cache()
     assert torch.equal(build({"rgbdiff": both["rgbdiff"]})[2][0]["rgbdiff"], diff[2][0]["rgbdiff"])
+    # audio's windows are centred on the segments of the frame inputs made with it
+    clear_syntheticav_cache()
+    alone = build(audio)[2][0]["audio"]
+    clear_syntheticav_cache()
+    build({**rgb, **audio})
+    assert torch.equal(build(audio)[2][0]["audio"], alone)
+    assert type(build(rgb)).__name__ == "_ModalitySubset"  # RGB beside audio: sampled alike
     clear_syntheticav_cache()

@@ -117,7 +117,7 @@ class SyntheticAVSource(DataSource):
 
     def open(self, arg: str, options: Mapping[str, Any], request: SourceRequest) -> Dataset:
         from ..flow import FLOW_SIZE, FlowMethod
-        from ..transforms import stacked_frames
+        from ..transforms import sampling_of
         from .dataset import SyntheticAV
 
         n, options = _count(arg), dict(options)
@@ -145,14 +145,14 @@ class SyntheticAVSource(DataSource):
             request.train,
         )
         # a cached dataset with a superset of the modalities (same shapes) serves a subset, if
-        # the subset alone samples the same frames (RGB made beside RGB difference or flow
-        # sits on other frames than RGB made alone: `stacked_frames`)
-        stack = stacked_frames(request.input_spec)
-        for (k, cached, cached_stack), ds in _CACHE.items():
+        # the subset alone is sampled alike (RGB made beside RGB difference sits on other
+        # frames than RGB made alone, audio beside 4-frame RGB on other windows: `sampling_of`)
+        sampling = sampling_of(request.input_spec)
+        for (k, cached, cached_sampling), ds in _CACHE.items():
             have = dict(cached)
             if (
                 k == key
-                and cached_stack == stack
+                and cached_sampling == sampling
                 and all(have.get(m) == s for m, s in shapes.items())
             ):
                 return ds if set(shapes) == set(have) else _ModalitySubset(ds, tuple(shapes))
@@ -169,7 +169,7 @@ class SyntheticAVSource(DataSource):
         ds.classes = videos.classes  # type: ignore[attr-defined]
         while len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[(key, tuple(sorted(shapes.items())), stack)] = ds
+        _CACHE[(key, tuple(sorted(shapes.items())), sampling)] = ds
         return ds
 
 
