@@ -61,6 +61,10 @@ class SourceRequest:
         flow_dir: stored flow (``adamml extract flow``) of a manifest's videos.
         flow_method: how flow is computed from frames, unless the source names its own.
         flow_on_demand: a manifest's flow as `FlowRequest` items (evaluation).
+        sample_like: sample the clips as for these inputs, a superset of ``input_spec``
+            (`adamml.data.ClipTransform`'s ``sample_like``: a run's pre-training stage sees
+            the frames its model sees); ``None``: as for ``input_spec``. A source that
+            samples no frames may ignore it.
     """
 
     input_spec: Mapping[str, Any]
@@ -73,6 +77,7 @@ class SourceRequest:
     flow_dir: str | Path | None = None
     flow_method: str = "tvl1"
     flow_on_demand: bool = False
+    sample_like: Mapping[str, Any] | None = None
 
     def resolve(self, path: str | Path) -> Path:
         """``path`` against ``base_dir`` unless it is absolute."""
@@ -162,6 +167,7 @@ def build_dataset(
     flow_dir: str | Path | None = None,
     flow_method: str = "tvl1",
     flow_on_demand: bool = False,
+    sample_like: Mapping[str, Any] | None = None,
 ) -> Dataset:
     """The dataset a data-source string names (see the module's table).
 
@@ -178,6 +184,7 @@ def build_dataset(
         flow_dir: stored flow from ``adamml extract flow``.
         flow_method: how flow is computed otherwise.
         flow_on_demand: flow only for the segments the policy selects.
+        sample_like: sample as for these inputs (see `SourceRequest`).
 
     Returns:
         A dataset of ``(inputs, label)`` items.
@@ -205,6 +212,7 @@ def build_dataset(
         flow_dir,
         flow_method,
         flow_on_demand,
+        sample_like,
     )
     return DATA_SOURCES.get(scheme).open(arg, options, request)
 
@@ -251,6 +259,7 @@ class ManifestSource(DataSource):
             flow_dir=flow_dir,
             flow_method=request.flow_method,
             flow_on_demand=request.flow_on_demand,
+            sample_like=request.sample_like,
         )
         # before training or evaluation: a label past K fails deep in the loss otherwise
         check_num_classes(ds.manifest, request.num_classes)

@@ -107,6 +107,10 @@ class ClipTransform:
         rgbdiff_uint8: map RGB differences to uint8 with truncation as the reference does
             (``floor((d + 255) * 255 / 510)``); default keeps float ``(d + 255) / 510``.
         stride: temporal stride between sampled frames (4).
+        sample_like: sample the frames (and centre the audio windows) as for these inputs,
+            a superset of ``input_spec`` (a pre-training stage of a run samples as its model
+            does; alone, RGB would sit on other frames than beside RGB difference: see
+            `sampling_of`); ``None``: as for ``input_spec``.
         frame_subsets: ``{modality: frame positions}``: produce only those of a segment's T
             sampled frames (RGB and RGB difference), e.g. the frames a policy's view keeps.
 
@@ -140,6 +144,7 @@ class ClipTransform:
         stride: int = 4,
         flow_device: torch.device | str = "cpu",
         frame_subsets: Mapping[str, Sequence[int]] | None = None,
+        sample_like: Mapping[str, InputSpec] | None = None,
     ) -> None:
         if segments < 1:
             raise ConfigError(f"segments must be >= 1, got {segments}")
@@ -167,8 +172,9 @@ class ClipTransform:
                     f"frames can be produced for some frames (kinds: {self.kinds})"
                 )
         # raw frames one sampled frame stacks (5 for flow and RGB difference): sampling keeps
-        # every stack inside the video
-        self.consecutive = stacked_frames(self.input_spec)
+        # every stack inside the video; `sample_like` samples as for those inputs instead
+        self.sampling_spec = dict(sample_like) if sample_like else self.input_spec
+        self.consecutive = stacked_frames(self.sampling_spec)
 
     @property
     def needs_audio(self) -> bool:
@@ -188,7 +194,8 @@ class ClipTransform:
     ) -> dict[int, np.ndarray]:
         """``(S, T)`` indices for each distinct T among the modalities (same region draws);
         ``segments`` overrides S (one window of a stream is sampled as one segment)."""
-        frames = frame_counts(self.input_spec)
+        frames = frame_counts(self.sampling_spec)  # the first sets the audio windows
+        frames += [t for t in frame_counts(self.input_spec) if t not in frames]
         seed = int(rng.integers(2**62))
         return {
             t: sample_segments(

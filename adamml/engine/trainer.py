@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,10 @@ class Trainer:
         resume: continue from ``out/last.pt`` if it exists.
         base_dir: folder relative manifest paths are resolved against.
         show_progress: tqdm bars on rank 0.
+        sample_like: sample the data's clips as for these inputs (a superset of the model's):
+            the run's pre-training stages get their model's ``input_spec``, so that a stage
+            sees the frames and audio windows its model will see (see
+            `adamml.data.transforms.sampling_of`); ``None``: as for the model's own inputs.
         jobs: run the independent pre-training stages side by side in this many forked CPU
             processes with one torch thread each (`adamml.engine.workers`; the stages' numbers
             are those of one thread wherever they run). 1 (default) runs them here, in order.
@@ -116,8 +121,10 @@ class Trainer:
         base_dir: str | Path | None = None,
         show_progress: bool = True,
         jobs: int = 1,
+        sample_like: Mapping[str, Any] | None = None,
     ) -> None:
         self.cfg, self.out = cfg, Path(out)
+        self.sample_like = sample_like
         self.info = info or DistInfo()
         self.resume, self.base_dir, self.show_progress = resume, base_dir, show_progress
         if jobs != 1 and (self.info.world_size > 1 or self.info.device.type != "cpu"):
@@ -205,6 +212,7 @@ class Trainer:
             flow_dir=d.flow_dir,
             flow_method=d.flow_method,
             flow_on_demand=not train,
+            sample_like=self.sample_like,
         )
 
     def _loader(self, dataset: Any, train: bool) -> Any:
@@ -344,6 +352,7 @@ class Trainer:
             resume=self.resume,
             base_dir=self.base_dir,
             show_progress=self.show_progress and not in_worker(),
+            sample_like=self.model.input_spec,  # the stage sees the frames this model sees
         )
         metrics = trainer.run()
         if self.info.is_main:

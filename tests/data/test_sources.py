@@ -202,4 +202,16 @@ def test_a_cached_superset_serves_only_inputs_sampled_alike() -> None:
     build({**rgb, **audio})
     assert torch.equal(build(audio)[2][0]["audio"], alone)
     assert type(build(rgb)).__name__ == "_ModalitySubset"  # RGB beside audio: sampled alike
+    # a run's pre-training stage asks for its modality sampled as its model samples
+    together = build({**rgb, **audio})[2][0]["audio"]
+    clear_syntheticav_cache()
+    like = build_dataset(
+        "syntheticav:6,split=val",
+        audio,
+        segments=4,
+        train=False,
+        num_classes=6,
+        sample_like={**rgb, **audio},
+    )
+    assert torch.equal(like[2][0]["audio"], together) and not torch.equal(together, alone)
     clear_syntheticav_cache()

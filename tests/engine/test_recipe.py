@@ -110,6 +110,29 @@ def test_pretraining_stages_run_and_initialise_the_parts(tmp_path: Path) -> None
     assert all(torch.equal(got[k], want[k]) for k in got)
 
 
+def test_stages_sample_their_data_as_the_model_does(tmp_path: Path, monkeypatch) -> None:
+    """A pre-training stage reads its modality sampled as the whole model samples it (audio
+    windows centred on the model's RGB sampling), not as a model of that modality alone."""
+    from adamml.engine import trainer as trainer_module
+
+    asked: list[tuple[tuple[str, ...], tuple[str, ...] | None]] = []
+    real = trainer_module.build_dataset
+
+    def spy(source, input_spec, **kw):
+        like = kw.get("sample_like")
+        asked.append((tuple(input_spec), tuple(like) if like else None))
+        return real(source, input_spec, **kw)
+
+    monkeypatch.setattr(trainer_module, "build_dataset", spy)
+    cfg = config(pretrain={"epochs": 1}, init={"rgb": "later.pt"})
+    Trainer(cfg, tmp_path / "run", show_progress=False).pretrain()
+    assert set(asked) == {
+        (("rgb", "audio"), None),  # the run's own data
+        (("audio",), ("rgb", "audio")),  # the audio stage
+        (("rgb",), ("rgb", "audio")),  # the policy's RGB extractor's stage
+    }
+
+
 def test_stages_need_no_init_files_and_run_checks_them_first(tmp_path: Path, monkeypatch) -> None:
     """The pre-training stages (trained from labels) do not read the run's ``init``, so a
     table's row can pre-train before the run that writes its init checkpoint ends; an init file

@@ -180,6 +180,7 @@ class SyntheticTensorDataset(Dataset):
         transform: a ``ClipTransform``-like callable built for ``P`` evaluation segments;
             ``None`` uses `adamml.data.ClipTransform` (evaluation mode) for the visual
             modalities and the same window and spectrogram, batched, for audio.
+        sample_like: sample the clips as for these inputs (`adamml.data.ClipTransform`).
 
     Attributes:
         inputs: modality -> ``(V, P, T, C, H, W)`` tensors (visual stored as float16).
@@ -210,6 +211,7 @@ class SyntheticTensorDataset(Dataset):
         flow_method: FlowMethod = "tvl1",
         flow_size: int = FLOW_SIZE,
         transform: Callable[..., dict[str, Tensor]] | None = None,
+        sample_like: Mapping[str, InputSpec] | None = None,
     ) -> None:
         if segments < 1 or subsegments < 1:
             raise ConfigError(
@@ -226,7 +228,7 @@ class SyntheticTensorDataset(Dataset):
         visual_spec = {m: s for m, s in input_spec.items() if m not in _AUDIO}
         # The real pipeline's featuriser, in evaluation mode (deterministic); audio is done
         # here, batched over videos, with the same window and spectrogram as ClipTransform.
-        full = ClipTransform(input_spec, segments=positions, train=False)
+        full = ClipTransform(input_spec, segments=positions, train=False, sample_like=sample_like)
         self.kinds = full.kinds  # modality -> rgb/flow/rgbdiff/audio (listings)
         self.producers = full.producers  # how each input takes a crop and flip
         fx = transform or (
@@ -236,6 +238,7 @@ class SyntheticTensorDataset(Dataset):
                 train=False,
                 flow_method=flow_method,
                 flow_size=flow_size,
+                sample_like=sample_like,
             )
             if visual_spec
             else None

@@ -147,7 +147,7 @@ class SyntheticAVSource(DataSource):
         # a cached dataset with a superset of the modalities (same shapes) serves a subset, if
         # the subset alone is sampled alike (RGB made beside RGB difference sits on other
         # frames than RGB made alone, audio beside 4-frame RGB on other windows: `sampling_of`)
-        sampling = sampling_of(request.input_spec)
+        sampling = sampling_of(request.sample_like or request.input_spec)
         for (k, cached, cached_sampling), ds in _CACHE.items():
             have = dict(cached)
             if (
@@ -165,6 +165,7 @@ class SyntheticAVSource(DataSource):
             train=request.train,
             flow_method=flow_method,
             flow_size=flow_size,
+            sample_like=request.sample_like,
         )  # type: ignore[arg-type]
         ds.classes = videos.classes  # type: ignore[attr-defined]
         while len(_CACHE) >= _CACHE_SIZE:
