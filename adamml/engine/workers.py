@@ -214,11 +214,17 @@ def _rank(names: Sequence[str], needs: Mapping[str, set[str]]) -> dict[str, tupl
         visiting.discard(name)
         return depth[name]
 
-    def waiting_for(name: str) -> set[str]:
-        direct = {n for n in names if name in needs[n]}
-        return direct.union(*(waiting_for(n) for n in direct)) if direct else set()
+    waiters: dict[str, set[str]] = {}
 
-    return {n: (level(n), -len(waiting_for(n)), i) for i, n in enumerate(names)}
+    def waiting_for(name: str) -> set[str]:
+        if name not in waiters:
+            direct = {n for n in names if name in needs[n]}
+            waiters[name] = direct.union(*(waiting_for(n) for n in direct))
+        return waiters[name]
+
+    for name in names:  # every circle raises here, before waiting_for follows the edges back
+        level(name)
+    return {n: (depth[n], -len(waiting_for(n)), i) for i, n in enumerate(names)}
 
 
 def _get(results: Any, procs: Sequence[Any]) -> Any:

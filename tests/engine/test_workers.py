@@ -80,6 +80,12 @@ def test_a_task_whose_need_failed_does_not_run(tmp_path) -> None:
 def test_needs_that_cannot_be_met_are_refused_before_anything_runs() -> None:
     with pytest.raises(ValueError, match="not given: \\['x'\\]"):
         run_in_workers([("a", lambda: 1)], jobs=2, after={"a": ["x"]})
+    with pytest.raises(ValueError, match="circle"):  # a circle among the tasks waiting for a
+        run_in_workers(
+            [("a", lambda: 1), ("b", lambda: 2), ("c", lambda: 3)],
+            jobs=2,
+            after={"b": ["a", "c"], "c": ["b"]},
+        )
     with pytest.raises(ValueError, match="circle"):
         run_in_workers([("a", lambda: 1), ("b", lambda: 2)], jobs=2, after={"a": ["b"], "b": ["a"]})
 
