@@ -35,6 +35,9 @@ from torch import nn
 
 __all__ = [
     "TinyResNet",
+    "adamml_tiny_resnet18",
+    "adamml_tiny_efficientnet_b0",
+    "adamml_tiny_efficientnet_b3",
     "adamml_tiny_resnet",
     "adamml_tiny_resnet_policy",
     "adamml_tiny_mobilenetv2",
@@ -95,12 +98,17 @@ _CFG: dict[str, Any] = {
 
 
 def _tiny_resnet(
-    name: str, stem_width: int, channels: tuple[int, ...], pretrained: bool, **kwargs: Any
+    name: str,
+    stem_width: int,
+    channels: tuple[int, ...],
+    pretrained: bool,
+    layers: tuple[int, ...] = (1, 1, 1, 1),
+    **kwargs: Any,
 ) -> TinyResNet:
-    """A `TinyResNet` with one BasicBlock per stage, built and registered through timm."""
+    """A `TinyResNet` with ``layers`` BasicBlocks per stage, built and registered through timm."""
     args: dict[str, Any] = dict(
         block=BasicBlock,
-        layers=(1, 1, 1, 1),
+        layers=layers,
         stem_width=stem_width,
         stem_kernel=3,
         channels=channels,
@@ -121,6 +129,60 @@ def adamml_tiny_resnet(pretrained: bool = False, **kwargs: Any) -> TinyResNet:
 def adamml_tiny_resnet_policy(pretrained: bool = False, **kwargs: Any) -> TinyResNet:
     """Narrow tiny timm ResNet (4-wide stem, stages 8-48) for the ``test_*`` visual policies."""
     return _tiny_resnet("adamml_tiny_resnet_policy", 4, (8, 12, 24, 48), pretrained, **kwargs)
+
+
+@register_model
+def adamml_tiny_resnet18(pretrained: bool = False, **kwargs: Any) -> TinyResNet:
+    """ResNet-18's depth (BasicBlock x [2, 2, 2, 2]) at the tiny ResNet's widths: the ``--mini``
+    stand-in for ResNet-18 in ``examples/table6_backbones.py``."""
+    return _tiny_resnet(
+        "adamml_tiny_resnet18", 12, (28, 48, 96, 192), pretrained, layers=(2, 2, 2, 2), **kwargs
+    )
+
+
+# EfficientNet-B0's seven stages (timm's arch definition: kernel, expansion, squeeze-excite)
+EFFICIENTNET_B0_ARCH = [
+    ["ds_r1_k3_s1_e1_c16_se0.25"],
+    ["ir_r2_k3_s2_e6_c24_se0.25"],
+    ["ir_r2_k5_s2_e6_c40_se0.25"],
+    ["ir_r3_k3_s2_e6_c80_se0.25"],
+    ["ir_r3_k5_s1_e6_c112_se0.25"],
+    ["ir_r4_k5_s2_e6_c192_se0.25"],
+    ["ir_r1_k3_s1_e6_c320_se0.25"],
+]
+
+
+def _tiny_efficientnet(
+    name: str, width: float, depth: float, pretrained: bool, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNet-B0's architecture scaled by ``width`` (channels) and ``depth`` (blocks),
+    with SiLU, as timm scales B0 into B1-B7."""
+    round_chs = partial(round_channels, multiplier=width, divisor=4)
+    args: dict[str, Any] = dict(
+        block_args=decode_arch_def(EFFICIENTNET_B0_ARCH, depth),
+        num_features=round_chs(1280),
+        stem_size=8,
+        round_chs_fn=round_chs,
+        norm_layer=partial(nn.BatchNorm2d),
+        act_layer=resolve_act_layer({}, "swish"),
+    )
+    cfg = dict(_CFG, first_conv="conv_stem", classifier="classifier")
+    kwargs["pretrained_cfg"] = kwargs.get("pretrained_cfg") or cfg
+    return build_model_with_cfg(EfficientNet, name, pretrained, **dict(args, **kwargs))
+
+
+@register_model
+def adamml_tiny_efficientnet_b0(pretrained: bool = False, **kwargs: Any) -> EfficientNet:
+    """EfficientNet-B0 at a quarter of its width and a third of its depth: the ``--mini``
+    stand-in for EfficientNet-B0 (audio) in ``examples/table6_backbones.py``."""
+    return _tiny_efficientnet("adamml_tiny_efficientnet_b0", 0.25, 0.34, pretrained, **kwargs)
+
+
+@register_model
+def adamml_tiny_efficientnet_b3(pretrained: bool = False, **kwargs: Any) -> EfficientNet:
+    """The B0 stand-in scaled as B3 scales B0 (width x1.2, depth x1.4): the ``--mini`` stand-in
+    for EfficientNet-B3 (RGB) in ``examples/table6_backbones.py``."""
+    return _tiny_efficientnet("adamml_tiny_efficientnet_b3", 0.3, 0.48, pretrained, **kwargs)
 
 
 @register_model

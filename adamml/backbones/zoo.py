@@ -158,6 +158,40 @@ def tiny_tsn(
     return _resnet_tsn("adamml_tiny_resnet", modality, num_classes, temporal_pool, drop_rate)
 
 
+@BACKBONES.register("tiny_resnet18_tsn")
+def tiny_resnet18_tsn(
+    *, modality: Modality, num_classes: int = 0, temporal_pool: bool = True, drop_rate: float = 0.5
+) -> FrameBackbone:
+    """Tiny TSN ResNet with ResNet-18's depth (``examples/table6_backbones.py --mini``)."""
+    return _resnet_tsn("adamml_tiny_resnet18", modality, num_classes, temporal_pool, drop_rate)
+
+
+@BACKBONES.register("tiny_efficientnet_b0")
+def tiny_efficientnet_b0(
+    *, modality: Modality, num_classes: int = 0, drop_rate: float = 0.5
+) -> FrameBackbone:
+    """Scaled-down EfficientNet-B0 per frame, averaged (``table6_backbones.py --mini``)."""
+    return timm_frame_backbone(
+        "adamml_tiny_efficientnet_b0",
+        modality=modality,
+        num_classes=num_classes,
+        drop_rate=drop_rate,
+    )
+
+
+@BACKBONES.register("tiny_efficientnet_b3")
+def tiny_efficientnet_b3(
+    *, modality: Modality, num_classes: int = 0, drop_rate: float = 0.5
+) -> FrameBackbone:
+    """Scaled-down EfficientNet-B3 per frame, averaged (``table6_backbones.py --mini``)."""
+    return timm_frame_backbone(
+        "adamml_tiny_efficientnet_b3",
+        modality=modality,
+        num_classes=num_classes,
+        drop_rate=drop_rate,
+    )
+
+
 @BACKBONES.register("tiny_audio")
 def tiny_audio(
     *, modality: Modality, num_classes: int = 0, drop_rate: float = 0.5

@@ -48,6 +48,9 @@ def _plain(net: nn.Module, x: torch.Tensor, features: bool = False) -> torch.Ten
         ("tiny_audio", TINY_AUDIO),
         ("tiny_policy", TINY_RGB),
         ("tiny_policy_resnet", TINY_RGB),
+        ("tiny_resnet18_tsn", TINY_RGB),
+        ("tiny_efficientnet_b3", TINY_RGB),
+        ("tiny_efficientnet_b0", TINY_AUDIO),
     ],
 )
 def test_fast_path_equals_plain_forward(name: str, modality) -> None:
