@@ -35,8 +35,11 @@ def test_registry_lists_builtins() -> None:
     assert adamml.list_backbones("tiny_*") == [
         "tiny_audio",
         "tiny_audio_policy",
+        "tiny_efficientnet_b0",
+        "tiny_efficientnet_b3",
         "tiny_policy",
         "tiny_policy_resnet",
+        "tiny_resnet18_tsn",
         "tiny_tsn",
     ]
 
