@@ -166,30 +166,30 @@ def tiny_resnet18_tsn(
     return _resnet_tsn("adamml_tiny_resnet18", modality, num_classes, temporal_pool, drop_rate)
 
 
-@BACKBONES.register("tiny_efficientnet_b0")
-def tiny_efficientnet_b0(
-    *, modality: Modality, num_classes: int = 0, drop_rate: float = 0.5
-) -> FrameBackbone:
-    """Scaled-down EfficientNet-B0 per frame, averaged (``table6_backbones.py --mini``)."""
-    return timm_frame_backbone(
-        "adamml_tiny_efficientnet_b0",
-        modality=modality,
-        num_classes=num_classes,
-        drop_rate=drop_rate,
+def _tiny_efficientnet(size: str) -> None:
+    """Register ``tiny_efficientnet_<size>``: timm ``adamml_tiny_efficientnet_<size>`` per
+    frame, averaged (``examples/table6_backbones.py --mini``)."""
+
+    def factory(
+        *, modality: Modality, num_classes: int = 0, drop_rate: float = 0.5
+    ) -> FrameBackbone:
+        return timm_frame_backbone(
+            f"adamml_tiny_efficientnet_{size}",
+            modality=modality,
+            num_classes=num_classes,
+            drop_rate=drop_rate,
+        )
+
+    factory.__name__ = factory.__qualname__ = f"tiny_efficientnet_{size}"
+    factory.__doc__ = (
+        f"Scaled-down EfficientNet-{size.upper()} per frame, averaged over frames (the "
+        "``--mini`` stand-in of ``examples/table6_backbones.py``)."
     )
+    BACKBONES.register(f"tiny_efficientnet_{size}")(factory)
 
 
-@BACKBONES.register("tiny_efficientnet_b3")
-def tiny_efficientnet_b3(
-    *, modality: Modality, num_classes: int = 0, drop_rate: float = 0.5
-) -> FrameBackbone:
-    """Scaled-down EfficientNet-B3 per frame, averaged (``table6_backbones.py --mini``)."""
-    return timm_frame_backbone(
-        "adamml_tiny_efficientnet_b3",
-        modality=modality,
-        num_classes=num_classes,
-        drop_rate=drop_rate,
-    )
+for _size in ("b0", "b3"):
+    _tiny_efficientnet(_size)
 
 
 @BACKBONES.register("tiny_audio")
