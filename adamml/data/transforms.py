@@ -65,12 +65,12 @@ def stacked_frames(input_spec: Mapping[str, InputSpec]) -> int:
     difference, else 1. Segment sampling keeps every stack inside the video, so it moves the
     sampled frames of *every* input (the reference's ``num_consecutive_frames``): an RGB input
     made beside RGB difference is not the RGB input made alone."""
-    stacks = [
-        p.stack(spec)
-        for p, spec in ((producer_for(k, spec), spec) for k, spec in input_spec.items())
-        if p.uses_frames
-    ]
-    return max(stacks or [1])
+    stacks = [1]
+    for key, spec in input_spec.items():
+        producer = producer_for(key, spec)
+        if producer.uses_frames:
+            stacks.append(producer.stack(spec))
+    return max(stacks)
 
 
 def frame_counts(input_spec: Mapping[str, InputSpec]) -> list[int]:
@@ -173,8 +173,11 @@ class ClipTransform:
                 )
         # raw frames one sampled frame stacks (5 for flow and RGB difference): sampling keeps
         # every stack inside the video; `sample_like` samples as for those inputs instead
-        self.sampling_spec = dict(sample_like) if sample_like else self.input_spec
-        self.consecutive = stacked_frames(self.sampling_spec)
+        like = dict(sample_like) if sample_like else self.input_spec
+        self.consecutive = stacked_frames(like)
+        # the distinct T sampled for every clip; the first sets the audio windows
+        self._frames = frame_counts(like)
+        self._frames += [t for t in frame_counts(self.input_spec) if t not in self._frames]
 
     @property
     def needs_audio(self) -> bool:
@@ -194,8 +197,6 @@ class ClipTransform:
     ) -> dict[int, np.ndarray]:
         """``(S, T)`` indices for each distinct T among the modalities (same region draws);
         ``segments`` overrides S (one window of a stream is sampled as one segment)."""
-        frames = frame_counts(self.sampling_spec)  # the first sets the audio windows
-        frames += [t for t in frame_counts(self.input_spec) if t not in frames]
         seed = int(rng.integers(2**62))
         return {
             t: sample_segments(
@@ -207,7 +208,7 @@ class ClipTransform:
                 stride=self.stride,
                 consecutive=self.consecutive,
             )
-            for t in frames
+            for t in self._frames
         }
 
     def __call__(

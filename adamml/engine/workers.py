@@ -158,10 +158,11 @@ def run_in_workers(
         p.start()
     out: dict[str, Any] = {}
     failures: list[str] = []
-    waiting, ended, busy = list(names), set(), 0
+    waiting, busy = list(names), 0
     try:
         while True:
-            ready = [n for n in waiting if needs[n] <= set(out)]
+            done = set(out)
+            ready = [n for n in waiting if needs[n] <= done]
             for name in sorted(ready, key=lambda n: rank[n][1:])[: jobs - busy]:
                 waiting.remove(name)
                 queue.put(names.index(name))
@@ -171,7 +172,6 @@ def run_in_workers(
             index, (status, value) = _get(results, procs)
             busy -= 1
             name = names[index]
-            ended.add(name)
             if status == "ok":
                 out[name] = value
             else:
