@@ -7,13 +7,14 @@ See ``docs/synthetic.md``.
 from __future__ import annotations
 
 from .config import CATEGORY_NAMES, SHAPES, ClassInfo, SyntheticConfig, class_table
-from .dataset import SyntheticAV, SyntheticTensorDataset, SyntheticVideo
+from .dataset import Featurised, SyntheticAV, SyntheticTensorDataset, SyntheticVideo
 from .writer import write_synthetic_av
 
 __all__ = [
     "SyntheticAV",
     "SyntheticVideo",
     "SyntheticTensorDataset",
+    "Featurised",
     "SyntheticConfig",
     "ClassInfo",
     "class_table",

@@ -21,7 +21,7 @@ from ..transforms import ClipTransform
 from .config import SyntheticConfig, class_table
 from .render import VideoPlan, make_plan, render_audio, render_frames, segment_of_frames
 
-__all__ = ["SyntheticAV", "SyntheticVideo", "SyntheticTensorDataset"]
+__all__ = ["SyntheticAV", "SyntheticVideo", "SyntheticTensorDataset", "Featurised"]
 
 _SPLITS = {"train": 0, "val": 1, "test": 2}
 _AUDIO = ("audio", "sound")
@@ -154,6 +154,21 @@ class SyntheticAV:
         return SyntheticTensorDataset(self, input_spec, segments=segments, train=train, **options)
 
 
+@dataclass(frozen=True)
+class Featurised:
+    """What featurising a `SyntheticAV` split makes (`SyntheticTensorDataset`'s ``featurised``).
+
+    Attributes:
+        inputs: modality -> ``(V, P, T, C, H, W)`` tensors.
+        labels: ``(V,)`` int64.
+        evidence: ``(V, P, 2)`` float32 ground truth per clip position.
+    """
+
+    inputs: Mapping[str, Tensor]
+    labels: Tensor
+    evidence: Tensor
+
+
 class SyntheticTensorDataset(Dataset):
     """In-memory model inputs of a `SyntheticAV`, so an epoch does no rendering or decoding.
 
@@ -181,6 +196,7 @@ class SyntheticTensorDataset(Dataset):
             ``None`` uses `adamml.data.ClipTransform` (evaluation mode) for the visual
             modalities and the same window and spectrogram, batched, for audio.
         sample_like: sample the clips as for these inputs (`adamml.data.ClipTransform`).
+        featurised: inputs already made for these arguments (a cache's); skips rendering.
 
     Attributes:
         inputs: modality -> ``(V, P, T, C, H, W)`` tensors (visual stored as float16).
@@ -212,6 +228,7 @@ class SyntheticTensorDataset(Dataset):
         flow_size: int = FLOW_SIZE,
         transform: Callable[..., dict[str, Tensor]] | None = None,
         sample_like: Mapping[str, InputSpec] | None = None,
+        featurised: Featurised | None = None,
     ) -> None:
         if segments < 1 or subsegments < 1:
             raise ConfigError(
@@ -223,14 +240,34 @@ class SyntheticTensorDataset(Dataset):
         self.max_shift = max_shift
         self.epoch = 0
         positions = self.segments * self.subsegments
-        cfg = source.config
+        full = ClipTransform(input_spec, segments=positions, train=False, sample_like=sample_like)
+        self.kinds = full.kinds  # modality -> rgb/flow/rgbdiff/audio (listings)
+        self.producers = full.producers  # how each input takes a crop and flip
+        if featurised is None:
+            featurised = self._featurise(
+                input_spec, full, positions, flow_method, flow_size, transform, sample_like
+            )
+        elif missing := [m for m in input_spec if m not in featurised.inputs]:
+            raise ConfigError(f"featurised SyntheticAV inputs lack {missing}")
+        self.inputs = {m: featurised.inputs[m] for m in input_spec if m in featurised.inputs}
+        self.labels, self.evidence = featurised.labels, featurised.evidence
+
+    def _featurise(
+        self,
+        input_spec: Mapping[str, InputSpec],
+        full: ClipTransform,
+        positions: int,
+        flow_method: FlowMethod,
+        flow_size: int,
+        transform: Callable[..., dict[str, Tensor]] | None,
+        sample_like: Mapping[str, InputSpec] | None,
+    ) -> Featurised:
+        """Render every video and make its inputs at the ``positions`` clip positions."""
+        source, cfg = self.source, self.source.config
         audio_names = [m for m in input_spec if m in _AUDIO]
         visual_spec = {m: s for m, s in input_spec.items() if m not in _AUDIO}
         # The real pipeline's featuriser, in evaluation mode (deterministic); audio is done
         # here, batched over videos, with the same window and spectrogram as ClipTransform.
-        full = ClipTransform(input_spec, segments=positions, train=False, sample_like=sample_like)
-        self.kinds = full.kinds  # modality -> rgb/flow/rgbdiff/audio (listings)
-        self.producers = full.producers  # how each input takes a crop and flip
         fx = transform or (
             ClipTransform(
                 visual_spec,
@@ -283,10 +320,10 @@ class SyntheticTensorDataset(Dataset):
                 )
             )
         v = len(source)
-        self.inputs = {m: torch.stack(chunks[m]) for m in visual_spec if chunks[m]}
+        inputs = {m: torch.stack(chunks[m]) for m in visual_spec if chunks[m]}
         for m in audio_names:
             x = chunks[m]
-            self.inputs[m] = (
+            inputs[m] = (
                 (
                     torch.stack(x)
                     if transform is not None
@@ -295,10 +332,10 @@ class SyntheticTensorDataset(Dataset):
                 if x
                 else torch.empty(0)
             )
-        self.inputs = {m: self.inputs[m] for m in input_spec if m in self.inputs}
-        self.labels = torch.tensor(labels, dtype=torch.int64)
-        self.evidence = torch.tensor(np.array(evidence), dtype=torch.float32).reshape(
-            v, positions, 2
+        return Featurised(
+            {m: inputs[m] for m in input_spec if m in inputs},
+            torch.tensor(labels, dtype=torch.int64),
+            torch.tensor(np.array(evidence), dtype=torch.float32).reshape(v, positions, 2),
         )
 
     def __len__(self) -> int:

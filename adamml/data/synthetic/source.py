@@ -1,13 +1,16 @@
 """``syntheticav:N[,split=S][,key=value...]``: SyntheticAV as a data source, featurised in memory.
 
 Featurising SyntheticAV takes seconds (flow much longer), and an experiment trains several
-models on the same splits, so the featurised datasets of a process are cached
-(`clear_syntheticav_cache` frees them).
+models on the same splits, so a process keeps the inputs it has made, per modality: a run of an
+RGB + flow model reuses the flow a flow-only run made before it when both sample alike
+(`adamml.data.transforms.sampling_of`), and makes only its RGB (`clear_syntheticav_cache`
+frees them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, get_args
 
 from torch import Tensor
@@ -24,12 +27,23 @@ __all__ = [
     "clear_syntheticav_cache",
 ]
 
-_CACHE: dict[tuple[Any, ...], Any] = {}
-_CACHE_SIZE = 6
+
+@dataclass
+class _Cached:
+    """The inputs of one split made with one sampling, per (modality, shape), as runs asked for
+    them, with the labels and ground truth that sampling gives."""
+
+    inputs: dict[tuple[str, tuple[int, ...]], Tensor]
+    labels: Tensor
+    evidence: Tensor
+
+
+_CACHE: dict[tuple[Any, ...], _Cached] = {}
+_CACHE_SIZE = 12
 
 
 def clear_syntheticav_cache() -> None:
-    """Forget the in-memory ``syntheticav:`` datasets built so far (frees their memory)."""
+    """Forget the in-memory ``syntheticav:`` inputs made so far (frees their memory)."""
     _CACHE.clear()
 
 
@@ -89,24 +103,6 @@ def parse_syntheticav(source: str, *, train: bool) -> tuple[int, str, dict[str, 
     return _count(arg), split, options
 
 
-class _ModalitySubset(Dataset):
-    """The items of a multi-modal in-memory dataset restricted to some modalities."""
-
-    def __init__(self, dataset: Any, modalities: tuple[str, ...]) -> None:
-        self.dataset, self.modalities = dataset, modalities
-        self.classes = getattr(dataset, "classes", None)
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> tuple[dict[str, Tensor], int]:
-        inputs, label = self.dataset[index]
-        return {m: inputs[m] for m in self.modalities}, label
-
-    def set_epoch(self, epoch: int) -> None:
-        self.dataset.set_epoch(epoch)
-
-
 class SyntheticAVSource(DataSource):
     """``syntheticav:N[,split=S][,flow_method=M][,flow_size=P][,key=value...]``: `SyntheticAV`
     featurised in memory (`SyntheticAV.tensors`); see `parse_syntheticav` for the options."""
@@ -118,7 +114,7 @@ class SyntheticAVSource(DataSource):
     def open(self, arg: str, options: Mapping[str, Any], request: SourceRequest) -> Dataset:
         from ..flow import FLOW_SIZE, FlowMethod
         from ..transforms import sampling_of
-        from .dataset import SyntheticAV
+        from .dataset import Featurised, SyntheticAV
 
         n, options = _count(arg), dict(options)
         split = _pop_split(options, request.train)
@@ -143,34 +139,48 @@ class SyntheticAVSource(DataSource):
             request.seed,
             request.segments,
             request.train,
+            # an input is the same tensor whatever it is made beside only when sampled alike:
+            # RGB beside RGB difference sits on other frames than RGB alone, audio beside
+            # 4-frame RGB on other windows (`sampling_of`)
+            sampling_of(request.sample_like or request.input_spec),
         )
-        # a cached dataset with a superset of the modalities (same shapes) serves a subset, if
-        # the subset alone is sampled alike (RGB made beside RGB difference sits on other
-        # frames than RGB made alone, audio beside 4-frame RGB on other windows: `sampling_of`)
-        sampling = sampling_of(request.sample_like or request.input_spec)
-        for (k, cached, cached_sampling), ds in _CACHE.items():
-            have = dict(cached)
-            if (
-                k == key
-                and cached_sampling == sampling
-                and all(have.get(m) == s for m, s in shapes.items())
-            ):
-                return ds if set(shapes) == set(have) else _ModalitySubset(ds, tuple(shapes))
+        like = request.sample_like or request.input_spec
         videos = SyntheticAV(
             n, num_classes=request.num_classes, seed=request.seed, split=split, **options
         )  # type: ignore[arg-type]
+        cached = _CACHE.pop(key, None)  # put back last: the most recently used
+        missing = {
+            m: spec
+            for m, spec in request.input_spec.items()
+            if cached is None or (m, shapes[m]) not in cached.inputs
+        }
+        if missing:  # make only the inputs no earlier run of this process has made
+            made = videos.tensors(
+                missing,
+                segments=request.segments,
+                train=request.train,
+                flow_method=flow_method,
+                flow_size=flow_size,
+                sample_like=like,
+            )  # type: ignore[arg-type]
+            if cached is None:
+                cached = _Cached({}, made.labels, made.evidence)
+            cached.inputs.update({(m, shapes[m]): made.inputs[m] for m in made.inputs})
+        while len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = cached
         ds = videos.tensors(
             request.input_spec,
             segments=request.segments,
             train=request.train,
-            flow_method=flow_method,
-            flow_size=flow_size,
-            sample_like=request.sample_like,
+            sample_like=like,
+            featurised=Featurised(
+                {m: cached.inputs[(m, s)] for m, s in shapes.items() if (m, s) in cached.inputs},
+                cached.labels,
+                cached.evidence,
+            ),
         )  # type: ignore[arg-type]
         ds.classes = videos.classes  # type: ignore[attr-defined]
-        while len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[(key, tuple(sorted(shapes.items())), sampling)] = ds
         return ds
 
 
