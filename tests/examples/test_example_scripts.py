@@ -325,3 +325,18 @@ def test_table5_mini_end_to_end(tmp_path: Path) -> None:
     assert five["num_videos"] == ten["num_videos"] > 0
     # the same checkpoint on half the segments: at most half the policy's and backbones' work
     assert five["gflops"] <= ten["gflops"]
+
+
+def test_table7_mini_runs_two_columns_unless_told_all() -> None:
+    """Table 7's three columns are 21 trainings, over the 10 minutes a mini run may take; its
+    mini runs RGB + Audio and RGB + Flow, ``--tasks all`` the whole table."""
+    spec = _module("table7_fusion").SPEC
+    mini = tables.main(spec, ["--dry-run", "--mini"])["configs"]
+    assert not any("rgb_audio_flow" in k for k in mini)
+    assert {"fusion_rgb_audio_max", "fusion_rgb_flow_fc2", "adamml_rgb_flow_rgbdiff"} <= set(mini)
+    assert {"unimodal_rgb", "unimodal_audio", "unimodal_flow"} <= set(mini) and len(mini) == 15
+    every = tables.main(spec, ["--dry-run", "--mini", "--tasks", "all"])["configs"]
+    assert len(every) == 21 and "adamml_rgb_audio_flow_rgbdiff" in every
+    assert len(tables.main(spec, ["--dry-run"])["configs"]) == 21  # full mode: the whole table
+    one = tables.main(spec, ["--dry-run", "--mini", "--tasks", "rgb_audio"])["configs"]
+    assert "unimodal_flow" not in one and len(one) == 8
