@@ -31,16 +31,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..data.synthetic.source import syntheticav_source
+from ..data.synthetic.source import DISK_CACHE_ENV, syntheticav_source
 from ..engine.config import LossConfig, OptimConfig, PretrainConfig, TrainConfig, plain_data
 from ..engine.recipe import stage_epochs
 from ..losses import REFERENCE_COST_WEIGHTS
@@ -62,6 +65,7 @@ __all__ = [
     "build_config",
     "validate",
     "run_rows",
+    "shared_synthetic_inputs",
     "dataset_args",
     "chosen_spec",
 ]
@@ -684,7 +688,8 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
         return {"configs": configs}
 
     t0 = time.perf_counter()
-    metrics = run_rows(rows, configs, out, quiet=args.quiet, jobs=args.jobs)
+    with shared_synthetic_inputs(out / ".cache" / "syntheticav"):
+        metrics = run_rows(rows, configs, out, quiet=args.quiet, jobs=args.jobs)
     first = next(r.key for r in rows if not r.quoted)
     kind = (
         f"mini: tiny test_* models, synthetic data ({configs[first]['data']['train']})"
@@ -751,6 +756,22 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
     (out / f"{spec.name}.txt").write_text(table + "\n")
     print(f"wrote {out / (spec.name + '_results.json')} and {out / (spec.name + '.txt')}")
     return results
+
+
+@contextmanager
+def shared_synthetic_inputs(folder: Path) -> Iterator[None]:
+    """Let the processes of a table (its ``--jobs`` workers, and a rerun after a crash) make
+    each ``syntheticav:`` input once, kept in ``folder`` (`DISK_CACHE_ENV`), unless the
+    environment names a folder already; the folder is removed once the rows have all run."""
+    if os.environ.get(DISK_CACHE_ENV):
+        yield
+        return
+    os.environ[DISK_CACHE_ENV] = str(folder)
+    try:
+        yield
+        shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        del os.environ[DISK_CACHE_ENV]
 
 
 def dataset_args(

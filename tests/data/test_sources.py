@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -248,4 +249,50 @@ def test_the_cache_makes_only_the_inputs_it_lacks_and_they_equal_inputs_made_tog
     # datasets served from one cache entry keep their own epoch
     together.set_epoch(3)
     assert build({**rgb, **diff}).epoch == 0
+    clear_syntheticav_cache()
+
+
+def test_a_disk_cache_serves_other_processes_what_one_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``ADAMML_SYNTHETIC_CACHE`` set, an input one process made is read by another (here:
+    the same process after forgetting its memory) instead of made again, equal to it; a torn
+    file is made again, with a warning."""
+    from adamml.data.synthetic import dataset as synthetic_dataset
+    from adamml.data.synthetic.source import DISK_CACHE_ENV, clear_syntheticav_cache
+
+    rgb = {"rgb": InputSpec((4, 3, 32, 32), "rgb")}
+    audio = {"audio": InputSpec((1, 1, 32, 32), "audio")}
+
+    def build(spec):
+        return build_dataset(
+            "syntheticav:4,split=val", spec, segments=3, train=False, num_classes=4
+        )
+
+    clear_syntheticav_cache()
+    made = build({**rgb, **audio})
+    monkeypatch.setenv(DISK_CACHE_ENV, str(tmp_path / "cache"))
+    clear_syntheticav_cache()
+    first = build(rgb)  # made, and written
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 2  # labels and RGB
+    calls = []
+    real = synthetic_dataset.SyntheticTensorDataset._featurise
+    monkeypatch.setattr(
+        synthetic_dataset.SyntheticTensorDataset,
+        "_featurise",
+        lambda self, spec, *a: calls.append(sorted(spec)) or real(self, spec, *a),
+    )
+    clear_syntheticav_cache()
+    both = build({**rgb, **audio})  # RGB read from disk, audio made
+    assert calls == [["audio"]]
+    assert torch.equal(both.inputs["rgb"], first.inputs["rgb"])
+    for m in ("rgb", "audio"):
+        assert torch.equal(both.inputs[m], made.inputs[m])
+    assert torch.equal(both.labels, made.labels) and torch.equal(both.evidence, made.evidence)
+    for path in (tmp_path / "cache").glob("*.pt"):
+        path.write_bytes(b"torn")
+    clear_syntheticav_cache()
+    with pytest.warns(UserWarning, match="unreadable syntheticav cache file"):
+        again = build(rgb)
+    assert torch.equal(again.inputs["rgb"], made.inputs["rgb"])
     clear_syntheticav_cache()

@@ -3,6 +3,9 @@ one runner, finished rows are reused, a folder holding another config is refused
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from adamml.experiments.tables import Run, run_rows
@@ -84,3 +87,24 @@ def test_rows_side_by_side_wait_for_their_starts_and_equal_one_thread_runs(
         ValueError, match=r"rows wait for rows that are not in the table: {.d.: \[.x.\]}"
     ):
         run_rows([Run("d", "D", "unimodal_rgb", init={"rgb": "x"})], {"d": RAW}, tmp_path, jobs=2)
+
+
+def test_a_table_shares_its_synthetic_inputs_on_disk_and_removes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adamml.data.synthetic.source import DISK_CACHE_ENV
+    from adamml.experiments.tables import shared_synthetic_inputs
+
+    monkeypatch.delenv(DISK_CACHE_ENV, raising=False)
+    folder = tmp_path / ".cache" / "syntheticav"
+    with shared_synthetic_inputs(folder):
+        assert os.environ[DISK_CACHE_ENV] == str(folder)
+        folder.mkdir(parents=True)
+    assert DISK_CACHE_ENV not in os.environ and not folder.exists()
+    with pytest.raises(RuntimeError), shared_synthetic_inputs(folder):  # a failed table:
+        folder.mkdir(parents=True)
+        raise RuntimeError("a row failed")
+    assert folder.exists() and DISK_CACHE_ENV not in os.environ  # kept for the rerun
+    monkeypatch.setenv(DISK_CACHE_ENV, str(tmp_path / "mine"))  # the user's folder wins
+    with shared_synthetic_inputs(folder):
+        assert os.environ[DISK_CACHE_ENV] == str(tmp_path / "mine")

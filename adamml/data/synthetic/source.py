@@ -4,15 +4,21 @@ Featurising SyntheticAV takes seconds (flow much longer), and an experiment trai
 models on the same splits, so a process keeps the inputs it has made, per modality: a run of an
 RGB + flow model reuses the flow a flow-only run made before it when both sample alike
 (`adamml.data.transforms.sampling_of`), and makes only its RGB (`clear_syntheticav_cache`
-frees them).
+frees them). With ``ADAMML_SYNTHETIC_CACHE`` set to a folder (`DISK_CACHE_ENV`), the inputs are
+also written there, and the other processes of an experiment read them instead of making them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, get_args
 
+import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -25,6 +31,7 @@ __all__ = [
     "parse_syntheticav",
     "syntheticav_source",
     "clear_syntheticav_cache",
+    "DISK_CACHE_ENV",
 ]
 
 
@@ -40,6 +47,54 @@ class _Cached:
 
 _CACHE: dict[tuple[Any, ...], _Cached] = {}
 _CACHE_SIZE = 12
+
+
+DISK_CACHE_ENV = "ADAMML_SYNTHETIC_CACHE"
+"""Environment variable naming a folder where ``syntheticav:`` inputs are also kept on disk, so
+that the processes of one experiment (a table's ``--jobs`` workers, a resumed run) make each
+input once; unset: kept in memory only."""
+
+
+def _disk_file(key: tuple[Any, ...], *part: Any) -> Path | None:
+    folder = os.environ.get(DISK_CACHE_ENV)
+    if not folder:
+        return None
+    from ... import __version__  # another version may make other inputs
+
+    digest = hashlib.sha1(repr((__version__, key, *part)).encode()).hexdigest()[:24]
+    return Path(folder) / f"{digest}.pt"
+
+
+def _disk_load(path: Path | None) -> Any:
+    """What ``path`` holds, or None when there is no such file (or it cannot be read: it is
+    then made again and rewritten)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception as exc:  # a torn or foreign file: make the input again
+        warnings.warn(f"ignoring unreadable syntheticav cache file {path}: {exc}", stacklevel=3)
+        return None
+
+
+def _disk_save(path: Path | None, value: Any) -> None:
+    """Write ``value`` to ``path`` atomically (a temporary file, then a rename), so a process
+    reading it sees all of it or nothing."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(value, tmp)
+    os.replace(tmp, path)
+
+
+def _from_disk(key: tuple[Any, ...], wanted: Mapping[str, tuple[int, ...]]) -> _Cached | None:
+    """The inputs of ``wanted`` that another process of the experiment made, with the labels."""
+    meta = _disk_load(_disk_file(key, "labels"))
+    if meta is None:
+        return None
+    inputs = {(m, s): _disk_load(_disk_file(key, m, s)) for m, s in wanted.items()}
+    return _Cached({k: v for k, v in inputs.items() if v is not None}, *meta)
 
 
 def clear_syntheticav_cache() -> None:
@@ -149,12 +204,17 @@ class SyntheticAVSource(DataSource):
             n, num_classes=request.num_classes, seed=request.seed, split=split, **options
         )  # type: ignore[arg-type]
         cached = _CACHE.pop(key, None)  # put back last: the most recently used
+        lacking = {m: s for m, s in shapes.items() if cached is None or (m, s) not in cached.inputs}
+        if lacking and (found := _from_disk(key, lacking)) is not None:
+            if cached is None:
+                cached = _Cached({}, found.labels, found.evidence)
+            cached.inputs.update(found.inputs)
         missing = {
             m: spec
             for m, spec in request.input_spec.items()
             if cached is None or (m, shapes[m]) not in cached.inputs
         }
-        if missing:  # make only the inputs no earlier run of this process has made
+        if missing:  # make only the inputs no earlier run of this experiment has made
             made = videos.tensors(
                 missing,
                 segments=request.segments,
@@ -166,6 +226,9 @@ class SyntheticAVSource(DataSource):
             if cached is None:
                 cached = _Cached({}, made.labels, made.evidence)
             cached.inputs.update({(m, shapes[m]): made.inputs[m] for m in made.inputs})
+            _disk_save(_disk_file(key, "labels"), (cached.labels, cached.evidence))
+            for m in made.inputs:
+                _disk_save(_disk_file(key, m, shapes[m]), made.inputs[m])
         while len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = cached
