@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
@@ -95,6 +95,38 @@ def _from_disk(key: tuple[Any, ...], wanted: Mapping[str, tuple[int, ...]]) -> _
         return None
     inputs = {(m, s): _disk_load(_disk_file(key, m, s)) for m, s in wanted.items()}
     return _Cached({k: v for k, v in inputs.items() if v is not None}, *meta)
+
+
+def _inputs(
+    key: tuple[Any, ...], spec: Mapping[str, Any], make: Callable[[Mapping[str, Any]], Any]
+) -> _Cached:
+    """The inputs of ``spec`` under ``key``: from this process's memory, else from the disk
+    cache, else ``make(missing spec)`` (a `SyntheticTensorDataset`), kept in both."""
+    if not spec:
+        raise ConfigError("a syntheticav: data source was asked for no inputs")
+    shapes = {m: tuple(s.shape) for m, s in spec.items()}
+    cached = _CACHE.pop(key, None)  # put back last: the most recently used
+    lacking = {m: s for m, s in shapes.items() if cached is None or (m, s) not in cached.inputs}
+    if lacking and (found := _from_disk(key, lacking)) is not None:
+        if cached is None:
+            cached = _Cached({}, found.labels, found.evidence)
+        cached.inputs.update(found.inputs)
+    missing = {
+        m: spec[m] for m, s in shapes.items() if cached is None or (m, s) not in cached.inputs
+    }
+    if missing:  # make only the inputs no earlier run of this experiment has made
+        made = make(missing)
+        if cached is None:
+            cached = _Cached({}, made.labels, made.evidence)
+        cached.inputs.update({(m, shapes[m]): made.inputs[m] for m in made.inputs})
+        _disk_save(_disk_file(key, "labels"), (cached.labels, cached.evidence))
+        for m in made.inputs:
+            _disk_save(_disk_file(key, m, shapes[m]), made.inputs[m])
+    assert cached is not None  # for type checkers: spec is not empty, so it was found or made
+    while len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = cached
+    return cached
 
 
 def clear_syntheticav_cache() -> None:
@@ -203,35 +235,18 @@ class SyntheticAVSource(DataSource):
         videos = SyntheticAV(
             n, num_classes=request.num_classes, seed=request.seed, split=split, **options
         )  # type: ignore[arg-type]
-        cached = _CACHE.pop(key, None)  # put back last: the most recently used
-        lacking = {m: s for m, s in shapes.items() if cached is None or (m, s) not in cached.inputs}
-        if lacking and (found := _from_disk(key, lacking)) is not None:
-            if cached is None:
-                cached = _Cached({}, found.labels, found.evidence)
-            cached.inputs.update(found.inputs)
-        missing = {
-            m: spec
-            for m, spec in request.input_spec.items()
-            if cached is None or (m, shapes[m]) not in cached.inputs
-        }
-        if missing:  # make only the inputs no earlier run of this experiment has made
-            made = videos.tensors(
+        cached = _inputs(
+            key,
+            request.input_spec,
+            lambda missing: videos.tensors(
                 missing,
                 segments=request.segments,
                 train=request.train,
                 flow_method=flow_method,
                 flow_size=flow_size,
                 sample_like=like,
-            )  # type: ignore[arg-type]
-            if cached is None:
-                cached = _Cached({}, made.labels, made.evidence)
-            cached.inputs.update({(m, shapes[m]): made.inputs[m] for m in made.inputs})
-            _disk_save(_disk_file(key, "labels"), (cached.labels, cached.evidence))
-            for m in made.inputs:
-                _disk_save(_disk_file(key, m, shapes[m]), made.inputs[m])
-        while len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = cached
+            ),  # type: ignore[arg-type]
+        )
         ds = videos.tensors(
             request.input_spec,
             segments=request.segments,
