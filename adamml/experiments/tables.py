@@ -49,7 +49,7 @@ from ..engine.recipe import stage_epochs
 from ..losses import REFERENCE_COST_WEIGHTS
 from .report import MODALITY_LABELS as LABELS
 from .report import format_table
-from .starts import add_start_args, describe_starts, start_weights
+from .starts import add_start_args, describe_starts, row_parts, start_weights
 
 __all__ = [
     "Run",
@@ -487,9 +487,11 @@ def run_rows(
     waits = {k: sorted(v - keys) for k, v in rows_of.items() if v - keys}
     if waits:
         raise ValueError(f"rows wait for rows that are not in the table: {waits}")
-    # a row whose pre-training stages other rows start from runs them as a task of their own,
-    # so those rows start once the stages are done, not once the whole row is
+    # a row's pre-training stages run as a task of their own: the rows that start from them
+    # start once the stages are done, not once the whole row is, and stages that need no other
+    # row (they train from the labels) run while the rows the rest waits for do
     early = {_needs_stages(v) for r in todo for v in r.init.values()} - {None}
+    early |= {r.key for r in todo if _has_stages(r, configs[r.key])}
     tasks = [
         (_PRE + r.key, lambda r=r: _pretrain_one(r, configs[r.key], out / r.key))
         for r in todo
@@ -522,6 +524,18 @@ def _needs(run: Run) -> set[str]:
         for key in run.init.values()
     }
     return rows | ({run.evaluate_of} if run.evaluate_of else set())
+
+
+def _has_stages(run: Run, raw: Mapping[str, Any]) -> bool:
+    """Whether ``run`` trains pre-training stages (`adamml.engine.recipe.pretraining_plan`): a
+    model of several parts, not all given by ``init``, and ``pretrain`` not ``none``."""
+    pretrain = raw.get("pretrain")
+    if run.unimodal or run.evaluate_of or pretrain == "none":
+        return False
+    if isinstance(pretrain, Mapping) and pretrain.get("mode") == "none":
+        return False
+    rec, policy = row_parts(raw["model"], raw.get("model_args") or {})
+    return any(p not in (raw.get("init") or {}) for p in (*rec, *policy))
 
 
 def _stage_needs(run: Run, raw: Mapping[str, Any]) -> set[str]:
@@ -688,7 +702,7 @@ def main(spec: TableSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
         return {"configs": configs}
 
     t0 = time.perf_counter()
-    with shared_synthetic_inputs(out / ".cache" / "syntheticav"):
+    with shared_synthetic_inputs(out / ".syntheticav-cache"):
         metrics = run_rows(rows, configs, out, quiet=args.quiet, jobs=args.jobs)
     first = next(r.key for r in rows if not r.quoted)
     kind = (

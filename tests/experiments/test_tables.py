@@ -96,7 +96,7 @@ def test_a_table_shares_its_synthetic_inputs_on_disk_and_removes_them(
     from adamml.experiments.tables import shared_synthetic_inputs
 
     monkeypatch.delenv(DISK_CACHE_ENV, raising=False)
-    folder = tmp_path / ".cache" / "syntheticav"
+    folder = tmp_path / ".syntheticav-cache"
     with shared_synthetic_inputs(folder):
         assert os.environ[DISK_CACHE_ENV] == str(folder)
         folder.mkdir(parents=True)
@@ -108,3 +108,23 @@ def test_a_table_shares_its_synthetic_inputs_on_disk_and_removes_them(
     monkeypatch.setenv(DISK_CACHE_ENV, str(tmp_path / "mine"))  # the user's folder wins
     with shared_synthetic_inputs(folder):
         assert os.environ[DISK_CACHE_ENV] == str(tmp_path / "mine")
+
+
+def test_rows_with_stages_of_their_own_run_them_as_an_early_task() -> None:
+    """An AdaMML row started from unimodal rows still pre-trains its policy's extractors; those
+    stages need no other row, so they run as a task of their own while the unimodal rows
+    train (Table 7's mini: 563 s -> see docs/examples.md), not after them."""
+    from adamml.experiments.tables import _has_stages
+
+    init = {"rgb": "u/rgb/best.pt", "audio": "u/audio/best.pt"}
+    adamml = Run("a", "A", "adamml_rgb_audio", init={"rgb": "u_rgb", "audio": "u_audio"})
+    raw = {"model": "test_adamml_rgb_audio", "init": init}
+    assert _has_stages(adamml, raw)
+    every = {**init, "policy.rgb": "p.pt", "policy.audio": "q.pt"}
+    assert not _has_stages(adamml, {**raw, "init": every})
+    assert not _has_stages(adamml, {**raw, "pretrain": "none"})
+    assert not _has_stages(adamml, {**raw, "pretrain": {"mode": "none"}})
+    fusion = Run("f", "F", "fusion_rgb_audio", init={"rgb": "u_rgb", "audio": "u_audio"})
+    assert not _has_stages(fusion, {"model": "test_fusion_rgb_audio", "init": init})
+    assert _has_stages(fusion, {"model": "test_fusion_rgb_audio"})  # no init: its own stages
+    assert not _has_stages(Run("u", "U", "unimodal_rgb"), {"model": "test_unimodal_rgb"})
