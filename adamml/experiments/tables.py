@@ -529,21 +529,21 @@ def _needs(run: Run) -> set[str]:
 def _has_stages(run: Run, raw: Mapping[str, Any]) -> bool:
     """Whether ``run`` trains pre-training stages (`adamml.engine.recipe.pretraining_plan`): a
     model of several parts, not all given by ``init``, and ``pretrain`` not ``none``."""
-    pretrain = raw.get("pretrain")
-    if run.unimodal or run.evaluate_of or pretrain == "none":
+    if run.unimodal or run.evaluate_of:
         return False
-    if isinstance(pretrain, Mapping) and pretrain.get("mode") == "none":
+    cfg = TrainConfig.from_dict(dict(raw))
+    if cfg.pretrain.mode == "none":
         return False
-    rec, policy = row_parts(raw["model"], raw.get("model_args") or {})
-    return any(p not in (raw.get("init") or {}) for p in (*rec, *policy))
+    rec, policy = row_parts(cfg.model, cfg.model_args)
+    parts = (*rec, *policy) if cfg.pretrain.policy else rec
+    return any(p not in cfg.init for p in parts)
 
 
 def _stage_needs(run: Run, raw: Mapping[str, Any]) -> set[str]:
     """What ``run``'s pre-training stages wait for: nothing (they train from the labels and
     do not read the run's ``init``), or, for policy extractors distilled from the recognition
     backbones, the rows that train those."""
-    pretrain = raw.get("pretrain")
-    distill = isinstance(pretrain, Mapping) and pretrain.get("policy_target") == "distill"
+    distill = TrainConfig.from_dict(dict(raw)).pretrain.policy_target == "distill"
     return _needs(run) if distill else set()
 
 

@@ -116,15 +116,18 @@ def test_rows_with_stages_of_their_own_run_them_as_an_early_task() -> None:
     train (Table 7's mini: 563 s -> see docs/examples.md), not after them."""
     from adamml.experiments.tables import _has_stages
 
+    base = {k: v for k, v in RAW.items() if k not in ("model", "pretrain")}  # a whole config
     init = {"rgb": "u/rgb/best.pt", "audio": "u/audio/best.pt"}
     adamml = Run("a", "A", "adamml_rgb_audio", init={"rgb": "u_rgb", "audio": "u_audio"})
-    raw = {"model": "test_adamml_rgb_audio", "init": init}
+    raw = {**base, "model": "test_adamml_rgb_audio", "init": init}
     assert _has_stages(adamml, raw)
     every = {**init, "policy.rgb": "p.pt", "policy.audio": "q.pt"}
     assert not _has_stages(adamml, {**raw, "init": every})
     assert not _has_stages(adamml, {**raw, "pretrain": "none"})
     assert not _has_stages(adamml, {**raw, "pretrain": {"mode": "none"}})
+    assert not _has_stages(adamml, {**raw, "pretrain": {"policy": False}})  # extractors as built
     fusion = Run("f", "F", "fusion_rgb_audio", init={"rgb": "u_rgb", "audio": "u_audio"})
-    assert not _has_stages(fusion, {"model": "test_fusion_rgb_audio", "init": init})
-    assert _has_stages(fusion, {"model": "test_fusion_rgb_audio"})  # no init: its own stages
-    assert not _has_stages(Run("u", "U", "unimodal_rgb"), {"model": "test_unimodal_rgb"})
+    assert not _has_stages(fusion, {**base, "model": "test_fusion_rgb_audio", "init": init})
+    assert _has_stages(fusion, {**base, "model": "test_fusion_rgb_audio"})  # no init: stages
+    unimodal = {**base, "model": "test_unimodal_rgb"}
+    assert not _has_stages(Run("u", "U", "unimodal_rgb"), unimodal)

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 import torch
 from torch import Tensor
@@ -25,6 +25,9 @@ from torch.utils.data import Dataset
 from ...errors import ConfigError
 from ...registries import DATA_SOURCES
 from ..sources import DataSource, SourceRequest, parse_source
+
+if TYPE_CHECKING:
+    from .dataset import Featurised
 
 __all__ = [
     "SyntheticAVSource",
@@ -99,9 +102,11 @@ def _from_disk(key: tuple[Any, ...], wanted: Mapping[str, tuple[int, ...]]) -> _
 
 def _inputs(
     key: tuple[Any, ...], spec: Mapping[str, Any], make: Callable[[Mapping[str, Any]], Any]
-) -> _Cached:
+) -> Featurised:
     """The inputs of ``spec`` under ``key``: from this process's memory, else from the disk
     cache, else ``make(missing spec)`` (a `SyntheticTensorDataset`), kept in both."""
+    from .dataset import Featurised
+
     if not spec:
         raise ConfigError("a syntheticav: data source was asked for no inputs")
     shapes = {m: tuple(s.shape) for m, s in spec.items()}
@@ -126,7 +131,10 @@ def _inputs(
     while len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = cached
-    return cached
+    have = {m: cached.inputs.get((m, s)) for m, s in shapes.items()}
+    return Featurised(
+        {m: x for m, x in have.items() if x is not None}, cached.labels, cached.evidence
+    )
 
 
 def clear_syntheticav_cache() -> None:
@@ -201,7 +209,7 @@ class SyntheticAVSource(DataSource):
     def open(self, arg: str, options: Mapping[str, Any], request: SourceRequest) -> Dataset:
         from ..flow import FLOW_SIZE, FlowMethod
         from ..transforms import sampling_of
-        from .dataset import Featurised, SyntheticAV
+        from .dataset import SyntheticAV
 
         n, options = _count(arg), dict(options)
         split = _pop_split(options, request.train)
@@ -217,7 +225,7 @@ class SyntheticAVSource(DataSource):
                 f"data source 'syntheticav:{arg}': flow_size must be an integer >= 16 (the "
                 f"shorter side of the frames flow is computed on); got {flow_size!r}"
             )
-        shapes = {m: tuple(spec.shape) for m, spec in request.input_spec.items()}
+        like = request.sample_like or request.input_spec
         key = (
             n,
             split,
@@ -229,13 +237,12 @@ class SyntheticAVSource(DataSource):
             # an input is the same tensor whatever it is made beside only when sampled alike:
             # RGB beside RGB difference sits on other frames than RGB alone, audio beside
             # 4-frame RGB on other windows (`sampling_of`)
-            sampling_of(request.sample_like or request.input_spec),
+            sampling_of(like),
         )
-        like = request.sample_like or request.input_spec
         videos = SyntheticAV(
             n, num_classes=request.num_classes, seed=request.seed, split=split, **options
         )  # type: ignore[arg-type]
-        cached = _inputs(
+        featurised = _inputs(
             key,
             request.input_spec,
             lambda missing: videos.tensors(
@@ -252,11 +259,7 @@ class SyntheticAVSource(DataSource):
             segments=request.segments,
             train=request.train,
             sample_like=like,
-            featurised=Featurised(
-                {m: cached.inputs[(m, s)] for m, s in shapes.items() if (m, s) in cached.inputs},
-                cached.labels,
-                cached.evidence,
-            ),
+            featurised=featurised,
         )  # type: ignore[arg-type]
         ds.classes = videos.classes  # type: ignore[attr-defined]
         return ds
