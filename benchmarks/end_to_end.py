@@ -132,15 +132,15 @@ def patched(timers: Timers, model: torch.nn.Module) -> Iterator[None]:
                 delattr(owner, name)
 
 
-def write_720p(folder: Path, frames: int = 160) -> Path:
-    """A SyntheticAV video (``frames`` at 12.5 fps, 12.8 s by default, with its audio track)
+def write_720p(folder: Path, frames: int = 160, fps: float = 12.5) -> Path:
+    """A SyntheticAV video (``frames`` at ``fps``, 12.8 s by default, with its audio track)
     scaled to 1280x720, as mp4."""
     import cv2
 
     from adamml.data.synthetic import SyntheticAV
     from adamml.data.synthetic.writer import write_video
 
-    video = SyntheticAV(1, seed=0, size=128, frames=frames).video(0)
+    video = SyntheticAV(1, seed=0, size=128, frames=frames, fps=fps).video(0)
     scaled = np.stack(
         [cv2.resize(f, (1280, 720), interpolation=cv2.INTER_LINEAR) for f in video.frames]
     )
@@ -202,8 +202,15 @@ def main() -> None:
         "--frames",
         type=int,
         default=160,
-        help="frames of the default SyntheticAV video (12.5 fps): on a short "
-        "video the flow stacks of neighbouring segments share frame pairs",
+        help="frames of the default SyntheticAV video: where segments are closer than their "
+        "flow stacks are long (33 frames), neighbouring segments share frame pairs",
+    )
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=12.5,
+        help="frame rate of the default SyntheticAV video (12.5, SyntheticAV's own; real "
+        "datasets are 25-30 fps: --frames 320 --fps 25 is the same 12.8 s)",
     )
     parser.add_argument("--methods", nargs="+", default=["tvl1", "dis"])
     parser.add_argument("--segments", type=int, default=10)
@@ -227,7 +234,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        video = Path(args.video) if args.video else write_720p(Path(tmp), args.frames)
+        video = Path(args.video) if args.video else write_720p(Path(tmp), args.frames, args.fps)
         # one untimed decode, so that the first row does not pay for a cold file cache
         reader = decode_module.VideoReader(video)
         reader.read_all()
@@ -235,7 +242,8 @@ def main() -> None:
             reader.get_audio()
         print(
             f"# end_to_end: {cpu_model()}, {torch.get_num_threads()} threads, torch "
-            f"{torch.__version__}, {video.name}, S={args.segments}"
+            f"{torch.__version__}, {video.name} ({reader.num_frames} frames at "
+            f"{reader.fps:g} fps, {reader.duration:.1f} s), S={args.segments}"
         )
         print(
             "| model | precision | flow method | selection % | total (s) | "

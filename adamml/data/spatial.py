@@ -65,6 +65,30 @@ def resize_short(frames: np.ndarray, short: int) -> np.ndarray:
     return np.stack(out).reshape(n, nh, nw, *frames.shape[3:])
 
 
+def spatial_short(size: tuple[int, int], params: SpatialParams) -> int:
+    """The shorter side `apply_spatial` resizes to before cropping ``size``."""
+    ch, cw = size
+    return max(ch, cw, int(round(params.scale * min(ch, cw) / _BASE_CROP)))
+
+
+def crop_flip(
+    frames: np.ndarray, size: tuple[int, int], params: SpatialParams, *, is_flow: bool = False
+) -> np.ndarray:
+    """Crop ``size`` at the clip's position from frames already resized to `spatial_short`, and
+    flip them (the rest of `apply_spatial`)."""
+    ch, cw = size
+    h, w = frames.shape[1:3]
+    y0 = int(round(params.fy * (h - ch)))
+    x0 = int(round(params.fx * (w - cw)))
+    x = frames[:, y0 : y0 + ch, x0 : x0 + cw]
+    if params.flip:
+        x = x[:, :, ::-1]
+        if is_flow:
+            x = x.copy()
+            x[..., 0] = -x[..., 0]
+    return np.ascontiguousarray(x)
+
+
 def apply_spatial(
     frames: np.ndarray, size: tuple[int, int], params: SpatialParams, *, is_flow: bool = False
 ) -> np.ndarray:
@@ -79,16 +103,5 @@ def apply_spatial(
     Returns:
         ``(n, h, w, C)`` with ``frames``' dtype.
     """
-    ch, cw = size
-    short = max(ch, cw, int(round(params.scale * min(ch, cw) / _BASE_CROP)))
-    x = resize_short(frames, short)
-    h, w = x.shape[1:3]
-    y0 = int(round(params.fy * (h - ch)))
-    x0 = int(round(params.fx * (w - cw)))
-    x = x[:, y0 : y0 + ch, x0 : x0 + cw]
-    if params.flip:
-        x = x[:, :, ::-1]
-        if is_flow:
-            x = x.copy()
-            x[..., 0] = -x[..., 0]
-    return np.ascontiguousarray(x)
+    x = resize_short(frames, spatial_short(size, params))
+    return crop_flip(x, size, params, is_flow=is_flow)
