@@ -14,6 +14,7 @@ within one index collapse to the later one; this keeps video indices aligned wit
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import av
 import numpy as np
 
 from .errors import MediaFileError, NoAudioStreamError, NoVideoStreamError, VideoDecodeError
+from .spatial import resize_frame_short
 
 __all__ = ["VideoReader", "StreamInfo", "stream_info", "frame_index", "AUDIO_RATE"]
 
@@ -122,6 +124,19 @@ def frame_index(frame: Any, previous: int, start_pts: int, time_base: float, fps
     return int(np.ceil((frame.pts - start_pts) * time_base * fps - 0.1))
 
 
+def takes_short(get_frames: Callable[..., np.ndarray]) -> bool:
+    """Whether a frame getter resizes as it decodes (a ``short`` keyword, as
+    `VideoReader.get_frames`), so that callers need not hold the full-size frames."""
+    try:
+        return "short" in inspect.signature(get_frames).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _rgb24(frame: Any) -> np.ndarray:
+    return frame.to_ndarray(format="rgb24")
+
+
 class VideoReader:
     """Random access to the frames and the audio track of one video file.
 
@@ -174,6 +189,7 @@ class VideoReader:
         indices: Sequence[int] | np.ndarray,
         *,
         strategy: Literal["forward", "per_frame"] = "forward",
+        short: int | None = None,
     ) -> np.ndarray:
         """RGB frames at ``indices``, in the order asked (duplicates allowed).
 
@@ -184,9 +200,12 @@ class VideoReader:
         Args:
             indices: frame indices, ``>= 0``.
             strategy: ``"forward"`` (default) or ``"per_frame"``.
+            short: resize each frame as it is decoded so that its shorter side is ``short``
+                (as ``resize_short`` does; the full-size frames are never kept, which for 320
+                frames of a 720p video is 0.9 GB less memory to fill).
 
         Returns:
-            ``(n, H, W, 3)`` uint8.
+            ``(n, H, W, 3)`` uint8 (``H, W`` resized with ``short``).
 
         Raises:
             ValueError: a negative index.
@@ -202,6 +221,7 @@ class VideoReader:
         for i, t in enumerate(wanted.tolist()):
             positions.setdefault(t, []).append(i)
         out: list[np.ndarray] = []
+        rgb24 = _rgb24 if short is None else lambda frame: resize_frame_short(_rgb24(frame), short)
 
         def put(target: int, rgb: np.ndarray) -> None:
             # each frame goes straight into the result: the decoded frames are never held twice
@@ -212,10 +232,10 @@ class VideoReader:
 
         try:
             if strategy == "forward":
-                self._decode_forward(targets, put, seek=targets[0] > 0)
+                self._decode_forward(targets, put, rgb24, seek=targets[0] > 0)
             elif strategy == "per_frame":
                 for t in targets:
-                    self._decode_forward([t], put, seek=t > 0)
+                    self._decode_forward([t], put, rgb24, seek=t > 0)
             else:
                 raise ValueError(f"strategy must be 'forward' or 'per_frame', got {strategy!r}")
         except av.FFmpegError as e:
@@ -223,10 +243,15 @@ class VideoReader:
         return out[0]
 
     def _decode_forward(
-        self, targets: list[int], put: Callable[[int, np.ndarray], None], *, seek: bool
+        self,
+        targets: list[int],
+        put: Callable[[int, np.ndarray], None],
+        rgb24: Callable[[Any], np.ndarray],
+        *,
+        seek: bool,
     ) -> None:
-        """Decode from one seek point and ``put(target, rgb)`` each target: the last frame with
-        index <= target."""
+        """Decode from one seek point and ``put(target, rgb24(frame))`` each target, the frame
+        being the last one with index <= target."""
         with _open(self.path) as c:
             s = c.streams.video[0]
             s.thread_type = "AUTO"
@@ -240,10 +265,10 @@ class VideoReader:
                 idx = self._index(frame, idx)
                 if prev is None and idx > targets[0] and seek:
                     # The seek landed after the first target (odd index): decode from the start.
-                    return self._decode_forward(targets, put, seek=False)
+                    return self._decode_forward(targets, put, rgb24, seek=False)
                 while ti < len(targets) and targets[ti] < idx:
                     if prev_rgb is None:
-                        prev_rgb = (prev or frame).to_ndarray(format="rgb24")
+                        prev_rgb = rgb24(prev or frame)
                     put(targets[ti], prev_rgb)
                     ti += 1
                 if ti == len(targets):
@@ -252,7 +277,7 @@ class VideoReader:
             if prev is None:
                 raise VideoDecodeError(f"{self.path}: no video frame could be decoded")
             if ti < len(targets):  # past the end of the stream: repeat the last frame
-                last = prev_rgb if prev_rgb is not None else prev.to_ndarray(format="rgb24")
+                last = prev_rgb if prev_rgb is not None else rgb24(prev)
                 for t in targets[ti:]:
                     put(t, last)
         return None

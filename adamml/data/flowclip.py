@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .decode import takes_short
 from .flow import FLOW_SIZE, FlowMethod, normalise_flow, optical_flow_batch
 from .producers import SegmentRequest
 from .spatial import SpatialParams, apply_spatial, resize_short
@@ -60,7 +61,10 @@ def compute_fields(
         return {}
     ends = [min(s + 1, num_frames - 1) for s in starts]
     need = sorted(set(starts) | set(ends))
-    frames = resize_short(get_frames(need), flow_size)
+    if takes_short(get_frames):  # resized as decoded: no full-size copy of the frames
+        frames = get_frames(need, short=flow_size)  # type: ignore[call-arg]
+    else:
+        frames = resize_short(get_frames(need), flow_size)
     pos = {k: i for i, k in enumerate(need)}
     fields = optical_flow_batch(
         frames[[pos[s] for s in starts]],

@@ -37,6 +37,7 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..modalities import InputSpec
 from .audio import audio_window, log_spectrogram
+from .decode import takes_short
 from .errors import DataError, MissingSideFileError
 from .spatial import SpatialParams, crop_flip, resize_short, spatial_short
 
@@ -130,6 +131,8 @@ class ClipContext:
 
         Only the frames some producer listed in ``frames_needed`` were decoded.
         """
+        if self._raw is None and len(self._order):  # the decode was made at a short side
+            self._raw = self.get_frames(self._order.tolist())
         return self._raw[np.searchsorted(self._order, np.asarray(indices))]  # type: ignore[index]
 
     def spatial(
@@ -140,7 +143,7 @@ class ClipContext:
         params)`` (RGB and RGB difference scale each frame once)."""
         key = (tuple(size), params)
         if key not in self._scaled:
-            resized = self.resized(self._order, spatial_short(size, params))
+            resized = self._resized_all(spatial_short(size, params))
             self._scaled[key] = crop_flip(resized, size, params)
         return self._scaled[key][np.searchsorted(self._order, np.asarray(indices).reshape(-1))]
 
@@ -149,10 +152,13 @@ class ClipContext:
         3)`` uint8 (`resize_short`): each decoded frame is resized once per ``short`` for every
         producer of the clip (the RGB crops and the frames flow is computed on, both at 256 in
         evaluation), and no copy of the full-size frames is made."""
-        if short not in self._resized:
-            self._resized[short] = resize_short(self._raw, short)  # type: ignore[arg-type]
         pos = np.searchsorted(self._order, np.asarray(indices))
-        return self._resized[short][pos]
+        return self._resized_all(short)[pos]
+
+    def _resized_all(self, short: int) -> np.ndarray:
+        if short not in self._resized:
+            self._resized[short] = resize_short(self.frames(self._order), short)
+        return self._resized[short]
 
     def side_file(self, column: str) -> Path:
         """The file the manifest row names in ``column`` (relative to the manifest).
@@ -174,10 +180,21 @@ class ClipContext:
             raise MissingSideFileError(f"{self.path}: its {column} file {path} does not exist")
         return path
 
-    def _decode(self, needed: set[int]) -> None:
+    def _decode(self, needed: set[int], shorts: set[int] | None = None) -> None:
+        """Decode the ``needed`` frames once for every producer. With ``shorts``, the only
+        shorter sides any producer reads the frames at (`InputProducer.short_sides`), a
+        decoder that resizes as it decodes (``VideoReader.get_frames(short=)``) makes them
+        at that side directly when there is one, and the full-size frames are only decoded if
+        ``frames`` is called."""
         self._order = np.array(sorted(needed), dtype=np.int64)
-        self._raw = self.get_frames(self._order.tolist()) if len(self._order) else None
-        self._scaled, self._resized = {}, {}
+        self._raw, self._scaled, self._resized = None, {}, {}
+        if not len(self._order):
+            return
+        if shorts is not None and len(shorts) == 1 and takes_short(self.get_frames):
+            short = next(iter(shorts))
+            self._resized[short] = self.get_frames(self._order.tolist(), short=short)  # type: ignore[call-arg]
+        else:
+            self._raw = self.get_frames(self._order.tolist())
 
 
 class InputProducer:
@@ -209,6 +226,15 @@ class InputProducer:
     def frames_needed(self, spec: InputSpec, indices: np.ndarray, ctx: ClipContext) -> np.ndarray:
         """Frame indices this input reads from the clip's one decode (none by default)."""
         return np.zeros(0, np.int64)
+
+    def short_sides(
+        self, spec: InputSpec, params: SpatialParams, ctx: ClipContext
+    ) -> set[int] | None:
+        """The shorter sides this input reads the decoded frames at (``ctx.spatial``,
+        ``ctx.resized``), or None if it may read them at full size (``ctx.frames``; the
+        default). When every input that needs frames names one and the same side, the clip is
+        decoded at that side directly."""
+        return None
 
     def make(
         self, spec: InputSpec, indices: np.ndarray, params: SpatialParams, ctx: ClipContext
@@ -265,6 +291,9 @@ class RGBFrames(InputProducer):
     def frames_needed(self, spec: InputSpec, indices: np.ndarray, ctx: ClipContext) -> np.ndarray:
         return indices.reshape(-1)
 
+    def short_sides(self, spec: InputSpec, params: SpatialParams, ctx: ClipContext) -> set[int]:
+        return {spatial_short(spec.size, params)}
+
     def make(
         self, spec: InputSpec, indices: np.ndarray, params: SpatialParams, ctx: ClipContext
     ) -> Tensor:
@@ -286,6 +315,9 @@ class RGBDifference(InputProducer):
 
     def frames_needed(self, spec: InputSpec, indices: np.ndarray, ctx: ClipContext) -> np.ndarray:
         return _stack_indices(indices, self.stack(spec), ctx.num_frames).reshape(-1)
+
+    def short_sides(self, spec: InputSpec, params: SpatialParams, ctx: ClipContext) -> set[int]:
+        return {spatial_short(spec.size, params)}
 
     def make(
         self, spec: InputSpec, indices: np.ndarray, params: SpatialParams, ctx: ClipContext
@@ -326,6 +358,9 @@ class OpticalFlow(InputProducer):
         if not self._eager(ctx):
             return np.zeros(0, np.int64)
         return _stack_indices(indices, self.stack(spec), ctx.num_frames).reshape(-1)
+
+    def short_sides(self, spec: InputSpec, params: SpatialParams, ctx: ClipContext) -> set[int]:
+        return {ctx.options.flow_size}
 
     def make(
         self, spec: InputSpec, indices: np.ndarray, params: SpatialParams, ctx: ClipContext

@@ -52,16 +52,30 @@ def draw_spatial(
     )
 
 
+def short_size(h: int, w: int, short: int) -> tuple[int, int]:
+    """``(height, width)`` of an ``h x w`` image resized so its shorter side is ``short``."""
+    if h <= w:
+        return short, max(short, int(round(w * short / h)))
+    return max(short, int(round(h * short / w))), short
+
+
+def resize_frame_short(frame: np.ndarray, short: int) -> np.ndarray:
+    """One ``(H, W, C)`` frame resized as `resize_short` resizes each frame."""
+    h, w = frame.shape[:2]
+    if min(h, w) == short:
+        return frame
+    nh, nw = short_size(h, w, short)
+    out = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    return out.reshape(nh, nw, *frame.shape[2:])
+
+
 def resize_short(frames: np.ndarray, short: int) -> np.ndarray:
     """Resize ``(n, H, W, C)`` frames so the shorter side is ``short`` (bilinear, aspect kept)."""
     n, h, w = frames.shape[:3]
     if min(h, w) == short:
         return frames
-    if h <= w:
-        nh, nw = short, max(short, int(round(w * short / h)))
-    else:
-        nh, nw = max(short, int(round(h * short / w))), short
-    out = [cv2.resize(f, (nw, nh), interpolation=cv2.INTER_LINEAR) for f in frames]
+    nh, nw = short_size(h, w, short)
+    out = [resize_frame_short(f, short) for f in frames]
     return np.stack(out).reshape(n, nh, nw, *frames.shape[3:])
 
 

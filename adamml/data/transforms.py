@@ -303,9 +303,14 @@ class ClipTransform:
         )
         own = {k: self._indices(k, indices) for k in self.input_spec}
         needed: set[int] = set()
+        shorts: set[int] | None = set()
         for key, p in self.producers.items():
-            needed.update(p.frames_needed(self.input_spec[key], own[key], ctx).tolist())
-        ctx._decode(needed)  # one decode for every producer
+            frames = p.frames_needed(self.input_spec[key], own[key], ctx)
+            needed.update(frames.tolist())
+            if len(frames) and shorts is not None:
+                sides = p.short_sides(self.input_spec[key], params[key], ctx)
+                shorts = None if sides is None else shorts | sides
+        ctx._decode(needed, shorts)  # one decode for every producer
         return {
             key: p.make(self.input_spec[key], own[key], params[key], ctx)
             for key, p in self.producers.items()

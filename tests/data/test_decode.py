@@ -52,3 +52,14 @@ def test_stereo_downmix_is_ffmpegs(make_mp4) -> None:
     wave = VideoReader(make_mp4(num_frames=30, audio_channels=2)).get_audio()
     rms = float(np.sqrt(np.mean(wave[2000:22000] ** 2)))
     assert rms == pytest.approx(0.5, abs=0.02)
+
+
+def test_frames_resized_as_decoded_equal_frames_resized_after(make_mp4) -> None:
+    from adamml.data.spatial import resize_short
+
+    reader = VideoReader(make_mp4(num_frames=40, size=(96, 64)))
+    idx = [39, 3, 3, 17, 0, 45]
+    small = reader.get_frames(idx, short=32)
+    assert small.shape == (6, 32, 48, 3)
+    np.testing.assert_array_equal(small, resize_short(reader.get_frames(idx), 32))
+    np.testing.assert_array_equal(reader.get_frames(idx, strategy="per_frame", short=32), small)

@@ -71,3 +71,62 @@ def test_one_frame_video_and_unknown_modality() -> None:
     assert out["flow"].abs().max() < 1e-3 and out["rgb"].shape == (2, 4, 3, 32, 32)
     with pytest.raises(ConfigError, match="no data pipeline"):
         ClipTransform({"depth": InputSpec((1, 1, 8, 8), "depth")}, segments=1, train=False)
+
+
+class _Recording:
+    """A frame getter that resizes as it decodes (like VideoReader) and records its calls."""
+
+    def __init__(self) -> None:
+        self.shorts: list[int | None] = []
+
+    def __call__(self, idx, short=None):  # noqa: ANN001, ANN204
+        from adamml.data.spatial import resize_short
+
+        self.shorts.append(short)
+        frames = _frames(idx)
+        return frames if short is None else resize_short(frames, short)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_a_clip_is_decoded_once_at_the_one_short_side_its_inputs_read(train: bool) -> None:
+    # in evaluation RGB and RGB difference read the frames at the shorter side 37 (32 * 256 /
+    # 224, rounded), and eager flow at flow_size 37: one decode at that side, no full-size
+    # frames; the inputs are those made from full-size frames
+    tf = ClipTransform(ALL, segments=3, train=train, flow_method="dis", flow_size=37)
+    audio = np.zeros(48000, np.float32)
+    getter = _Recording()
+    got = tf(getter, 60, 30.0, audio, np.random.default_rng(0))
+    want = tf(_frames, 60, 30.0, audio, np.random.default_rng(0))
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    if train:  # a drawn scale for RGB, 37 for flow: two sides, so full size
+        assert getter.shorts == [None]
+    else:
+        assert getter.shorts == [37]
+        tf = ClipTransform(ALL, segments=3, train=False, flow_method="dis", flow_size=48)
+        getter = _Recording()
+        tf(getter, 60, 30.0, audio, np.random.default_rng(0))
+        assert getter.shorts == [None]  # RGB at 37, flow at 48
+
+
+def test_a_producer_that_reads_full_size_frames_gets_them() -> None:
+    from adamml.data.producers import InputProducer
+
+    class Brightness(InputProducer):  # reads ctx.frames; short_sides stays None
+        kind = "brightness"
+
+        def frames_needed(self, spec, indices, ctx):  # noqa: ANN001, ANN202
+            return indices.reshape(-1)
+
+        def make(self, spec, indices, params, ctx):  # noqa: ANN001, ANN202
+            f = ctx.frames(indices.reshape(-1))
+            assert f.shape[1:] == (48, 64, 3)  # full size
+            mean = torch.from_numpy(f.mean(axis=(1, 2, 3)).astype(np.float32))
+            return mean.reshape(*indices.shape, 1, 1, 1).expand(*indices.shape, 1, 2, 2)
+
+    spec = {"rgb": TINY["rgb"], "brightness": InputSpec((4, 1, 2, 2), "rgb")}
+    tf = ClipTransform(spec, segments=2, train=False)
+    tf.producers["brightness"] = Brightness()  # as a modality plugin's producer would be
+    getter = _Recording()
+    out = tf(getter, 60, 30.0, None, np.random.default_rng(0))
+    assert getter.shorts == [None]
+    assert out["brightness"].shape == (2, 4, 1, 2, 2)
