@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import tempfile
 import time
@@ -83,6 +84,8 @@ class Timers:
             self._stack[-1][1] += elapsed
 
     def wrap(self, part: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        # keeps fn's signature: the pipeline asks whether a frame getter takes `short`
+        @functools.wraps(fn)
         def timed(*args: Any, **kwargs: Any) -> Any:
             self.start()
             try:
