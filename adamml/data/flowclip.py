@@ -40,6 +40,10 @@ def flow_pairs(indices: np.ndarray, consecutive: int, num_frames: int) -> np.nda
     return np.clip(p, 0, max(num_frames - 2, 0))
 
 
+_PAIRS_PER_CALL = 16
+"""Pairs per `optical_flow_batch` call for the OpenCV methods in `compute_fields`."""
+
+
 def compute_fields(
     get_frames: FrameGetter,
     starts: Sequence[int],
@@ -66,14 +70,21 @@ def compute_fields(
     else:
         frames = resize_short(get_frames(need), flow_size)
     pos = {k: i for i, k in enumerate(need)}
-    fields = optical_flow_batch(
-        frames[[pos[s] for s in starts]],
-        frames[[pos[e] for e in ends]],
-        method=method,
-        reduced=reduced,
-        device=device,
-    )
-    return dict(zip(starts, fields))
+    # the OpenCV methods run pair by pair: a few pairs per call keep the copies of the frames
+    # and the stacked fields small; RAFT gets every pair in one batched call
+    step = len(starts) if method == "raft_small" else _PAIRS_PER_CALL
+    fields: dict[int, np.ndarray] = {}
+    for i in range(0, len(starts), step):
+        part, part_ends = starts[i : i + step], ends[i : i + step]
+        out = optical_flow_batch(
+            frames[[pos[s] for s in part]],
+            frames[[pos[e] for e in part_ends]],
+            method=method,
+            reduced=reduced,
+            device=device,
+        )
+        fields.update(zip(part, out))
+    return fields
 
 
 def flow_segments(
@@ -94,10 +105,12 @@ def flow_segments(
         ``(S, T, 2P, h, w)`` float32, channels interleaved x1, y1, ..., xP, yP.
     """
     s, t, p = pairs.shape
-    stack = np.stack([fields(int(k)) for k in pairs.reshape(-1)])  # (S*T*P, H, W, 2)
-    stack = apply_spatial(stack, size, params, is_flow=True)
-    stack = normalise_flow(stack).reshape(s, t, p, *size, 2)
-    out = torch.from_numpy(np.ascontiguousarray(stack))
+    # each distinct field cropped once (stacks of neighbouring frames share pairs), before any
+    # stacking: the full fields of a clip are hundreds of MB
+    starts, inverse = np.unique(pairs.reshape(-1), return_inverse=True)
+    crops = [apply_spatial(fields(int(k))[None], size, params, is_flow=True)[0] for k in starts]
+    stack = normalise_flow(np.stack(crops))[inverse.reshape(-1)].reshape(s, t, p, *size, 2)
+    out = torch.from_numpy(stack)
     return out.permute(0, 1, 2, 5, 3, 4).reshape(s, t, 2 * p, *size)  # (x1, y1, x2, y2, ...)
 
 

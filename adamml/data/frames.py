@@ -11,6 +11,7 @@ import numpy as np
 
 from .decode import AUDIO_RATE, VideoReader
 from .errors import MediaFileError, NoAudioStreamError, VideoDecodeError
+from .spatial import resize_frame_short
 
 __all__ = ["FrameFolderReader", "open_media"]
 
@@ -47,15 +48,19 @@ class FrameFolderReader:
         self.audio_path = Path(audio) if audio else None
         self.has_audio = bool(self.audio_path and self.audio_path.is_file())
 
-    def get_frames(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        """``(n, H, W, 3)`` uint8 RGB frames (indices past the end give the last frame)."""
+    def get_frames(
+        self, indices: Sequence[int] | np.ndarray, *, short: int | None = None
+    ) -> np.ndarray:
+        """``(n, H, W, 3)`` uint8 RGB frames (indices past the end give the last frame); with
+        ``short``, each resized as it is read so that its shorter side is ``short``."""
         out = []
         for i in np.asarray(indices, dtype=np.int64).reshape(-1).tolist():
             f = self.files[min(max(i, 0), self.num_frames - 1)]
             img = cv2.imread(str(f), cv2.IMREAD_COLOR)
             if img is None:
                 raise VideoDecodeError(f"{f}: cannot decode the image")
-            out.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+            rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+            out.append(rgb if short is None else resize_frame_short(rgb, short))
         return np.stack(out)
 
     def get_audio(self, sample_rate: int = AUDIO_RATE) -> np.ndarray:

@@ -63,3 +63,20 @@ def test_frames_resized_as_decoded_equal_frames_resized_after(make_mp4) -> None:
     assert small.shape == (6, 32, 48, 3)
     np.testing.assert_array_equal(small, resize_short(reader.get_frames(idx), 32))
     np.testing.assert_array_equal(reader.get_frames(idx, strategy="per_frame", short=32), small)
+
+
+def test_frame_folder_frames_resized_as_read_equal_frames_resized_after(tmp_path) -> None:
+    import cv2
+
+    from adamml.data.frames import FrameFolderReader
+    from adamml.data.spatial import resize_short
+
+    rng = np.random.default_rng(0)
+    for k in range(1, 5):
+        img = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)
+        cv2.imwrite(str(tmp_path / f"{k:05d}.png"), img)
+    reader = FrameFolderReader(tmp_path)
+    idx = [3, 0, 0, 7]
+    small = reader.get_frames(idx, short=30)
+    assert small.shape == (4, 30, 45, 3)
+    np.testing.assert_array_equal(small, resize_short(reader.get_frames(idx), 30))
