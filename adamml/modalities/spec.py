@@ -16,6 +16,9 @@ from ..errors import ShapeError
 
 __all__ = ["InputSpec", "Modality"]
 
+_VIEW_CHUNK = 40
+"""Frames resized per call by `Modality.policy_view` on a CPU (12 MB of RGB at 160x160)."""
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -148,8 +151,23 @@ class Modality:
             return x
         b, s = x.shape[:2]
         flat = rearrange(x, "b s t c h w -> (b s t) c h w")
-        flat = F.interpolate(flat, size=size, mode="bilinear", align_corners=False)
-        return rearrange(flat, "(b s t) c h w -> b s t c h w", b=b, s=s)
+        # written straight into channels_last, the layout the policy's backbones run in, and
+        # on a CPU a few frames at a time so that the resized frames are still in cache when
+        # they are laid out: the full-size policy at batch 8 took 934 ms instead of 957 (A/B
+        # in one process; the same at batch 1, where the backbone's chunks were in cache)
+        out = torch.empty(
+            (flat.shape[0], flat.shape[1], *size),
+            dtype=flat.dtype,
+            device=flat.device,
+            memory_format=torch.channels_last,
+        )
+        step = _VIEW_CHUNK if flat.device.type == "cpu" else max(1, flat.shape[0])
+        for i in range(0, flat.shape[0], step):
+            part = F.interpolate(
+                flat[i : i + step], size=size, mode="bilinear", align_corners=False
+            )
+            out[i : i + step].copy_(part)
+        return rearrange(out, "(b s t) c h w -> b s t c h w", b=b, s=s)
 
     def example_input(self, batch: int = 1, segments: int = 1, *, policy: bool = False) -> Tensor:
         """A random tensor of this modality's shape, for tests and FLOP counting."""
