@@ -100,6 +100,12 @@ def test_a_clip_is_decoded_once_at_the_one_short_side_its_inputs_read(train: boo
     assert all(torch.equal(got[k], want[k]) for k in want)
     if train:  # a drawn scale for RGB, 37 for flow: two sides, so full size
         assert getter.shorts == [None]
+        tf = ClipTransform(TINY, segments=3, train=True)  # RGB alone: its drawn scale
+        getter = _Recording()
+        got = tf(getter, 60, 30.0, audio, np.random.default_rng(1))
+        want = tf(_frames, 60, 30.0, audio, np.random.default_rng(1))
+        assert torch.equal(got["rgb"], want["rgb"])
+        assert len(getter.shorts) == 1 and 36 <= getter.shorts[0] <= 46  # 32 * 256..320 / 224
     else:
         assert getter.shorts == [37]
         tf = ClipTransform(ALL, segments=3, train=False, flow_method="dis", flow_size=48)
