@@ -203,4 +203,7 @@ def dequantise_flow(q: np.ndarray, bound: float = FLOW_BOUND) -> np.ndarray:
 
 def normalise_flow(flow: np.ndarray, bound: float = FLOW_BOUND) -> np.ndarray:
     """The reference's flow normalisation on float flow: ``((f + b) / 2b - 0.5) / 0.226``."""
-    return (np.clip(flow, -bound, bound) / (2 * bound * FLOW_STD)).astype(np.float32)
+    out = np.clip(flow, -bound, bound)
+    if out.dtype != np.float32:
+        return (out / (2 * bound * FLOW_STD)).astype(np.float32)
+    return np.divide(out, 2 * bound * FLOW_STD, out=out)  # in place: no second temporary

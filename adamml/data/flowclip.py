@@ -109,9 +109,9 @@ def flow_segments(
     # stacking: the full fields of a clip are hundreds of MB
     starts, inverse = np.unique(pairs.reshape(-1), return_inverse=True)
     crops = [apply_spatial(fields(int(k))[None], size, params, is_flow=True)[0] for k in starts]
-    stack = normalise_flow(np.stack(crops))[inverse.reshape(-1)].reshape(s, t, p, *size, 2)
-    out = torch.from_numpy(stack)
-    return out.permute(0, 1, 2, 5, 3, 4).reshape(s, t, 2 * p, *size)  # (x1, y1, x2, y2, ...)
+    uniq = torch.from_numpy(normalise_flow(np.stack(crops))).permute(0, 3, 1, 2)  # (U, 2, h, w)
+    slots = uniq.index_select(0, torch.from_numpy(inverse.reshape(-1)))  # one contiguous copy
+    return slots.reshape(s, t, 2 * p, *size)  # channels x1, y1, x2, y2, ...
 
 
 @dataclass
