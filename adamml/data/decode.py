@@ -137,6 +137,13 @@ def _rgb24(frame: Any) -> np.ndarray:
     return frame.to_ndarray(format="rgb24")
 
 
+def _converter(short: int | None) -> Callable[[Any], np.ndarray]:
+    """Decoded frame -> RGB array, resized as `resize_short` would when ``short`` is given."""
+    if short is None:
+        return _rgb24
+    return lambda frame: resize_frame_short(_rgb24(frame), short)
+
+
 class VideoReader:
     """Random access to the frames and the audio track of one video file.
 
@@ -221,7 +228,7 @@ class VideoReader:
         for i, t in enumerate(wanted.tolist()):
             positions.setdefault(t, []).append(i)
         out: list[np.ndarray] = []
-        rgb24 = _rgb24 if short is None else lambda frame: resize_frame_short(_rgb24(frame), short)
+        rgb24 = _converter(short)
 
         def put(target: int, rgb: np.ndarray) -> None:
             # each frame goes straight into the result: the decoded frames are never held twice
@@ -282,14 +289,16 @@ class VideoReader:
                     put(t, last)
         return None
 
-    def read_all(self) -> np.ndarray:
-        """Every frame in decode order, ``(N, H, W, 3)`` uint8 (for tests and extractors)."""
+    def read_all(self, *, short: int | None = None) -> np.ndarray:
+        """Every frame in decode order, ``(N, H, W, 3)`` uint8 (for tests and extractors);
+        with ``short``, each resized as it is decoded, as in `get_frames`."""
         frames: list[np.ndarray] = []
+        rgb24 = _converter(short)
         try:
             with _open(self.path) as c:
                 s = c.streams.video[0]
                 s.thread_type = "AUTO"
-                frames = [f.to_ndarray(format="rgb24") for f in c.decode(s)]
+                frames = [rgb24(f) for f in c.decode(s)]
         except av.FFmpegError as e:
             raise VideoDecodeError(f"{self.path}: decoding frames failed ({e})") from e
         if not frames:

@@ -32,7 +32,6 @@ from .flow import (
     quantise_flow,
 )
 from .flowstore import flow_file, write_flow_file
-from .spatial import resize_short
 
 __all__ = ["ExtractResult", "ExtractRun", "extract_flow", "extract_frames", "extract_audio"]
 
@@ -93,7 +92,7 @@ def _flow_one(
     job: tuple[Path, Path], method: FlowMethod, reduced: bool, flow_size: int, device: str = "cpu"
 ) -> None:
     video, out = job
-    frames = resize_short(VideoReader(video).read_all(), flow_size)
+    frames = VideoReader(video).read_all(short=flow_size)  # never the full-size frames
     if method != "raft_small":  # the OpenCV methods work on grey frames: convert once
         frames = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
     pairs = []
@@ -221,7 +220,7 @@ def extract_flow(
 
 def _frames_one(job: tuple[Path, Path], short_side: int) -> None:
     video, out = job
-    frames = resize_short(VideoReader(video).read_all(), short_side)
+    frames = VideoReader(video).read_all(short=short_side)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     for i, f in enumerate(frames, start=1):

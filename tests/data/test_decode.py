@@ -80,3 +80,12 @@ def test_frame_folder_frames_resized_as_read_equal_frames_resized_after(tmp_path
     small = reader.get_frames(idx, short=30)
     assert small.shape == (4, 30, 45, 3)
     np.testing.assert_array_equal(small, resize_short(reader.get_frames(idx), 30))
+
+
+def test_all_frames_resized_as_decoded_equal_all_frames_resized_after(make_mp4) -> None:
+    from adamml.data.spatial import resize_short
+
+    reader = VideoReader(make_mp4(num_frames=12, size=(96, 64)))
+    small = reader.read_all(short=32)
+    assert small.shape == (12, 32, 48, 3)
+    np.testing.assert_array_equal(small, resize_short(reader.read_all(), 32))
