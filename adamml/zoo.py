@@ -87,6 +87,7 @@ def build_from_recipe(
     *,
     num_classes: int,
     backbones: Mapping[str, str] | None = None,
+    policy_backbones: Mapping[str, str] | None = None,
     policy: str | nn.Module | None = None,
     policy_args: Mapping[str, Any] | None = None,
     fusion: str | nn.Module | None = None,
@@ -114,6 +115,16 @@ def build_from_recipe(
                 f"backbones names {m!r}, which this model does not use; it uses {mods}"
             )
     chosen = {**recipe.backbones, **{get_modality(k).name: v for k, v in (backbones or {}).items()}}
+    for m in policy_backbones or {}:
+        if get_modality(m).name not in pmods:
+            raise ConfigError(
+                f"policy_backbones names {m!r}, which this model's policy does not look at; "
+                f"it looks at {pmods}"
+            )
+    policy_chosen = {
+        **recipe.policy_backbones,
+        **{get_modality(k).name: v for k, v in (policy_backbones or {}).items()},
+    }
 
     def default_backbone(m: str, policy_side: bool) -> str:
         # specs hold the tiny twins already: their backbones are the tiny ones they declare
@@ -136,6 +147,13 @@ def build_from_recipe(
         and getattr(factory, "takes_feature_extractors", False)
         and "backbones" not in (kwargs or {})
     )
+    kwargs_policy = None if isinstance(policy, nn.Module) else policy or recipe.policy
+    if policy_backbones and not builds_extractors:
+        raise ConfigError(
+            "policy_backbones needs a policy whose feature extractors create_model builds (a "
+            "registered policy with takes_feature_extractors, and no policy_args['backbones'])"
+            f"; got policy {kwargs_policy or type(policy).__name__!r}"
+        )
     weights = weights_per_part(pretrained, mods, pmods if builds_extractors else ())
     # every registered name used, by entry-point group: the model's `components`
     used: dict[str, list[str]] = {
@@ -164,7 +182,10 @@ def build_from_recipe(
     else:
         assert factory is not None and kwargs is not None  # set above for a policy by name
         if builds_extractors:
-            names = {m: recipe.policy_backbones.get(m) or default_backbone(m, True) for m in pmods}
+            names = {
+                m: resolve_backbone_name(policy_chosen.get(m) or default_backbone(m, True))
+                for m in pmods
+            }
             used["adamml.backbones"] += names.values()
             kwargs["backbones"] = {
                 m: create_backbone(
@@ -330,7 +351,10 @@ def create_model(name: str, num_classes: int, **overrides: Any) -> AdaMML:
         name: a registered name (see [`list_models`][adamml.zoo.list_models]).
         num_classes: K.
         **overrides: ``backbones`` ({modality: backbone name}; ``resnet18`` means the TSN
-            ResNet-18, ``timm:<name>`` any timm model), ``policy`` (a name or a module),
+            ResNet-18, ``timm:<name>`` any timm model), ``policy_backbones`` ({policy
+            modality: backbone name} for the policy's feature extractors, e.g. the faster
+            ``resnet10_narrow_policy`` / ``resnet10_narrow_audio_policy``; see
+            ``docs/speed.md``), ``policy`` (a name or a module),
             ``policy_args``, ``fusion`` (a name or a module), ``fusion_args``, ``cost_weights``,
             ``gamma``, ``pretrained`` (one value for every part or ``{part: value}``, e.g.
             ``{"rgb": True, "audio": "audio.pth", "policy.rgb": True}``; a value is ``False``,

@@ -1,4 +1,5 @@
-"""Tiny timm architectures behind the ``test_*`` models (registered in timm's own registry).
+"""Tiny timm architectures behind the ``test_*`` models (registered in timm's own registry),
+and one narrow full-size ResNet for a faster policy.
 
 They keep the paper's per-segment cost proportions at the tiny input sizes (visual 4x32x32,
 policy view 2x24x24, audio 1x32x32; see ``docs/cost.md``):
@@ -41,6 +42,7 @@ __all__ = [
     "adamml_tiny_resnet",
     "adamml_tiny_resnet_policy",
     "adamml_tiny_mobilenetv2",
+    "adamml_resnet10_narrow",
     "TINY_MOBILENET_ARCH",
 ]
 
@@ -103,6 +105,7 @@ def _tiny_resnet(
     channels: tuple[int, ...],
     pretrained: bool,
     layers: tuple[int, ...] = (1, 1, 1, 1),
+    stem_kernel: int = 3,
     **kwargs: Any,
 ) -> TinyResNet:
     """A `TinyResNet` with ``layers`` BasicBlocks per stage, built and registered through timm."""
@@ -110,7 +113,7 @@ def _tiny_resnet(
         block=BasicBlock,
         layers=layers,
         stem_width=stem_width,
-        stem_kernel=3,
+        stem_kernel=stem_kernel,
         channels=channels,
         zero_init_last=False,
     )
@@ -129,6 +132,14 @@ def adamml_tiny_resnet(pretrained: bool = False, **kwargs: Any) -> TinyResNet:
 def adamml_tiny_resnet_policy(pretrained: bool = False, **kwargs: Any) -> TinyResNet:
     """Narrow tiny timm ResNet (4-wide stem, stages 8-48) for the ``test_*`` visual policies."""
     return _tiny_resnet("adamml_tiny_resnet_policy", 4, (8, 12, 24, 48), pretrained, **kwargs)
+
+
+@register_model
+def adamml_resnet10_narrow(pretrained: bool = False, **kwargs: Any) -> TinyResNet:
+    """Full-size narrow ResNet-10 (32-wide 7x7 stem, stages 32-256): the faster policy option."""
+    return _tiny_resnet(
+        "adamml_resnet10_narrow", 32, (32, 64, 128, 256), pretrained, stem_kernel=7, **kwargs
+    )
 
 
 @register_model

@@ -51,10 +51,13 @@ def _plain(net: nn.Module, x: torch.Tensor, features: bool = False) -> torch.Ten
         ("tiny_resnet18_tsn", TINY_RGB),
         ("tiny_efficientnet_b3", TINY_RGB),
         ("tiny_efficientnet_b0", TINY_AUDIO),
+        # the full-size narrow ResNet-10 policy option, on small inputs
+        ("resnet10_narrow_policy", TINY_RGB),
+        ("resnet10_narrow_audio_policy", TINY_AUDIO),
     ],
 )
 def test_fast_path_equals_plain_forward(name: str, modality) -> None:
-    net, x = _pair(name, modality, num_classes=0 if name.startswith("tiny_policy") else 5)
+    net, x = _pair(name, modality, num_classes=0 if "policy" in name else 5)
     with torch.inference_mode():
         fast, feats = net(x), net.forward_features(x)
     assert torch.allclose(fast, _plain(net, x), atol=1e-5)

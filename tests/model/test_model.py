@@ -135,6 +135,75 @@ def test_bad_names_raise_typed_errors() -> None:
         adamml.create_model("test_adamml_rgb_audio", num_classes=3, backbones={"flow": "tiny_tsn"})
 
 
+def test_policy_backbones_choose_the_policy_extractors_by_name() -> None:
+    torch.manual_seed(0)
+    m = adamml.create_model(
+        "test_adamml_rgb_audio",
+        num_classes=3,
+        policy_backbones={"rgb": "tiny_policy", "audio": "tiny_policy_resnet"},
+    ).eval()
+    default = adamml.create_model("test_adamml_rgb_audio", num_classes=3)
+    extractors = m.policy.extractors()
+    assert m.components["adamml.backbones"] == (
+        "tiny_tsn",
+        "tiny_audio",
+        "tiny_policy",
+        "tiny_policy_resnet",
+    )
+
+    def kinds(net: torch.nn.Module) -> set[str]:
+        return {type(mod).__name__ for mod in net.modules()}
+
+    # a StagedBackbone holds its body's stages: inverted residuals, or BasicBlocks
+    assert "InvertedResidual" in kinds(extractors["rgb"])
+    assert "BasicBlock" in kinds(extractors["audio"])
+    assert "InvertedResidual" not in kinds(extractors["audio"])
+    # the recognition networks are the model's own; only the policy's cost changes
+    assert m.cost_table.recognition == default.cost_table.recognition
+    assert m.cost_table.policy != default.cost_table.policy
+    assert m(_inputs(m, 1, 2)).logits.shape == (1, 3)
+
+
+def test_policy_backbones_errors_name_what_is_wrong() -> None:
+    with pytest.raises(ConfigError, match="policy does not look at"):
+        adamml.create_model(
+            "test_adamml_rgb_flow_rgbdiff", num_classes=3, policy_backbones={"flow": "tiny_policy"}
+        )
+    with pytest.raises(ConfigError, match="policy_backbones needs a policy"):
+        adamml.create_model(
+            "test_adamml_rgb_audio",
+            num_classes=3,
+            policy="all",
+            policy_backbones={"rgb": "tiny_policy"},
+        )
+    with pytest.raises(adamml.errors.UnknownBackboneError):
+        adamml.create_model(
+            "test_adamml_rgb_audio", num_classes=3, policy_backbones={"rgb": "tiny_polcy"}
+        )
+
+
+def test_the_narrow_resnet10_policy_option_is_cheaper_than_the_papers_mobilenets() -> None:
+    """The full-size option (docs/speed.md): fewer policy GMACs per segment than the paper's
+    MobileNetV2s, the same decisions' shape, and no timm weights to pretend to load."""
+    paper = adamml.create_model("adamml_rgb_audio", num_classes=4)
+    option = adamml.create_model(
+        "adamml_rgb_audio",
+        num_classes=4,
+        policy_backbones={"rgb": "resnet10_narrow_policy", "audio": "resnet10_narrow_audio_policy"},
+    )
+    assert sum(option.cost_table.policy.values()) < sum(paper.cost_table.policy.values())
+    assert option.cost_table.recognition == paper.cost_table.recognition
+    rgb = option.policy.extractors()["rgb"]
+    assert rgb.num_features == 256
+    with pytest.raises(ConfigError, match="no pretrained weights"):
+        adamml.create_model(
+            "adamml_rgb_audio",
+            num_classes=4,
+            policy_backbones={"rgb": "resnet10_narrow_policy"},
+            pretrained={"policy.rgb": True},
+        )
+
+
 @pytest.mark.parametrize("name", adamml.list_models("test_*"))
 def test_every_registered_model_builds_and_runs(name) -> None:
     m = adamml.create_model(name, num_classes=3).eval()
