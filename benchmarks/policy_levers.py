@@ -16,7 +16,11 @@ adding one lever to the row above:
 8. the default path with ``torch.compile`` of the inference copies (first call not timed; its
    time is printed; compiled copies use neither packed weights nor per-stage chunks),
 9. the default path in bf16 (where the CPU has bf16 matrix units),
-10. the same without activation fusion (what fusion gives in bf16).
+10. the same without activation fusion (what fusion gives in bf16),
+11. not a lever but an option that changes the policy's function: the default path with the
+    narrow ResNet-10 extractors (``policy_backbones``, `NARROW`) instead of the paper's
+    MobileNetV2s, fp32 and bf16; "vs row above" is then against the default path of the same
+    precision.
 
 Every figure is a ratio to numbers measured in the same run. Usage:
 ``python benchmarks/policy_levers.py [--batch 1 8] [--threads 2] [--repeats 3] [--no-compile]``
@@ -31,6 +35,9 @@ import torch
 from _common import best_seconds, bf16_matrix_units, cpu_model
 
 import adamml
+
+NARROW = {"rgb": "resnet10_narrow_policy", "audio": "resnet10_narrow_audio_policy"}
+"""The optional faster policy extractors (docs/speed.md), timed beside the paper's."""
 
 
 def _frame_backbones(module: torch.nn.Module) -> list[torch.nn.Module]:
@@ -57,6 +64,8 @@ def main() -> None:
 
     model = adamml.create_model("adamml_rgb_audio", num_classes=31).eval()
     fusion = adamml.create_model("fusion_rgb_audio", num_classes=31).eval()
+    option = adamml.create_model("adamml_rgb_audio", num_classes=31, policy_backbones=NARROW)
+    option.eval()
     units = bf16_matrix_units()
     print(
         f"# policy_levers: {cpu_model()}, {torch.get_num_threads()} threads, torch "
@@ -101,6 +110,7 @@ def main() -> None:
             )
             print("|---|---|---|---|---|")
             first = previous = None
+            default: dict[str, float] = {}
             for label, options, channels_last, precision in rows:
                 if precision == "bf16" and not units:
                     print(f"| {label} | - | - | - | no bf16 matrix units |")
@@ -122,8 +132,23 @@ def main() -> None:
                     flush=True,
                 )
                 previous = t
+                if label.endswith("**default path**") or label == "default path, bf16":
+                    default[precision] = t
             model.set_precision("fp32")
             model.configure_inference(compile=False, fuse_act=True)
+            for precision in ("fp32", "bf16"):
+                label = f"option: narrow ResNet-10 extractors, default path, {precision}"
+                if precision == "bf16" and not units:
+                    print(f"| {label} | - | - | - | no bf16 matrix units |")
+                    continue
+                option.set_precision(precision)
+                t = best_seconds(lambda: option(x, decisions=off), args.repeats)
+                print(
+                    f"| {label} | {t * 1e3:.0f} | {first / t:.2f}x | {default[precision] / t:.2f}x "
+                    f"| {100 * t / t_fusion:.1f} % |",
+                    flush=True,
+                )
+            option.set_precision("fp32")
 
 
 if __name__ == "__main__":

@@ -23,8 +23,11 @@ Every time of a table is a median over ``--repeats`` rounds that time all of its
 turn (fusion, policy, each backbone, each rate), so that a slow minute of a noisy machine
 falls on every row of the table alike.
 
+``--policy-extractors resnet10_narrow`` times AdaMML with the optional narrow ResNet-10 policy
+extractors (``policy_backbones``; not the paper's MobileNetV2s, see docs/speed.md).
+
 Usage: ``python benchmarks/skip_speed.py [--batch 1 8] [--precision fp32 bf16] [--repeats 3]
-[--videos 10]``
+[--videos 10] [--policy-extractors mobilenetv2 | resnet10_narrow]``
 """
 
 from __future__ import annotations
@@ -38,6 +41,17 @@ import torch
 from _common import cpu_model
 
 import adamml
+
+POLICY_EXTRACTORS: dict[str, dict[str, dict[str, str]]] = {
+    "mobilenetv2": {},
+    "resnet10_narrow": {
+        "policy_backbones": {
+            "rgb": "resnet10_narrow_policy",
+            "audio": "resnet10_narrow_audio_policy",
+        }
+    },
+}
+"""``--policy-extractors``: the ``create_model`` overrides of each choice."""
 
 
 def _round_robin(jobs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
@@ -82,18 +96,25 @@ def main() -> None:
         "--precision", nargs="+", default=["fp32"], choices=("fp32", "bf16", "fp16")
     )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument(
+        "--policy-extractors",
+        choices=tuple(POLICY_EXTRACTORS),
+        default="mobilenetv2",
+        help="the paper's MobileNetV2s (default) or the optional narrow ResNet-10s",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
     # the default path: built, put in eval mode, nothing converted by hand
-    model = adamml.create_model("adamml_rgb_audio", num_classes=31).eval()
+    extractors = POLICY_EXTRACTORS[args.policy_extractors]
+    model = adamml.create_model("adamml_rgb_audio", num_classes=31, **extractors).eval()
     fusion = adamml.create_model("fusion_rgb_audio", num_classes=31).eval()
     mods = model.modalities
     print(
         f"# skip_speed: {cpu_model()}, {torch.get_num_threads()} threads, torch "
         f"{torch.__version__}, S={args.segments}, median of {args.repeats} rounds, "
-        "default eval path"
+        f"default eval path, policy extractors: {args.policy_extractors}"
     )
 
     with torch.inference_mode():
