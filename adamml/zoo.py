@@ -166,15 +166,22 @@ def build_from_recipe(
         m: resolve_backbone_name(chosen.get(m) or default_backbone(m, False)) for m in mods
     }
     used["adamml.backbones"] += rec_names.values()
-    rec = {
-        m: create_backbone(
-            rec_names[m],
-            modality=specs[m],
-            num_classes=num_classes,
-            pretrained=weights.get(m, False),
-        )
-        for m in mods
-    }
+
+    def part_backbone(part: str, name: str, modality: Modality, k: int) -> nn.Module:
+        try:
+            return create_backbone(
+                name, modality=modality, num_classes=k, pretrained=weights.get(part, False)
+            )
+        except ConfigError as e:
+            if weights.get(part, False) is False:
+                raise
+            others = ", ".join(f"{m!r}: True" for m in mods if m != part)
+            raise ConfigError(
+                f"pretrained weights for part {part!r} ({name}): {e}; or name only the parts "
+                f"that have weights, e.g. pretrained={{{others}}}"
+            ) from e
+
+    rec = {m: part_backbone(m, rec_names[m], specs[m], num_classes) for m in mods}
     router = ModalityRouter(rec)
 
     if isinstance(policy, nn.Module):
@@ -188,13 +195,7 @@ def build_from_recipe(
             }
             used["adamml.backbones"] += names.values()
             kwargs["backbones"] = {
-                m: create_backbone(
-                    names[m],
-                    modality=specs[m],
-                    num_classes=0,
-                    pretrained=weights.get(POLICY_PART + m, False),
-                )
-                for m in pmods
+                m: part_backbone(POLICY_PART + m, names[m], specs[m], 0) for m in pmods
             }
         used["adamml.policies"].append(pname)
         pol = create_policy(pname, modalities=pmods, **kwargs)

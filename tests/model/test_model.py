@@ -195,7 +195,9 @@ def test_the_narrow_resnet10_policy_option_is_cheaper_than_the_papers_mobilenets
     assert option.cost_table.recognition == paper.cost_table.recognition
     rgb = option.policy.extractors()["rgb"]
     assert rgb.num_features == 256
-    with pytest.raises(ConfigError, match="no pretrained weights"):
+    # the error names the part, and how to load the weights that do exist
+    named = r"part 'policy.rgb' .*no pretrained weights.*'rgb': True"
+    with pytest.raises(ConfigError, match=named):
         adamml.create_model(
             "adamml_rgb_audio",
             num_classes=4,
