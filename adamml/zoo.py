@@ -147,12 +147,12 @@ def build_from_recipe(
         and getattr(factory, "takes_feature_extractors", False)
         and "backbones" not in (kwargs or {})
     )
-    kwargs_policy = None if isinstance(policy, nn.Module) else policy or recipe.policy
     if policy_backbones and not builds_extractors:
+        named = type(policy).__name__ if isinstance(policy, nn.Module) else policy or recipe.policy
         raise ConfigError(
             "policy_backbones needs a policy whose feature extractors create_model builds (a "
             "registered policy with takes_feature_extractors, and no policy_args['backbones'])"
-            f"; got policy {kwargs_policy or type(policy).__name__!r}"
+            f"; got policy {named!r}"
         )
     weights = weights_per_part(pretrained, mods, pmods if builds_extractors else ())
     # every registered name used, by entry-point group: the model's `components`

@@ -18,8 +18,8 @@ adding one lever to the row above:
 9. the default path in bf16 (where the CPU has bf16 matrix units),
 10. the same without activation fusion (what fusion gives in bf16),
 11. not a lever but an option that changes the policy's function: the default path with the
-    narrow ResNet-10 extractors (``policy_backbones``, `NARROW`) instead of the paper's
-    MobileNetV2s, fp32 and bf16; "vs row above" is then against the default path of the same
+    narrow ResNet-10 extractors (``policy_backbones=NARROW_POLICY_BACKBONES``) instead of the
+    paper's MobileNetV2s, fp32 and bf16; "vs row above" is then against the default path of the same
     precision.
 
 Every figure is a ratio to numbers measured in the same run. Usage:
@@ -30,14 +30,24 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any, NamedTuple
 
 import torch
 from _common import best_seconds, bf16_matrix_units, cpu_model
 
 import adamml
+from adamml.backbones import NARROW_POLICY_BACKBONES
 
-NARROW = {"rgb": "resnet10_narrow_policy", "audio": "resnet10_narrow_audio_policy"}
-"""The optional faster policy extractors (docs/speed.md), timed beside the paper's."""
+
+class Row(NamedTuple):
+    """One configuration of the policy: its label, ``configure_inference`` options, layout and
+    precision; ``default`` marks the default path, which the option rows are compared with."""
+
+    label: str
+    options: dict[str, Any]
+    channels_last: bool
+    precision: str
+    default: bool = False
 
 
 def _frame_backbones(module: torch.nn.Module) -> list[torch.nn.Module]:
@@ -64,7 +74,9 @@ def main() -> None:
 
     model = adamml.create_model("adamml_rgb_audio", num_classes=31).eval()
     fusion = adamml.create_model("fusion_rgb_audio", num_classes=31).eval()
-    option = adamml.create_model("adamml_rgb_audio", num_classes=31, policy_backbones=NARROW)
+    option = adamml.create_model(
+        "adamml_rgb_audio", num_classes=31, policy_backbones=NARROW_POLICY_BACKBONES
+    )
     option.eval()
     units = bf16_matrix_units()
     print(
@@ -73,10 +85,10 @@ def main() -> None:
         f"bf16 matrix units: {', '.join(units) or 'none'}"
     )
 
-    rows: list[tuple[str, dict, bool, str]] = [
-        ("plain module, NCHW (main before the fast path)", {"enabled": False}, False, "fp32"),
-        ("+ channels_last", {"enabled": False}, True, "fp32"),
-        (
+    rows: list[Row] = [
+        Row("plain module, NCHW (main before the fast path)", {"enabled": False}, False, "fp32"),
+        Row("+ channels_last", {"enabled": False}, True, "fp32"),
+        Row(
             "+ inference copy, BatchNorm folded, all segments at once",
             {
                 "enabled": True,
@@ -88,15 +100,21 @@ def main() -> None:
             True,
             "fp32",
         ),
-        ("+ chunks (default budget)", {"chunk_mb": "auto"}, True, "fp32"),
-        ("+ activations fused into the convolutions", {"fuse_act": True}, True, "fp32"),
-        ("+ weights packed for oneDNN", {"pack_weights": True}, True, "fp32"),
-        ("+ a chunk size per stage = **default path**", {"stage_chunks": True}, True, "fp32"),
+        Row("+ chunks (default budget)", {"chunk_mb": "auto"}, True, "fp32"),
+        Row("+ activations fused into the convolutions", {"fuse_act": True}, True, "fp32"),
+        Row("+ weights packed for oneDNN", {"pack_weights": True}, True, "fp32"),
+        Row(
+            "+ a chunk size per stage = **default path**",
+            {"stage_chunks": True},
+            True,
+            "fp32",
+            True,
+        ),
     ]
     if not args.no_compile:
-        rows.append(("default path + torch.compile", {"compile": True}, True, "fp32"))
-    rows.append(("default path, bf16", {"compile": False}, True, "bf16"))
-    rows.append(("bf16, activations not fused", {"fuse_act": False}, True, "bf16"))
+        rows.append(Row("default path + torch.compile", {"compile": True}, True, "fp32"))
+    rows.append(Row("default path, bf16", {"compile": False}, True, "bf16", True))
+    rows.append(Row("bf16, activations not fused", {"fuse_act": False}, True, "bf16"))
 
     with torch.inference_mode():
         for b in args.batch:
@@ -111,7 +129,7 @@ def main() -> None:
             print("|---|---|---|---|---|")
             first = previous = None
             default: dict[str, float] = {}
-            for label, options, channels_last, precision in rows:
+            for label, options, channels_last, precision, is_default in rows:
                 if precision == "bf16" and not units:
                     print(f"| {label} | - | - | - | no bf16 matrix units |")
                     continue
@@ -132,7 +150,7 @@ def main() -> None:
                     flush=True,
                 )
                 previous = t
-                if label.endswith("**default path**") or label == "default path, bf16":
+                if is_default:
                     default[precision] = t
             model.set_precision("fp32")
             model.configure_inference(compile=False, fuse_act=True)

@@ -41,15 +41,11 @@ import torch
 from _common import cpu_model
 
 import adamml
+from adamml.backbones import NARROW_POLICY_BACKBONES
 
 POLICY_EXTRACTORS: dict[str, dict[str, dict[str, str]]] = {
     "mobilenetv2": {},
-    "resnet10_narrow": {
-        "policy_backbones": {
-            "rgb": "resnet10_narrow_policy",
-            "audio": "resnet10_narrow_audio_policy",
-        }
-    },
+    "resnet10_narrow": {"policy_backbones": NARROW_POLICY_BACKBONES},
 }
 """``--policy-extractors``: the ``create_model`` overrides of each choice."""
 

@@ -25,6 +25,7 @@ from .base import (
 )
 from .pretrained import HF_HUB_PREFIX, Pretrained, load_pretrained, timm_pretrained_state
 from .weights import adapt_stem, load_backbone_state, load_backbone_weights, read_state_dict
+from .zoo import NARROW_POLICY_BACKBONES
 
 __all__ = [
     "create_backbone",
@@ -42,6 +43,7 @@ __all__ = [
     "timm_pretrained_state",
     "read_state_dict",
     "HF_HUB_PREFIX",
+    "NARROW_POLICY_BACKBONES",
     "Pretrained",
 ]
 

@@ -15,12 +15,19 @@ from ..registries import BACKBONES
 from . import tiny_timm  # noqa: F401  (registers the tiny timm architectures)
 from .base import FrameBackbone, StagedBackbone, TimmFrameBackbone
 
-__all__ = ["RESNET_PLAN", "MOBILENET_PLAN", "timm_frame_backbone"]
+__all__ = ["RESNET_PLAN", "MOBILENET_PLAN", "NARROW_POLICY_BACKBONES", "timm_frame_backbone"]
 
 RESNET_PLAN = ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2", "layer3", "layer4")
 RESNET_POOLS = ("layer2", "layer3", "layer4")  # reference §3: start of stages 2, 3 and 4
 MOBILENET_PLAN = ("conv_stem", "bn1", *(f"blocks.{i}" for i in range(7)), "conv_head", "bn2")
 MOBILENET_POOLS = ("blocks.3", "blocks.5")  # reference §2: the 64- and 160-channel stages
+
+NARROW_POLICY_BACKBONES: dict[str, str] = {
+    "rgb": "resnet10_narrow_policy",
+    "audio": "resnet10_narrow_audio_policy",
+}
+"""The faster policy extractors (not the paper's) as a ``policy_backbones`` mapping:
+``create_model("adamml_rgb_audio", policy_backbones=NARROW_POLICY_BACKBONES)``."""
 
 
 def _timm(name: str, modality: Modality, **kwargs: object) -> nn.Module:

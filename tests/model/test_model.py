@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import adamml
+from adamml.backbones import NARROW_POLICY_BACKBONES
 from adamml.errors import ConfigError, ShapeError, UnknownModelError
 
 
@@ -187,9 +188,16 @@ def test_the_narrow_resnet10_policy_option_is_cheaper_than_the_papers_mobilenets
     MobileNetV2s, the same decisions' shape, and no timm weights to pretend to load."""
     paper = adamml.create_model("adamml_rgb_audio", num_classes=4)
     option = adamml.create_model(
-        "adamml_rgb_audio",
-        num_classes=4,
-        policy_backbones={"rgb": "resnet10_narrow_policy", "audio": "resnet10_narrow_audio_policy"},
+        "adamml_rgb_audio", num_classes=4, policy_backbones=NARROW_POLICY_BACKBONES
+    )
+    assert NARROW_POLICY_BACKBONES == {
+        "rgb": "resnet10_narrow_policy",
+        "audio": "resnet10_narrow_audio_policy",
+    }
+    assert option.components["adamml.backbones"] == (
+        *paper.components["adamml.backbones"][:2],
+        "resnet10_narrow_policy",
+        "resnet10_narrow_audio_policy",
     )
     assert sum(option.cost_table.policy.values()) < sum(paper.cost_table.policy.values())
     assert option.cost_table.recognition == paper.cost_table.recognition
