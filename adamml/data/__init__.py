@@ -14,7 +14,7 @@ from typing import Any
 from . import errors as _errors
 from .audio import audio_window, log_spectrogram
 from .check import ManifestReport, check_manifest, import_reference_list
-from .clip import lazy_modalities, load_video_inputs
+from .clip import PrefetchedFrames, lazy_modalities, load_video_inputs
 from .dataset import VideoDataset, collate_clips
 from .decode import VideoReader
 from .errors import *  # noqa: F403  (the error classes, as errors.__all__ lists them)
@@ -48,6 +48,7 @@ __all__ = [
     "SegmentReader",
     "DecodedSegment",
     "lazy_modalities",
+    "PrefetchedFrames",
     "open_media",
     "sample_segments",
     "log_spectrogram",

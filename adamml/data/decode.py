@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -218,47 +218,72 @@ class VideoReader:
             ValueError: a negative index.
             VideoDecodeError: the stream cannot be decoded (e.g. truncated file).
         """
-        wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if wanted.size == 0:
-            return np.zeros((0, self.height, self.width, 3), np.uint8)
-        if wanted.min() < 0:
-            raise ValueError(f"{self.path}: frame indices must be >= 0, got {int(wanted.min())}")
-        targets = sorted(set(wanted.tolist()))
-        positions: dict[int, list[int]] = {}
-        for i, t in enumerate(wanted.tolist()):
-            positions.setdefault(t, []).append(i)
-        out: list[np.ndarray] = []
-        rgb24 = _converter(short)
+        return self.get_frames_at({short: indices}, strategy=strategy)[short]
 
-        def put(target: int, rgb: np.ndarray) -> None:
-            # each frame goes straight into the result: the decoded frames are never held twice
+    def get_frames_at(
+        self,
+        requests: Mapping[int | None, Sequence[int] | np.ndarray],
+        *,
+        strategy: Literal["forward", "per_frame"] = "forward",
+    ) -> dict[int | None, np.ndarray]:
+        """Frames at several shorter sides from one decode: ``{short: indices}`` ->
+        ``{short: frames}`` (``None``: full size), each as `get_frames` returns them.
+
+        A frame both sides ask for is decoded once and converted once per side; e.g. the RGB
+        frames a clip's inputs read now and the frames its on-demand flow may read later
+        (`load_video_inputs`).
+
+        Raises:
+            ValueError: a negative index.
+            VideoDecodeError: the stream cannot be decoded (e.g. truncated file).
+        """
+        wanted = {k: np.asarray(v, dtype=np.int64).reshape(-1) for k, v in requests.items()}
+        for ix in wanted.values():
+            if ix.size and ix.min() < 0:
+                raise ValueError(f"{self.path}: frame indices must be >= 0, got {int(ix.min())}")
+        # target -> {short: positions in that short's result}
+        positions: dict[int, dict[int | None, list[int]]] = {}
+        for short, ix in wanted.items():
+            for i, t in enumerate(ix.tolist()):
+                positions.setdefault(t, {}).setdefault(short, []).append(i)
+        out: dict[int | None, np.ndarray] = {}
+        converters = {short: _converter(short) for short in wanted}
+        last: list[Any] = [None, {}]  # the frame last put, and its conversions per side
+
+        def put(target: int, frame: Any) -> None:
+            # each frame goes straight into the results: the decoded frames are never held twice
             # (for 320 frames of a 720p video that was 0.9 GB more, and seconds on a VM)
-            if not out:
-                out.append(np.empty((len(wanted), *rgb.shape), rgb.dtype))
-            out[0][positions[target]] = rgb
+            if frame is not last[0]:
+                last[0], last[1] = frame, {}
+            for short, pos in positions[target].items():
+                rgb = last[1].get(short)
+                if rgb is None:
+                    rgb = last[1][short] = converters[short](frame)
+                if short not in out:
+                    out[short] = np.empty((len(wanted[short]), *rgb.shape), rgb.dtype)
+                out[short][pos] = rgb
 
+        targets = sorted(positions)
         try:
-            if strategy == "forward":
-                self._decode_forward(targets, put, rgb24, seek=targets[0] > 0)
+            if not targets:
+                pass
+            elif strategy == "forward":
+                self._decode_forward(targets, put, seek=targets[0] > 0)
             elif strategy == "per_frame":
                 for t in targets:
-                    self._decode_forward([t], put, rgb24, seek=t > 0)
+                    self._decode_forward([t], put, seek=t > 0)
             else:
                 raise ValueError(f"strategy must be 'forward' or 'per_frame', got {strategy!r}")
         except av.FFmpegError as e:
             raise VideoDecodeError(f"{self.path}: decoding frames failed ({e})") from e
-        return out[0]
+        empty = np.zeros((0, self.height, self.width, 3), np.uint8)
+        return {short: out.get(short, empty) for short in wanted}
 
     def _decode_forward(
-        self,
-        targets: list[int],
-        put: Callable[[int, np.ndarray], None],
-        rgb24: Callable[[Any], np.ndarray],
-        *,
-        seek: bool,
+        self, targets: list[int], put: Callable[[int, Any], None], *, seek: bool
     ) -> None:
-        """Decode from one seek point and ``put(target, rgb24(frame))`` each target, the frame
-        being the last one with index <= target."""
+        """Decode from one seek point and ``put(target, frame)`` each target, the frame being
+        the last one with index <= target."""
         with _open(self.path) as c:
             s = c.streams.video[0]
             s.thread_type = "AUTO"
@@ -267,26 +292,21 @@ class VideoReader:
                 c.seek(pts, stream=s, backward=True, any_frame=False)
             ti, idx = 0, -1
             prev: Any = None
-            prev_rgb: np.ndarray | None = None
             for frame in c.decode(s):
                 idx = self._index(frame, idx)
                 if prev is None and idx > targets[0] and seek:
                     # The seek landed after the first target (odd index): decode from the start.
-                    return self._decode_forward(targets, put, rgb24, seek=False)
+                    return self._decode_forward(targets, put, seek=False)
                 while ti < len(targets) and targets[ti] < idx:
-                    if prev_rgb is None:
-                        prev_rgb = rgb24(prev or frame)
-                    put(targets[ti], prev_rgb)
+                    put(targets[ti], prev or frame)
                     ti += 1
                 if ti == len(targets):
                     break
-                prev, prev_rgb = frame, None
+                prev = frame
             if prev is None:
                 raise VideoDecodeError(f"{self.path}: no video frame could be decoded")
-            if ti < len(targets):  # past the end of the stream: repeat the last frame
-                last = prev_rgb if prev_rgb is not None else rgb24(prev)
-                for t in targets[ti:]:
-                    put(t, last)
+            for t in targets[ti:]:  # past the end of the stream: repeat the last frame
+                put(t, prev)
         return None
 
     def read_all(self, *, short: int | None = None) -> np.ndarray:

@@ -338,6 +338,37 @@ class ClipTransform:
             needed.update(p.frames_needed(self.input_spec[key], own, ctx).tolist())
         return np.array(sorted(needed), dtype=np.int64)
 
+    def deferred_frames(
+        self, indices: Mapping[int, np.ndarray], num_frames: int
+    ) -> dict[int | None, np.ndarray]:
+        """The frames the on-demand inputs (flow with ``flow_on_demand``) of the segments
+        ``indices`` read if they are computed for every segment, by the shorter side they read
+        them at (``None``: full size): what a decoder may keep from the clip's one decode so
+        that computing them later decodes nothing (`adamml.data.load_video_inputs`).
+
+        Example:
+            >>> from adamml.modalities import InputSpec
+            >>> spec = {"flow": InputSpec((1, 4, 8, 8), "flow")}
+            >>> tf = ClipTransform(spec, segments=1, train=False, flow_on_demand=True)
+            >>> tf.deferred_frames(tf.sample(30, np.random.default_rng(0)), 30)
+            {256: array([0, 1, 2])}
+        """
+        num_frames = max(int(num_frames), 1)
+        if not self.options.flow_on_demand:
+            return {}
+        eager = replace(self.options, flow_on_demand=False)
+        ctx = self._context(indices, _no_frames, num_frames, 1.0, None, None, options=eager)
+        out: dict[int | None, set[int]] = {}
+        for key, p in self.producers.items():
+            if not p.on_demand:
+                continue
+            spec, own = self.input_spec[key], self._indices(key, indices)
+            frames = p.frames_needed(spec, own, ctx)
+            sides = p.short_sides(spec, EVAL_SPATIAL, ctx)
+            short = next(iter(sides)) if sides is not None and len(sides) == 1 else None
+            out.setdefault(short, set()).update(frames.tolist())
+        return {k: np.array(sorted(v), dtype=np.int64) for k, v in out.items() if v}
+
     def _context(
         self,
         indices: Mapping[int, np.ndarray],

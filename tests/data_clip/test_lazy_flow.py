@@ -179,3 +179,79 @@ def test_sources_follow_to_device() -> None:
     moved = to_device({"flow": src, "rgb": torch.zeros(1)}, torch.device("cpu"))
     assert moved["flow"] is src and src.device == torch.device("cpu")
     assert src.gather([0], [1]).device == torch.device("cpu")
+
+
+def test_the_file_is_decoded_once_and_flow_reads_the_kept_frames(
+    video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adamml.data import PrefetchedFrames, VideoReader
+
+    passes: list[dict] = []
+    real = VideoReader.get_frames_at
+
+    def counting(self, requests, **kw):  # noqa: ANN001, ANN003, ANN202
+        passes.append({k: len(v) for k, v in requests.items()})
+        return real(self, requests, **kw)
+
+    monkeypatch.setattr(VideoReader, "get_frames_at", counting)
+    model = adamml.create_model("test_adamml_rgb_flow_rgbdiff", num_classes=6).eval()
+    x = load_video_inputs(video, model, segments=SEGMENTS, flow_method="dis")
+    getter = x["flow"].requests[0].get_frames
+    assert isinstance(getter, PrefetchedFrames) and getter.decodes == 1 and len(passes) == 1
+    assert 256 in passes[0] and len(passes[0]) == 2  # the policy view's side and flow's
+    with torch.no_grad():
+        out = model(x, decisions=_forced(model, [0, 2, 3]))
+    assert x["flow"].pairs_computed > 0 and len(passes) == 1 and getter.decodes == 1
+    # the same inputs, logits and flow as a decode per request
+    monkeypatch.setattr(VideoReader, "get_frames_at", real)
+    monkeypatch.setattr("adamml.data.clip.PrefetchedFrames", lambda media, later: media.get_frames)
+    ref_x = load_video_inputs(video, model, segments=SEGMENTS, flow_method="dis")
+    assert not isinstance(ref_x["flow"].requests[0].get_frames, PrefetchedFrames)
+    with torch.no_grad():
+        ref = model(ref_x, decisions=_forced(model, [0, 2, 3]))
+    torch.testing.assert_close(out.logits, ref.logits, rtol=0, atol=0)
+    torch.testing.assert_close(
+        x["flow"].gather([0, 0, 0], [0, 2, 3]),
+        ref_x["flow"].gather([0, 0, 0], [0, 2, 3]),
+        rtol=0,
+        atol=0,
+    )
+
+
+class _Frames:
+    """A fake reader: frame i is filled with i (side ``short`` sets the height)."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def _make(self, ix, short):  # noqa: ANN001, ANN202
+        h = short or 4
+        return np.stack([np.full((h, 2, 3), i, np.uint8) for i in ix]).reshape(-1, h, 2, 3)
+
+    def get_frames_at(self, requests):  # noqa: ANN001, ANN202
+        self.calls.append({k: list(v) for k, v in requests.items()})
+        return {k: self._make(v, k) for k, v in requests.items()}
+
+    def get_frames(self, ix, *, short=None):  # noqa: ANN001, ANN202
+        return self.get_frames_at({short: ix})[short]
+
+
+def test_prefetched_frames_keep_the_later_frames_from_the_first_decode() -> None:
+    from adamml.data import PrefetchedFrames
+
+    reader = _Frames()
+    frames = PrefetchedFrames(reader, {8: [5, 3, 4]})
+    first = frames([0, 9, 0], short=6)  # decodes the asked frames and the later ones at once
+    assert first.shape == (3, 6, 2, 3) and first[:, 0, 0, 0].tolist() == [0, 9, 0]
+    assert reader.calls == [{8: [3, 4, 5], 6: [0, 9, 0]}]
+    later = frames([4, 4, 3], short=8)  # kept: no decode
+    assert later.shape == (3, 8, 2, 3) and later[:, 0, 0, 0].tolist() == [4, 4, 3]
+    assert frames.decodes == 1 and len(reader.calls) == 1
+    frames([3, 7], short=8)  # not all kept: decoded as usual
+    assert frames.decodes == 2 and reader.calls[-1] == {8: [3, 7]}
+    # asked first at the kept side itself: one array holds both
+    reader = _Frames()
+    frames = PrefetchedFrames(reader, {8: [2, 3]})
+    assert frames([3, 1], short=8)[:, 0, 0, 0].tolist() == [3, 1]
+    assert reader.calls == [{8: [1, 2, 3]}]
+    assert frames([2], short=8)[:, 0, 0, 0].tolist() == [2] and frames.decodes == 1
