@@ -26,6 +26,26 @@ def test_past_the_end_repeats_last_frame(make_mp4) -> None:
         reader.get_frames([-1])
 
 
+@pytest.mark.parametrize("gop", [5, 300])
+def test_frames_at_several_sides_come_from_one_decode(make_mp4, monkeypatch, gop: int) -> None:
+    from adamml.data import decode
+    from adamml.data.spatial import resize_short
+
+    reader = VideoReader(make_mp4(num_frames=40, size=(96, 64), gop=gop))
+    full = reader.read_all()
+    opened: list[str] = []
+    real_open = decode._open
+    monkeypatch.setattr(decode, "_open", lambda p: opened.append(str(p)) or real_open(p))
+    asks = {None: [39, 2, 2], 32: [5, 2, 44], 48: np.zeros(0, np.int64)}
+    got = reader.get_frames_at(asks)
+    assert len(opened) == 1  # one pass over the file for every side
+    np.testing.assert_array_equal(got[None], full[[39, 2, 2]])
+    np.testing.assert_array_equal(got[32], resize_short(full[[5, 2, 39]], 32))
+    assert got[48].shape == (0, 64, 96, 3)
+    with pytest.raises(ValueError, match="indices must be >= 0"):
+        reader.get_frames_at({32: [3, -2]})
+
+
 def test_metadata(make_mp4) -> None:
     r = VideoReader(
         make_mp4(size=(80, 60), fps=25, num_frames=50, audio_channels=1, audio_rate=8000)
