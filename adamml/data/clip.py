@@ -21,9 +21,10 @@ from .flow import FlowMethod
 from .flowstore import find_flow_file, read_flow_pairs
 from .frames import open_media
 from .producers import SegmentRequest, producer_for
+from .spatial import short_size
 from .transforms import ClipTransform
 
-__all__ = ["load_video_inputs", "lazy_modalities", "PrefetchedFrames"]
+__all__ = ["load_video_inputs", "lazy_modalities", "PrefetchedFrames", "PREFETCH_MAX_BYTES"]
 
 
 def lazy_modalities(model: Any) -> tuple[str, ...]:
@@ -129,13 +130,28 @@ def load_video_inputs(
     indices = transform.sample(num_frames, rng)  # what transform(...) does, in two steps
     get_frames: Any = media.get_frames
     later = transform.deferred_frames(indices, num_frames) if stored is None else {}
-    if later and hasattr(media, "get_frames_at"):
+    if hasattr(media, "get_frames_at") and 0 < _kept_bytes(later, media) <= PREFETCH_MAX_BYTES:
         # one decode of the file: on-demand flow later reads the frames kept from it
         get_frames = PrefetchedFrames(media, later)
     inputs = transform.produce(
         indices, get_frames, num_frames, media.fps, audio, rng, flow=stored, path=path
     )
     return batch_of_one(inputs, views, dev)
+
+
+PREFETCH_MAX_BYTES = 1 << 30
+"""The most memory `load_video_inputs` keeps frames in for on-demand flow (1 GiB: 10 segments
+of a 25-fps video take about 110 MB); beyond it, flow decodes the frames it needs again."""
+
+
+def _kept_bytes(later: Mapping[int | None, np.ndarray], media: Any) -> int:
+    """Bytes of the RGB frames ``later`` asks for, at their sides, from a ``media``'s size."""
+    h, w = int(getattr(media, "height", 0)), int(getattr(media, "width", 0))
+    total = 0
+    for short, ix in later.items():
+        fh, fw = (h, w) if short is None or min(h, w) == 0 else short_size(h, w, short)
+        total += len(ix) * fh * fw * 3
+    return total
 
 
 class PrefetchedFrames:
@@ -147,7 +163,9 @@ class PrefetchedFrames:
     [`ClipTransform.deferred_frames`][adamml.data.ClipTransform.deferred_frames]), so that the
     flow of the segments the policy selects decodes nothing more. The kept frames cost memory
     while the inputs live (about ``S x 33`` frames at 256 px: 110 MB for a 10-segment clip at
-    25 fps). A request the kept frames do not cover is decoded as usual.
+    25 fps; `load_video_inputs` keeps none beyond
+    [`PREFETCH_MAX_BYTES`][adamml.data.clip.PREFETCH_MAX_BYTES]). A request the kept frames do
+    not cover is decoded as usual.
 
     Args:
         reader: a decoder with ``get_frames_at`` ([`VideoReader`][adamml.data.VideoReader]).

@@ -255,3 +255,19 @@ def test_prefetched_frames_keep_the_later_frames_from_the_first_decode() -> None
     assert frames([3, 1], short=8)[:, 0, 0, 0].tolist() == [3, 1]
     assert reader.calls == [{8: [1, 2, 3]}]
     assert frames([2], short=8)[:, 0, 0, 0].tolist() == [2] and frames.decodes == 1
+
+
+def test_frames_beyond_the_memory_cap_are_decoded_again(
+    video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adamml.data import PrefetchedFrames
+    from adamml.data import clip as clip_module
+
+    model = adamml.create_model("test_adamml_rgb_flow_rgbdiff", num_classes=6).eval()
+    x = load_video_inputs(video, model, segments=SEGMENTS, flow_method="dis")
+    kept = x["flow"].requests[0].get_frames
+    assert isinstance(kept, PrefetchedFrames)
+    monkeypatch.setattr(clip_module, "PREFETCH_MAX_BYTES", 1000)  # less than one 256-px frame
+    y = load_video_inputs(video, model, segments=SEGMENTS, flow_method="dis")
+    assert not isinstance(y["flow"].requests[0].get_frames, PrefetchedFrames)
+    torch.testing.assert_close(y["flow"].gather([0], [1]), x["flow"].gather([0], [1]))
