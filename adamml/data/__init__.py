@@ -14,7 +14,7 @@ from typing import Any
 from . import errors as _errors
 from .audio import audio_window, log_spectrogram
 from .check import ManifestReport, check_manifest, import_reference_list
-from .clip import PrefetchedFrames, lazy_modalities, load_video_inputs
+from .clip import lazy_modalities, load_video_inputs
 from .dataset import VideoDataset, collate_clips
 from .decode import VideoReader
 from .errors import *  # noqa: F403  (the error classes, as errors.__all__ lists them)
@@ -34,6 +34,7 @@ from .flowstore import find_flow_file
 from .frames import FrameFolderReader, open_media
 from .importers import IMPORTERS, ImportResult, import_dataset
 from .manifest import Manifest, builtin_classes, expected_num_classes, read_classes, read_manifest
+from .prefetch import PrefetchedFrames
 from .producers import ClipContext, InputProducer, SegmentRequest, SideFileInput
 from .sampling import sample_segments
 from .spatial import SpatialParams

@@ -20,11 +20,11 @@ from .errors import NoAudioStreamError
 from .flow import FlowMethod
 from .flowstore import find_flow_file, read_flow_pairs
 from .frames import open_media
+from .prefetch import frame_getter
 from .producers import SegmentRequest, producer_for
-from .spatial import short_size
 from .transforms import ClipTransform
 
-__all__ = ["load_video_inputs", "lazy_modalities", "PrefetchedFrames", "PREFETCH_MAX_BYTES"]
+__all__ = ["load_video_inputs", "lazy_modalities"]
 
 
 def lazy_modalities(model: Any) -> tuple[str, ...]:
@@ -128,90 +128,12 @@ def load_video_inputs(
     rng = np.random.default_rng(0)
     num_frames = max(int(media.num_frames), 1)
     indices = transform.sample(num_frames, rng)  # what transform(...) does, in two steps
-    get_frames: Any = media.get_frames
-    later = transform.deferred_frames(indices, num_frames) if stored is None else {}
-    if hasattr(media, "get_frames_at") and 0 < _kept_bytes(later, media) <= PREFETCH_MAX_BYTES:
-        # one decode of the file: on-demand flow later reads the frames kept from it
-        get_frames = PrefetchedFrames(media, later)
+    # one decode of the file: on-demand flow later reads the frames kept from it
+    get_frames = frame_getter(media, transform, indices, num_frames, stored=stored)
     inputs = transform.produce(
         indices, get_frames, num_frames, media.fps, audio, rng, flow=stored, path=path
     )
     return batch_of_one(inputs, views, dev)
-
-
-PREFETCH_MAX_BYTES = 1 << 30
-"""The most memory `load_video_inputs` keeps frames in for on-demand flow (1 GiB: 10 segments
-of a 25-fps video take about 110 MB); beyond it, flow decodes the frames it needs again."""
-
-
-def _kept_bytes(later: Mapping[int | None, np.ndarray], media: Any) -> int:
-    """Bytes of the RGB frames ``later`` asks for, at their sides, from a ``media``'s size."""
-    h, w = int(getattr(media, "height", 0)), int(getattr(media, "width", 0))
-    total = 0
-    for short, ix in later.items():
-        fh, fw = (h, w) if short is None or min(h, w) == 0 else short_size(h, w, short)
-        total += len(ix) * fh * fw * 3
-    return total
-
-
-class PrefetchedFrames:
-    """A frame getter that decodes, with the first frames asked, the frames asked later.
-
-    `load_video_inputs` gives one to a clip whose flow is computed on demand: the clip's one
-    decode (the RGB frames and the policy's view) also keeps the frames flow would read for
-    every segment, at the side flow reads them (``later``, from
-    [`ClipTransform.deferred_frames`][adamml.data.ClipTransform.deferred_frames]), so that the
-    flow of the segments the policy selects decodes nothing more. The kept frames cost memory
-    while the inputs live (about ``S x 33`` frames at 256 px: 110 MB for a 10-segment clip at
-    25 fps; `load_video_inputs` keeps none beyond
-    [`PREFETCH_MAX_BYTES`][adamml.data.clip.PREFETCH_MAX_BYTES]). A request the kept frames do
-    not cover is decoded as usual.
-
-    Args:
-        reader: a decoder with ``get_frames_at`` ([`VideoReader`][adamml.data.VideoReader]).
-        later: ``{short: frame indices}`` to keep from the first decode (``None``: full size).
-
-    Attributes:
-        decodes: passes over the file so far.
-
-    Example:
-        >>> frames = PrefetchedFrames(VideoReader("clip.mp4"), {256: [3, 4, 5]})  # doctest: +SKIP
-        >>> rgb = frames([0, 8], short=224)  # one decode, frames 3-5 kept  # doctest: +SKIP
-        >>> flow_frames = frames([4, 5], short=256)  # no decode  # doctest: +SKIP
-    """
-
-    def __init__(self, reader: Any, later: Mapping[int | None, Any]) -> None:
-        self.reader = reader
-        self.decodes = 0
-        self._later = {k: np.unique(np.asarray(v, np.int64)) for k, v in later.items()}
-        self._kept: dict[int | None, tuple[np.ndarray, np.ndarray]] = {}
-
-    def __repr__(self) -> str:
-        return f"PrefetchedFrames({self.reader!r}, decodes={self.decodes})"
-
-    def __call__(self, indices: Any, *, short: int | None = None) -> np.ndarray:
-        """Frames at ``indices``, ``(n, H, W, 3)`` uint8, as ``reader.get_frames`` returns."""
-        ix = np.asarray(indices, np.int64).reshape(-1)
-        kept = self._kept.get(short)
-        if kept is not None and ix.size:
-            order, frames = kept
-            pos = np.minimum(np.searchsorted(order, ix), len(order) - 1)
-            if np.array_equal(order[pos], ix):
-                return frames[pos]
-        self.decodes += 1
-        if not self._later:
-            return self.reader.get_frames(ix, short=short)
-        asks, self._later = dict(self._later), {}
-        keep = set(asks)
-        if short in asks:  # the same side: one array holds both
-            asks[short] = np.union1d(asks[short], ix)
-        else:
-            asks[short] = ix
-        got = self.reader.get_frames_at(asks)
-        self._kept.update({k: (asks[k], got[k]) for k in keep})
-        if short in keep:
-            return got[short][np.searchsorted(asks[short], ix)]
-        return got[short]
 
 
 def video_transform(

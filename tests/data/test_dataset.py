@@ -130,6 +130,28 @@ def test_stored_and_on_demand_flow(videos: Path) -> None:
     torch.testing.assert_close(src.gather([0, 0], [0, 1]), computed)
 
 
+def test_on_demand_flow_reads_the_frames_kept_from_the_clips_decode(videos: Path) -> None:
+    from adamml.data import PrefetchedFrames
+
+    spec = {**TINY, "flow": InputSpec((2, 10, 32, 32), "flow", 5)}
+    m = _manifest(videos, [("v/0.mp4", "a"), ("v/one.mp4", "a")], ["a"])
+    kw = dict(segments=2, train=False, flow_method="dis", flow_size=48)
+    eager = VideoDataset(m, spec, **kw)[0][0]
+    lazy = VideoDataset(m, spec, flow_on_demand=True, **kw)
+    inputs, _ = collate_clips([lazy[0], lazy[1]])
+    src = inputs["flow"]
+    getter = src.requests[0].get_frames
+    assert isinstance(getter, PrefetchedFrames) and getter.decodes == 1  # the clip's decode
+    torch.testing.assert_close(src.gather([0, 0], [0, 1]), eager["flow"], rtol=0, atol=0)
+    torch.testing.assert_close(inputs["rgb"][0], eager["rgb"], rtol=0, atol=0)
+    assert getter.decodes == 1  # flow read the kept frames
+    # in a DataLoader worker nothing is kept: the frames would be pickled to this process
+    loader = DataLoader(lazy, batch_size=2, num_workers=1, collate_fn=collate_clips)
+    batch, _ = next(iter(loader))
+    assert not isinstance(batch["flow"].requests[0].get_frames, PrefetchedFrames)
+    torch.testing.assert_close(batch["flow"].gather([0], [1]), src.gather([0], [1]))
+
+
 def test_manifest_errors_and_check(videos: Path) -> None:
     bad = _manifest(videos, [("v/0.mp4", "zebra")], ["a"])
     with pytest.raises(ManifestError, match="unknown class 'zebra'"):

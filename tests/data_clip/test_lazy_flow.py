@@ -204,7 +204,9 @@ def test_the_file_is_decoded_once_and_flow_reads_the_kept_frames(
     assert x["flow"].pairs_computed > 0 and len(passes) == 1 and getter.decodes == 1
     # the same inputs, logits and flow as a decode per request
     monkeypatch.setattr(VideoReader, "get_frames_at", real)
-    monkeypatch.setattr("adamml.data.clip.PrefetchedFrames", lambda media, later: media.get_frames)
+    monkeypatch.setattr(
+        "adamml.data.prefetch.PrefetchedFrames", lambda media, later: media.get_frames
+    )
     ref_x = load_video_inputs(video, model, segments=SEGMENTS, flow_method="dis")
     assert not isinstance(ref_x["flow"].requests[0].get_frames, PrefetchedFrames)
     with torch.no_grad():
@@ -261,13 +263,13 @@ def test_frames_beyond_the_memory_cap_are_decoded_again(
     video: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from adamml.data import PrefetchedFrames
-    from adamml.data import clip as clip_module
+    from adamml.data import prefetch as prefetch_module
 
     model = adamml.create_model("test_adamml_rgb_flow_rgbdiff", num_classes=6).eval()
     x = load_video_inputs(video, model, segments=SEGMENTS, flow_method="dis")
     kept = x["flow"].requests[0].get_frames
     assert isinstance(kept, PrefetchedFrames)
-    monkeypatch.setattr(clip_module, "PREFETCH_MAX_BYTES", 1000)  # less than one 256-px frame
+    monkeypatch.setattr(prefetch_module, "PREFETCH_MAX_BYTES", 1000)  # less than one 256-px frame
     y = load_video_inputs(video, model, segments=SEGMENTS, flow_method="dis")
     assert not isinstance(y["flow"].requests[0].get_frames, PrefetchedFrames)
     torch.testing.assert_close(y["flow"].gather([0], [1]), x["flow"].gather([0], [1]))
