@@ -9,6 +9,8 @@ also keeps the frames flow may read, so the flow of the selected segments decode
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,12 +18,38 @@ import numpy as np
 
 from .spatial import short_size
 
-__all__ = ["PrefetchedFrames", "PREFETCH_MAX_BYTES", "frame_getter"]
+__all__ = ["PrefetchedFrames", "PREFETCH_MAX_BYTES", "frame_getter", "kept_bytes"]
 
 
 PREFETCH_MAX_BYTES = 1 << 30
-"""The most memory one clip keeps frames in for on-demand flow (1 GiB: 10 segments
-of a 25-fps video take about 110 MB); beyond it, flow decodes the frames it needs again."""
+"""The most memory the frames kept for on-demand flow take in one process, all clips alive
+together (1 GiB: 10 segments of a 25-fps 720p video keep about 110 MB, so an evaluation batch
+of 8 fits); a clip that would go beyond it keeps nothing, and its flow decodes the frames it
+needs again."""
+
+_lock = threading.Lock()
+_live_bytes = 0  # bytes kept by the PrefetchedFrames alive in this process
+
+
+def _reserve(nbytes: int) -> bool:
+    """Count ``nbytes`` against `PREFETCH_MAX_BYTES` if they fit."""
+    global _live_bytes
+    with _lock:
+        if _live_bytes + nbytes > PREFETCH_MAX_BYTES:
+            return False
+        _live_bytes += nbytes
+        return True
+
+
+def _release(nbytes: int) -> None:
+    global _live_bytes
+    with _lock:
+        _live_bytes -= nbytes
+
+
+def kept_bytes() -> int:
+    """Bytes the frames kept for on-demand flow take now in this process (all clips alive)."""
+    return _live_bytes
 
 
 def _kept_bytes(later: Mapping[int | None, np.ndarray], media: Any) -> int:
@@ -48,8 +76,9 @@ def frame_getter(
     Frames are kept when the transform makes flow on demand
     ([`ClipTransform.deferred_frames`][adamml.data.ClipTransform.deferred_frames]) and no
     stored flow replaces it, ``media`` decodes several sides in one pass (``get_frames_at``:
-    a video file; a frame folder reads each frame on its own anyway), the frames fit in
-    `PREFETCH_MAX_BYTES`, and this is not a DataLoader worker (the kept frames would be
+    a video file; a frame folder reads each frame on its own anyway), they fit in what
+    `PREFETCH_MAX_BYTES` leaves beside the frames other clips alive keep (`kept_bytes`), and
+    this is not a DataLoader worker (the kept frames would be
     pickled to the main process, where flow is computed).
 
     Args:
@@ -66,9 +95,12 @@ def frame_getter(
     if torch.utils.data.get_worker_info() is not None:
         return media.get_frames
     later = transform.deferred_frames(indices, num_frames)
-    if not 0 < _kept_bytes(later, media) <= PREFETCH_MAX_BYTES:
+    nbytes = _kept_bytes(later, media)
+    if nbytes == 0 or not _reserve(nbytes):
         return media.get_frames
-    return PrefetchedFrames(media, later)
+    frames = PrefetchedFrames(media, later)
+    weakref.finalize(frames, _release, nbytes)  # freed with the inputs that hold it
+    return frames
 
 
 class PrefetchedFrames:

@@ -262,14 +262,26 @@ def test_prefetched_frames_keep_the_later_frames_from_the_first_decode() -> None
 def test_frames_beyond_the_memory_cap_are_decoded_again(
     video: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import gc
+
     from adamml.data import PrefetchedFrames
     from adamml.data import prefetch as prefetch_module
 
+    gc.collect()
+    base = prefetch_module.kept_bytes()
     model = adamml.create_model("test_adamml_rgb_flow_rgbdiff", num_classes=6).eval()
     x = load_video_inputs(video, model, segments=SEGMENTS, flow_method="dis")
     kept = x["flow"].requests[0].get_frames
     assert isinstance(kept, PrefetchedFrames)
-    monkeypatch.setattr(prefetch_module, "PREFETCH_MAX_BYTES", 1000)  # less than one 256-px frame
+    one = prefetch_module.kept_bytes() - base
+    assert one > 0
+    # the cap counts every clip alive in the process: room for one clip's frames, not two
+    monkeypatch.setattr(prefetch_module, "PREFETCH_MAX_BYTES", base + one + one // 2)
     y = load_video_inputs(video, model, segments=SEGMENTS, flow_method="dis")
     assert not isinstance(y["flow"].requests[0].get_frames, PrefetchedFrames)
     torch.testing.assert_close(y["flow"].gather([0], [1]), x["flow"].gather([0], [1]))
+    del x, kept
+    gc.collect()
+    assert prefetch_module.kept_bytes() == base  # released with the inputs
+    z = load_video_inputs(video, model, segments=SEGMENTS, flow_method="dis")
+    assert isinstance(z["flow"].requests[0].get_frames, PrefetchedFrames)
