@@ -78,8 +78,8 @@ def frame_getter(
     stored flow replaces it, ``media`` decodes several sides in one pass (``get_frames_at``:
     a video file; a frame folder reads each frame on its own anyway), they fit in what
     `PREFETCH_MAX_BYTES` leaves beside the frames other clips alive keep (`kept_bytes`), and
-    this is not a DataLoader worker (the kept frames would be
-    pickled to the main process, where flow is computed).
+    this is not a DataLoader worker (the kept frames would be pickled to the main process,
+    where flow is computed).
 
     Args:
         media: a `VideoReader` (or a frame-folder reader).
@@ -112,9 +112,9 @@ class PrefetchedFrames:
     [`ClipTransform.deferred_frames`][adamml.data.ClipTransform.deferred_frames]), so that the
     flow of the segments the policy selects decodes nothing more. The kept frames cost memory
     while the inputs live (about ``S x 33`` frames at 256 px: 110 MB for a 10-segment clip at
-    25 fps; `frame_getter` keeps none beyond
-    [`PREFETCH_MAX_BYTES`][adamml.data.prefetch.PREFETCH_MAX_BYTES]). A request the kept frames do
-    not cover is decoded as usual.
+    25 fps; `frame_getter` makes one only within
+    [`PREFETCH_MAX_BYTES`][adamml.data.prefetch.PREFETCH_MAX_BYTES] for all clips alive). A
+    request the kept frames do not cover is decoded as usual.
 
     Args:
         reader: a decoder with ``get_frames_at`` ([`VideoReader`][adamml.data.VideoReader]).
