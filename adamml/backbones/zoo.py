@@ -116,12 +116,12 @@ def resnet10_narrow_policy(
     """Optional faster visual policy extractor: a narrow ResNet-10 on the 4x160x160 policy view
     with the same temporal pools as ``mobilenetv2_policy`` (4 -> 2 -> 1 frames), 256-d features.
 
-    Not the paper's: 0.82x the GMACs of the paper's policy MobileNetV2s and 2.0-2.2x faster in
-    wall time on a CPU, where depthwise convolutions run far below the matrix peak. No timm
-    weights exist for it (``pretrained=True`` raises), so it starts from scratch; its accuracy
-    on SyntheticAV beside MobileNetV2's is in ``docs/speed.md``. Use it with
-    ``create_model(..., policy_backbones={"rgb": "resnet10_narrow_policy", "audio":
-    "resnet10_narrow_audio_policy"})``.
+    Not the paper's: 0.82x the GMACs of the paper's policy MobileNetV2s, and the policy ran
+    1.7-1.8x faster with it on a CPU (``benchmarks/policy_levers.py``), where depthwise
+    convolutions run far below the matrix peak. No timm weights exist for it
+    (``pretrained=True`` raises), so it starts from scratch; its accuracy on SyntheticAV beside
+    MobileNetV2's is in ``docs/speed.md``. Use it with ``create_model(...,
+    policy_backbones=NARROW_POLICY_BACKBONES)``.
     """
     return _resnet_tsn("adamml_resnet10_narrow", modality, num_classes, temporal_pool, drop_rate)
 

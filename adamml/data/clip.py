@@ -20,7 +20,7 @@ from .errors import NoAudioStreamError
 from .flow import FlowMethod
 from .flowstore import find_flow_file, read_flow_pairs
 from .frames import open_media
-from .prefetch import frame_getter
+from .prefetch import clip_inputs
 from .producers import SegmentRequest, producer_for
 from .transforms import ClipTransform
 
@@ -125,14 +125,9 @@ def load_video_inputs(
             audio = media.get_audio()
         elif missing_audio == "raise":
             raise NoAudioStreamError(f"{path}: the file has no audio stream")
-    rng = np.random.default_rng(0)
-    num_frames = max(int(media.num_frames), 1)
-    indices = transform.sample(num_frames, rng)  # what transform(...) does, in two steps
     # one decode of the file: on-demand flow later reads the frames kept from it
-    get_frames = frame_getter(media, transform, indices, num_frames, stored=stored)
-    inputs = transform.produce(
-        indices, get_frames, num_frames, media.fps, audio, rng, flow=stored, path=path
-    )
+    rng = np.random.default_rng(0)
+    inputs = clip_inputs(transform, media, audio, rng, stored=stored, path=path)
     return batch_of_one(inputs, views, dev)
 
 

@@ -34,7 +34,7 @@ from .errors import DataError, NoAudioStreamError
 from .flowstore import flow_file, read_flow_pairs
 from .frames import open_media
 from .manifest import Manifest, read_manifest
-from .prefetch import frame_getter
+from .prefetch import clip_inputs
 from .producers import SegmentRequest
 from .transforms import ClipTransform
 
@@ -177,18 +177,13 @@ class VideoDataset(Dataset):
             path = flow_file(self.flow_dir, rel)
             stored = lambda starts: read_flow_pairs(path, starts)  # noqa: E731
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        num_frames = max(int(media.num_frames), 1)
-        indices = self.transform.sample(num_frames, rng)  # what transform(...) does, in two steps
         # in this process, on-demand flow reads the frames kept from the clip's one decode
-        get_frames = frame_getter(media, self.transform, indices, num_frames, stored=stored)
-        return self.transform.produce(
-            indices,
-            get_frames,
-            num_frames,
-            media.fps,
+        return clip_inputs(
+            self.transform,
+            media,
             audio,
             rng,
-            flow=stored,
+            stored=stored,
             path=entry.path,
             columns=entry.columns,
             root=self.manifest.path.parent,

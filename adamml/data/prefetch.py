@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import torch.utils.data
 
 from .spatial import short_size
 
-__all__ = ["PrefetchedFrames", "PREFETCH_MAX_BYTES", "frame_getter", "kept_bytes"]
+__all__ = ["PrefetchedFrames", "PREFETCH_MAX_BYTES", "clip_inputs", "frame_getter", "kept_bytes"]
 
 
 PREFETCH_MAX_BYTES = 1 << 30
@@ -52,7 +53,7 @@ def kept_bytes() -> int:
     return _live_bytes
 
 
-def _kept_bytes(later: Mapping[int | None, np.ndarray], media: Any) -> int:
+def _frames_bytes(later: Mapping[int | None, np.ndarray], media: Any) -> int:
     """Bytes of the RGB frames ``later`` asks for, at their sides, from a ``media``'s size."""
     h, w = int(getattr(media, "height", 0)), int(getattr(media, "width", 0))
     total = 0
@@ -88,19 +89,46 @@ def frame_getter(
         num_frames: frames in the video.
         stored: stored flow, if any (nothing to keep then).
     """
-    import torch.utils.data
-
     if stored is not None or not hasattr(media, "get_frames_at"):
         return media.get_frames
     if torch.utils.data.get_worker_info() is not None:
         return media.get_frames
     later = transform.deferred_frames(indices, num_frames)
-    nbytes = _kept_bytes(later, media)
+    nbytes = _frames_bytes(later, media)
     if nbytes == 0 or not _reserve(nbytes):
         return media.get_frames
     frames = PrefetchedFrames(media, later)
     weakref.finalize(frames, _release, nbytes)  # freed with the inputs that hold it
     return frames
+
+
+def clip_inputs(
+    transform: Any,
+    media: Any,
+    audio: np.ndarray | None,
+    rng: np.random.Generator,
+    *,
+    stored: Any = None,
+    **context: Any,
+) -> dict[str, Any]:
+    """One clip's inputs from ``media``, as ``transform(media.get_frames, media.num_frames,
+    media.fps, audio, rng, flow=stored, **context)`` makes them, with its frames read through
+    `frame_getter` (one decode of the file when flow is computed on demand).
+
+    Args:
+        transform: the clip's `ClipTransform`.
+        media: a `VideoReader` or a frame-folder reader.
+        audio: the audio track (24 kHz mono) or ``None``.
+        rng: the clip's generator (sampling, then augmentation).
+        stored: stored flow, if any.
+        **context: ``path``, ``columns``, ``root`` (see `ClipTransform.produce`).
+    """
+    num_frames = max(int(media.num_frames), 1)
+    indices = transform.sample(num_frames, rng)
+    get_frames = frame_getter(media, transform, indices, num_frames, stored=stored)
+    return transform.produce(
+        indices, get_frames, num_frames, media.fps, audio, rng, flow=stored, **context
+    )
 
 
 class PrefetchedFrames:
