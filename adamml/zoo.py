@@ -82,6 +82,24 @@ def _spec(name: str, tiny: bool) -> Modality:
     return mod.replace(**mod.tiny) if tiny and mod.tiny else mod
 
 
+def _chosen_backbones(
+    defaults: Mapping[str, str],
+    given: Mapping[str, str] | None,
+    allowed: tuple[str, ...],
+    what: str,
+    refusal: str,
+) -> dict[str, str]:
+    """``defaults`` overridden by ``given`` ({modality or alias: backbone name}, keyed by the
+    modality's name), raising a `ConfigError` for a modality not in ``allowed``."""
+    out = dict(defaults)
+    for m, name in (given or {}).items():
+        key = get_modality(m).name
+        if key not in allowed:
+            raise ConfigError(f"{what} names {m!r}, which {refusal} {allowed}")
+        out[key] = name
+    return out
+
+
 def build_from_recipe(
     recipe: ModelRecipe,
     *,
@@ -109,22 +127,16 @@ def build_from_recipe(
     mods = recipe.modalities
     pmods = recipe.policy_modalities or mods
     specs = {m: _spec(m, recipe.tiny) for m in (*mods, *pmods)}
-    for m in backbones or {}:
-        if get_modality(m).name not in mods:
-            raise ConfigError(
-                f"backbones names {m!r}, which this model does not use; it uses {mods}"
-            )
-    chosen = {**recipe.backbones, **{get_modality(k).name: v for k, v in (backbones or {}).items()}}
-    for m in policy_backbones or {}:
-        if get_modality(m).name not in pmods:
-            raise ConfigError(
-                f"policy_backbones names {m!r}, which this model's policy does not look at; "
-                f"it looks at {pmods}"
-            )
-    policy_chosen = {
-        **recipe.policy_backbones,
-        **{get_modality(k).name: v for k, v in (policy_backbones or {}).items()},
-    }
+    chosen = _chosen_backbones(
+        recipe.backbones, backbones, mods, "backbones", "this model does not use; it uses"
+    )
+    policy_chosen = _chosen_backbones(
+        recipe.policy_backbones,
+        policy_backbones,
+        pmods,
+        "policy_backbones",
+        "this model's policy does not look at; it looks at",
+    )
 
     def default_backbone(m: str, policy_side: bool) -> str:
         # specs hold the tiny twins already: their backbones are the tiny ones they declare
